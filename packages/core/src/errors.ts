@@ -1,0 +1,145 @@
+/**
+ * The table of every error and warning code jailkeeper emits, with its message template and
+ * docs anchor. A retired code is never reused: mark it retired in docs/errors.md instead.
+ */
+export const ERROR_CODES = {
+  JK_ERR_INVALID_OPTION: { kind: 'config', docs: 'jk_err_invalid_option' },
+  JK_ERR_UNKNOWN_OPTION: { kind: 'config', docs: 'jk_err_unknown_option' },
+  JK_ERR_INVALID_DURATION: { kind: 'config', docs: 'jk_err_invalid_duration' },
+  JK_ERR_INVALID_STATUS: { kind: 'config', docs: 'jk_err_invalid_status' },
+  JK_ERR_INVALID_CIDR: { kind: 'config', docs: 'jk_err_invalid_cidr' },
+  JK_ERR_JAIL_MATCHES_NOTHING: { kind: 'config', docs: 'jk_err_jail_matches_nothing' },
+  JK_ERR_PARDON_OVERLAP: { kind: 'config', docs: 'jk_err_pardon_overlap' },
+  JK_ERR_OPTION_CONFLICT: { kind: 'config', docs: 'jk_err_option_conflict' },
+  JK_ERR_UNSAFE_TRUST: { kind: 'config', docs: 'jk_err_unsafe_trust' },
+  JK_ERR_INVALID_IP: { kind: 'input', docs: 'jk_err_invalid_ip' },
+  JK_ERR_UNKNOWN_JAIL: { kind: 'input', docs: 'jk_err_unknown_jail' },
+  JK_ERR_IGNORED_CLIENT: { kind: 'input', docs: 'jk_err_ignored_client' },
+  JK_ERR_CLOSED: { kind: 'runtime', docs: 'jk_err_closed' },
+  JK_ERR_STORE: { kind: 'runtime', docs: 'jk_err_store' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export const WARNING_CODES = {
+  JK_WRN_PERSIST_CORRUPT: 'jk_wrn_persist_corrupt',
+  JK_WRN_PERSIST_WRITE: 'jk_wrn_persist_write',
+  JK_WRN_IPV6_SUBNET: 'jk_wrn_ipv6_subnet',
+  JK_WRN_FORWARDED_NO_TRUST: 'jk_wrn_forwarded_no_trust',
+  JK_WRN_UNTRUSTED_FORWARDED: 'jk_wrn_untrusted_forwarded',
+  JK_WRN_FORWARDED_HEADER_MISMATCH: 'jk_wrn_forwarded_header_mismatch',
+  JK_WRN_SINGLE_PRIVATE_PEER: 'jk_wrn_single_private_peer',
+  JK_WRN_MALFORMED_CLIENT_HEADER: 'jk_wrn_malformed_client_header',
+  JK_WRN_CUSTOM_CLIENT_IP: 'jk_wrn_custom_client_ip',
+  JK_WRN_LISTENER_ERROR: 'jk_wrn_listener_error',
+} as const;
+
+export type WarningCode = keyof typeof WARNING_CODES;
+
+const DOCS = 'docs/errors.md';
+
+const kJailkeeperError = Symbol.for('jailkeeper.error');
+
+/** Where a code is explained. */
+export function docsFor(code: ErrorCode | WarningCode): string {
+  const anchor =
+    code in ERROR_CODES ? ERROR_CODES[code as ErrorCode].docs : WARNING_CODES[code as WarningCode];
+  return `${DOCS}#${anchor}`;
+}
+
+/**
+ * The base of every error jailkeeper throws. Configuration errors are {@link JailkeeperConfigError}s,
+ * which are also `TypeError`s; `instanceof JailkeeperError` is true for both.
+ */
+export class JailkeeperError extends Error {
+  readonly code: ErrorCode;
+  declare readonly [kJailkeeperError]: true;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(`${message} See ${docsFor(code)}`, options);
+    this.name = 'JailkeeperError';
+    this.code = code;
+    Object.defineProperty(this, kJailkeeperError, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[kJailkeeperError] === true
+    );
+  }
+}
+
+/** A configuration mistake found at construction. Also a `TypeError`. */
+export class JailkeeperConfigError extends TypeError {
+  readonly code: ErrorCode;
+  /** The option path, e.g. `jails.login.maxRetry`. */
+  readonly option: string;
+  declare readonly [kJailkeeperError]: true;
+
+  constructor(code: ErrorCode, option: string, message: string, options?: { cause?: unknown }) {
+    super(`${message} See ${docsFor(code)}`, options);
+    this.name = 'JailkeeperConfigError';
+    this.code = code;
+    this.option = option;
+    Object.defineProperty(this, kJailkeeperError, { value: true });
+  }
+}
+
+/** Renders a received value for an error message, short and without control characters. */
+export function describe(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'function') text = 'a function';
+  else if (value instanceof RegExp) text = String(value);
+  else if (Array.isArray(value)) text = `an array of ${value.length}`;
+  else if (value === null) text = 'null';
+  else if (typeof value === 'object') text = 'an object';
+  else text = String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/** Throws the standard configuration error: `<path> must be <expected>; received <value>.` */
+export function invalid(
+  path: string,
+  expected: string,
+  received: unknown,
+  code: ErrorCode = 'JK_ERR_INVALID_OPTION',
+): never {
+  throw new JailkeeperConfigError(code, path, `${path} must be ${expected}; received ${describe(received)}.`);
+}
+
+/** A pino-compatible logger: only the methods jailkeeper calls. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
+}
+
+/** Emits each warning code at most once per warner. */
+export class Warner {
+  readonly #logger: Logger | undefined;
+  readonly #seen = new Set<string>();
+  readonly #onWarning: ((code: WarningCode, message: string) => void) | undefined;
+
+  constructor(logger: Logger | undefined, onWarning?: (code: WarningCode, message: string) => void) {
+    this.#logger = logger;
+    this.#onWarning = onWarning;
+  }
+
+  /** True once the code has been emitted: callers use it to skip work for a warning already given. */
+  has(code: WarningCode): boolean {
+    return this.#seen.has(code);
+  }
+
+  warn(code: WarningCode, message: string, details?: object): void {
+    if (this.#seen.has(code)) return;
+    this.#seen.add(code);
+    const text = `${message} See ${docsFor(code)}`;
+    if (this.#logger) this.#logger.warn({ code, ...details }, text);
+    else process.emitWarning(text, { code });
+    this.#onWarning?.(code, text);
+  }
+}

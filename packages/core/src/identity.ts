@@ -1,0 +1,33 @@
+import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp } from './ip.js';
+
+/**
+ * Who a request comes from, canonical. `ip` is the client's own address (IPv4 dotted quad, or
+ * RFC 5952 IPv6); `key` is what is counted and banned: the IPv4 address, or the IPv6 prefix.
+ */
+export interface ClientIdentity {
+  readonly ip: string;
+  readonly key: string;
+}
+
+/** The identity of a parsed address. */
+export function identityOf(ip: ParsedIp, ipv6Subnet: number): ClientIdentity {
+  return { ip: formatIp(ip), key: clientKey(ip, ipv6Subnet) };
+}
+
+/**
+ * The identity for an address an operator or a caller wrote: an address in any accepted spelling,
+ * or an IPv6 client key such as `2001:db8:1:2::/64` (with the configured prefix length).
+ * Returns `undefined` for anything else.
+ */
+export function identify(text: string, ipv6Subnet: number): ClientIdentity | undefined {
+  if (typeof text !== 'string') return undefined;
+  const trimmed = text.trim();
+  if (trimmed.includes('/')) {
+    const cidr = parseCidr(trimmed);
+    if (typeof cidr === 'string' || cidr.family !== 6 || cidr.prefix !== ipv6Subnet) return undefined;
+    const ip: ParsedIp = { family: 6, words: cidr.words };
+    return identityOf(ip, ipv6Subnet);
+  }
+  const ip = parseIp(trimmed);
+  return ip === undefined ? undefined : identityOf(ip, ipv6Subnet);
+}

@@ -1,0 +1,68 @@
+export type { Banned, NotBanned, Verdict } from './ban-index.js';
+export { NOT_BANNED } from './ban-index.js';
+export { nextBanTimeMs } from './ban-time.js';
+export { type Clock, createManualClock, type ManualClock, systemClock } from './clock.js';
+export { type Duration, formatDuration, parseDuration } from './duration.js';
+export {
+  docsFor,
+  ERROR_CODES,
+  type ErrorCode,
+  JailkeeperConfigError,
+  JailkeeperError,
+  type Logger,
+  WARNING_CODES,
+  type WarningCode,
+} from './errors.js';
+export { type ClientIdentity, identify } from './identity.js';
+export {
+  type Cidr,
+  canonicalIp,
+  clientKey,
+  formatCidr,
+  formatIp,
+  type ParsedIp,
+  parseCidr,
+  parseIp,
+} from './ip.js';
+export { IpSet, NAMED_RANGES } from './ip-set.js';
+export {
+  type BanEvent,
+  type BanInfo,
+  type BlockedEvent,
+  createJailkeeper,
+  type FailureEvent,
+  type IgnoreList,
+  Jailkeeper,
+  type JailOutcome,
+  type JailStatus,
+  type KeeperEvents,
+  type KeeperStatus,
+  type ObserveResult,
+  type PardonEvent,
+  type RequestInfo,
+  type ResponseEvent,
+  type UnbanEvent,
+} from './keeper.js';
+export { createMemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export type {
+  BanTimeIncrementOptions,
+  JailkeeperOptions,
+  JailOptions,
+  PardonOptions,
+  RecidiveOptions,
+  ResolvedJail,
+  ResolvedOptions,
+} from './options.js';
+export { RESERVED_JAILS, resolveOptions } from './options.js';
+export type { PathPattern } from './path-pattern.js';
+export type {
+  Ban,
+  FailureInput,
+  FailureResult,
+  IncrementInput,
+  ManualBanInput,
+  RecidiveInput,
+  Store,
+  StoreContext,
+  StoreJailStatus,
+} from './store.js';

@@ -1,0 +1,187 @@
+import ipaddr from 'ipaddr.js';
+
+/**
+ * A parsed address. IPv4 is a uint32; IPv6 is eight 16-bit words. An IPv4-mapped IPv6 address
+ * (`::ffff:1.2.3.4`, `::ffff:102:304`, any case) is IPv4: it is the same client.
+ */
+export type ParsedIp =
+  | { readonly family: 4; readonly value: number }
+  | { readonly family: 6; readonly words: number[] };
+
+const MAX_ADDRESS_LENGTH = 64;
+const ZONE_ID = /^[0-9A-Za-z_.~-]{1,32}$/;
+
+/**
+ * Strict dotted-quad IPv4: four decimal parts 0..255, no leading zeros. The forms some parsers
+ * accept (`010.1.1.1` as octal, `0x7f.1`, `2130706433`, `127.1`) are ambiguous between
+ * implementations, so they are rejected: an ambiguous address never becomes a key.
+ */
+export function parseIPv4(text: string): number | undefined {
+  const length = text.length;
+  if (length < 7 || length > 15) return undefined;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return undefined;
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return undefined; // leading zero
+      part = part * 10 + (c - 48);
+      if (part > 255) return undefined;
+      digits++;
+    } else {
+      return undefined;
+    }
+  }
+  if (dots !== 3 || digits === 0) return undefined;
+  return value * 256 + part;
+}
+
+/** Formats a uint32 as dotted quad. */
+export function formatIPv4(value: number): string {
+  return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
+}
+
+function isMapped(words: readonly number[]): boolean {
+  return (
+    words[0] === 0 &&
+    words[1] === 0 &&
+    words[2] === 0 &&
+    words[3] === 0 &&
+    words[4] === 0 &&
+    words[5] === 0xffff
+  );
+}
+
+/**
+ * Parses an address the way a socket or a forwarding header writes it, without brackets or port.
+ * A zone id (`fe80::1%eth0`) is dropped: it names this host's interface, not the client.
+ * Returns `undefined` for anything that is not exactly one address.
+ */
+export function parseIp(text: string): ParsedIp | undefined {
+  if (text.length === 0 || text.length > MAX_ADDRESS_LENGTH) return undefined;
+  const v4 = parseIPv4(text);
+  if (v4 !== undefined) return { family: 4, value: v4 };
+  if (text.indexOf(':') === -1) return undefined;
+  let address = text;
+  const zone = text.indexOf('%');
+  if (zone !== -1) {
+    if (!ZONE_ID.test(text.slice(zone + 1))) return undefined;
+    address = text.slice(0, zone);
+  }
+  // ipaddr.js accepts an embedded IPv4 in loose forms; require a strict dotted quad there.
+  const dot = address.indexOf('.');
+  if (dot !== -1 && parseIPv4(address.slice(address.lastIndexOf(':') + 1)) === undefined) return undefined;
+  for (let i = 0; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    const ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 46;
+    if (!ok) return undefined;
+  }
+  if (!ipaddr.IPv6.isValid(address)) return undefined;
+  const words = ipaddr.IPv6.parse(address).parts.slice();
+  if (isMapped(words)) return { family: 4, value: (words[6] as number) * 65536 + (words[7] as number) };
+  return { family: 6, words };
+}
+
+/** The canonical text of a parsed address: dotted quad, or RFC 5952 IPv6 (lower case, compressed). */
+export function formatIp(ip: ParsedIp): string {
+  if (ip.family === 4) return formatIPv4(ip.value);
+  return new ipaddr.IPv6(ip.words).toRFC5952String();
+}
+
+/** The canonical text of an address, or `undefined` when it is not one. */
+export function canonicalIp(text: string): string | undefined {
+  const ip = parseIp(text);
+  return ip === undefined ? undefined : formatIp(ip);
+}
+
+/** Zeroes the bits after `prefix` (IPv6 words are copied, never mutated). */
+export function maskWords(words: readonly number[], prefix: number): number[] {
+  const out = new Array<number>(8);
+  for (let i = 0; i < 8; i++) {
+    const bits = Math.min(16, Math.max(0, prefix - i * 16));
+    out[i] = bits === 0 ? 0 : (words[i] as number) & ((0xffff << (16 - bits)) & 0xffff);
+  }
+  return out;
+}
+
+/** The IPv4 netmask for a prefix length, as a uint32. */
+export function maskV4(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/**
+ * The key a client is counted, banned and matched under. IPv4 is the address; IPv6 is its
+ * `/subnet` prefix (`2001:db8:1:2::/64`), so rotating inside the prefix gains nothing. With a
+ * subnet of 128 the key is the address itself.
+ */
+export function clientKey(ip: ParsedIp, ipv6Subnet: number): string {
+  if (ip.family === 4) return formatIPv4(ip.value);
+  if (ipv6Subnet >= 128) return formatIp(ip);
+  return `${new ipaddr.IPv6(maskWords(ip.words, ipv6Subnet)).toRFC5952String()}/${ipv6Subnet}`;
+}
+
+/** A network: an address family, its masked bits and a prefix length. */
+export type Cidr =
+  | { readonly family: 4; readonly value: number; readonly prefix: number }
+  | {
+      readonly family: 6;
+      readonly words: number[];
+      readonly prefix: number;
+    };
+
+/**
+ * Parses `1.2.3.0/24`, `2001:db8::/32` or a single address (a /32 or /128). IPv4-mapped IPv6
+ * networks of /96 or longer become IPv4 networks. Host bits after the prefix are an error, because
+ * `10.0.0.1/8` usually means a typo. Returns a reason string on failure.
+ */
+export function parseCidr(text: string): Cidr | string {
+  if (typeof text !== 'string') return 'not a string';
+  const slash = text.indexOf('/');
+  const addressText = slash === -1 ? text.trim() : text.slice(0, slash).trim();
+  const ip = parseIp(addressText);
+  if (ip === undefined) return 'not an IPv4 or IPv6 address';
+  const mappedV4 = ip.family === 4 && addressText.indexOf(':') !== -1;
+  const max = ip.family === 4 && !mappedV4 ? 32 : 128;
+  let prefix = max;
+  if (slash !== -1) {
+    const prefixText = text.slice(slash + 1).trim();
+    if (!/^\d{1,3}$/.test(prefixText)) return 'the prefix length is not a number';
+    prefix = Number(prefixText);
+    if (prefix > max) return `the prefix length is over ${max}`;
+  }
+  if (ip.family === 4) {
+    const v4Prefix = mappedV4 ? prefix - 96 : prefix;
+    if (v4Prefix < 0) return 'an IPv4-mapped network must be /96 or longer';
+    const value = (ip.value & maskV4(v4Prefix)) >>> 0;
+    if (value !== ip.value)
+      return `host bits are set after /${prefix} (did you mean ${formatIPv4(value)}/${prefix}?)`;
+    return { family: 4, value, prefix: v4Prefix };
+  }
+  const words = maskWords(ip.words, prefix);
+  if (words.some((w, i) => w !== ip.words[i])) {
+    return `host bits are set after /${prefix} (did you mean ${new ipaddr.IPv6(words).toRFC5952String()}/${prefix}?)`;
+  }
+  return { family: 6, words, prefix };
+}
+
+/** The canonical text of a network: `1.2.3.0/24`, `2001:db8::/32`, or the bare address for a host. */
+export function formatCidr(cidr: Cidr): string {
+  if (cidr.family === 4)
+    return cidr.prefix === 32 ? formatIPv4(cidr.value) : `${formatIPv4(cidr.value)}/${cidr.prefix}`;
+  const text = new ipaddr.IPv6(cidr.words).toRFC5952String();
+  return cidr.prefix === 128 ? text : `${text}/${cidr.prefix}`;
+}
+
+/** Parses a client key as written by {@link clientKey} back into its network. */
+export function parseClientKey(key: string): Cidr | undefined {
+  const cidr = parseCidr(key);
+  return typeof cidr === 'string' ? undefined : cidr;
+}

@@ -1,0 +1,741 @@
+import { EventEmitter } from 'node:events';
+import { BanIndex, type Banned, type IndexedBan, NOT_BANNED, type Verdict } from './ban-index.js';
+import { type Clock, systemClock } from './clock.js';
+import { type Duration, formatDuration, toBanTimeMs } from './duration.js';
+import { JailkeeperError, Warner, type WarningCode } from './errors.js';
+import { type ClientIdentity, identify } from './identity.js';
+import { formatCidr, parseCidr, parseIp } from './ip.js';
+import { IpSet, parseNetworkEntry } from './ip-set.js';
+import { createMemoryStore } from './memory-store.js';
+import {
+  type JailkeeperOptions,
+  RESERVED_JAILS,
+  type ResolvedJail,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
+import type { Ban, FailureInput, FailureResult, RecidiveInput, Store, StoreJailStatus } from './store.js';
+
+/** One finished response, as the framework adapters (or `replay`) report it. */
+export interface ResponseEvent {
+  /** The resolved client, or an address as text. */
+  readonly client: ClientIdentity | string;
+  readonly method: string;
+  /**
+   * The route pattern the router matched (`'/users/:id'`); `null` when the router matched no route
+   * (a 404 scan); `undefined` when there is no router information (log replay): then `path` is used.
+   */
+  readonly route?: string | null;
+  /** The request path, without the query string. */
+  readonly path: string;
+  readonly status: number;
+  readonly userAgent?: string;
+}
+
+/** What `check()` may use to decide jail-scope bans. */
+export interface RequestInfo {
+  readonly method: string;
+  readonly route?: string | null;
+  readonly path: string;
+}
+
+/** What `observe()` did in one jail. */
+export interface JailOutcome {
+  readonly jail: string;
+  readonly action:
+    | 'counted'
+    | 'banned'
+    | 'wouldBan'
+    | 'alreadyBanned'
+    | 'exempt'
+    | 'ignored'
+    | 'pardoned'
+    | 'error';
+  /** Failures in the window after this one. */
+  readonly count?: number;
+  readonly maxRetry?: number;
+  readonly ban?: Ban;
+}
+
+/** What `observe()` did with a response. */
+export interface ObserveResult {
+  /** Why nothing was counted for the whole response, or null. */
+  readonly ignored: null | 'ignoreIp' | 'invalidClient' | 'closed';
+  readonly jails: readonly JailOutcome[];
+}
+
+/** An active ban as operators see it. */
+export interface BanInfo extends Ban {
+  /** Milliseconds left; Infinity for a permanent ban. */
+  readonly timeLeftMs: number;
+  readonly scope: 'app' | 'jail';
+}
+
+export interface JailStatus extends StoreJailStatus {
+  readonly dryRun: boolean;
+  /** Requests refused by this process because of this jail's bans. */
+  readonly blocked: number;
+  /** Dry-run bans this process would have made. */
+  readonly wouldBan: number;
+  readonly bannedClients: string[];
+}
+
+export interface KeeperStatus {
+  readonly store: string;
+  readonly jails: Record<string, JailStatus>;
+  readonly ignoreIp: string[];
+}
+
+export interface BanEvent extends Ban {
+  readonly durationMs: number;
+  readonly scope: 'app' | 'jail';
+  /** The address that made the last failure, when known (for IPv6, `client` is its prefix). */
+  readonly ip?: string;
+  /** `local`: made here; `remote`: learned from another instance; `restored`: from a snapshot. */
+  readonly origin: 'local' | 'remote' | 'restored';
+}
+
+export interface UnbanEvent extends Ban {
+  readonly cause: 'manual' | 'expired';
+  readonly origin: 'local' | 'remote';
+}
+
+export interface FailureEvent {
+  readonly jail: string;
+  readonly client: string;
+  readonly ip: string;
+  readonly count: number;
+  readonly maxRetry: number;
+  readonly pardoned: boolean;
+  readonly method: string;
+  readonly route: string | null | undefined;
+  readonly path: string;
+  readonly status: number;
+  readonly dryRun: boolean;
+}
+
+export interface PardonEvent {
+  readonly jail: string;
+  readonly client: string;
+  readonly ip: string;
+  readonly untilMs: number;
+  readonly maxRetry: number;
+}
+
+export interface BlockedEvent {
+  readonly jail: string;
+  readonly client: string;
+  readonly untilMs: number;
+}
+
+/** The events a keeper emits, with their data. */
+export interface KeeperEvents {
+  failure: [FailureEvent];
+  ban: [BanEvent];
+  wouldBan: [BanEvent];
+  unban: [UnbanEvent];
+  pardon: [PardonEvent];
+  blocked: [BlockedEvent];
+  warning: [{ code: WarningCode; message: string }];
+  storeError: [{ operation: string; error: unknown }];
+}
+
+const NONE: ObserveResult = Object.freeze({ ignored: null, jails: Object.freeze([]) });
+const NONE_PROMISE = Promise.resolve(NONE);
+const CLOSED: ObserveResult = Object.freeze({ ignored: 'closed', jails: Object.freeze([]) });
+const INVALID_CLIENT: ObserveResult = Object.freeze({ ignored: 'invalidClient', jails: Object.freeze([]) });
+const DEFAULT_MANUAL_BAN_MS = 24 * 3600_000;
+
+/** Runtime edits of the ignore list. */
+export interface IgnoreList {
+  /** Adds an address, CIDR or named range; returns the networks added. Throws JK_ERR_INVALID_CIDR. */
+  add(entry: string): string[];
+  /** Removes an entry as added; returns the networks removed. */
+  remove(entry: string): string[];
+  list(): string[];
+  /** True when the address (or IPv6 client key) is ignored. */
+  has(address: string): boolean;
+}
+
+/**
+ * The jail engine. Create it with {@link createJailkeeper}; the framework adapters feed it
+ * responses with `observe()` and ask `check()` before any handler runs.
+ */
+export class Jailkeeper extends EventEmitter<KeeperEvents> {
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly ignore: IgnoreList;
+  /** Resolves once the store has loaded (restored bans are enforced from then; the memory store loads at once). */
+  readonly ready: Promise<void>;
+  readonly #index = new BanIndex();
+  readonly #ignoreSet: IpSet;
+  readonly #warner: Warner;
+  readonly #jails: readonly ResolvedJail[];
+  /** Statuses that any jail counts or pardons: anything else skips the jails at once. */
+  readonly #relevantStatuses: ReadonlySet<number>;
+  /** True when some jail counts any status (paths or user agents only). */
+  readonly #hasAnyStatusJail: boolean;
+  readonly #recidive: RecidiveInput | null;
+  readonly #blocked = new Map<string, number>();
+  readonly #wouldBan = new Map<string, number>();
+  readonly #sweepTimer: NodeJS.Timeout;
+  #sweeping: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(input: JailkeeperOptions) {
+    super();
+    const options = resolveOptions(input);
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.#jails = options.jails;
+    this.#warner = new Warner(options.logger, (code, message) => {
+      if (this.listenerCount('warning') > 0) this.#emit('warning', { code, message });
+    });
+    this.#ignoreSet = new IpSet(options.ignoreIp);
+    this.ignore = this.#ignoreApi();
+    const relevant = new Set<number>();
+    let anyStatus = false;
+    for (const jail of this.#jails) {
+      if (jail.statuses === null) anyStatus = true;
+      else for (const s of jail.statuses) relevant.add(s);
+      if (jail.pardon) for (const s of jail.pardon.statuses) relevant.add(s);
+    }
+    this.#relevantStatuses = relevant;
+    this.#hasAnyStatusJail = anyStatus;
+    this.#recidive = options.recidive && {
+      jail: RESERVED_JAILS.recidive,
+      findTimeMs: options.recidive.findTimeMs,
+      maxRetry: options.recidive.maxRetry,
+      banTimeMs: options.recidive.banTimeMs,
+      dryRun: options.recidive.dryRun,
+    };
+    this.store =
+      options.store ??
+      createMemoryStore({ maxTrackedClients: options.maxTrackedClients, persist: options.persist });
+    const init = this.store.init({
+      clock: this.clock,
+      onBan: (ban, origin) => this.#applyBan(ban, origin),
+      onUnban: (ban, origin) => this.#applyUnban(ban, 'manual', origin),
+      isIgnored: (client) => this.#isIgnoredKey(client),
+      warn: (code, message, details) => this.#warner.warn(code, message, details),
+    });
+    this.ready = Promise.resolve(init).catch((error) => {
+      this.#storeError('init', error);
+    });
+    this.#sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  /**
+   * Emits without letting a listener's exception reach the engine: a throwing listener must not
+   * turn a recorded ban into a rejected observe(), nor crash a response handler. It is reported once.
+   */
+  #emit<K extends keyof KeeperEvents>(name: K, ...args: KeeperEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: KeeperEvents[K]) => boolean)(name, ...args);
+    } catch (error) {
+      this.options.logger?.error(
+        { event: 'listenerError', listener: name, err: error },
+        'jailkeeper: an event listener threw',
+      );
+      this.#warner.warn(
+        'JK_WRN_LISTENER_ERROR',
+        `A "${String(name)}" listener threw: ${(error as Error)?.message}. jailkeeper went on.`,
+      );
+    }
+  }
+
+  /** One-time warning through the logger (or process warnings), also emitted as `warning`. */
+  warn(code: WarningCode, message: string, details?: object): void {
+    this.#warner.warn(code, message, details);
+  }
+
+  /** The canonical identity of an address written as text, or undefined. */
+  identify(address: string): ClientIdentity | undefined {
+    return identify(address, this.options.ipv6Subnet);
+  }
+
+  // ---------------------------------------------------------------- enforcement (hot path)
+
+  /**
+   * Whether the client is banned now, synchronously and without I/O. For a jail-scope ban, pass the
+   * request: it is refused only on the routes that jail watches. Ignored clients are never refused.
+   */
+  check(client: ClientIdentity | string, request?: RequestInfo): Verdict {
+    const key = typeof client === 'string' ? this.identify(client)?.key : client.key;
+    if (key === undefined) return NOT_BANNED;
+    const entries = this.#index.get(key);
+    if (entries === undefined) return NOT_BANNED;
+    return this.#checkBanned(client, key, entries, request);
+  }
+
+  #checkBanned(
+    client: ClientIdentity | string,
+    key: string,
+    entries: readonly IndexedBan[],
+    request: RequestInfo | undefined,
+  ): Verdict {
+    const now = this.clock.now();
+    let found: Banned | undefined;
+    for (const entry of entries) {
+      if (entry.ban.endMs <= now) continue;
+      if (!entry.appScope && (request === undefined || !this.#watches(entry.ban.jail, request))) continue;
+      if (found === undefined || entry.ban.endMs > found.untilMs) found = entry.verdict;
+    }
+    if (found === undefined) return NOT_BANNED;
+    const ip = typeof client === 'string' ? client : client.ip;
+    if (this.#ignoreSet.size > 0 && (this.#ignoreSet.hasText(ip) || this.#isIgnoredKey(key)))
+      return NOT_BANNED;
+    this.#blocked.set(found.jail, (this.#blocked.get(found.jail) ?? 0) + 1);
+    if (this.listenerCount('blocked') > 0) {
+      this.#emit('blocked', { jail: found.jail, client: key, untilMs: found.untilMs });
+    }
+    return found;
+  }
+
+  #watches(jailName: string, request: RequestInfo): boolean {
+    const jail = this.options.jailsByName.get(jailName);
+    if (jail === undefined) return true;
+    if (jail.methods !== null && !jail.methods.has(request.method.toUpperCase())) return false;
+    return (
+      jail.paths.isEmpty ||
+      jail.paths.matches(typeof request.route === 'string' ? request.route : request.path)
+    );
+  }
+
+  // ---------------------------------------------------------------- counting
+
+  /**
+   * Records one finished response: counts it in every jail it fails, pardons where it succeeds,
+   * bans at the threshold. Never rejects: store trouble is reported as an `error` outcome.
+   */
+  observe(event: ResponseEvent): Promise<ObserveResult> {
+    if (this.#closed) return Promise.resolve(CLOSED);
+    if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status)) return NONE_PROMISE;
+    let failures: ResolvedJail[] | undefined;
+    let exempt: ResolvedJail[] | undefined;
+    let pardons: ResolvedJail[] | undefined;
+    for (const jail of this.#jails) {
+      if (this.#fails(jail, event)) {
+        if (this.#isExempt(jail, event)) {
+          exempt ??= [];
+          exempt.push(jail);
+        } else {
+          failures ??= [];
+          failures.push(jail);
+        }
+      } else if (jail.pardon !== null && this.#succeeds(jail, event)) {
+        pardons ??= [];
+        pardons.push(jail);
+      }
+    }
+    if (failures === undefined && pardons === undefined && exempt === undefined) return NONE_PROMISE;
+    return this.#record(event, failures ?? [], exempt ?? [], pardons ?? []);
+  }
+
+  #target(event: { route?: string | null; path: string }): string {
+    return typeof event.route === 'string' ? event.route : event.path;
+  }
+
+  #fails(jail: ResolvedJail, event: ResponseEvent): boolean {
+    if (jail.statuses !== null && !jail.statuses.has(event.status)) return false;
+    if (jail.methods !== null && !jail.methods.has(event.method.toUpperCase())) return false;
+    if (!jail.paths.isEmpty && !jail.paths.matches(this.#target(event))) return false;
+    if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
+    return true;
+  }
+
+  /** Exemptions name routes: a request the router matched to no route is never exempt. */
+  #isExempt(jail: ResolvedJail, event: ResponseEvent): boolean {
+    if (jail.exempt.isEmpty || event.route === null) return false;
+    return jail.exempt.matches(this.#target(event));
+  }
+
+  #succeeds(jail: ResolvedJail, event: ResponseEvent): boolean {
+    const pardon = jail.pardon;
+    if (pardon === null || !pardon.statuses.has(event.status)) return false;
+    if (pardon.methods !== null && !pardon.methods.has(event.method.toUpperCase())) return false;
+    return pardon.paths.matches(this.#target(event));
+  }
+
+  async #record(
+    event: ResponseEvent,
+    failures: ResolvedJail[],
+    exempt: ResolvedJail[],
+    pardons: ResolvedJail[],
+  ): Promise<ObserveResult> {
+    const id = typeof event.client === 'string' ? this.identify(event.client) : event.client;
+    if (id === undefined) return INVALID_CLIENT;
+    const outcomes: JailOutcome[] = exempt.map((jail) => ({ jail: jail.name, action: 'exempt' as const }));
+    if (this.#isIgnored(id)) {
+      for (const jail of [...failures, ...pardons]) outcomes.push({ jail: jail.name, action: 'ignored' });
+      return { ignored: 'ignoreIp', jails: outcomes };
+    }
+    for (const jail of failures) outcomes.push(await this.#fail(jail, id, event));
+    for (const jail of pardons) outcomes.push(await this.#pardon(jail, id));
+    return { ignored: null, jails: outcomes };
+  }
+
+  async #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent): Promise<JailOutcome> {
+    const input: FailureInput = {
+      jail: jail.name,
+      client: id.key,
+      findTimeMs: jail.findTimeMs,
+      maxRetry: jail.maxRetry,
+      pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
+      banTimeMs: jail.banTimeMs,
+      increment: jail.increment,
+      jitterMs:
+        jail.increment && jail.increment.jitterMs > 0
+          ? Math.floor(Math.random() * jail.increment.jitterMs)
+          : 0,
+      dryRun: jail.dryRun,
+      historyTimeMs: this.options.historyTimeMs,
+      recidive: jail.feedsRecidive ? this.#recidive : null,
+      reason: `failures reached maxRetry within ${formatDuration(jail.findTimeMs)} (last: ${event.status} ${event.method} ${this.#target(event)})`,
+    };
+    let result: FailureResult;
+    try {
+      result = await this.store.recordFailure(input);
+    } catch (error) {
+      this.#storeError('recordFailure', error);
+      return { jail: jail.name, action: 'error' };
+    }
+    if (result.alreadyBanned) {
+      if (result.ban) this.#applyBan(result.ban, 'local', id.ip, true);
+      return { jail: jail.name, action: 'alreadyBanned', ...(result.ban ? { ban: result.ban } : {}) };
+    }
+    if (this.listenerCount('failure') > 0) {
+      this.#emit('failure', {
+        jail: jail.name,
+        client: id.key,
+        ip: id.ip,
+        count: result.count,
+        maxRetry: result.maxRetry,
+        pardoned: result.pardoned,
+        method: event.method,
+        route: event.route,
+        path: event.path,
+        status: event.status,
+        dryRun: jail.dryRun,
+      });
+    }
+    if (result.recidive) {
+      if (result.recidiveDryRun) this.#announceWouldBan(result.recidive, id.ip);
+      else this.#applyBan(result.recidive, 'local', id.ip);
+    }
+    if (result.wouldBan) {
+      this.#announceWouldBan(result.wouldBan, id.ip);
+      return {
+        jail: jail.name,
+        action: 'wouldBan',
+        count: result.count,
+        maxRetry: result.maxRetry,
+        ban: result.wouldBan,
+      };
+    }
+    if (result.ban) {
+      this.#applyBan(result.ban, 'local', id.ip);
+      return {
+        jail: jail.name,
+        action: 'banned',
+        count: result.count,
+        maxRetry: result.maxRetry,
+        ban: result.ban,
+      };
+    }
+    return { jail: jail.name, action: 'counted', count: result.count, maxRetry: result.maxRetry };
+  }
+
+  async #pardon(jail: ResolvedJail, id: ClientIdentity): Promise<JailOutcome> {
+    const pardon = jail.pardon as NonNullable<ResolvedJail['pardon']>;
+    try {
+      await this.store.recordPardon(jail.name, id.key, pardon.forMs);
+    } catch (error) {
+      this.#storeError('recordPardon', error);
+      return { jail: jail.name, action: 'error' };
+    }
+    if (this.listenerCount('pardon') > 0) {
+      this.#emit('pardon', {
+        jail: jail.name,
+        client: id.key,
+        ip: id.ip,
+        untilMs: this.clock.now() + pardon.forMs,
+        maxRetry: pardon.maxRetry,
+      });
+    }
+    return { jail: jail.name, action: 'pardoned', maxRetry: pardon.maxRetry };
+  }
+
+  #scopeOf(jailName: string): 'app' | 'jail' {
+    return this.options.jailsByName.get(jailName)?.scope ?? 'app';
+  }
+
+  #banEvent(ban: Ban, origin: BanEvent['origin'], ip?: string): BanEvent {
+    return {
+      ...ban,
+      durationMs: ban.endMs - ban.startMs,
+      scope: this.#scopeOf(ban.jail),
+      origin,
+      ...(ip === undefined ? {} : { ip }),
+    };
+  }
+
+  #announceWouldBan(ban: Ban, ip: string): void {
+    this.#wouldBan.set(ban.jail, (this.#wouldBan.get(ban.jail) ?? 0) + 1);
+    this.options.logger?.info(
+      { event: 'wouldBan', jail: ban.jail, client: ban.client, durationMs: ban.endMs - ban.startMs },
+      `jailkeeper: dry run: would ban ${ban.client} in ${ban.jail} for ${formatDuration(ban.endMs - ban.startMs)}`,
+    );
+    this.#emit('wouldBan', this.#banEvent(ban, 'local', ip));
+  }
+
+  /** Adds a ban to the local index and announces it, unless the index already holds this very ban. */
+  #applyBan(ban: Ban, origin: BanEvent['origin'], ip?: string, quiet = false): void {
+    if (ban.endMs <= this.clock.now()) return;
+    const held = this.#index.get(ban.client)?.find((e) => e.ban.jail === ban.jail);
+    if (held && held.ban.startMs === ban.startMs && held.ban.endMs === ban.endMs) return;
+    this.#index.add(ban, this.#scopeOf(ban.jail) === 'app');
+    if (quiet) return;
+    if (origin === 'local') {
+      this.options.logger?.info(
+        {
+          event: 'ban',
+          jail: ban.jail,
+          client: ban.client,
+          endMs: ban.endMs,
+          banCount: ban.banCount,
+          reason: ban.reason,
+        },
+        `jailkeeper: banned ${ban.client} in ${ban.jail} for ${formatDuration(ban.endMs - ban.startMs)} (${ban.reason})`,
+      );
+    }
+    this.#emit('ban', this.#banEvent(ban, origin, ip));
+  }
+
+  #applyUnban(ban: Ban, cause: UnbanEvent['cause'], origin: UnbanEvent['origin']): void {
+    const removed = this.#index.remove(ban.client, ban.jail);
+    if (removed === undefined) return;
+    this.options.logger?.info(
+      { event: 'unban', jail: ban.jail, client: ban.client, cause },
+      `jailkeeper: unbanned ${ban.client} in ${ban.jail} (${cause})`,
+    );
+    this.#emit('unban', { ...removed.ban, cause, origin });
+  }
+
+  #storeError(operation: string, error: unknown): void {
+    this.options.logger?.error(
+      { event: 'storeError', operation, err: error },
+      `jailkeeper: store ${operation} failed`,
+    );
+    if (this.listenerCount('storeError') > 0) this.#emit('storeError', { operation, error });
+  }
+
+  // ---------------------------------------------------------------- ignore list
+
+  #isIgnored(id: ClientIdentity): boolean {
+    if (this.#ignoreSet.size === 0) return false;
+    return this.#ignoreSet.hasText(id.ip) || this.#isIgnoredKey(id.key);
+  }
+
+  /** A client key is ignored when the ignore list covers all of it (an IPv6 prefix needs a covering network). */
+  #isIgnoredKey(key: string): boolean {
+    if (this.#ignoreSet.size === 0) return false;
+    const cidr = parseCidr(key);
+    return typeof cidr !== 'string' && this.#ignoreSet.covers(cidr);
+  }
+
+  #ignoreApi(): IgnoreList {
+    const parse = (entry: string) => {
+      const parsed = typeof entry === 'string' ? parseNetworkEntry(entry.trim()) : 'not a string';
+      if (typeof parsed === 'string') {
+        throw new JailkeeperError(
+          'JK_ERR_INVALID_CIDR',
+          `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(entry)} (${parsed}).`,
+        );
+      }
+      return parsed;
+    };
+    const set = this.#ignoreSet;
+    return Object.freeze({
+      add: (entry: string) =>
+        parse(entry)
+          .filter((cidr) => set.add(cidr))
+          .map((cidr) => formatCidr(cidr)),
+      remove: (entry: string) =>
+        parse(entry)
+          .filter((cidr) => set.remove(cidr))
+          .map((cidr) => formatCidr(cidr)),
+      list: () => set.list(),
+      has: (address: string) => {
+        const ip = parseIp(address.trim());
+        if (ip !== undefined) return set.has(ip);
+        return this.#isIgnoredKey(address.trim());
+      },
+    });
+  }
+
+  // ---------------------------------------------------------------- operators
+
+  #requireJail(jail: string | undefined, fallback: string): string {
+    const name = jail ?? fallback;
+    if (name === RESERVED_JAILS.manual || this.options.jailsByName.has(name)) return name;
+    if (name === RESERVED_JAILS.recidive && this.options.recidive) return name;
+    throw new JailkeeperError(
+      'JK_ERR_UNKNOWN_JAIL',
+      `There is no jail ${JSON.stringify(name)}; the jails are ${[...this.options.jailsByName.keys(), RESERVED_JAILS.manual].join(', ')}.`,
+    );
+  }
+
+  #requireClient(address: string): ClientIdentity {
+    const id = this.identify(address);
+    if (id === undefined) {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_IP',
+        `${JSON.stringify(String(address).slice(0, 80))} is not an IP address (or an IPv6 /${this.options.ipv6Subnet} client key).`,
+      );
+    }
+    return id;
+  }
+
+  /**
+   * Bans a client by hand, with its own duration (default: the jail's banTime; 1d in the `manual` jail).
+   * Throws JK_ERR_INVALID_IP, JK_ERR_UNKNOWN_JAIL, JK_ERR_IGNORED_CLIENT.
+   */
+  async ban(
+    address: string,
+    options: { jail?: string; duration?: Duration; reason?: string } = {},
+  ): Promise<BanInfo> {
+    this.#assertOpen();
+    const id = this.#requireClient(address);
+    const jail = this.#requireJail(options.jail, RESERVED_JAILS.manual);
+    if (this.#isIgnored(id)) {
+      throw new JailkeeperError(
+        'JK_ERR_IGNORED_CLIENT',
+        `${id.ip} is in the ignore list, which is never banned; remove it from ignoreIp first.`,
+      );
+    }
+    const jailBanMs =
+      jail === RESERVED_JAILS.recidive
+        ? (this.options.recidive?.banTimeMs ?? DEFAULT_MANUAL_BAN_MS)
+        : (this.options.jailsByName.get(jail)?.banTimeMs ?? DEFAULT_MANUAL_BAN_MS);
+    const durationMs = options.duration === undefined ? jailBanMs : toBanTimeMs('duration', options.duration);
+    const ban = await this.store.ban({
+      jail,
+      client: id.key,
+      durationMs,
+      reason: options.reason ?? 'manual ban',
+      historyTimeMs: this.options.historyTimeMs,
+    });
+    this.#applyBan(ban, 'local', id.ip);
+    return this.#info(ban, this.clock.now());
+  }
+
+  /** Lifts a client's bans (in one jail, or every jail) and clears its failure counters there. */
+  async unban(address: string, options: { jail?: string } = {}): Promise<Ban[]> {
+    this.#assertOpen();
+    const id = this.#requireClient(address);
+    if (options.jail !== undefined) this.#requireJail(options.jail, RESERVED_JAILS.manual);
+    const lifted = await this.store.unban(id.key, options.jail);
+    // The index may hold bans the store no longer has (expired, or lifted elsewhere): drop them too.
+    for (const entry of [...(this.#index.get(id.key) ?? [])]) {
+      if (options.jail === undefined || entry.ban.jail === options.jail)
+        this.#applyUnban(entry.ban, 'manual', 'local');
+    }
+    return lifted;
+  }
+
+  /** Lifts every ban (in one jail, or all). */
+  async unbanAll(options: { jail?: string } = {}): Promise<Ban[]> {
+    this.#assertOpen();
+    if (options.jail !== undefined) this.#requireJail(options.jail, RESERVED_JAILS.manual);
+    const lifted = await this.store.unbanAll(options.jail);
+    for (const entry of [...this.#index.values()]) {
+      if (options.jail === undefined || entry.ban.jail === options.jail)
+        this.#applyUnban(entry.ban, 'manual', 'local');
+    }
+    return lifted;
+  }
+
+  #info(ban: Ban, now: number): BanInfo {
+    return { ...ban, timeLeftMs: Math.max(0, ban.endMs - now), scope: this.#scopeOf(ban.jail) };
+  }
+
+  /** The active bans with their time left, soonest to end first. */
+  async bans(options: { jail?: string } = {}): Promise<BanInfo[]> {
+    const now = this.clock.now();
+    const list = await this.store.bans(options.jail);
+    return list.map((ban) => this.#info(ban, now)).sort((a, b) => a.endMs - b.endMs);
+  }
+
+  /** Per jail: currently failed, total failed, currently banned, total banned, like fail2ban-client status. */
+  async status(): Promise<KeeperStatus> {
+    const names = this.#jails.map((j) => j.name);
+    if (this.options.recidive) names.push(RESERVED_JAILS.recidive);
+    names.push(RESERVED_JAILS.manual);
+    const counts = await this.store.status(names);
+    const bans = await this.store.bans();
+    const jails: Record<string, JailStatus> = {};
+    for (const name of names) {
+      jails[name] = {
+        ...(counts[name] as StoreJailStatus),
+        dryRun:
+          this.options.jailsByName.get(name)?.dryRun ??
+          (name === RESERVED_JAILS.recidive && !!this.options.recidive?.dryRun),
+        blocked: this.#blocked.get(name) ?? 0,
+        wouldBan: this.#wouldBan.get(name) ?? 0,
+        bannedClients: bans.filter((b) => b.jail === name).map((b) => b.client),
+      };
+    }
+    return { store: this.store.name, jails, ignoreIp: this.ignore.list() };
+  }
+
+  /** Announces and drops expired bans. Runs on a timer; callable by tests with a manual clock. */
+  sweep(): Promise<void> {
+    this.#sweeping ??= (async () => {
+      try {
+        for (const entry of this.#index.expire(this.clock.now())) {
+          this.options.logger?.info(
+            { event: 'unban', jail: entry.ban.jail, client: entry.ban.client, cause: 'expired' },
+            `jailkeeper: unbanned ${entry.ban.client} in ${entry.ban.jail} (expired)`,
+          );
+          this.#emit('unban', { ...entry.ban, cause: 'expired', origin: 'local' });
+        }
+        await this.store.sweep();
+      } catch (error) {
+        this.#storeError('sweep', error);
+      } finally {
+        this.#sweeping = undefined;
+      }
+    })();
+    return this.#sweeping;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new JailkeeperError('JK_ERR_CLOSED', 'This jailkeeper has been closed.');
+  }
+
+  /** Stops timers and closes the store (writing the snapshot, with `persist`). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    await this.#sweeping;
+    await this.ready;
+    await this.store.close();
+  }
+}
+
+/**
+ * Creates the jail engine. Configuration is validated here, once: a mistake throws a
+ * {@link JailkeeperConfigError} naming the option.
+ * @example
+ * const keeper = createJailkeeper({
+ *   jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 5, findTime: '10m', banTime: '1h' } },
+ *   ignoreIp: ['127.0.0.1/8'],
+ * });
+ */
+export function createJailkeeper(options: JailkeeperOptions): Jailkeeper {
+  return new Jailkeeper(options);
+}

@@ -1,0 +1,129 @@
+import type { Clock } from './clock.js';
+import type { WarningCode } from './errors.js';
+
+/**
+ * One ban. Times are epoch milliseconds; `endMs` is `Infinity` for a permanent ban.
+ * `client` is the client key: an IPv4 address, or an IPv6 prefix such as `2001:db8:1:2::/64`.
+ */
+export interface Ban {
+  readonly jail: string;
+  readonly client: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** How many times this client has been banned in this jail (or in all, with overallJails), this one included. */
+  readonly banCount: number;
+  readonly reason: string;
+  readonly manual: boolean;
+}
+
+/** How a failure's ban time escalates; see BanTimeIncrementOptions. */
+export interface IncrementInput {
+  readonly factor: number;
+  readonly multipliers: readonly number[] | null;
+  readonly maxTimeMs: number;
+  readonly overallJails: boolean;
+}
+
+/** Everything a store needs to record one failure and decide on a ban, in one atomic step. */
+export interface FailureInput {
+  readonly jail: string;
+  readonly client: string;
+  readonly findTimeMs: number;
+  readonly maxRetry: number;
+  /** The threshold in force while the client is pardoned in this jail. */
+  readonly pardonMaxRetry: number;
+  /** Infinity for a permanent ban. */
+  readonly banTimeMs: number;
+  readonly increment: IncrementInput | null;
+  /** Random extra ban time drawn by the engine (0 without jitter). */
+  readonly jitterMs: number;
+  /** Count and decide, but create no ban: the result says what would have been banned. */
+  readonly dryRun: boolean;
+  /** How long ban history is kept after a ban ends. */
+  readonly historyTimeMs: number;
+  /** When a ban here feeds the recidive jail: its thresholds. */
+  readonly recidive: RecidiveInput | null;
+  readonly reason: string;
+}
+
+export interface RecidiveInput {
+  readonly jail: string;
+  readonly findTimeMs: number;
+  readonly maxRetry: number;
+  readonly banTimeMs: number;
+  readonly dryRun: boolean;
+}
+
+export interface FailureResult {
+  /** Failures in the window, this one included (0 when the client was already banned). */
+  readonly count: number;
+  /** The threshold that applied. */
+  readonly maxRetry: number;
+  readonly pardoned: boolean;
+  /** The ban this failure created, or the one that already held (see `alreadyBanned`). */
+  readonly ban: Ban | null;
+  /** True when the client was already banned in this jail: nothing was counted. */
+  readonly alreadyBanned: boolean;
+  /** In a dry run: the ban that would have been created. */
+  readonly wouldBan: Ban | null;
+  /** A recidive ban this ban triggered (or would have, in its dry run). */
+  readonly recidive: Ban | null;
+  readonly recidiveDryRun: boolean;
+}
+
+export interface ManualBanInput {
+  readonly jail: string;
+  readonly client: string;
+  /** Infinity for permanent. */
+  readonly durationMs: number;
+  readonly reason: string;
+  readonly historyTimeMs: number;
+}
+
+export interface StoreJailStatus {
+  /** Clients with failures inside the window and no ban yet. */
+  readonly currentlyFailed: number;
+  readonly totalFailed: number;
+  readonly currentlyBanned: number;
+  readonly totalBanned: number;
+}
+
+/** What the engine hands a store at start. */
+export interface StoreContext {
+  readonly clock: Clock;
+  /** A ban the store learned of outside a call (restored, or from another instance). */
+  onBan(ban: Ban, origin: 'restored' | 'remote'): void;
+  /** A ban lifted outside a call (by another instance). */
+  onUnban(ban: Ban, origin: 'remote'): void;
+  /** True for a client key that the ignore list covers: such bans are not restored. */
+  isIgnored(client: string): boolean;
+  warn(code: WarningCode, message: string, details?: object): void;
+}
+
+/**
+ * Where counters, bans, pardons and history live. Each operation is one atomic step (one round
+ * trip for a remote store); durations are milliseconds. The memory store is the reference; every
+ * store passes the conformance suite in test/store-conformance.
+ */
+export interface Store {
+  readonly name: string;
+  /** Restores or loads bans (reporting each through `ctx.onBan`) and starts any background work. */
+  init(ctx: StoreContext): void | Promise<void>;
+  /** Records one failure, and bans when the threshold is reached. */
+  recordFailure(input: FailureInput): Promise<FailureResult>;
+  /** Records a success: the client is pardoned in the jail for `forMs`. */
+  recordPardon(jail: string, client: string, forMs: number): Promise<void>;
+  /** A manual ban with its own duration. Replaces an active ban of the same client in the jail. */
+  ban(input: ManualBanInput): Promise<Ban>;
+  /** Lifts the client's bans (in one jail, or all) and clears its counters there; returns what was lifted. */
+  unban(client: string, jail?: string): Promise<Ban[]>;
+  /** Lifts every ban (in one jail, or all); returns what was lifted. */
+  unbanAll(jail?: string): Promise<Ban[]>;
+  /** The active bans (in one jail, or all). */
+  bans(jail?: string): Promise<Ban[]>;
+  /** Counts per jail. */
+  status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>>;
+  /** Removes what has expired; returns the bans that ended. Called by the engine on its sweep. */
+  sweep(): Promise<Ban[]>;
+  close(): Promise<void>;
+}
