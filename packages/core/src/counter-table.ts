@@ -1,11 +1,21 @@
 /** Buckets by failure count; counters at or above the last bucket share it. */
 const BUCKETS = 64;
+/** The most failure times one counter keeps, whatever its threshold (pardon maxRetry may be Infinity). */
+const MAX_KEPT = 1000;
 
 interface Counter {
   readonly key: string;
   /** Failure times, oldest first. */
   times: number[];
   bucket: number;
+  prev: Counter | null;
+  next: Counter | null;
+}
+
+/** A bucket: an intrusive doubly linked list, least recently touched first. */
+interface Bucket {
+  head: Counter | null;
+  tail: Counter | null;
 }
 
 /**
@@ -13,12 +23,14 @@ interface Counter {
  * of those with the fewest failures: an attacker close to its threshold can only be pushed out by
  * filling the whole table with counters at least as high, which costs as many failures as the cap
  * times its own count, not one request per slot. No timer per key: windows are trimmed on touch.
+ * Buckets are linked lists rather than Maps: V8 leaves holes at the front of a Map whose first
+ * entries are deleted, so "the oldest entry" would cost a scan on every eviction.
  */
 export class CounterTable {
   readonly #cap: number;
   readonly #counters = new Map<string, Counter>();
-  /** #buckets[n] holds the counters with n failures, least recently touched first. */
-  readonly #buckets: Map<string, Counter>[] = Array.from({ length: BUCKETS }, () => new Map());
+  /** #buckets[n] holds the counters with n failures. */
+  readonly #buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({ head: null, tail: null }));
   #evictions = 0;
 
   constructor(cap: number) {
@@ -33,34 +45,55 @@ export class CounterTable {
     return this.#evictions;
   }
 
-  #place(counter: Counter): void {
-    this.#buckets[counter.bucket]?.delete(counter.key);
+  #unlink(counter: Counter): void {
+    const bucket = this.#buckets[counter.bucket] as Bucket;
+    if (counter.prev) counter.prev.next = counter.next;
+    else bucket.head = counter.next;
+    if (counter.next) counter.next.prev = counter.prev;
+    else bucket.tail = counter.prev;
+    counter.prev = null;
+    counter.next = null;
+  }
+
+  #append(counter: Counter): void {
     counter.bucket = Math.min(counter.times.length, BUCKETS - 1);
-    this.#buckets[counter.bucket]?.set(counter.key, counter);
+    const bucket = this.#buckets[counter.bucket] as Bucket;
+    counter.prev = bucket.tail;
+    counter.next = null;
+    if (bucket.tail) bucket.tail.next = counter;
+    else bucket.head = counter;
+    bucket.tail = counter;
   }
 
   #evictOne(): void {
     for (const bucket of this.#buckets) {
-      const first = bucket.values().next();
-      if (!first.done) {
-        this.delete(first.value.key);
+      if (bucket.head !== null) {
+        this.delete(bucket.head.key);
         this.#evictions++;
         return;
       }
     }
   }
 
-  /** Adds a failure at `now` and returns the count inside the window `(now - windowMs, now]`. */
-  add(key: string, now: number, windowMs: number): number {
+  /**
+   * Adds a failure at `now` and returns the count inside the window `(now - windowMs, now]`.
+   * Only the newest `limit` times are kept (the threshold in force, at most MAX_KEPT): a count that
+   * reached the threshold has done its work, and a client with a huge threshold cannot grow memory.
+   */
+  add(key: string, now: number, windowMs: number, limit = MAX_KEPT): number {
     let counter = this.#counters.get(key);
     if (counter === undefined) {
       if (this.#counters.size >= this.#cap) this.#evictOne();
-      counter = { key, times: [], bucket: 0 };
+      counter = { key, times: [], bucket: 0, prev: null, next: null };
       this.#counters.set(key, counter);
+    } else {
+      this.#unlink(counter);
     }
     trim(counter.times, now - windowMs);
     counter.times.push(now);
-    this.#place(counter);
+    const excess = counter.times.length - Math.min(limit, MAX_KEPT);
+    if (excess > 0) counter.times.splice(0, excess);
+    this.#append(counter);
     return counter.times.length;
   }
 
@@ -77,13 +110,8 @@ export class CounterTable {
   delete(key: string): boolean {
     const counter = this.#counters.get(key);
     if (counter === undefined) return false;
-    this.#buckets[counter.bucket]?.delete(key);
+    this.#unlink(counter);
     return this.#counters.delete(key);
-  }
-
-  /** Deletes every counter whose key starts with `prefix`. */
-  deletePrefix(prefix: string): void {
-    for (const key of this.#counters.keys()) if (key.startsWith(prefix)) this.delete(key);
   }
 
   /** Drops counters whose newest failure is older than `windowOf(key)` allows. */

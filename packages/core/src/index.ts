@@ -57,8 +57,8 @@ export { RESERVED_JAILS, resolveOptions } from './options.js';
 export type { PathPattern } from './path-pattern.js';
 export type {
   Ban,
-  FailureInput,
   FailureResult,
+  FailureRule,
   IncrementInput,
   ManualBanInput,
   RecidiveInput,

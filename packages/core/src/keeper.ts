@@ -14,7 +14,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
-import type { Ban, FailureInput, FailureResult, RecidiveInput, Store, StoreJailStatus } from './store.js';
+import type { Ban, FailureResult, FailureRule, RecidiveInput, Store, StoreJailStatus } from './store.js';
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
 export interface ResponseEvent {
@@ -176,7 +176,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #relevantStatuses: ReadonlySet<number>;
   /** True when some jail counts any status (paths or user agents only). */
   readonly #hasAnyStatusJail: boolean;
-  readonly #recidive: RecidiveInput | null;
+  /** Each jail's failure rule, built once: the store call then carries only the client. */
+  readonly #rules = new Map<string, FailureRule>();
   readonly #blocked = new Map<string, number>();
   readonly #wouldBan = new Map<string, number>();
   readonly #sweepTimer: NodeJS.Timeout;
@@ -203,13 +204,30 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     }
     this.#relevantStatuses = relevant;
     this.#hasAnyStatusJail = anyStatus;
-    this.#recidive = options.recidive && {
+    const recidive: RecidiveInput | null = options.recidive && {
       jail: RESERVED_JAILS.recidive,
       findTimeMs: options.recidive.findTimeMs,
       maxRetry: options.recidive.maxRetry,
       banTimeMs: options.recidive.banTimeMs,
       dryRun: options.recidive.dryRun,
     };
+    for (const jail of this.#jails) {
+      this.#rules.set(
+        jail.name,
+        Object.freeze({
+          jail: jail.name,
+          findTimeMs: jail.findTimeMs,
+          maxRetry: jail.maxRetry,
+          pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
+          banTimeMs: jail.banTimeMs,
+          increment: jail.increment,
+          dryRun: jail.dryRun,
+          historyTimeMs: options.historyTimeMs,
+          recidive: jail.feedsRecidive ? recidive : null,
+          reason: `maxRetry (${jail.maxRetry}) failures within ${formatDuration(jail.findTimeMs)}`,
+        }),
+      );
+    }
     this.store =
       options.store ??
       createMemoryStore({ maxTrackedClients: options.maxTrackedClients, persist: options.persist });
@@ -331,6 +349,16 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       }
     }
     if (failures === undefined && pardons === undefined && exempt === undefined) return NONE_PROMISE;
+    if (failures?.length === 1 && pardons === undefined && exempt === undefined) {
+      // The common case, one failing jail, with one promise from the store and one from then().
+      const id = typeof event.client === 'string' ? this.identify(event.client) : event.client;
+      if (id === undefined) return Promise.resolve(INVALID_CLIENT);
+      const jail = failures[0] as ResolvedJail;
+      if (this.#isIgnored(id)) {
+        return Promise.resolve({ ignored: 'ignoreIp', jails: [{ jail: jail.name, action: 'ignored' }] });
+      }
+      return this.#fail(jail, id, event, true);
+    }
     return this.#record(event, failures ?? [], exempt ?? [], pardons ?? []);
   }
 
@@ -372,36 +400,48 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       for (const jail of [...failures, ...pardons]) outcomes.push({ jail: jail.name, action: 'ignored' });
       return { ignored: 'ignoreIp', jails: outcomes };
     }
-    for (const jail of failures) outcomes.push(await this.#fail(jail, id, event));
+    for (const jail of failures) outcomes.push(await this.#fail(jail, id, event, false));
     for (const jail of pardons) outcomes.push(await this.#pardon(jail, id));
     return { ignored: null, jails: outcomes };
   }
 
-  async #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent): Promise<JailOutcome> {
-    const input: FailureInput = {
-      jail: jail.name,
-      client: id.key,
-      findTimeMs: jail.findTimeMs,
-      maxRetry: jail.maxRetry,
-      pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
-      banTimeMs: jail.banTimeMs,
-      increment: jail.increment,
-      jitterMs:
-        jail.increment && jail.increment.jitterMs > 0
-          ? Math.floor(Math.random() * jail.increment.jitterMs)
-          : 0,
-      dryRun: jail.dryRun,
-      historyTimeMs: this.options.historyTimeMs,
-      recidive: jail.feedsRecidive ? this.#recidive : null,
-      reason: `failures reached maxRetry within ${formatDuration(jail.findTimeMs)} (last: ${event.status} ${event.method} ${this.#target(event)})`,
-    };
-    let result: FailureResult;
+  #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent, alone: true): Promise<ObserveResult>;
+  #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent, alone: false): Promise<JailOutcome>;
+  /** Records a failure in one jail. `alone`: the response failed only here, so resolve the whole result. */
+  #fail(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    alone: boolean,
+  ): Promise<JailOutcome | ObserveResult> {
+    const rule = this.#rules.get(jail.name) as FailureRule;
+    const jitterMs =
+      jail.increment && jail.increment.jitterMs > 0 ? Math.floor(Math.random() * jail.increment.jitterMs) : 0;
+    let pending: Promise<FailureResult>;
     try {
-      result = await this.store.recordFailure(input);
+      pending = this.store.recordFailure(rule, id.key, jitterMs);
     } catch (error) {
-      this.#storeError('recordFailure', error);
-      return { jail: jail.name, action: 'error' };
+      pending = Promise.reject(error);
     }
+    return pending.then(
+      (result) => {
+        const outcome = this.#afterFailure(jail, id, event, result);
+        return alone ? { ignored: null, jails: [outcome] } : outcome;
+      },
+      (error) => {
+        this.#storeError('recordFailure', error);
+        const outcome: JailOutcome = { jail: jail.name, action: 'error' };
+        return alone ? { ignored: null, jails: [outcome] } : outcome;
+      },
+    );
+  }
+
+  #afterFailure(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    result: FailureResult,
+  ): JailOutcome {
     if (result.alreadyBanned) {
       if (result.ban) this.#applyBan(result.ban, 'local', id.ip, true);
       return { jail: jail.name, action: 'alreadyBanned', ...(result.ban ? { ban: result.ban } : {}) };
@@ -536,7 +576,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   #isIgnored(id: ClientIdentity): boolean {
     if (this.#ignoreSet.size === 0) return false;
-    return this.#ignoreSet.hasText(id.ip) || this.#isIgnoredKey(id.key);
+    return this.#ignoreSet.hasText(id.ip) || (id.ip !== id.key && this.#isIgnoredKey(id.key));
   }
 
   /** A client key is ignored when the ignore list covers all of it (an IPv6 prefix needs a covering network). */

@@ -13,8 +13,8 @@ import {
 } from './persist.js';
 import type {
   Ban,
-  FailureInput,
   FailureResult,
+  FailureRule,
   ManualBanInput,
   Store,
   StoreContext,
@@ -149,9 +149,9 @@ class MemoryStore implements Store {
     return ban !== undefined && ban.endMs > now ? ban : undefined;
   }
 
-  async recordFailure(input: FailureInput): Promise<FailureResult> {
+  async recordFailure(input: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
     const now = this.#now;
-    const key = keyOf(input.jail, input.client);
+    const key = keyOf(input.jail, client);
     this.#windows.set(input.jail, input.findTimeMs);
     const held = this.#activeBan(key, now);
     if (held) {
@@ -167,18 +167,18 @@ class MemoryStore implements Store {
     const pardonUntil = this.#pardons.get(key);
     const pardoned = pardonUntil !== undefined && pardonUntil > now;
     const maxRetry = pardoned ? input.pardonMaxRetry : input.maxRetry;
-    const count = this.#counters.add(key, now, input.findTimeMs);
+    const count = this.#counters.add(key, now, input.findTimeMs, maxRetry);
     this.#totalsOf(input.jail).failed++;
     if (count < maxRetry) return { count, maxRetry, pardoned, ban: null, alreadyBanned: false, ...NO_BAN };
 
     // The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
     this.#counters.delete(key);
     const overall = input.increment?.overallJails ?? false;
-    const earlier = this.#earlierBans(input.jail, input.client, overall);
-    const durationMs = nextBanTimeMs(input.banTimeMs, input.increment, earlier, input.jitterMs);
+    const earlier = this.#earlierBans(input.jail, client, overall);
+    const durationMs = nextBanTimeMs(input.banTimeMs, input.increment, earlier, jitterMs);
     const ban: Ban = {
       jail: input.jail,
-      client: input.client,
+      client,
       startMs: now,
       endMs: now + durationMs,
       banCount: earlier + 1,
@@ -198,9 +198,9 @@ class MemoryStore implements Store {
       };
     }
     this.#bans.set(key, ban);
-    this.#remember(input.jail, input.client, ban.endMs, input.historyTimeMs);
+    this.#remember(input.jail, client, ban.endMs, input.historyTimeMs);
     this.#totalsOf(input.jail).banned++;
-    const recidive = input.recidive ? this.#feedRecidive(input, now) : null;
+    const recidive = input.recidive ? this.#feedRecidive(input, client, now) : null;
     this.#changed();
     return {
       count,
@@ -210,32 +210,32 @@ class MemoryStore implements Store {
       alreadyBanned: false,
       wouldBan: null,
       recidive,
-      recidiveDryRun: recidive !== null && (input.recidive as NonNullable<FailureInput['recidive']>).dryRun,
+      recidiveDryRun: recidive !== null && (input.recidive as NonNullable<FailureRule['recidive']>).dryRun,
     };
   }
 
   /** A ban is the recidive jail's failure; its threshold bans everywhere. */
-  #feedRecidive(input: FailureInput, now: number): Ban | null {
-    const r = input.recidive as NonNullable<FailureInput['recidive']>;
-    const key = keyOf(r.jail, input.client);
+  #feedRecidive(input: FailureRule, client: string, now: number): Ban | null {
+    const r = input.recidive as NonNullable<FailureRule['recidive']>;
+    const key = keyOf(r.jail, client);
     this.#windows.set(r.jail, r.findTimeMs);
     if (this.#activeBan(key, now)) return null;
-    const count = this.#counters.add(key, now, r.findTimeMs);
+    const count = this.#counters.add(key, now, r.findTimeMs, r.maxRetry);
     this.#totalsOf(r.jail).failed++;
     if (count < r.maxRetry) return null;
     this.#counters.delete(key);
     const ban: Ban = {
       jail: r.jail,
-      client: input.client,
+      client,
       startMs: now,
       endMs: now + r.banTimeMs,
-      banCount: this.#earlierBans(r.jail, input.client, false) + 1,
+      banCount: this.#earlierBans(r.jail, client, false) + 1,
       reason: `banned ${count} times within ${Math.round(r.findTimeMs / 1000)}s`,
       manual: false,
     };
     if (r.dryRun) return ban;
     this.#bans.set(key, ban);
-    this.#remember(r.jail, input.client, ban.endMs, input.historyTimeMs);
+    this.#remember(r.jail, client, ban.endMs, input.historyTimeMs);
     this.#totalsOf(r.jail).banned++;
     return ban;
   }

@@ -24,10 +24,12 @@ export interface IncrementInput {
   readonly overallJails: boolean;
 }
 
-/** Everything a store needs to record one failure and decide on a ban, in one atomic step. */
-export interface FailureInput {
+/**
+ * A jail's rule for recording failures, built once at setup: with the client and the jitter, it is
+ * everything a store needs to record one failure and decide on a ban, in one atomic step.
+ */
+export interface FailureRule {
   readonly jail: string;
-  readonly client: string;
   readonly findTimeMs: number;
   readonly maxRetry: number;
   /** The threshold in force while the client is pardoned in this jail. */
@@ -35,14 +37,13 @@ export interface FailureInput {
   /** Infinity for a permanent ban. */
   readonly banTimeMs: number;
   readonly increment: IncrementInput | null;
-  /** Random extra ban time drawn by the engine (0 without jitter). */
-  readonly jitterMs: number;
   /** Count and decide, but create no ban: the result says what would have been banned. */
   readonly dryRun: boolean;
   /** How long ban history is kept after a ban ends. */
   readonly historyTimeMs: number;
   /** When a ban here feeds the recidive jail: its thresholds. */
   readonly recidive: RecidiveInput | null;
+  /** The reason written on bans this rule makes. */
   readonly reason: string;
 }
 
@@ -109,8 +110,11 @@ export interface Store {
   readonly name: string;
   /** Restores or loads bans (reporting each through `ctx.onBan`) and starts any background work. */
   init(ctx: StoreContext): void | Promise<void>;
-  /** Records one failure, and bans when the threshold is reached. */
-  recordFailure(input: FailureInput): Promise<FailureResult>;
+  /**
+   * Records one failure of `client` under `rule`, and bans when the threshold is reached.
+   * `jitterMs` is the random extra ban time the engine drew (0 without jitter).
+   */
+  recordFailure(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult>;
   /** Records a success: the client is pardoned in the jail for `forMs`. */
   recordPardon(jail: string, client: string, forMs: number): Promise<void>;
   /** A manual ban with its own duration. Replaces an active ban of the same client in the jail. */

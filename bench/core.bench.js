@@ -1,0 +1,110 @@
+// Micro-benchmarks of the engine's hot path, on the built package.
+// Run: pnpm -r build && node --expose-gc bench/core.bench.js
+import { createJailkeeper, createManualClock } from '@jailkeeper/core';
+
+const clock = createManualClock();
+
+function measure(label, iterations, fn) {
+  for (let i = 0; i < Math.min(iterations, 200_000); i++) fn(i); // warm up
+  const rounds = [];
+  for (let r = 0; r < 7; r++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) fn(i);
+    rounds.push(Number(process.hrtime.bigint() - start) / iterations);
+  }
+  rounds.sort((a, b) => a - b);
+  const median = rounds[3];
+  console.log(`${label.padEnd(58)} ${median.toFixed(1).padStart(8)} ns/call (min ${rounds[0].toFixed(1)})`);
+  return median;
+}
+
+async function measureAsync(label, iterations, fn) {
+  for (let i = 0; i < 100_000; i++) await fn(i);
+  const rounds = [];
+  for (let r = 0; r < 5; r++) {
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < iterations; i++) await fn(i);
+    rounds.push(Number(process.hrtime.bigint() - start) / iterations);
+  }
+  rounds.sort((a, b) => a - b);
+  console.log(
+    `${label.padEnd(58)} ${rounds[2].toFixed(1).padStart(8)} ns/call (min ${rounds[0].toFixed(1)})`,
+  );
+}
+
+const jails = {
+  login: { statuses: [401], paths: ['/login'], maxRetry: 5, exempt: ['/ws'] },
+  scan: { statuses: [404], maxRetry: 20 },
+};
+const keeper = createJailkeeper({ clock, jails, ignoreIp: ['10.0.0.0/8'] });
+const ids = Array.from({ length: 1024 }, (_, i) => keeper.identify(`198.51.${i >> 8}.${i & 255}`));
+// A few banned clients, so that the index is not empty.
+for (let i = 0; i < 100; i++) await keeper.ban(`203.0.113.${i}`);
+const banned = keeper.identify('203.0.113.7');
+
+let sink = 0;
+console.log(`node ${process.version}, ${process.arch}`);
+measure('check(): client not banned', 5_000_000, (i) => {
+  sink += keeper.check(ids[i & 1023]).banned ? 1 : 0;
+});
+measure('check(): banned client', 5_000_000, () => {
+  sink += keeper.check(banned).banned ? 1 : 0;
+});
+const clean = { client: ids[0], method: 'GET', route: '/', path: '/', status: 200 };
+await measureAsync('observe(): clean 200 response', 1_000_000, () => keeper.observe(clean));
+
+// A failure of a client already counting (an attacker guessing): the typical counted failure.
+// maxRetry is high so that no ban interrupts; the clock moves so that windows slide.
+const repeatKeeper = createJailkeeper({
+  clock,
+  jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 1000, findTime: '1m' } },
+});
+const repeatEvents = ids.map((client) => ({
+  client,
+  method: 'POST',
+  route: '/login',
+  path: '/login',
+  status: 401,
+}));
+let r = 0;
+await measureAsync('observe(): a failure of a client already counting', 1_000_000, () => {
+  if ((++r & 1023) === 0) clock.advance(100);
+  return repeatKeeper.observe(repeatEvents[r & 1023]);
+});
+
+// Failures of 1,000,000 distinct clients (each below maxRetry): the cost of counting.
+const failKeeper = createJailkeeper({ clock, jails });
+let n = 0;
+const failIds = Array.from({ length: 1_000_000 }, (_, i) =>
+  failKeeper.identify(`11.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`),
+);
+await measureAsync('observe(): a failure of a new client at the cap (worst case)', 300_000, () =>
+  failKeeper.observe({
+    client: failIds[n++ % 1_000_000],
+    method: 'POST',
+    route: '/login',
+    path: '/login',
+    status: 401,
+  }),
+);
+
+// Heap of 100,000 tracked clients.
+global.gc?.();
+const before = process.memoryUsage().heapUsed;
+const heapKeeper = createJailkeeper({ clock, jails });
+for (let i = 0; i < 100_000; i++) {
+  await heapKeeper.observe({
+    client: `12.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+    method: 'POST',
+    route: '/login',
+    path: '/login',
+    status: 401,
+  });
+}
+global.gc?.();
+const after = process.memoryUsage().heapUsed;
+console.log(
+  `${'heap used by 100,000 tracked clients'.padEnd(58)} ${((after - before) / 1048576).toFixed(1).padStart(8)} MB`,
+);
+await Promise.all([keeper.close(), failKeeper.close(), heapKeeper.close(), repeatKeeper.close()]);
+if (sink < 0) console.log(sink);
