@@ -7,6 +7,12 @@ import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp } from './ip.js'
 export interface ClientIdentity {
   readonly ip: string;
   readonly key: string;
+  /**
+   * True when the socket peer was a trusted proxy (the address came from its header). Refusing
+   * such a request by destroying the socket would cut the proxy's pooled connection, so adapters
+   * answer 403 instead of dropping.
+   */
+  readonly viaProxy?: boolean;
 }
 
 /** The identity of a parsed address. */

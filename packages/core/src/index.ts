@@ -1,6 +1,13 @@
 export type { Banned, NotBanned, Verdict } from './ban-index.js';
 export { NOT_BANNED } from './ban-index.js';
 export { nextBanTimeMs } from './ban-time.js';
+export {
+  type ClientIpHeader,
+  type ClientIpOptions,
+  ClientResolver,
+  type Headers,
+  type TrustedProxies,
+} from './client-ip.js';
 export { type Clock, createManualClock, type ManualClock, systemClock } from './clock.js';
 export { type Duration, formatDuration, parseDuration } from './duration.js';
 export {

@@ -1,3 +1,4 @@
+import { describe, invalid, JailkeeperConfigError } from './errors.js';
 import { type Cidr, formatCidr, maskV4, maskWords, type ParsedIp, parseCidr, parseIp } from './ip.js';
 
 function v6Key(words: readonly number[]): string {
@@ -142,4 +143,23 @@ export function parseNetworkEntry(entry: string): Cidr[] | string {
   if (named) return named.map((text) => parseCidr(text) as Cidr);
   const cidr = parseCidr(entry);
   return typeof cidr === 'string' ? cidr : [cidr];
+}
+
+/** Parses a list of addresses, CIDRs and named ranges. */
+export function networkList(path: string, value: unknown): Cidr[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) invalid(path, 'an array of addresses, CIDRs or named ranges', value);
+  const out: Cidr[] = [];
+  value.forEach((entry: unknown, i) => {
+    const parsed = typeof entry === 'string' ? parseNetworkEntry(entry.trim()) : 'not a string';
+    if (typeof parsed === 'string') {
+      throw new JailkeeperConfigError(
+        'JK_ERR_INVALID_CIDR',
+        `${path}[${i}]`,
+        `${path}[${i}] must be an IP address, a CIDR such as "10.0.0.0/8", or one of loopback, private, linklocal, uniquelocal; received ${describe(entry)} (${parsed}).`,
+      );
+    }
+    out.push(...parsed);
+  });
+  return out;
 }

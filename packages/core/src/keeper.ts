@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { BanIndex, type Banned, type IndexedBan, NOT_BANNED, type Verdict } from './ban-index.js';
+import { ClientResolver, type Headers } from './client-ip.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Duration, formatDuration, toBanTimeMs } from './duration.js';
 import { JailkeeperError, Warner, type WarningCode } from './errors.js';
@@ -171,6 +172,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #index = new BanIndex();
   readonly #ignoreSet: IpSet;
   readonly #warner: Warner;
+  readonly #resolver: ClientResolver;
   readonly #jails: readonly ResolvedJail[];
   /** Statuses that any jail counts or pardons: anything else skips the jails at once. */
   readonly #relevantStatuses: ReadonlySet<number>;
@@ -193,6 +195,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.#warner = new Warner(options.logger, (code, message) => {
       if (this.listenerCount('warning') > 0) this.#emit('warning', { code, message });
     });
+    this.#resolver = new ClientResolver(options.clientIp, options.ipv6Subnet, this.#warner);
     this.#ignoreSet = new IpSet(options.ignoreIp);
     this.ignore = this.#ignoreApi();
     const relevant = new Set<number>();
@@ -267,6 +270,15 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   /** One-time warning through the logger (or process warnings), also emitted as `warning`. */
   warn(code: WarningCode, message: string, details?: object): void {
     this.#warner.warn(code, message, details);
+  }
+
+  /**
+   * The client of a request: the socket peer, or behind a trusted proxy the address its header
+   * names (walked from the right). Headers from any other peer are ignored. `request` is handed to
+   * a configured `getClientIp`. `undefined` only when there is no usable peer address.
+   */
+  resolve(peer: string | undefined, headers: Headers, request?: unknown): ClientIdentity | undefined {
+    return this.#resolver.resolve(peer, headers, request);
   }
 
   /** The canonical identity of an address written as text, or undefined. */

@@ -1,9 +1,10 @@
+import { type ClientIpOptions, type ResolvedClientIpOptions, resolveClientIpOptions } from './client-ip.js';
 import type { Clock } from './clock.js';
 import type { Duration } from './duration.js';
 import { toBanTimeMs, toDurationMs } from './duration.js';
-import { describe, invalid, JailkeeperConfigError, type Logger } from './errors.js';
+import { invalid, JailkeeperConfigError, type Logger } from './errors.js';
 import type { Cidr } from './ip.js';
-import { parseNetworkEntry } from './ip-set.js';
+import { networkList } from './ip-set.js';
 import { compilePaths, compileUserAgents, type PathMatcher, type PathPattern } from './path-pattern.js';
 import type { Store } from './store.js';
 
@@ -86,8 +87,8 @@ export interface RecidiveOptions {
   dryRun?: boolean;
 }
 
-/** Options of {@link createJailkeeper}. */
-export interface JailkeeperOptions {
+/** Options of {@link createJailkeeper}. The identity options are described on {@link ClientIpOptions}. */
+export interface JailkeeperOptions extends ClientIpOptions {
   /** The jails, by name (letters, digits, `.`, `_`, `-`). */
   jails: Record<string, JailOptions>;
   /** Options every jail inherits, like fail2ban's [DEFAULT]. */
@@ -168,6 +169,7 @@ export interface ResolvedOptions {
   readonly persist: string | undefined;
   readonly maxTrackedClients: number;
   readonly ipv6Subnet: number;
+  readonly clientIp: ResolvedClientIpOptions;
   readonly logger: Logger | undefined;
   readonly clock: Clock | undefined;
   readonly sweepIntervalMs: number;
@@ -195,6 +197,10 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   logger: true,
   clock: true,
   sweepInterval: true,
+  trustedProxies: true,
+  clientIpHeader: true,
+  dangerouslyTrustAllProxies: true,
+  getClientIp: true,
 };
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
@@ -304,25 +310,6 @@ function methodSet(path: string, value: unknown): Set<string> | null {
       return method.toUpperCase();
     }),
   );
-}
-
-/** Parses a list of addresses, CIDRs and named ranges. */
-export function networkList(path: string, value: unknown): Cidr[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) invalid(path, 'an array of addresses, CIDRs or named ranges', value);
-  const out: Cidr[] = [];
-  value.forEach((entry: unknown, i) => {
-    const parsed = typeof entry === 'string' ? parseNetworkEntry(entry.trim()) : 'not a string';
-    if (typeof parsed === 'string') {
-      throw new JailkeeperConfigError(
-        'JK_ERR_INVALID_CIDR',
-        `${path}[${i}]`,
-        `${path}[${i}] must be an IP address, a CIDR such as "10.0.0.0/8", or one of loopback, private, linklocal, uniquelocal; received ${describe(entry)} (${parsed}).`,
-      );
-    }
-    out.push(...parsed);
-  });
-  return out;
 }
 
 function resolveIncrement(path: string, value: unknown): ResolvedIncrement | null {
@@ -540,6 +527,7 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
     persist: top.persist as string | undefined,
     maxTrackedClients: positiveInteger('maxTrackedClients', top.maxTrackedClients, 100_000),
     ipv6Subnet: positiveInteger('ipv6Subnet', top.ipv6Subnet, 64, { max: 128 }),
+    clientIp: resolveClientIpOptions(top as ClientIpOptions),
     logger,
     clock,
     sweepIntervalMs:
