@@ -20,6 +20,7 @@ export {
   WARNING_CODES,
   type WarningCode,
 } from './errors.js';
+export { ConnectionTracker, type GuardOptions } from './guard.js';
 export { type ClientIdentity, identify } from './identity.js';
 export {
   type Cidr,
@@ -44,6 +45,7 @@ export {
   type JailStatus,
   type KeeperEvents,
   type KeeperStatus,
+  normalizePath,
   type ObserveResult,
   type PardonEvent,
   type RequestInfo,
@@ -60,8 +62,15 @@ export type {
   ResolvedJail,
   ResolvedOptions,
 } from './options.js';
-export { RESERVED_JAILS, resolveOptions } from './options.js';
+export { checkKeys, RESERVED_JAILS, resolveOptions } from './options.js';
 export type { PathPattern } from './path-pattern.js';
+export {
+  pathOf,
+  type RefusalOptions,
+  type ResolvedRefusal,
+  resolveRefusal,
+  retryAfterSeconds,
+} from './refusal.js';
 export type {
   Ban,
   FailureResult,

@@ -1,9 +1,13 @@
 import { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BanIndex, type Banned, type IndexedBan, NOT_BANNED, type Verdict } from './ban-index.js';
 import { ClientResolver, type Headers } from './client-ip.js';
 import { type Clock, systemClock } from './clock.js';
 import { type Duration, formatDuration, toBanTimeMs } from './duration.js';
 import { JailkeeperError, Warner, type WarningCode } from './errors.js';
+import { ConnectionTracker, type GuardOptions, guardServer } from './guard.js';
 import { type ClientIdentity, identify } from './identity.js';
 import { formatCidr, parseCidr, parseIp } from './ip.js';
 import { IpSet, parseNetworkEntry } from './ip-set.js';
@@ -15,6 +19,7 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
+import { pathOf } from './refusal.js';
 import type { Ban, FailureResult, FailureRule, RecidiveInput, Store, StoreJailStatus } from './store.js';
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
@@ -31,6 +36,8 @@ export interface ResponseEvent {
   readonly path: string;
   readonly status: number;
   readonly userAgent?: string;
+  /** Only these jails may count this response (a per-route setting, compiled at setup). @default every jail */
+  readonly jails?: ReadonlySet<string>;
 }
 
 /** What `check()` may use to decide jail-scope bans. */
@@ -174,6 +181,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #warner: Warner;
   readonly #resolver: ClientResolver;
   readonly #jails: readonly ResolvedJail[];
+  /** True when some jail bans with scope 'jail': adapters then pass request details to check(). */
+  readonly hasJailScope: boolean;
   /** Statuses that any jail counts or pardons: anything else skips the jails at once. */
   readonly #relevantStatuses: ReadonlySet<number>;
   /** True when some jail counts any status (paths or user agents only). */
@@ -183,6 +192,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #blocked = new Map<string, number>();
   readonly #wouldBan = new Map<string, number>();
   readonly #sweepTimer: NodeJS.Timeout;
+  readonly #connections = new ConnectionTracker();
   #sweeping: Promise<void> | undefined;
   #closed = false;
 
@@ -206,6 +216,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       if (jail.pardon) for (const s of jail.pardon.statuses) relevant.add(s);
     }
     this.#relevantStatuses = relevant;
+    this.hasJailScope = this.#jails.some((j) => j.scope === 'jail');
     this.#hasAnyStatusJail = anyStatus;
     const recidive: RecidiveInput | null = options.recidive && {
       jail: RESERVED_JAILS.recidive,
@@ -281,6 +292,27 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return this.#resolver.resolve(peer, headers, request);
   }
 
+  /**
+   * Registers a connection of a client, so that a ban closes it (with closeConnectionsOnBan).
+   * Keep-alive sockets from a trusted proxy are skipped; `upgraded` sockets (WebSockets) are tracked
+   * even behind a proxy, which opens one per client. Cheap to call on every request.
+   */
+  trackConnection(socket: Duplex, identity: ClientIdentity, upgraded = false): void {
+    if (this.options.closeConnectionsOnBan) this.#connections.track(socket, identity, upgraded);
+  }
+
+  /**
+   * Guards a server below the framework: destroys a banned direct peer's connection at
+   * `connection`, before HTTP parsing, and refuses banned clients' upgrade (WebSocket) requests,
+   * which bypass Express middleware. Returns a function that removes the guard.
+   * @example
+   * const server = app.listen(3000);
+   * keeper.guard(server);
+   */
+  guard(server: Server | NetServer, options?: GuardOptions): () => void {
+    return guardServer(this, server, options);
+  }
+
   /** The canonical identity of an address written as text, or undefined. */
   identify(address: string): ClientIdentity | undefined {
     return identify(address, this.options.ipv6Subnet);
@@ -346,7 +378,9 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     let failures: ResolvedJail[] | undefined;
     let exempt: ResolvedJail[] | undefined;
     let pardons: ResolvedJail[] | undefined;
+    const only = event.jails;
     for (const jail of this.#jails) {
+      if (only !== undefined && !only.has(jail.name)) continue;
       if (this.#fails(jail, event)) {
         if (this.#isExempt(jail, event)) {
           exempt ??= [];
@@ -548,7 +582,10 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     if (ban.endMs <= this.clock.now()) return;
     const held = this.#index.get(ban.client)?.find((e) => e.ban.jail === ban.jail);
     if (held && held.ban.startMs === ban.startMs && held.ban.endMs === ban.endMs) return;
-    this.#index.add(ban, this.#scopeOf(ban.jail) === 'app');
+    const appScope = this.#scopeOf(ban.jail) === 'app';
+    this.#index.add(ban, appScope);
+    // A jail-scope ban refuses only some routes: the client's other traffic may go on.
+    if (appScope && this.options.closeConnectionsOnBan) this.#connections.close(ban.client);
     if (quiet) return;
     if (origin === 'local') {
       this.options.logger?.info(
@@ -777,6 +814,27 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     await this.ready;
     await this.store.close();
   }
+}
+
+/**
+ * A path as routers may read it: percent-decoded, lower case, slashes collapsed, dot segments
+ * resolved, `;params` and the trailing slash removed.
+ */
+export function normalizePath(path: string): string {
+  let text = path;
+  try {
+    text = decodeURIComponent(path);
+  } catch {
+    // a malformed escape: keep the raw text
+  }
+  const out: string[] = [];
+  for (const raw of text.toLowerCase().replace(/\\/g, '/').split('/')) {
+    const segment = raw.split(';')[0] as string;
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') out.pop();
+    else out.push(segment);
+  }
+  return `/${out.join('/')}`;
 }
 
 /**

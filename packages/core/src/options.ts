@@ -115,6 +115,8 @@ export interface JailkeeperOptions extends ClientIpOptions {
   clock?: Clock;
   /** How often expired bans are swept and announced. @default '1s' */
   sweepInterval?: Duration;
+  /** When a client is banned, close its open keep-alive and WebSocket connections on this instance. @default true */
+  closeConnectionsOnBan?: boolean;
 }
 
 /** A jail after validation: durations in ms, paths compiled. */
@@ -173,6 +175,7 @@ export interface ResolvedOptions {
   readonly logger: Logger | undefined;
   readonly clock: Clock | undefined;
   readonly sweepIntervalMs: number;
+  readonly closeConnectionsOnBan: boolean;
 }
 
 /** Jail names that jailkeeper uses itself. */
@@ -201,6 +204,7 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   clientIpHeader: true,
   dangerouslyTrustAllProxies: true,
   getClientIp: true,
+  closeConnectionsOnBan: true,
 };
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
@@ -532,5 +536,6 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
     clock,
     sweepIntervalMs:
       top.sweepInterval === undefined ? 1000 : toDurationMs('sweepInterval', top.sweepInterval),
+    closeConnectionsOnBan: bool('closeConnectionsOnBan', top.closeConnectionsOnBan, true),
   });
 }

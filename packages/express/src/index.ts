@@ -1,0 +1,6 @@
+export {
+  type JailkeeperExpressOptions,
+  type JailkeeperMiddleware,
+  jailkeeper,
+  type RouteConfig,
+} from './middleware.js';

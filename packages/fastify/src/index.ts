@@ -1,0 +1,6 @@
+export {
+  type JailkeeperFastifyOptions,
+  type JailkeeperRouteConfig,
+  jailkeeperPlugin,
+  jailkeeperPlugin as default,
+} from './plugin.js';

@@ -1,0 +1,174 @@
+import {
+  type ClientIdentity,
+  checkKeys,
+  type Jailkeeper,
+  JailkeeperError,
+  pathOf,
+  type RefusalOptions,
+  resolveRefusal,
+  retryAfterSeconds,
+} from '@jailkeeper/core';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import fp from 'fastify-plugin';
+
+/** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */
+export type JailkeeperRouteConfig = false | { jails: string[] };
+
+/** Options of the plugin. */
+export interface JailkeeperFastifyOptions extends RefusalOptions {
+  /** The keeper from createJailkeeper(). */
+  keeper: Jailkeeper;
+  /**
+   * Guard the server below Fastify: `upgrade` refuses banned clients' upgrade requests that a
+   * WebSocket library handles outside the routes; `connection` drops banned direct peers before
+   * HTTP parsing. @default { upgrade: true, connection: false }
+   */
+  guard?: { upgrade?: boolean; connection?: boolean } | false;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** jailkeeper on this route: `false` counts nothing; `{ jails: ['login'] }` counts only in those jails. */
+    jailkeeper?: JailkeeperRouteConfig;
+  }
+  interface FastifyInstance {
+    jailkeeper: Jailkeeper;
+  }
+}
+
+const OPTION_KEYS = { keeper: true, block: true, response: true, retryAfter: true, guard: true } as const;
+const kIdentity = Symbol('jailkeeper.identity');
+const kRouteJails = Symbol('jailkeeper.routeJails');
+const kResponse = Symbol('jailkeeper.response');
+const NO_JAILS: ReadonlySet<string> = new Set();
+
+type JkRequest = FastifyRequest & {
+  [kIdentity]: ClientIdentity | null;
+  [kResponse]: FastifyReply['raw'] | null;
+};
+type JkConfig = { [kRouteJails]?: ReadonlySet<string> };
+
+const plugin: FastifyPluginCallback<JailkeeperFastifyOptions> = (fastify, options, done) => {
+  const input = checkKeys('jailkeeper plugin options', options, OPTION_KEYS);
+  const keeper = input.keeper as Jailkeeper;
+  if (keeper === null || typeof keeper !== 'object' || typeof keeper.check !== 'function') {
+    return done(new TypeError('the jailkeeper plugin needs { keeper } from createJailkeeper().'));
+  }
+  const refusal = resolveRefusal('', input);
+  const jailScope = keeper.hasJailScope;
+
+  if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
+  if (!fastify.hasRequestDecorator(kIdentity as unknown as string)) {
+    fastify.decorateRequest(kIdentity as unknown as string, null);
+    fastify.decorateRequest(kResponse as unknown as string, null);
+  }
+
+  // Per-route settings are validated and compiled once, when the route is declared.
+  fastify.addHook('onRoute', (route) => {
+    const config = route.config?.jailkeeper;
+    if (config === undefined) return;
+    let jails: ReadonlySet<string>;
+    if (config === false) jails = NO_JAILS;
+    else {
+      const names = (checkKeys(`route ${route.url} config.jailkeeper`, config, { jails: true }).jails ??
+        []) as unknown[];
+      for (const name of names) {
+        if (typeof name !== 'string' || !keeper.options.jailsByName.has(name)) {
+          throw new JailkeeperError(
+            'JK_ERR_UNKNOWN_JAIL',
+            `route ${route.url} config.jailkeeper names the jail ${JSON.stringify(name)}, which is not configured.`,
+          );
+        }
+      }
+      jails = new Set(names as string[]);
+    }
+    route.config = { ...route.config, [kRouteJails]: jails } as typeof route.config;
+  });
+
+  // onRequest runs after routing and before the body is read: refuse here.
+  const onRequest: onRequestHookHandler = (request, reply, next) => {
+    const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
+    if (identity === undefined) {
+      next();
+      return;
+    }
+    const verdict = keeper.check(
+      identity,
+      jailScope
+        ? { method: request.method, route: request.routeOptions.url ?? null, path: request.url }
+        : undefined,
+    );
+    if (verdict.banned) {
+      if (refusal.drop && identity.viaProxy !== true) {
+        reply.hijack();
+        request.raw.socket.destroy();
+        return;
+      }
+      reply.code(refusal.status);
+      for (const [name, value] of refusal.headers) reply.header(name, value);
+      if (refusal.retryAfter) {
+        const seconds = retryAfterSeconds(verdict.untilMs, keeper.clock.now());
+        if (seconds !== undefined) reply.header('retry-after', seconds);
+      }
+      if (identity.viaProxy !== true) reply.header('connection', 'close');
+      reply.send(refusal.body);
+      return;
+    }
+    keeper.trackConnection(request.raw.socket, identity);
+    (request as JkRequest)[kIdentity] = identity;
+    (request as JkRequest)[kResponse] = reply.raw; // onRequestAbort gets no reply: its status lives here
+    next();
+  };
+  fastify.addHook('onRequest', onRequest);
+
+  const count = (request: FastifyRequest, reply: FastifyReply) => {
+    const identity = (request as JkRequest)[kIdentity];
+    if (identity === null) return; // refused, or no client: never counted
+    (request as JkRequest)[kIdentity] = null; // count once, even if abort and response both fire
+    const jails = (request.routeOptions.config as JkConfig | undefined)?.[kRouteJails];
+    if (jails === NO_JAILS) return;
+    void keeper.observe({
+      client: identity,
+      method: request.method === 'HEAD' ? 'GET' : request.method,
+      route: request.routeOptions.url ?? null,
+      path: pathOf(request.url),
+      status: reply.statusCode,
+      userAgent: request.headers['user-agent'],
+      ...(jails === undefined ? {} : { jails }),
+    });
+  };
+  fastify.addHook('onResponse', (request, reply, next) => {
+    count(request, reply);
+    next();
+  });
+  // A client that aborts after a failing status was set is still counted.
+  fastify.addHook('onRequestAbort', (request, next) => {
+    const status = (request as JkRequest)[kResponse]?.statusCode ?? 0;
+    if (status >= 400) count(request, { statusCode: status } as FastifyReply);
+    next();
+  });
+
+  const guard = input.guard === undefined ? {} : input.guard;
+  if (guard !== false) {
+    const g = checkKeys('jailkeeper plugin options.guard', guard, { upgrade: true, connection: true });
+    const unguard = keeper.guard(fastify.server, {
+      upgrade: (g.upgrade as boolean | undefined) ?? true,
+      connection: (g.connection as boolean | undefined) ?? false,
+      block: refusal.drop ? 'drop' : 'forbid',
+    });
+    fastify.addHook('onClose', (_instance, next) => {
+      unguard();
+      next();
+    });
+  }
+  done();
+};
+
+/**
+ * The Fastify plugin: `await app.register(jailkeeperPlugin, { keeper })`.
+ * @example
+ * const keeper = createJailkeeper({ jails: { login: { statuses: [401], paths: ['/login'] } } });
+ * await app.register(jailkeeperPlugin, { keeper });
+ * app.get('/ws', { config: { jailkeeper: false } }, handler);
+ */
+export const jailkeeperPlugin = fp(plugin, { name: '@jailkeeper/fastify', fastify: '4.x || 5.x' });
