@@ -8,7 +8,13 @@ import {
   resolveRefusal,
   retryAfterSeconds,
 } from '@jailkeeper/core';
-import type { FastifyPluginCallback, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  onRequestHookHandler,
+} from 'fastify';
 import fp from 'fastify-plugin';
 
 /** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */
@@ -48,11 +54,23 @@ type JkRequest = FastifyRequest & {
 };
 type JkConfig = { [kRouteJails]?: ReadonlySet<string> };
 
+// A callback plugin must hand errors to done(): thrown, avvio would raise them as an uncaught
+// exception instead of rejecting register(), and a bad option would crash the app.
 const plugin: FastifyPluginCallback<JailkeeperFastifyOptions> = (fastify, options, done) => {
+  try {
+    setup(fastify, options);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  done();
+};
+
+function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): void {
   const input = checkKeys('jailkeeper plugin options', options, OPTION_KEYS);
   const keeper = input.keeper as Jailkeeper;
   if (keeper === null || typeof keeper !== 'object' || typeof keeper.check !== 'function') {
-    return done(new TypeError('the jailkeeper plugin needs { keeper } from createJailkeeper().'));
+    throw new TypeError('the jailkeeper plugin needs { keeper } from createJailkeeper().');
   }
   const refusal = resolveRefusal('', input);
   const jailScope = keeper.hasJailScope;
@@ -161,8 +179,7 @@ const plugin: FastifyPluginCallback<JailkeeperFastifyOptions> = (fastify, option
       next();
     });
   }
-  done();
-};
+}
 
 /**
  * The Fastify plugin: `await app.register(jailkeeperPlugin, { keeper })`.
