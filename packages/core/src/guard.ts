@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
+import { type Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ClientIdentity } from './identity.js';
 import { pathOf } from './refusal.js';
@@ -20,10 +20,15 @@ export class ConnectionTracker {
     return this.#byClient.size;
   }
 
-  /** Registers a socket once for its client; later calls for the same socket cost one property read. */
+  /**
+   * Registers a socket once for its client; later calls for the same socket cost one property read.
+   * Only real `net.Socket`s (TLS ones included) are tracked: they are released on 'close', which an
+   * injected request's stand-in socket never emits, so tracking one would hold it for ever.
+   */
   track(socket: Duplex, identity: ClientIdentity, upgraded = false): void {
     const s = socket as TrackedSocket;
     if (s[kTracked] !== undefined || (identity.viaProxy === true && !upgraded) || s.destroyed) return;
+    if (!(socket instanceof Socket)) return;
     s[kTracked] = identity.key;
     let set = this.#byClient.get(identity.key);
     if (set === undefined) {
@@ -89,34 +94,39 @@ export function guardServer(
   const gateUpgrade = options.upgrade ?? true;
   const drop = options.block === 'drop';
   const original = server.emit;
-  function emit(this: Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (event === 'connection' && gateConnection) {
-      const socket = args[0] as Socket;
-      const identity = target.resolve(socket.remoteAddress, {});
-      // A trusted proxy's connection carries many clients: only headers can tell them apart.
-      if (identity !== undefined && identity.viaProxy !== true && target.check(identity).banned) {
-        socket.destroy();
-        return true;
-      }
-    } else if (event === 'upgrade' && gateUpgrade) {
-      const request = args[0] as IncomingMessage;
-      const socket = args[1] as Duplex;
-      const identity = target.resolve(request.socket.remoteAddress, request.headers, request);
-      if (identity !== undefined) {
-        const verdict = target.check(identity, {
-          method: request.method ?? 'GET',
-          route: undefined,
-          path: pathOf(request.url),
-        });
-        if (verdict.banned) {
-          if (drop && identity.viaProxy !== true) socket.destroy();
-          else socket.end(FORBIDDEN);
-          return true;
-        }
-        target.trackConnection(socket, identity, true);
-      }
+  // Every event of the server passes here, 'request' included: no rest arguments or arrays on
+  // the way through, only a compare and a forwarding apply.
+  function emit(this: Server, event: string | symbol, a?: unknown, b?: unknown): boolean {
+    if (event === 'connection') {
+      if (gateConnection && refuseConnection(a as Socket)) return true;
+    } else if (event === 'upgrade') {
+      if (gateUpgrade && refuseUpgrade(a as IncomingMessage, b as Duplex)) return true;
     }
-    return Reflect.apply(original, this, [event, ...args]) as boolean;
+    // biome-ignore lint/complexity/noArguments: forwarding every argument without allocating
+    return Reflect.apply(original, this, arguments) as boolean;
+  }
+  function refuseConnection(socket: Socket): boolean {
+    const identity = target.resolve(socket.remoteAddress, {});
+    // A trusted proxy's connection carries many clients: only headers can tell them apart.
+    if (identity === undefined || identity.viaProxy === true || !target.check(identity).banned) return false;
+    socket.destroy();
+    return true;
+  }
+  function refuseUpgrade(request: IncomingMessage, socket: Duplex): boolean {
+    const identity = target.resolve(request.socket.remoteAddress, request.headers, request);
+    if (identity === undefined) return false;
+    const verdict = target.check(identity, {
+      method: request.method ?? 'GET',
+      route: undefined,
+      path: pathOf(request.url),
+    });
+    if (verdict.banned) {
+      if (drop && identity.viaProxy !== true) socket.destroy();
+      else socket.end(FORBIDDEN);
+      return true;
+    }
+    target.trackConnection(socket, identity, true);
+    return false;
   }
   server.emit = emit as typeof server.emit;
   return () => {

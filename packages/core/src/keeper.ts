@@ -369,6 +369,14 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   // ---------------------------------------------------------------- counting
 
   /**
+   * False when no jail counts or pardons a response with this status, whatever its route: an
+   * adapter then skips building the event at all. Precomputed at setup.
+   */
+  watchesStatus(status: number): boolean {
+    return this.#hasAnyStatusJail || this.#relevantStatuses.has(status);
+  }
+
+  /**
    * Records one finished response: counts it in every jail it fails, pardons where it succeeds,
    * bans at the threshold. Never rejects: store trouble is reported as an `error` outcome.
    */

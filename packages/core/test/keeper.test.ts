@@ -601,3 +601,29 @@ describe('errors', () => {
     assert.ok(!(error instanceof TypeError));
   });
 });
+
+describe('connection tracking', () => {
+  it('tracks real sockets until they close, and never a stand-in that cannot close', async () => {
+    const { ConnectionTracker } = await import('../src/guard.js');
+    const { Socket } = await import('node:net');
+    const { PassThrough } = await import('node:stream');
+    const tracker = new ConnectionTracker();
+    const id = { ip: '1.2.3.4', key: '1.2.3.4' };
+    for (let i = 0; i < 1000; i++) tracker.track(new PassThrough(), id);
+    assert.equal(tracker.size, 0, 'stand-in streams are not held');
+    const socket = new Socket();
+    tracker.track(socket, id);
+    tracker.track(socket, id);
+    assert.equal(tracker.size, 1);
+    assert.equal(tracker.close('1.2.3.4'), 1);
+    assert.equal(socket.destroyed, true);
+    const proxied = new Socket();
+    tracker.track(proxied, { ...id, viaProxy: true });
+    assert.equal(tracker.size, 0, "a proxy's keep-alive socket carries other clients");
+    tracker.track(proxied, { ...id, viaProxy: true }, true);
+    assert.equal(tracker.size, 1, 'an upgraded socket behind a proxy belongs to one client');
+    proxied.destroy();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(tracker.size, 0, 'released on close');
+  });
+});

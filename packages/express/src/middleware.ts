@@ -54,6 +54,7 @@ function onClose(this: JkResponse): void {
   const keeper = this[kKeeper];
   const jails = req[kJails];
   if (identity === undefined || keeper === undefined || jails === NO_JAILS) return;
+  if (!keeper.watchesStatus(this.statusCode)) return; // a clean response: nothing to build
   // The route the router chose (its pattern, with the mount path); none means no route matched.
   const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : null;
   // HEAD runs the GET route: count it as GET, so HEAD cannot dodge a jail limited to GET.
@@ -87,8 +88,6 @@ function refuse(
     const seconds = retryAfterSeconds(verdict.untilMs, now);
     if (seconds !== undefined) res.setHeader('retry-after', seconds);
   }
-  // A directly connected banned client gets no keep-alive: its next connection meets the guard.
-  if (identity.viaProxy !== true) res.setHeader('connection', 'close');
   res.end(refusal.body);
 }
 

@@ -128,7 +128,6 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
         const seconds = retryAfterSeconds(verdict.untilMs, keeper.clock.now());
         if (seconds !== undefined) reply.header('retry-after', seconds);
       }
-      if (identity.viaProxy !== true) reply.header('connection', 'close');
       reply.send(refusal.body);
       return;
     }
@@ -143,12 +142,15 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     const identity = (request as JkRequest)[kIdentity];
     if (identity === null) return; // refused, or no client: never counted
     (request as JkRequest)[kIdentity] = null; // count once, even if abort and response both fire
-    const jails = (request.routeOptions.config as JkConfig | undefined)?.[kRouteJails];
+    // A clean response: nothing to build (request.routeOptions allocates on every read).
+    if (!keeper.watchesStatus(reply.statusCode)) return;
+    const routeOptions = request.routeOptions;
+    const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
     if (jails === NO_JAILS) return;
     void keeper.observe({
       client: identity,
       method: request.method === 'HEAD' ? 'GET' : request.method,
-      route: request.routeOptions.url ?? null,
+      route: routeOptions.url ?? null,
       path: pathOf(request.url),
       status: reply.statusCode,
       userAgent: request.headers['user-agent'],
