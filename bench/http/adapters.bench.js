@@ -54,7 +54,9 @@ for (let round = 1; round <= rounds; round++) {
       const cpu = ((cpuTicks(child.pid) - before) / TICKS) * 1e6;
       child.kill();
       const perRequest = cpu / (r.rps * seconds);
-      ((results[framework] ??= {})[mode] ??= []).push({ ...r, cpuUs: perRequest });
+      results[framework] ??= {};
+      results[framework][mode] ??= [];
+      results[framework][mode].push({ ...r, cpuUs: perRequest });
       process.stderr.write(
         `round ${round} ${framework} ${mode}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, ${perRequest.toFixed(1)} us CPU/req\n`,
       );
