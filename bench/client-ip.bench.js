@@ -1,19 +1,8 @@
 // The client resolver's cost per request, on the built package.
 // Run: npx tsc -b && node bench/client-ip.bench.js
-import { createJailkeeper } from '@jailkeeper/core';
 
-function measure(label, iterations, fn) {
-  for (let i = 0; i < Math.min(iterations, 100_000); i++) fn(i);
-  const rounds = [];
-  for (let r = 0; r < 7; r++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn(i);
-    rounds.push(Number(process.hrtime.bigint() - start) / iterations);
-  }
-  rounds.sort((a, b) => a - b);
-  const fmt = (ns) => (ns >= 10_000 ? `${(ns / 1000).toFixed(1)} us` : `${ns.toFixed(1)} ns`);
-  console.log(`${label.padEnd(62)} ${fmt(rounds[3]).padStart(10)}/call (min ${fmt(rounds[0])})`);
-}
+import { createJailkeeper } from '@jailkeeper/core';
+import { measure } from './measure.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 const jails = { login: { statuses: [401] } };

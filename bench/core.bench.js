@@ -1,36 +1,10 @@
 // Micro-benchmarks of the engine's hot path, on the built package.
 // Run: pnpm -r build && node --expose-gc bench/core.bench.js
+
 import { createJailkeeper, createManualClock } from '@jailkeeper/core';
+import { measure, measureAsync } from './measure.js';
 
 const clock = createManualClock();
-
-function measure(label, iterations, fn) {
-  for (let i = 0; i < Math.min(iterations, 200_000); i++) fn(i); // warm up
-  const rounds = [];
-  for (let r = 0; r < 7; r++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) fn(i);
-    rounds.push(Number(process.hrtime.bigint() - start) / iterations);
-  }
-  rounds.sort((a, b) => a - b);
-  const median = rounds[3];
-  console.log(`${label.padEnd(58)} ${median.toFixed(1).padStart(8)} ns/call (min ${rounds[0].toFixed(1)})`);
-  return median;
-}
-
-async function measureAsync(label, iterations, fn) {
-  for (let i = 0; i < 100_000; i++) await fn(i);
-  const rounds = [];
-  for (let r = 0; r < 5; r++) {
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < iterations; i++) await fn(i);
-    rounds.push(Number(process.hrtime.bigint() - start) / iterations);
-  }
-  rounds.sort((a, b) => a - b);
-  console.log(
-    `${label.padEnd(58)} ${rounds[2].toFixed(1).padStart(8)} ns/call (min ${rounds[0].toFixed(1)})`,
-  );
-}
 
 const jails = {
   login: { statuses: [401], paths: ['/login'], maxRetry: 5, exempt: ['/ws'] },

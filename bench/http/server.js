@@ -35,7 +35,12 @@ if (framework === 'express') {
   port = server.address().port;
 } else {
   const app = Fastify();
-  if (keeper) await app.register(jailkeeperPlugin, { keeper, block });
+  if (keeper)
+    await app.register(jailkeeperPlugin, {
+      keeper,
+      block,
+      ...(process.env.JK_GUARD === '0' ? { guard: false } : {}),
+    });
   app.get('/', async () => 'hello');
   await app.listen({ port: 0, host: '127.0.0.1' });
   port = app.server.address().port;

@@ -45,12 +45,14 @@ declare module 'fastify' {
 const OPTION_KEYS = { keeper: true, block: true, response: true, retryAfter: true, guard: true } as const;
 const kIdentity = Symbol('jailkeeper.identity');
 const kRouteJails = Symbol('jailkeeper.routeJails');
-const kResponse = Symbol('jailkeeper.response');
+const kRequest = Symbol('jailkeeper.request');
+const kKeeper = Symbol('jailkeeper.keeper');
 const NO_JAILS: ReadonlySet<string> = new Set();
 
-type JkRequest = FastifyRequest & {
-  [kIdentity]: ClientIdentity | null;
-  [kResponse]: FastifyReply['raw'] | null;
+type JkResponse = FastifyReply['raw'] & {
+  [kRequest]?: FastifyRequest;
+  [kIdentity]?: ClientIdentity;
+  [kKeeper]?: Jailkeeper;
 };
 type JkConfig = { [kRouteJails]?: ReadonlySet<string> };
 
@@ -76,10 +78,6 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   const jailScope = keeper.hasJailScope;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
-  if (!fastify.hasRequestDecorator(kIdentity as unknown as string)) {
-    fastify.decorateRequest(kIdentity as unknown as string, null);
-    fastify.decorateRequest(kResponse as unknown as string, null);
-  }
 
   // Per-route settings are validated and compiled once, when the route is declared.
   fastify.addHook('onRoute', (route) => {
@@ -132,41 +130,16 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       return;
     }
     keeper.trackConnection(request.raw.socket, identity);
-    (request as JkRequest)[kIdentity] = identity;
-    (request as JkRequest)[kResponse] = reply.raw; // onRequestAbort gets no reply: its status lives here
+    // One listener on the raw response counts it when it is done or aborted: no onResponse or
+    // onRequestAbort hook, which would each add Fastify's per-request hook machinery.
+    const raw = reply.raw as JkResponse;
+    raw[kRequest] = request;
+    raw[kIdentity] = identity;
+    raw[kKeeper] = keeper;
+    raw.on('close', onClose);
     next();
   };
   fastify.addHook('onRequest', onRequest);
-
-  const count = (request: FastifyRequest, reply: FastifyReply) => {
-    const identity = (request as JkRequest)[kIdentity];
-    if (identity === null) return; // refused, or no client: never counted
-    (request as JkRequest)[kIdentity] = null; // count once, even if abort and response both fire
-    // A clean response: nothing to build (request.routeOptions allocates on every read).
-    if (!keeper.watchesStatus(reply.statusCode)) return;
-    const routeOptions = request.routeOptions;
-    const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
-    if (jails === NO_JAILS) return;
-    void keeper.observe({
-      client: identity,
-      method: request.method === 'HEAD' ? 'GET' : request.method,
-      route: routeOptions.url ?? null,
-      path: pathOf(request.url),
-      status: reply.statusCode,
-      userAgent: request.headers['user-agent'],
-      ...(jails === undefined ? {} : { jails }),
-    });
-  };
-  fastify.addHook('onResponse', (request, reply, next) => {
-    count(request, reply);
-    next();
-  });
-  // A client that aborts after a failing status was set is still counted.
-  fastify.addHook('onRequestAbort', (request, next) => {
-    const status = (request as JkRequest)[kResponse]?.statusCode ?? 0;
-    if (status >= 400) count(request, { statusCode: status } as FastifyReply);
-    next();
-  });
 
   const guard = input.guard === undefined ? {} : input.guard;
   if (guard !== false) {
@@ -181,6 +154,31 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       next();
     });
   }
+}
+
+/**
+ * Counts a finished (or aborted) response. One module-level function serves every response:
+ * `this` is the raw response, so a request costs no new closure. A refused request never gets here.
+ */
+function onClose(this: JkResponse): void {
+  const request = this[kRequest];
+  const identity = this[kIdentity];
+  const keeper = this[kKeeper];
+  if (request === undefined || identity === undefined || keeper === undefined) return;
+  // A clean response: nothing to build (request.routeOptions allocates on every read).
+  if (!keeper.watchesStatus(this.statusCode)) return;
+  const routeOptions = request.routeOptions;
+  const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
+  if (jails === NO_JAILS) return;
+  void keeper.observe({
+    client: identity,
+    method: request.method === 'HEAD' ? 'GET' : request.method,
+    route: routeOptions.url ?? null,
+    path: pathOf(request.url),
+    status: this.statusCode,
+    userAgent: request.headers['user-agent'],
+    ...(jails === undefined ? {} : { jails }),
+  });
 }
 
 /**
