@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type Ban,
@@ -60,11 +60,23 @@ export function record(
  */
 export function storeConformance(name: string, factory: StoreFactory): void {
   describe(`store conformance: ${name}`, () => {
+    const stores: Store[] = [];
     const open = async () => {
       const store = await factory.make();
       await store.init(contextFor());
+      stores.push(store);
       return store;
     };
+    // A store with a fallback (the Redis store's degraded mode) must not pass by falling back.
+    afterEach(() => {
+      for (const store of stores.splice(0)) {
+        assert.notEqual(
+          (store as { degraded?: boolean }).degraded,
+          true,
+          `${name} fell back to its local mode`,
+        );
+      }
+    });
 
     it('counts failures and bans at exactly maxRetry', async () => {
       const store = await open();

@@ -32,6 +32,7 @@ export const WARNING_CODES = {
   JK_WRN_MALFORMED_CLIENT_HEADER: 'jk_wrn_malformed_client_header',
   JK_WRN_CUSTOM_CLIENT_IP: 'jk_wrn_custom_client_ip',
   JK_WRN_LISTENER_ERROR: 'jk_wrn_listener_error',
+  JK_WRN_STORE_DEGRADED: 'jk_wrn_store_degraded',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;

@@ -251,6 +251,10 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       onUnban: (ban, origin) => this.#applyUnban(ban, 'manual', origin),
       isIgnored: (client) => this.#isIgnoredKey(client),
       warn: (code, message, details) => this.#warner.warn(code, message, details),
+      activeBans: () => {
+        const now = this.clock.now();
+        return [...this.#index.values()].map((e) => e.ban).filter((b) => b.endMs > now);
+      },
     });
     this.ready = Promise.resolve(init).catch((error) => {
       this.#storeError('init', error);

@@ -99,6 +99,8 @@ export interface StoreContext {
   /** True for a client key that the ignore list covers: such bans are not restored. */
   isIgnored(client: string): boolean;
   warn(code: WarningCode, message: string, details?: object): void;
+  /** The bans this instance enforces now: what it writes back to a shared store that lost them. */
+  activeBans?(): Ban[];
 }
 
 /**

@@ -1,0 +1,75 @@
+/**
+ * A Redis for the tests: REDIS_URL when set, else a redis-server started on a free port (and
+ * stopped by `stop()`; a server the tests did not start is never stopped).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+export interface TestRedis {
+  readonly url: string;
+  readonly port: number;
+  /** Starts the server again on the same port (after `kill()`), for fault tests. */
+  restart(): Promise<void>;
+  /** Kills the server (only one the tests started). */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitReady(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return;
+    } catch {
+      probe.disconnect();
+      await sleep(50);
+    }
+  }
+  throw new Error(`redis at ${url} did not become ready`);
+}
+
+export async function startRedis(): Promise<TestRedis> {
+  const external = process.env.REDIS_URL;
+  if (external) {
+    const port = Number(new URL(external).port || 6379);
+    const noop = async () => {};
+    return { url: external, port, restart: noop, kill: noop, stop: noop };
+  }
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const launch = async () => {
+    child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    await waitReady(`redis://127.0.0.1:${port}`);
+  };
+  const kill = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  await launch();
+  return { url: `redis://127.0.0.1:${port}`, port, restart: launch, kill, stop: kill };
+}

@@ -1,0 +1,24 @@
+import { after, before } from 'node:test';
+import { createRedisStore } from '@jailkeeper/redis';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from './redis-server.js';
+import { storeConformance } from './store-conformance.js';
+
+let redis: TestRedis;
+const clients: Redis[] = [];
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  for (const c of clients) c.disconnect();
+  await redis.stop();
+});
+
+storeConformance('redis', {
+  make: () => {
+    const client = new Redis(redis.url);
+    clients.push(client);
+    // A unique prefix per run: the tests never see another run's keys.
+    return createRedisStore({ client, prefix: `jkt${process.pid}:`, timeout: 2000 });
+  },
+});

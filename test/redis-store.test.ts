@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  createJailkeeper,
+  createManualClock,
+  type Jailkeeper,
+  type JailkeeperOptions,
+} from '@jailkeeper/core';
+import { createRedisStore } from '@jailkeeper/redis';
+import { Redis } from 'ioredis';
+import { freePort, startRedis, type TestRedis } from './redis-server.js';
+
+let redis: TestRedis;
+const clients: Redis[] = [];
+const keepers: Jailkeeper[] = [];
+let run = 0;
+
+before(async () => {
+  redis = await startRedis();
+});
+after(async () => {
+  await Promise.all(keepers.map((k) => k.close()));
+  for (const c of clients) c.disconnect();
+  await redis.stop();
+});
+
+const quiet = { info() {}, warn() {}, error() {} };
+const JAILS: JailkeeperOptions['jails'] = {
+  login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' },
+};
+
+function client(url = redis.url): Redis {
+  const c = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  c.on('error', () => {});
+  clients.push(c);
+  return c;
+}
+
+async function keeper(prefix: string, extra: Partial<JailkeeperOptions> = {}, storeOptions = {}) {
+  const store = createRedisStore({ client: client(), prefix, timeout: 500, ...storeOptions });
+  const k = createJailkeeper({ jails: JAILS, logger: quiet, store, ...extra });
+  keepers.push(k);
+  await k.ready;
+  return k;
+}
+
+const fail = (ip: string) => ({ client: ip, method: 'POST', route: '/login', path: '/login', status: 401 });
+
+async function until(predicate: () => boolean | Promise<boolean>, ms = 2000): Promise<number> {
+  const start = Date.now();
+  while (!(await predicate())) {
+    if (Date.now() - start > ms) throw new Error('condition not met in time');
+    await sleep(5);
+  }
+  return Date.now() - start;
+}
+
+describe('redis store: one jail for every instance', () => {
+  it('failures spread over instances ban at exactly maxRetry, and every instance refuses', async () => {
+    const prefix = `jks${process.pid}-${run++}:`;
+    const [a, b, c] = [await keeper(prefix), await keeper(prefix), await keeper(prefix)];
+    const order = [a, b, c, b, a];
+    const actions: string[] = [];
+    for (const k of order) actions.push((await k.observe(fail('203.0.113.5'))).jails[0]?.action ?? '');
+    assert.deepEqual(actions, ['counted', 'counted', 'counted', 'counted', 'banned']);
+    const ms = await until(() => b.check('203.0.113.5').banned && c.check('203.0.113.5').banned);
+    assert.ok(ms < 500, `propagated in ${ms} ms`);
+  });
+
+  it('a manual unban on one instance reaches every instance', async () => {
+    const prefix = `jks${process.pid}-${run++}:`;
+    const [a, b] = [await keeper(prefix), await keeper(prefix)];
+    await a.ban('203.0.113.6', { duration: '1h' });
+    await until(() => b.check('203.0.113.6').banned);
+    await b.unban('203.0.113.6');
+    await until(() => !a.check('203.0.113.6').banned);
+    assert.deepEqual(await a.bans(), []);
+  });
+
+  it('a clean request never touches Redis', async () => {
+    const prefix = `jks${process.pid}-${run++}:`;
+    const a = await keeper(prefix);
+    const probe = client();
+    const processed = async () =>
+      Number(/total_commands_processed:(\d+)/.exec(await probe.info('stats'))?.[1]);
+    const before = await processed();
+    for (let i = 0; i < 10_000; i++) {
+      const id = a.identify(`198.51.100.${i & 255}`);
+      assert.ok(id);
+      a.check(id);
+      await a.observe({ client: id, method: 'GET', route: '/', path: '/', status: 200 });
+    }
+    const after = await processed();
+    assert.equal(after - before, 1, 'only the INFO call itself');
+  });
+
+  it('bans and their remaining time survive a restart of every instance, permanent ones included', async () => {
+    const prefix = `jks${process.pid}-${run++}:`;
+    const a = await keeper(prefix, { jails: { login: { ...JAILS.login, banTimeIncrement: true } } });
+    for (let i = 0; i < 5; i++) await a.observe(fail('203.0.113.7'));
+    await a.ban('203.0.113.8', { duration: 'permanent' });
+    await a.close();
+    await sleep(50);
+    const b = await keeper(prefix, { jails: { login: { ...JAILS.login, banTimeIncrement: true } } });
+    assert.equal(b.check('203.0.113.7').banned, true, 'enforced from the start');
+    const [timed] = (await b.bans()).filter((x) => x.client === '203.0.113.7');
+    assert.ok(timed && timed.timeLeftMs > 3_500_000 && timed.timeLeftMs <= 3_600_000);
+    const permanent = b.check('203.0.113.8');
+    assert.equal(permanent.banned && permanent.untilMs, Number.POSITIVE_INFINITY);
+    await b.unban('203.0.113.7');
+    for (let i = 0; i < 5; i++) await b.observe(fail('203.0.113.7'));
+    const [second] = (await b.bans()).filter((x) => x.client === '203.0.113.7');
+    assert.equal(second?.banCount, 2, 'escalation history survived');
+    assert.equal(second && second.endMs - second.startMs, 2 * 3_600_000);
+  });
+
+  it('time comes from Redis: a skewed app clock neither lengthens nor shortens a ban', async () => {
+    const prefix = `jks${process.pid}-${run++}:`;
+    const clock = createManualClock(Date.now() + 10 * 24 * 3_600_000); // ten days ahead
+    const a = await keeper(prefix, { clock });
+    for (let i = 0; i < 5; i++) await a.observe(fail('203.0.113.9'));
+    const [ban] = await a.bans();
+    assert.ok(ban && Math.abs(ban.startMs - Date.now()) < 5000, 'started at Redis time');
+    assert.equal(ban && ban.endMs - ban.startMs, 3_600_000);
+  });
+
+  it('every key it writes has an expiry, but for a permanent ban', async () => {
+    const prefix = `jks${process.pid}-${run++}:`;
+    const a = await keeper(prefix, {
+      jails: { login: { ...JAILS.login, banTimeIncrement: true, pardon: { statuses: [200] } } },
+      recidive: true,
+    });
+    await a.observe({ ...fail('203.0.113.10'), status: 200 });
+    for (let i = 0; i < 7; i++) await a.observe(fail(`203.0.113.${10 + (i % 2)}`));
+    await a.ban('203.0.113.12', { duration: 'permanent' });
+    const probe = client();
+    const keys = await probe.keys(`${prefix}*`);
+    assert.ok(keys.length >= 5, keys.join(' '));
+    for (const key of keys) {
+      const ttl = await probe.pttl(key);
+      if (key.includes('{203.0.113.12}')) continue; // the permanent ban and its history
+      assert.ok(ttl > 0, `${key} has a TTL (${ttl})`);
+    }
+    for (const key of keys) assert.ok(key.length < 128 && /^[\w:{}.\-/]+$/.test(key), key);
+  });
+});
+
+describe('redis store: when Redis fails', () => {
+  it('down at start: the app starts, counts and bans locally, and writes back on recovery', async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const warnings: string[] = [];
+    const store = createRedisStore({
+      client: client(url),
+      prefix: 'jkdown:',
+      timeout: 100,
+      probeInterval: 100,
+    });
+    const k = createJailkeeper({
+      jails: JAILS,
+      store,
+      logger: { ...quiet, warn: (o: { code?: string }) => warnings.push(String(o.code)) },
+    });
+    keepers.push(k);
+    await k.ready;
+    assert.equal(store.degraded, true);
+    assert.deepEqual(warnings, ['JK_WRN_STORE_DEGRADED']);
+    const started = Date.now();
+    for (let i = 0; i < 5; i++) await k.observe(fail('203.0.113.20'));
+    assert.ok(Date.now() - started < 1000, 'no request waits for a dead Redis');
+    assert.equal(k.check('203.0.113.20').banned, true);
+    // Redis comes up on that port: the store recovers and writes its ban back.
+    const { spawn } = await import('node:child_process');
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    try {
+      await until(() => !store.degraded, 5000);
+      const probe = client(url);
+      await until(async () => (await probe.keys('jkdown:*:b:login')).length === 1, 5000);
+      assert.equal(k.check('203.0.113.20').banned, true);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  it('killed mid-run: known bans stay enforced, new failures count locally, nothing hangs; restarted empty, bans are written back', async () => {
+    const own = await startRedis();
+    if (process.env.REDIS_URL) {
+      await own.stop();
+      return; // a shared external Redis is never killed by the tests
+    }
+    try {
+      const store = createRedisStore({
+        client: client(own.url),
+        prefix: 'jkkill:',
+        timeout: 100,
+        probeInterval: 100,
+        reconcileInterval: 200,
+      });
+      const k = createJailkeeper({ jails: JAILS, store, logger: quiet });
+      keepers.push(k);
+      await k.ready;
+      await k.ban('203.0.113.30', { duration: '1h' });
+      await own.kill();
+      assert.equal(k.check('203.0.113.30').banned, true);
+      const started = Date.now();
+      for (let i = 0; i < 5; i++) await k.observe(fail('203.0.113.31'));
+      assert.ok(Date.now() - started < 1500, `bounded: ${Date.now() - started} ms`);
+      assert.equal(store.degraded, true);
+      assert.equal(k.check('203.0.113.31').banned, true, 'counted and banned locally');
+      await own.restart(); // empty: no persistence
+      await until(() => !store.degraded, 5000);
+      const probe = client(own.url);
+      await until(async () => (await probe.keys('jkkill:*:b:login')).length === 1, 5000);
+      await until(async () => (await probe.keys('jkkill:*:b:manual')).length === 1, 5000);
+      assert.equal(k.check('203.0.113.30').banned, true);
+    } finally {
+      await own.stop();
+    }
+  });
+});
