@@ -90,7 +90,7 @@ class RedisStore implements Store {
   #ctx: StoreContext | undefined;
   #subscriber: Redis | Cluster | undefined;
   #degraded = false;
-  #runId: string | undefined;
+  #reconciled = false;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -260,24 +260,42 @@ class RedisStore implements Store {
     this.#reconcileTimer.unref();
   }
 
-  /** Reads every active ban from Redis and reports those the engine may not know. */
+  /**
+   * Re-reads the active bans. A sentinel key (with a TTL) tells a Redis that lost its data (a
+   * restart, FLUSHALL, eviction) from one that did not: when it is gone, live instances write their
+   * bans back; when it is there, a ban this instance holds but Redis does not was lifted or expired
+   * elsewhere (a missed message), and is dropped: no zombie bans.
+   */
   async #reconcile(origin: 'restored' | 'remote'): Promise<void> {
     if (this.#degraded || this.#closed) return;
-    let runId: string | undefined;
+    const sentinel = `${this.#prefix}sentinel`;
+    const keepMs = Math.max(this.#reconcileMs * 10, 3_600_000);
+    const scanStarted = Date.now();
+    let present: number;
     try {
-      const info = await this.#call(() => this.#masters()[0]?.info('server') ?? Promise.resolve(''));
-      runId = /run_id:(\w+)/.exec(info)?.[1];
+      present = await this.#call(() => this.#client.exists(sentinel));
     } catch (error) {
       this.#down(error);
       return;
     }
-    // A different run id is a restarted Redis: if it came back empty, live instances write back.
-    if (this.#runId !== undefined && runId !== this.#runId) {
-      const known = this.#ctx?.activeBans?.() ?? [];
-      await this.#writeBack(known);
+    if (!present && this.#reconciled) await this.#writeBack(this.#ctx?.activeBans?.() ?? []);
+    try {
+      await this.#call(() => this.#client.set(sentinel, '1', 'PX', keepMs));
+      const bans = await this.bans();
+      const inRedis = new Set(bans.map((b) => `${b.jail}\u0000${b.client}`));
+      for (const ban of bans) this.#ctx?.onBan(ban, origin);
+      if (present && this.#reconciled) {
+        for (const ban of this.#ctx?.activeBans?.() ?? []) {
+          // A ban made while this scan ran may not be in its result: only older ones are zombies.
+          if (ban.startMs < scanStarted - 1000 && !inRedis.has(`${ban.jail}\u0000${ban.client}`)) {
+            this.#ctx?.onUnban(ban, 'remote');
+          }
+        }
+      }
+      this.#reconciled = true;
+    } catch (error) {
+      this.#down(error);
     }
-    this.#runId = runId;
-    for (const ban of await this.bans()) this.#ctx?.onBan(ban, origin);
   }
 
   #masters(): Redis[] {
