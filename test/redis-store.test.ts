@@ -223,3 +223,51 @@ describe('redis store: when Redis fails', () => {
     }
   });
 });
+
+describe('redis store: onStoreError', () => {
+  it("'deny' refuses every client but the ignored ones while Redis is down, and stops on recovery", async () => {
+    const port = await freePort();
+    const url = `redis://127.0.0.1:${port}`;
+    const store = createRedisStore({
+      client: client(url),
+      prefix: 'jkdeny:',
+      timeout: 100,
+      probeInterval: 100,
+      onStoreError: 'deny',
+    });
+    const k = createJailkeeper({ jails: JAILS, store, logger: quiet, ignoreIp: ['192.0.2.1'] });
+    keepers.push(k);
+    await k.ready;
+    const verdict = k.check('198.51.100.200');
+    assert.equal(verdict.banned && verdict.jail, 'store-unavailable');
+    assert.equal(k.check('192.0.2.1').banned, false, 'the admin keeps access');
+    const { spawn } = await import('node:child_process');
+    const server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    try {
+      await until(() => !store.degraded, 5000);
+      assert.equal(k.check('198.51.100.200').banned, false);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  it("'allow' counts nothing while Redis is down, but keeps known bans", async () => {
+    const port = await freePort();
+    const store = createRedisStore({
+      client: client(`redis://127.0.0.1:${port}`),
+      prefix: 'jkallow:',
+      timeout: 100,
+      onStoreError: 'allow',
+    });
+    const k = createJailkeeper({ jails: JAILS, store, logger: quiet });
+    keepers.push(k);
+    await k.ready;
+    for (let i = 0; i < 10; i++) await k.observe(fail('198.51.100.201'));
+    assert.equal(k.check('198.51.100.201').banned, false);
+    assert.equal(k.check('198.51.100.202').banned, false, 'not fail-closed');
+  });
+});

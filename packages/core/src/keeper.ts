@@ -332,8 +332,27 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     const key = typeof client === 'string' ? this.identify(client)?.key : client.key;
     if (key === undefined) return NOT_BANNED;
     const entries = this.#index.get(key);
-    if (entries === undefined) return NOT_BANNED;
+    if (entries === undefined)
+      return this.store.refusing === true ? this.#refuseWhileDown(client, key) : NOT_BANNED;
     return this.#checkBanned(client, key, entries, request);
+  }
+
+  /** The store is down and fails closed: every client but the ignored ones is refused for now. */
+  #refuseWhileDown(client: ClientIdentity | string, key: string): Verdict {
+    const ip = typeof client === 'string' ? client : client.ip;
+    if (this.#ignoreSet.size > 0 && (this.#ignoreSet.hasText(ip) || this.#isIgnoredKey(key)))
+      return NOT_BANNED;
+    const now = this.clock.now();
+    const ban: Ban = {
+      jail: RESERVED_JAILS.storeDown,
+      client: key,
+      startMs: now,
+      endMs: now + 5000,
+      banCount: 0,
+      reason: 'the ban store is unreachable and onStoreError is deny',
+      manual: false,
+    };
+    return { banned: true, jail: ban.jail, client: key, untilMs: ban.endMs, ban };
   }
 
   #checkBanned(

@@ -179,7 +179,11 @@ export interface ResolvedOptions {
 }
 
 /** Jail names that jailkeeper uses itself. */
-export const RESERVED_JAILS = Object.freeze({ recidive: 'recidive', manual: 'manual' });
+export const RESERVED_JAILS = Object.freeze({
+  recidive: 'recidive',
+  manual: 'manual',
+  storeDown: 'store-unavailable',
+});
 
 const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const METHOD = /^[A-Z][A-Z0-9_-]{0,31}$/;

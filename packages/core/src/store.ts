@@ -110,6 +110,11 @@ export interface StoreContext {
  */
 export interface Store {
   readonly name: string;
+  /**
+   * True while the store is down and its policy is to fail closed (the Redis store's
+   * onStoreError: 'deny'): check() then refuses every client it does not know to be ignored.
+   */
+  readonly refusing?: boolean;
   /** Restores or loads bans (reporting each through `ctx.onBan`) and starts any background work. */
   init(ctx: StoreContext): void | Promise<void>;
   /**

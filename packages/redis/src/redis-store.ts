@@ -25,10 +25,11 @@ export interface RedisStoreOptions {
   timeout?: Duration;
   /**
    * While Redis is unreachable: `'local'` counts and bans in this process (and writes its bans back
-   * to Redis on recovery); `'allow'` counts nothing. Known bans stay enforced either way.
+   * to Redis on recovery); `'allow'` counts nothing; `'deny'` also counts locally and refuses every
+   * client not in ignoreIp until Redis answers (fail closed). Known bans stay enforced in every case.
    * @default 'local'
    */
-  onStoreError?: 'local' | 'allow';
+  onStoreError?: 'local' | 'allow' | 'deny';
   /** How often bans are re-read from Redis (missed messages, a Redis restart). @default '30s' */
   reconcileInterval?: Duration;
   /** How often an unreachable Redis is probed. @default '1s' */
@@ -81,7 +82,7 @@ class RedisStore implements Store {
   readonly #prefix: string;
   readonly #channel: string;
   readonly #timeoutMs: number;
-  readonly #onStoreError: 'local' | 'allow';
+  readonly #onStoreError: 'local' | 'allow' | 'deny';
   readonly #reconcileMs: number;
   readonly #probeMs: number;
   /** Counting and bans while Redis is down. */
@@ -114,11 +115,11 @@ class RedisStore implements Store {
       );
     }
     const policy = input.onStoreError ?? 'local';
-    if (policy !== 'local' && policy !== 'allow') {
+    if (policy !== 'local' && policy !== 'allow' && policy !== 'deny') {
       throw new JailkeeperConfigError(
         'JK_ERR_INVALID_OPTION',
         'onStoreError',
-        `createRedisStore options.onStoreError must be "local" or "allow"; received ${JSON.stringify(policy)}.`,
+        `createRedisStore options.onStoreError must be "local", "allow" or "deny"; received ${JSON.stringify(policy)}.`,
       );
     }
     this.#client = client;
@@ -144,6 +145,11 @@ class RedisStore implements Store {
   /** True while Redis is unreachable and the store works locally. */
   get degraded(): boolean {
     return this.#degraded;
+  }
+
+  /** True while Redis is unreachable under onStoreError: 'deny'. */
+  get refusing(): boolean {
+    return this.#degraded && this.#onStoreError === 'deny';
   }
 
   // ------------------------------------------------------------- keys
@@ -180,9 +186,14 @@ class RedisStore implements Store {
   #down(error: unknown): void {
     if (this.#degraded || this.#closed) return;
     this.#degraded = true;
+    const policy = {
+      local: ' and counts new failures in this process',
+      allow: ' and counts nothing',
+      deny: ', counts new failures in this process, and refuses every client not in ignoreIp',
+    }[this.#onStoreError];
     this.#ctx?.warn(
       'JK_WRN_STORE_DEGRADED',
-      `Redis is unreachable (${(error as Error)?.message ?? error}); jailkeeper goes on with the bans it knows${this.#onStoreError === 'local' ? ' and counts new failures in this process' : ' and counts nothing'} until Redis answers again.`,
+      `Redis is unreachable (${(error as Error)?.message ?? error}); jailkeeper goes on with the bans it knows${policy} until Redis answers again.`,
     );
     this.#probeTimer = setInterval(() => void this.#probe(), this.#probeMs);
     this.#probeTimer.unref();
@@ -530,6 +541,8 @@ class RedisStore implements Store {
  * @example
  * const keeper = createJailkeeper({ jails, store: createRedisStore({ client: new Redis(process.env.REDIS_URL) }) });
  */
-export function createRedisStore(options: RedisStoreOptions): Store & { readonly degraded: boolean } {
+export function createRedisStore(
+  options: RedisStoreOptions,
+): Store & { readonly degraded: boolean; readonly refusing: boolean } {
   return new RedisStore(options);
 }
