@@ -9,9 +9,38 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+// The redis configuration needs a Redis: REDIS_URL, or a redis-server of our own.
+let redisServer;
+if (!process.env.REDIS_URL) {
+  const { createServer } = await import('node:net');
+  const probe = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => probe.once('listening', resolve));
+  const { port } = probe.address();
+  probe.close();
+  redisServer = spawn(
+    'taskset',
+    [
+      '-c',
+      '1',
+      'redis-server',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ],
+    { stdio: 'ignore' },
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  process.env.REDIS_URL = `redis://127.0.0.1:${port}`;
+}
 const rounds = Number(process.argv[2] ?? 7);
 const seconds = Number(process.argv[3] ?? 3);
-const CONFIGS = ['bare', 'jailkeeper', 'banned'];
+const CONFIGS = ['bare', 'jailkeeper', 'redis', 'banned'];
 const FRAMEWORKS = ['express', 'fastify'];
 const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
@@ -64,6 +93,12 @@ for (let round = 1; round <= rounds; round++) {
   }
 }
 
+const LABELS = {
+  bare: 'bare',
+  jailkeeper: 'jailkeeper (memory), clean client',
+  redis: 'jailkeeper (Redis), clean client',
+  banned: 'jailkeeper, banned client (403)',
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 console.log(
   `\n| framework | configuration | req/s (median) | p99 ms | server CPU µs/req | ratio to bare (median of rounds) |`,
@@ -75,10 +110,11 @@ for (const framework of FRAMEWORKS) {
     const runs = results[framework][mode];
     const ratios = runs.map((r, i) => r.rps / bare[i].rps);
     console.log(
-      `| ${framework} | ${mode === 'banned' ? 'jailkeeper, banned client (403)' : mode === 'jailkeeper' ? 'jailkeeper, clean client' : 'bare'} | ${Math.round(median(runs.map((r) => r.rps)))} | ${median(runs.map((r) => r.p99))} | ${median(runs.map((r) => r.cpuUs)).toFixed(1)} | ${(median(ratios) * 100).toFixed(1)}% |`,
+      `| ${framework} | ${LABELS[mode]} | ${Math.round(median(runs.map((r) => r.rps)))} | ${median(runs.map((r) => r.p99))} | ${median(runs.map((r) => r.cpuUs)).toFixed(1)} | ${(median(ratios) * 100).toFixed(1)}% |`,
     );
   }
 }
+redisServer?.kill();
 console.log(
   `\n${rounds} rounds of ${seconds} s, 50 connections, node ${process.version}, server on core 0, load on core 1.`,
 );

@@ -5,8 +5,10 @@ process.on('SIGINT', () => process.exit(0)); // a normal exit, so --cpu-prof can
 import { createJailkeeper } from '@jailkeeper/core';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { createRedisStore } from '@jailkeeper/redis';
 import express from 'express';
 import Fastify from 'fastify';
+import { Redis } from 'ioredis';
 
 const [framework, mode] = process.argv.slice(2);
 const keeper =
@@ -19,7 +21,16 @@ const keeper =
           scan: { statuses: [404], maxRetry: 20 },
         },
         logger: { info() {}, warn() {}, error() {} },
+        ...(mode === 'redis'
+          ? {
+              store: createRedisStore({
+                client: new Redis(process.env.REDIS_URL),
+                prefix: `jkb${process.pid}:`,
+              }),
+            }
+          : {}),
       });
+await keeper?.ready;
 // The load generator connects from 127.0.0.1: in the banned modes, that client is banned.
 if (mode?.startsWith('banned')) await keeper.ban('127.0.0.1', { duration: '1d' });
 const block = mode === 'banned-drop' ? 'drop' : 'forbid';
