@@ -205,7 +205,21 @@ describe('redis store: when Redis fails', () => {
       keepers.push(k);
       await k.ready;
       await k.ban('203.0.113.30', { duration: '1h' });
-      await own.kill();
+      // Under load: 400 concurrent failures from 100 clients and clean checks, Redis killed midway.
+      const load = Array.from({ length: 400 }, async (_, i) => {
+        if (i === 200) await own.kill();
+        const started = Date.now();
+        const result = await k.observe(fail(`198.18.1.${i % 100}`));
+        k.check(`198.18.2.${i % 100}`);
+        return { ms: Date.now() - started, action: result.jails[0]?.action };
+      });
+      const settled = await Promise.allSettled(load);
+      assert.ok(
+        settled.every((r) => r.status === 'fulfilled'),
+        'no operation rejected',
+      );
+      const slowest = Math.max(...settled.map((r) => (r.status === 'fulfilled' ? r.value.ms : 0)));
+      assert.ok(slowest < 2000, `every failure settled, the slowest in ${slowest} ms`);
       assert.equal(k.check('203.0.113.30').banned, true);
       const started = Date.now();
       for (let i = 0; i < 5; i++) await k.observe(fail('203.0.113.31'));
