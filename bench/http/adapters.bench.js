@@ -40,7 +40,7 @@ if (!process.env.REDIS_URL) {
 }
 const rounds = Number(process.argv[2] ?? 7);
 const seconds = Number(process.argv[3] ?? 3);
-const CONFIGS = ['bare', 'jailkeeper', 'redis', 'banned'];
+const CONFIGS = (process.env.CONFIGS ?? 'bare,noop,jailkeeper,redis,banned').split(',');
 const FRAMEWORKS = ['express', 'fastify'];
 const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
 
@@ -95,6 +95,7 @@ for (let round = 1; round <= rounds; round++) {
 
 const LABELS = {
   bare: 'bare',
+  noop: 'a no-op middleware / onRequest hook (reference)',
   jailkeeper: 'jailkeeper (memory), clean client',
   redis: 'jailkeeper (Redis), clean client',
   banned: 'jailkeeper, banned client (403)',

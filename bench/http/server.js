@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 
 const [framework, mode] = process.argv.slice(2);
 const keeper =
-  mode === 'bare'
+  mode === 'bare' || mode === 'noop'
     ? undefined
     : createJailkeeper({
         jails: {
@@ -39,6 +39,7 @@ let port;
 if (framework === 'express') {
   const app = express();
   app.disable('x-powered-by');
+  if (mode === 'noop') app.use((_req, _res, next) => next()); // the cost of any middleware at all
   if (keeper) app.use(jailkeeper(keeper, { block }));
   app.get('/', (_req, res) => res.send('hello'));
   const server = app.listen(0, '127.0.0.1');

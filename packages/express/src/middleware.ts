@@ -38,36 +38,35 @@ export interface JailkeeperMiddleware extends RequestHandler {
 const OPTION_KEYS = { block: true, response: true, retryAfter: true } as const;
 const kIdentity = Symbol('jailkeeper.identity');
 const kJails = Symbol('jailkeeper.routeJails');
-const kKeeper = Symbol('jailkeeper.keeper');
 const NO_JAILS: ReadonlySet<string> = new Set();
 
-type JkRequest = Request & { [kIdentity]?: ClientIdentity; [kJails]?: ReadonlySet<string> };
-type JkResponse = Response & { [kKeeper]?: Jailkeeper };
+type JkResponse = Response;
 
 /**
- * Counts the finished response. One module-level function serves every response (`this` is the
- * response), so a request costs no new closure.
+ * The listener that counts a finished response, built once per middleware (it closes over the
+ * keeper), so a request costs no new closure. `this` is the response.
  */
-function onClose(this: JkResponse): void {
-  const req = this.req as JkRequest;
-  const identity = req[kIdentity];
-  const keeper = this[kKeeper];
-  const jails = req[kJails];
-  if (identity === undefined || keeper === undefined || jails === NO_JAILS) return;
-  if (!keeper.watchesStatus(this.statusCode)) return; // a clean response: nothing to build
-  // The route the router chose (its pattern, with the mount path); none means no route matched.
-  const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : null;
-  // HEAD runs the GET route: count it as GET, so HEAD cannot dodge a jail limited to GET.
-  const method = req.method === 'HEAD' ? 'GET' : req.method;
-  void keeper.observe({
-    client: identity,
-    method,
-    route,
-    path: pathOf(req.originalUrl),
-    status: this.statusCode,
-    userAgent: req.headers['user-agent'],
-    ...(jails === undefined ? {} : { jails }),
-  });
+function countOnClose(keeper: Jailkeeper): (this: JkResponse) => void {
+  return function onClose(this: JkResponse): void {
+    const req = this.req;
+    const identity = (this.locals as Record<symbol, ClientIdentity | undefined>)[kIdentity];
+    const jails = (this.locals as Record<symbol, ReadonlySet<string> | undefined>)[kJails];
+    if (identity === undefined || jails === NO_JAILS) return;
+    if (!keeper.watchesStatus(this.statusCode)) return; // a clean response: nothing to build
+    // The route the router chose (its pattern, with the mount path); none means no route matched.
+    const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : null;
+    // HEAD runs the GET route: count it as GET, so HEAD cannot dodge a jail limited to GET.
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    void keeper.observe({
+      client: identity,
+      method,
+      route,
+      path: pathOf(req.originalUrl),
+      status: this.statusCode,
+      userAgent: req.headers['user-agent'],
+      ...(jails === undefined ? {} : { jails }),
+    });
+  };
 }
 
 function refuse(
@@ -108,6 +107,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   const input = checkKeys('jailkeeper options', options, OPTION_KEYS);
   const refusal = resolveRefusal('', input);
   const jailScope = keeper.hasJailScope;
+  const onClose = countOnClose(keeper);
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
     const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req);
@@ -125,8 +125,9 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       return;
     }
     keeper.trackConnection(req.socket, identity);
-    (req as JkRequest)[kIdentity] = identity;
-    (res as JkResponse)[kKeeper] = keeper;
+    // Kept in res.locals (a null-prototype object Express makes per request): a property added to
+    // req or res themselves would reshape Node's objects for every access after it.
+    (res.locals as Record<symbol, ClientIdentity>)[kIdentity] = identity;
     res.on('close', onClose);
     next();
   } as JailkeeperMiddleware;
@@ -149,8 +150,8 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       }
       jails = new Set(valid.jails as string[]);
     }
-    return function jailkeeperRoute(req: Request, _res: Response, next: NextFunction): void {
-      (req as JkRequest)[kJails] = jails;
+    return function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
+      (res.locals as Record<symbol, ReadonlySet<string>>)[kJails] = jails;
       next();
     };
   };

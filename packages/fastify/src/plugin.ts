@@ -46,14 +46,10 @@ const OPTION_KEYS = { keeper: true, block: true, response: true, retryAfter: tru
 const kIdentity = Symbol('jailkeeper.identity');
 const kRouteJails = Symbol('jailkeeper.routeJails');
 const kRequest = Symbol('jailkeeper.request');
-const kKeeper = Symbol('jailkeeper.keeper');
 const NO_JAILS: ReadonlySet<string> = new Set();
 
-type JkResponse = FastifyReply['raw'] & {
-  [kRequest]?: FastifyRequest;
-  [kIdentity]?: ClientIdentity;
-  [kKeeper]?: Jailkeeper;
-};
+type JkResponse = FastifyReply['raw'] & { [kRequest]?: FastifyRequest };
+type JkRequest = FastifyRequest & { [kIdentity]: ClientIdentity | null };
 type JkConfig = { [kRouteJails]?: ReadonlySet<string> };
 
 // A callback plugin must hand errors to done(): thrown, avvio would raise them as an uncaught
@@ -78,6 +74,11 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   const jailScope = keeper.hasJailScope;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
+  // A declared request property keeps the request's shape fixed: Fastify builds it in.
+  if (!fastify.hasRequestDecorator(kIdentity as unknown as string)) {
+    fastify.decorateRequest(kIdentity as unknown as string, null);
+  }
+  const onClose = countOnClose(keeper);
 
   // Per-route settings are validated and compiled once, when the route is declared.
   fastify.addHook('onRoute', (route) => {
@@ -132,10 +133,10 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     keeper.trackConnection(request.raw.socket, identity);
     // One listener on the raw response counts it when it is done or aborted: no onResponse or
     // onRequestAbort hook, which would each add Fastify's per-request hook machinery.
+    (request as JkRequest)[kIdentity] = identity;
+    // One property on the raw response: more would reshape Node's objects for every access after.
     const raw = reply.raw as JkResponse;
     raw[kRequest] = request;
-    raw[kIdentity] = identity;
-    raw[kKeeper] = keeper;
     raw.on('close', onClose);
     next();
   };
@@ -157,28 +158,31 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
 }
 
 /**
- * Counts a finished (or aborted) response. One module-level function serves every response:
- * `this` is the raw response, so a request costs no new closure. A refused request never gets here.
+ * The listener that counts a finished (or aborted) response, built once per plugin (it closes over
+ * the keeper): `this` is the raw response, so a request costs no new closure. A refused request
+ * never gets here.
  */
-function onClose(this: JkResponse): void {
-  const request = this[kRequest];
-  const identity = this[kIdentity];
-  const keeper = this[kKeeper];
-  if (request === undefined || identity === undefined || keeper === undefined) return;
-  // A clean response: nothing to build (request.routeOptions allocates on every read).
-  if (!keeper.watchesStatus(this.statusCode)) return;
-  const routeOptions = request.routeOptions;
-  const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
-  if (jails === NO_JAILS) return;
-  void keeper.observe({
-    client: identity,
-    method: request.method === 'HEAD' ? 'GET' : request.method,
-    route: routeOptions.url ?? null,
-    path: pathOf(request.url),
-    status: this.statusCode,
-    userAgent: request.headers['user-agent'],
-    ...(jails === undefined ? {} : { jails }),
-  });
+function countOnClose(keeper: Jailkeeper): (this: JkResponse) => void {
+  return function onClose(this: JkResponse): void {
+    const request = this[kRequest];
+    if (request === undefined) return;
+    const identity = (request as JkRequest)[kIdentity];
+    if (identity === null) return;
+    // A clean response: nothing to build (request.routeOptions allocates on every read).
+    if (!keeper.watchesStatus(this.statusCode)) return;
+    const routeOptions = request.routeOptions;
+    const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
+    if (jails === NO_JAILS) return;
+    void keeper.observe({
+      client: identity,
+      method: request.method === 'HEAD' ? 'GET' : request.method,
+      route: routeOptions.url ?? null,
+      path: pathOf(request.url),
+      status: this.statusCode,
+      userAgent: request.headers['user-agent'],
+      ...(jails === undefined ? {} : { jails }),
+    });
+  };
 }
 
 /**
