@@ -45,14 +45,18 @@ async function waitReady(url: string): Promise<void> {
   throw new Error(`redis at ${url} did not become ready`);
 }
 
-export async function startRedis(): Promise<TestRedis> {
-  const external = process.env.REDIS_URL;
+/**
+ * `port`: start a server of the tests' own on that port (even when REDIS_URL is set), e.g. where a
+ * store was first pointed at nothing, to bring Redis up under it.
+ */
+export async function startRedis(options: { port?: number } = {}): Promise<TestRedis> {
+  const external = options.port === undefined ? process.env.REDIS_URL : undefined;
   if (external) {
     const port = Number(new URL(external).port || 6379);
     const noop = async () => {};
     return { url: external, port, restart: noop, kill: noop, stop: noop };
   }
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   const launch = async () => {
     child = spawn(

@@ -219,19 +219,7 @@ class RedisStore implements Store {
       const left = ban.endMs === Number.POSITIVE_INFINITY ? -1 : ban.endMs - now;
       if (left === 0 || left < -1) continue;
       try {
-        await this.#call(() =>
-          this.#client.jkManualBan(
-            this.#key(ban.client, 'b', ban.jail),
-            this.#historyKey(ban.client),
-            this.#key(ban.client, 'f', ban.jail),
-            ban.jail,
-            ban.client,
-            left,
-            ban.reason,
-            86_400_000,
-            this.#channel,
-          ),
-        );
+        await this.#manualBan(ban.jail, ban.client, left, ban.reason, 86_400_000);
       } catch (error) {
         this.#down(error);
         return;
@@ -445,23 +433,42 @@ class RedisStore implements Store {
     await this.#local.recordPardon(jail, client, forMs);
   }
 
-  async ban(input: ManualBanInput): Promise<Ban> {
-    if (this.#degraded) return this.#local.ban(input);
+  /** The manual-ban script: `durationMs` -1 for permanent. Returns the ban as Redis wrote it. */
+  async #manualBan(
+    jail: string,
+    client: string,
+    durationMs: number,
+    reason: string,
+    historyTimeMs: number,
+  ): Promise<Ban> {
     const text = await this.#call(() =>
       this.#client.jkManualBan(
-        this.#key(input.client, 'b', input.jail),
-        this.#historyKey(input.client),
-        this.#key(input.client, 'f', input.jail),
-        input.jail,
-        input.client,
-        input.durationMs === Number.POSITIVE_INFINITY ? -1 : input.durationMs,
-        input.reason,
-        input.historyTimeMs,
+        this.#key(client, 'b', jail),
+        this.#historyKey(client),
+        this.#key(client, 'f', jail),
+        jail,
+        client,
+        durationMs,
+        reason,
+        historyTimeMs,
         this.#channel,
       ),
     );
-    this.#totalsOf(input.jail).banned++;
     return fromRedis(JSON.parse(text) as Ban);
+  }
+
+  async ban(input: ManualBanInput): Promise<Ban> {
+    if (this.#degraded) return this.#local.ban(input);
+    const durationMs = input.durationMs === Number.POSITIVE_INFINITY ? -1 : input.durationMs;
+    const ban = await this.#manualBan(
+      input.jail,
+      input.client,
+      durationMs,
+      input.reason,
+      input.historyTimeMs,
+    );
+    this.#totalsOf(input.jail).banned++;
+    return ban;
   }
 
   async #unbanPairs(client: string, jails: string[]): Promise<Ban[]> {

@@ -31,6 +31,16 @@ local function write_ban(key, ban)
   if ban.endMs < 0 then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, ban.endMs) end
 end
 
+-- Slides a window: drops failure times at or before now - window, then adds now.
+local function slide(key, window_ms)
+  while true do
+    local first = redis.call('LINDEX', key, 0)
+    if not first or tonumber(first) > now - window_ms then break end
+    redis.call('LPOP', key)
+  end
+  redis.call('RPUSH', key, now)
+end
+
 -- Counts the ban in the client's history, kept historyTime after the ban ends.
 local function remember(hkey, jail, ban, history_ms)
   redis.call('HINCRBY', hkey, jail, 1)
@@ -71,12 +81,7 @@ local pardoned = redis.call('EXISTS', KEYS[4]) == 1
 local max_retry = pardoned and pardon_max or base_max
 
 -- 3. Slide the window: drop times at or before now - findTime, add this one.
-while true do
-  local first = redis.call('LINDEX', KEYS[1], 0)
-  if not first or tonumber(first) > now - find_ms then break end
-  redis.call('LPOP', KEYS[1])
-end
-redis.call('RPUSH', KEYS[1], now)
+slide(KEYS[1], find_ms)
 -- Keep at most the threshold's number of times: a huge pardon threshold cannot grow memory.
 local kept = math.min(max_retry, tonumber(ARGV[22]))
 redis.call('LTRIM', KEYS[1], -kept, -1)
@@ -124,12 +129,7 @@ if ARGV[14] == '1' then
   local rheld = ban_table(KEYS[6], rjail, client)
   if not (rheld and (rheld.endMs < 0 or rheld.endMs > now)) then
     local rfind = tonumber(ARGV[15])
-    while true do
-      local first = redis.call('LINDEX', KEYS[5], 0)
-      if not first or tonumber(first) > now - rfind then break end
-      redis.call('LPOP', KEYS[5])
-    end
-    redis.call('RPUSH', KEYS[5], now)
+    slide(KEYS[5], rfind)
     redis.call('PEXPIRE', KEYS[5], rfind)
     local rcount = redis.call('LLEN', KEYS[5])
     if rcount >= tonumber(ARGV[16]) then
