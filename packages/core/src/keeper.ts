@@ -382,11 +382,15 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   #watches(jailName: string, request: RequestInfo): boolean {
     const jail = this.options.jailsByName.get(jailName);
     if (jail === undefined) return true;
-    if (jail.methods !== null && !jail.methods.has(request.method.toUpperCase())) return false;
-    return (
-      jail.paths.isEmpty ||
-      jail.paths.matches(typeof request.route === 'string' ? request.route : request.path)
-    );
+    const method = request.method.toUpperCase();
+    if (jail.methods !== null && !jail.methods.has(method === 'HEAD' ? 'GET' : method)) return false;
+    if (jail.paths.isEmpty) return true;
+    if (typeof request.route === 'string') return jail.paths.matches(request.route);
+    // Before routing (Express), the route is unknown: match the raw path and every spelling a
+    // router may take for it. Matching too much only refuses a banned client on a few more URLs;
+    // matching too little would let it reach the jail's routes.
+    const path = pathOf(request.path);
+    return jail.paths.matches(path) || jail.paths.matches(normalizePath(path));
   }
 
   // ---------------------------------------------------------------- counting

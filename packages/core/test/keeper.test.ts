@@ -627,3 +627,32 @@ describe('connection tracking', () => {
     assert.equal(tracker.size, 0, 'released on close');
   });
 });
+
+describe('jail-scope bans before routing (Express)', () => {
+  it('no spelling of a watched path escapes the refusal', async () => {
+    const { k } = keeper({
+      jails: { login: { statuses: [401], paths: ['/login', '/admin/*'], maxRetry: 1, scope: 'jail' } },
+    });
+    await k.ban('24.0.0.1', { jail: 'login' });
+    const spellings = [
+      '/login',
+      '/LOGIN',
+      '/login/',
+      '/%6Cogin',
+      '/%6c%6F%67%69%6E',
+      '//login',
+      '/x/../login',
+      '/./login',
+      '/login;jsessionid=1',
+      '/login?x=1',
+      '/Admin/Users',
+      '/admin//users/',
+    ];
+    for (const path of spellings) {
+      assert.equal(k.check('24.0.0.1', { method: 'POST', path }).banned, true, path);
+    }
+    for (const path of ['/', '/logout', '/loginx', '/admin']) {
+      assert.equal(k.check('24.0.0.1', { method: 'GET', path }).banned, false, `${path} is not watched`);
+    }
+  });
+});
