@@ -171,19 +171,14 @@ describe('redis store: when Redis fails', () => {
     assert.ok(Date.now() - started < 1000, 'no request waits for a dead Redis');
     assert.equal(k.check('203.0.113.20').banned, true);
     // Redis comes up on that port: the store recovers and writes its ban back.
-    const { spawn } = await import('node:child_process');
-    const server = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
+    const server = await startRedis({ port });
     try {
       await until(() => !store.degraded, 5000);
       const probe = client(url);
       await until(async () => (await probe.keys('jkdown:*:b:login')).length === 1, 5000);
       assert.equal(k.check('203.0.113.20').banned, true);
     } finally {
-      server.kill('SIGKILL');
+      await server.stop();
     }
   });
 
@@ -255,17 +250,12 @@ describe('redis store: onStoreError', () => {
     const verdict = k.check('198.51.100.200');
     assert.equal(verdict.banned && verdict.jail, 'store-unavailable');
     assert.equal(k.check('192.0.2.1').banned, false, 'the admin keeps access');
-    const { spawn } = await import('node:child_process');
-    const server = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
+    const server = await startRedis({ port });
     try {
       await until(() => !store.degraded, 5000);
       assert.equal(k.check('198.51.100.200').banned, false);
     } finally {
-      server.kill('SIGKILL');
+      await server.stop();
     }
   });
 
