@@ -20,6 +20,7 @@ export {
   WARNING_CODES,
   type WarningCode,
 } from './errors.js';
+export { EXPORT_FORMATS, type ExportFormat, exportBans } from './export.js';
 export { ConnectionTracker, type GuardOptions } from './guard.js';
 export { type ClientIdentity, identify } from './identity.js';
 export {
