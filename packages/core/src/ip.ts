@@ -179,9 +179,3 @@ export function formatCidr(cidr: Cidr): string {
   const text = new ipaddr.IPv6(cidr.words).toRFC5952String();
   return cidr.prefix === 128 ? text : `${text}/${cidr.prefix}`;
 }
-
-/** Parses a client key as written by {@link clientKey} back into its network. */
-export function parseClientKey(key: string): Cidr | undefined {
-  const cidr = parseCidr(key);
-  return typeof cidr === 'string' ? undefined : cidr;
-}

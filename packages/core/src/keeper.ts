@@ -340,8 +340,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   /** The store is down and fails closed: every client but the ignored ones is refused for now. */
   #refuseWhileDown(client: ClientIdentity | string, key: string): Verdict {
     const ip = typeof client === 'string' ? client : client.ip;
-    if (this.#ignoreSet.size > 0 && (this.#ignoreSet.hasText(ip) || this.#isIgnoredKey(key)))
-      return NOT_BANNED;
+    if (this.#isIgnoredClient(ip, key)) return NOT_BANNED;
     const now = this.clock.now();
     const ban: Ban = {
       jail: RESERVED_JAILS.storeDown,
@@ -370,8 +369,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     }
     if (found === undefined) return NOT_BANNED;
     const ip = typeof client === 'string' ? client : client.ip;
-    if (this.#ignoreSet.size > 0 && (this.#ignoreSet.hasText(ip) || this.#isIgnoredKey(key)))
-      return NOT_BANNED;
+    if (this.#isIgnoredClient(ip, key)) return NOT_BANNED;
     this.#blocked.set(found.jail, (this.#blocked.get(found.jail) ?? 0) + 1);
     if (this.listenerCount('blocked') > 0) {
       this.#emit('blocked', { jail: found.jail, client: key, untilMs: found.untilMs });
@@ -659,8 +657,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   // ---------------------------------------------------------------- ignore list
 
   #isIgnored(id: ClientIdentity): boolean {
+    return this.#isIgnoredClient(id.ip, id.key);
+  }
+
+  /** The one ignore test: the client's own address, or (IPv6) its whole prefix. IPv4's key is its address. */
+  #isIgnoredClient(ip: string, key: string): boolean {
     if (this.#ignoreSet.size === 0) return false;
-    return this.#ignoreSet.hasText(id.ip) || (id.ip !== id.key && this.#isIgnoredKey(id.key));
+    return this.#ignoreSet.hasText(ip) || (ip !== key && this.#isIgnoredKey(key));
   }
 
   /** A client key is ignored when the ignore list covers all of it (an IPv6 prefix needs a covering network). */
