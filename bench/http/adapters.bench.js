@@ -2,7 +2,7 @@
 // Run: npx tsc -b && node bench/http/adapters.bench.js [rounds] [seconds]
 // Each server runs pinned to core 0 (taskset), the load generator to core 1. Configurations are
 // interleaved in rounds so that drift hits all alike; the figure is the median per-round ratio.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

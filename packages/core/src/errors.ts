@@ -17,6 +17,9 @@ export const ERROR_CODES = {
   JK_ERR_IGNORED_CLIENT: { kind: 'input', docs: 'jk_err_ignored_client' },
   JK_ERR_CLOSED: { kind: 'runtime', docs: 'jk_err_closed' },
   JK_ERR_STORE: { kind: 'runtime', docs: 'jk_err_store' },
+  JK_ERR_ADMIN_UNAUTHORIZED: { kind: 'input', docs: 'jk_err_admin_unauthorized' },
+  JK_ERR_ADMIN_FORBIDDEN: { kind: 'input', docs: 'jk_err_admin_forbidden' },
+  JK_ERR_BAD_REQUEST: { kind: 'input', docs: 'jk_err_bad_request' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -33,6 +36,7 @@ export const WARNING_CODES = {
   JK_WRN_CUSTOM_CLIENT_IP: 'jk_wrn_custom_client_ip',
   JK_WRN_LISTENER_ERROR: 'jk_wrn_listener_error',
   JK_WRN_STORE_DEGRADED: 'jk_wrn_store_degraded',
+  JK_WRN_NOTIFY_FAILED: 'jk_wrn_notify_failed',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;

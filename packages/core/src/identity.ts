@@ -30,8 +30,12 @@ export function identify(text: string, ipv6Subnet: number): ClientIdentity | und
   const trimmed = text.trim();
   if (trimmed.includes('/')) {
     const cidr = parseCidr(trimmed);
-    if (typeof cidr === 'string' || cidr.family !== 6 || cidr.prefix !== ipv6Subnet) return undefined;
-    const ip: ParsedIp = { family: 6, words: cidr.words };
+    if (typeof cidr === 'string') return undefined;
+    // One address written as a CIDR (/32, /128) is that address; an IPv6 prefix of the grouping length is a client.
+    const whole = cidr.prefix === (cidr.family === 4 ? 32 : 128);
+    if (!whole && (cidr.family !== 6 || cidr.prefix !== ipv6Subnet)) return undefined;
+    const ip: ParsedIp =
+      cidr.family === 4 ? { family: 4, value: cidr.value } : { family: 6, words: cidr.words };
     return identityOf(ip, ipv6Subnet);
   }
   const ip = parseIp(trimmed);

@@ -1,3 +1,11 @@
+export {
+  type AdminApi,
+  type AdminOptions,
+  type AdminRequest,
+  type AdminResponse,
+  banJson,
+  createAdminApi,
+} from './admin.js';
 export type { Banned, NotBanned, Verdict } from './ban-index.js';
 export { NOT_BANNED } from './ban-index.js';
 export { nextBanTimeMs } from './ban-time.js';
@@ -33,7 +41,7 @@ export {
   parseCidr,
   parseIp,
 } from './ip.js';
-export { IpSet, NAMED_RANGES } from './ip-set.js';
+export { canonicalNetworks, IpSet, NAMED_RANGES } from './ip-set.js';
 export {
   type BanEvent,
   type BanInfo,
@@ -54,6 +62,20 @@ export {
   type UnbanEvent,
 } from './keeper.js';
 export { createMemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export {
+  createMetrics,
+  type JailkeeperMetrics,
+  type MetricsOptions,
+  type PromClientLike,
+} from './metrics.js';
+export {
+  createWebhookNotifier,
+  escapeForChat,
+  type NotifiedEvent,
+  type WebhookNotifier,
+  type WebhookNotifierOptions,
+  webhookPayload,
+} from './notifier.js';
 export type {
   BanTimeIncrementOptions,
   JailkeeperOptions,

@@ -145,6 +145,12 @@ export function parseNetworkEntry(entry: string): Cidr[] | string {
   return typeof cidr === 'string' ? cidr : [cidr];
 }
 
+/** The canonical networks of an entry (`'loopback'` gives two), or why it is not one. */
+export function canonicalNetworks(entry: string): string[] | string {
+  const parsed = parseNetworkEntry(entry);
+  return typeof parsed === 'string' ? parsed : parsed.map((cidr) => formatCidr(cidr));
+}
+
 /** Parses a list of addresses, CIDRs and named ranges. */
 export function networkList(path: string, value: unknown): Cidr[] {
   if (value === undefined) return [];

@@ -154,12 +154,20 @@ const CLOSED: ObserveResult = Object.freeze({ ignored: 'closed', jails: Object.f
 const INVALID_CLIENT: ObserveResult = Object.freeze({ ignored: 'invalidClient', jails: Object.freeze([]) });
 const DEFAULT_MANUAL_BAN_MS = 24 * 3600_000;
 
-/** Runtime edits of the ignore list. */
+/**
+ * Runtime edits of the ignore list. With a shared store (Redis), an edit also reaches every other
+ * instance: `add` and `remove` write it in the background (a failure is a `storeError` event);
+ * `addShared` and `removeShared` resolve once the store has it.
+ */
 export interface IgnoreList {
-  /** Adds an address, CIDR or named range; returns the networks added. Throws JK_ERR_INVALID_CIDR. */
+  /** Adds an address, CIDR or named range; returns the networks added here. Throws JK_ERR_INVALID_CIDR. */
   add(entry: string): string[];
-  /** Removes an entry as added; returns the networks removed. */
+  /** Removes an entry as added; returns the networks removed here. */
   remove(entry: string): string[];
+  /** Like `add`, resolving once a shared store holds the entry (at once without one). */
+  addShared(entry: string): Promise<string[]>;
+  /** Like `remove`, resolving once a shared store has dropped the entry. */
+  removeShared(entry: string): Promise<string[]>;
   list(): string[];
   /** True when the address (or IPv6 client key) is ignored. */
   has(address: string): boolean;
@@ -195,6 +203,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #connections = new ConnectionTracker();
   #sweeping: Promise<void> | undefined;
   #closed = false;
+  /** The entries this process knows to be in the store's shared ignore list. */
+  #sharedIgnore = new Set<string>();
 
   constructor(input: JailkeeperOptions) {
     super();
@@ -251,9 +261,16 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       onUnban: (ban, origin) => this.#applyUnban(ban, 'manual', origin),
       isIgnored: (client) => this.#isIgnoredKey(client),
       warn: (code, message, details) => this.#warner.warn(code, message, details),
-      activeBans: () => {
-        const now = this.clock.now();
-        return [...this.#index.values()].map((e) => e.ban).filter((b) => b.endMs > now);
+      activeBans: () => this.activeBans(),
+      onIgnore: (op, entries) => {
+        if (op === 'set') this.#syncIgnore(entries);
+        else {
+          this.#applyIgnore(op, entries);
+          for (const e of entries) {
+            if (op === 'add') this.#sharedIgnore.add(e);
+            else this.#sharedIgnore.delete(e);
+          }
+        }
       },
     });
     this.ready = Promise.resolve(init).catch((error) => {
@@ -673,31 +690,72 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return typeof cidr !== 'string' && this.#ignoreSet.covers(cidr);
   }
 
-  #ignoreApi(): IgnoreList {
-    const parse = (entry: string) => {
-      const parsed = typeof entry === 'string' ? parseNetworkEntry(entry.trim()) : 'not a string';
-      if (typeof parsed === 'string') {
-        throw new JailkeeperError(
-          'JK_ERR_INVALID_CIDR',
-          `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(entry)} (${parsed}).`,
-        );
-      }
-      return parsed;
-    };
+  #parseIgnore(entry: string): string[] {
+    const parsed = typeof entry === 'string' ? parseNetworkEntry(entry.trim()) : 'not a string';
+    if (typeof parsed === 'string') {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_CIDR',
+        `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(String(entry).slice(0, 80))} (${parsed}).`,
+      );
+    }
+    return parsed.map((cidr) => formatCidr(cidr));
+  }
+
+  /** Applies entries to this process's ignore list; returns those that changed it. */
+  #applyIgnore(op: 'add' | 'remove', networks: readonly string[]): string[] {
     const set = this.#ignoreSet;
+    return networks.filter((text) => {
+      const cidr = parseCidr(text);
+      if (typeof cidr === 'string') return false;
+      return op === 'add' ? set.add(cidr) : set.remove(cidr);
+    });
+  }
+
+  /** The shared list was (re)loaded: entries it no longer holds are dropped, unless configured. */
+  #syncIgnore(entries: readonly string[]): void {
+    const next = new Set(entries);
+    const configured = new Set(this.options.ignoreIp.map((c) => formatCidr(c)));
+    const stale = [...this.#sharedIgnore].filter((e) => !next.has(e) && !configured.has(e));
+    this.#applyIgnore('remove', stale);
+    this.#applyIgnore('add', entries);
+    this.#sharedIgnore = next;
+  }
+
+  #ignoreApi(): IgnoreList {
+    const share = (op: 'add' | 'remove', networks: string[]) => {
+      const write = op === 'add' ? this.store.addIgnore : this.store.removeIgnore;
+      if (write === undefined || networks.length === 0) return Promise.resolve();
+      for (const n of networks) {
+        if (op === 'add') this.#sharedIgnore.add(n);
+        else this.#sharedIgnore.delete(n);
+      }
+      return write.call(this.store, networks);
+    };
+    const edit = (op: 'add' | 'remove', entry: string) => {
+      const networks = this.#parseIgnore(entry);
+      const changed = this.#applyIgnore(op, networks);
+      const shared = share(op, networks);
+      return { changed, shared };
+    };
+    const background = (op: 'add' | 'remove') => (entry: string) => {
+      const { changed, shared } = edit(op, entry);
+      shared.catch((error: unknown) => this.#storeError(`${op}Ignore`, error));
+      return changed;
+    };
+    const awaited = (op: 'add' | 'remove') => async (entry: string) => {
+      const { changed, shared } = edit(op, entry);
+      await shared;
+      return changed;
+    };
     return Object.freeze({
-      add: (entry: string) =>
-        parse(entry)
-          .filter((cidr) => set.add(cidr))
-          .map((cidr) => formatCidr(cidr)),
-      remove: (entry: string) =>
-        parse(entry)
-          .filter((cidr) => set.remove(cidr))
-          .map((cidr) => formatCidr(cidr)),
-      list: () => set.list(),
+      add: background('add'),
+      remove: background('remove'),
+      addShared: awaited('add'),
+      removeShared: awaited('remove'),
+      list: () => this.#ignoreSet.list(),
       has: (address: string) => {
         const ip = parseIp(address.trim());
-        if (ip !== undefined) return set.has(ip);
+        if (ip !== undefined) return this.#ignoreSet.has(ip);
         return this.#isIgnoredKey(address.trim());
       },
     });
@@ -720,7 +778,9 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     if (id === undefined) {
       throw new JailkeeperError(
         'JK_ERR_INVALID_IP',
-        `${JSON.stringify(String(address).slice(0, 80))} is not an IP address (or an IPv6 /${this.options.ipv6Subnet} client key).`,
+        String(address).includes('/') && typeof parseCidr(String(address).trim()) !== 'string'
+          ? `${JSON.stringify(String(address).slice(0, 80))} is a range wider than one client; jailkeeper bans clients (an address, or an IPv6 /${this.options.ipv6Subnet}). Block a wider range at the edge or the firewall.`
+          : `${JSON.stringify(String(address).slice(0, 80))} is not an IP address (or an IPv6 /${this.options.ipv6Subnet} client key).`,
       );
     }
     return id;
@@ -816,6 +876,20 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       };
     }
     return { store: this.store.name, jails, ignoreIp: this.ignore.list() };
+  }
+
+  /** The bans this process enforces now, read from its local index (no store call). */
+  activeBans(): Ban[] {
+    const now = this.clock.now();
+    return [...this.#index.values()].map((e) => e.ban).filter((b) => b.endMs > now);
+  }
+
+  /**
+   * This process's counters, read without a store call: requests refused and dry-run bans, per
+   * jail. For metrics; `status()` has the store's counts too.
+   */
+  counters(): { blocked: Record<string, number>; wouldBan: Record<string, number> } {
+    return { blocked: Object.fromEntries(this.#blocked), wouldBan: Object.fromEntries(this.#wouldBan) };
   }
 
   /** Announces and drops expired bans. Runs on a timer; callable by tests with a manual clock. */

@@ -24,7 +24,6 @@ export interface ResolvedRefusal {
   readonly retryAfter: boolean;
 }
 
-const REFUSAL_KEYS = { block: true, response: true, retryAfter: true } as const;
 const RESPONSE_KEYS = { status: true, body: true, headers: true } as const;
 
 /** Validates refusal options once and serialises the body, so a refusal only writes bytes. */

@@ -101,6 +101,11 @@ export interface StoreContext {
   warn(code: WarningCode, message: string, details?: object): void;
   /** The bans this instance enforces now: what it writes back to a shared store that lost them. */
   activeBans?(): Ban[];
+  /**
+   * The shared runtime ignore list changed outside a call: `add` and `remove` carry the entries
+   * another instance (or the CLI) changed; `set` carries the whole shared list, as (re)loaded.
+   */
+  onIgnore?(op: 'add' | 'remove' | 'set', entries: readonly string[]): void;
 }
 
 /**
@@ -134,6 +139,14 @@ export interface Store {
   bans(jail?: string): Promise<Ban[]>;
   /** Counts per jail. */
   status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>>;
+  /**
+   * Optional, for shared stores: the runtime ignore list every instance follows (fail2ban's
+   * `addignoreip`). Entries are canonical networks (`'192.0.2.0/24'`); the change reaches the other
+   * instances through `StoreContext.onIgnore`.
+   */
+  addIgnore?(entries: readonly string[]): Promise<void>;
+  removeIgnore?(entries: readonly string[]): Promise<void>;
+  ignoreEntries?(): Promise<string[]>;
   /** Removes what has expired; returns the bans that ended. Called by the engine on its sweep. */
   sweep(): Promise<Ban[]>;
   close(): Promise<void>;

@@ -1,3 +1,4 @@
+export { jailkeeperAdmin } from './admin.js';
 export {
   type JailkeeperExpressOptions,
   type JailkeeperMiddleware,

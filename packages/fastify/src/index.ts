@@ -1,3 +1,4 @@
+export { type JailkeeperAdminOptions, jailkeeperAdmin } from './admin.js';
 export {
   type JailkeeperFastifyOptions,
   type JailkeeperRouteConfig,

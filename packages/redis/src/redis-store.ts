@@ -76,7 +76,8 @@ function ms(value: unknown, path: string, fallback: number): number {
   return parsed;
 }
 
-class RedisStore implements Store {
+/** The store {@link createRedisStore} returns. */
+export class RedisStore implements Store {
   readonly name = 'redis';
   readonly #client: Client;
   readonly #prefix: string;
@@ -140,6 +141,19 @@ class RedisStore implements Store {
     define('jkManualBan', MANUAL_BAN, 3);
     define('jkUnban', UNBAN); // a variable number of keys: the count is the first argument
     define('jkReadBans', READ_BANS, 1);
+  }
+
+  /** The pub/sub channel on which bans, unbans and ignore-list edits are announced. */
+  get channel(): string {
+    return this.#channel;
+  }
+
+  /** The jails that have counters or bans in Redis now (one SCAN). */
+  async jails(): Promise<string[]> {
+    const keys = await this.#scan(`${this.#prefix}{*}:[bf]:*`);
+    return [
+      ...new Set(keys.map((k) => /}:[bf]:(.+)$/.exec(k)?.[1]).filter((j): j is string => j !== undefined)),
+    ];
   }
 
   /** True while Redis is unreachable and the store works locally. */
@@ -238,7 +252,14 @@ class RedisStore implements Store {
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
       try {
-        const event = JSON.parse(message) as { type: string; ban: Ban };
+        const event = JSON.parse(message) as { type: string; ban: Ban; entries?: unknown };
+        if (event.type === 'ignore-add' || event.type === 'ignore-remove') {
+          const entries = Array.isArray(event.entries)
+            ? event.entries.filter((e): e is string => typeof e === 'string')
+            : [];
+          ctx.onIgnore?.(event.type === 'ignore-add' ? 'add' : 'remove', entries);
+          return;
+        }
         const ban = fromRedis(event.ban);
         if (event.type === 'ban') ctx.onBan(ban, 'remote');
         else if (event.type === 'unban') ctx.onUnban(ban, 'remote');
@@ -280,6 +301,7 @@ class RedisStore implements Store {
     if (!present && this.#reconciled) await this.#writeBack(this.#ctx?.activeBans?.() ?? []);
     try {
       await this.#call(() => this.#client.set(sentinel, '1', 'PX', keepMs));
+      if (this.#ctx?.onIgnore) this.#ctx.onIgnore('set', await this.ignoreEntries());
       const bans = await this.bans();
       const inRedis = new Set(bans.map((b) => `${b.jail}\u0000${b.client}`));
       for (const ban of bans) this.#ctx?.onBan(ban, origin);
@@ -536,6 +558,35 @@ class RedisStore implements Store {
     return out;
   }
 
+  // ------------------------------------------------------------- the shared ignore list
+
+  /**
+   * One set, `<prefix>ignore`. Like a permanent ban, it has no expiry: an operator's
+   * `ignore add` lasts until `ignore remove`. Every change is published to the other instances.
+   */
+  async #editIgnore(op: 'add' | 'remove', entries: readonly string[]): Promise<void> {
+    if (entries.length === 0) return;
+    const key = `${this.#prefix}ignore`;
+    await this.#call(() =>
+      op === 'add' ? this.#client.sadd(key, ...entries) : this.#client.srem(key, ...entries),
+    );
+    await this.#call(() =>
+      this.#client.publish(this.#channel, JSON.stringify({ type: `ignore-${op}`, entries })),
+    );
+  }
+
+  addIgnore(entries: readonly string[]): Promise<void> {
+    return this.#editIgnore('add', entries);
+  }
+
+  removeIgnore(entries: readonly string[]): Promise<void> {
+    return this.#editIgnore('remove', entries);
+  }
+
+  async ignoreEntries(): Promise<string[]> {
+    return (await this.#call(() => this.#client.smembers(`${this.#prefix}ignore`))).sort();
+  }
+
   async sweep(): Promise<Ban[]> {
     // Redis expires its own keys; only the local fallback needs sweeping.
     return this.#local.sweep();
@@ -548,8 +599,6 @@ class RedisStore implements Store {
  * @example
  * const keeper = createJailkeeper({ jails, store: createRedisStore({ client: new Redis(process.env.REDIS_URL) }) });
  */
-export function createRedisStore(
-  options: RedisStoreOptions,
-): Store & { readonly degraded: boolean; readonly refusing: boolean } {
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
   return new RedisStore(options);
 }

@@ -1,0 +1,416 @@
+import {
+  type Ban,
+  canonicalNetworks,
+  type ExportFormat,
+  exportBans,
+  IpSet,
+  identify,
+  JailkeeperError,
+  parseCidr,
+  parseDuration,
+  RESERVED_JAILS,
+} from '@jailkeeper/core';
+import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
+import { Redis } from 'ioredis';
+import { CliError, EXIT } from './errors.js';
+
+/** A ban as the CLI prints it (the admin API's JSON). */
+export interface BanRow {
+  jail: string;
+  client: string;
+  startMs: number;
+  endMs: number | null;
+  timeLeftMs: number | null;
+  banCount: number;
+  reason: string;
+  manual: boolean;
+  permanent: boolean;
+}
+
+export interface JailRow {
+  currentlyFailed: number;
+  totalFailed: number | null;
+  currentlyBanned: number;
+  totalBanned: number | null;
+  bannedClients: string[];
+}
+
+export interface StatusReport {
+  store: string;
+  jails: Record<string, JailRow>;
+  ignoreIp: string[];
+}
+
+/** What every command needs from where the bans live: a Redis, or a running app's admin API. */
+export interface Backend {
+  readonly where: string;
+  status(): Promise<StatusReport>;
+  bans(jail?: string): Promise<BanRow[]>;
+  ban(address: string, options: { jail?: string; duration?: string; reason?: string }): Promise<BanRow>;
+  unban(address: string, jail?: string): Promise<BanRow[]>;
+  unbanAll(jail?: string): Promise<BanRow[]>;
+  ignoreList(): Promise<string[]>;
+  ignoreAdd(entry: string): Promise<string[]>;
+  ignoreRemove(entry: string): Promise<string[]>;
+  exportText(format: ExportFormat, options: { name?: string; jail?: string }): Promise<string>;
+  /** Calls back when bans may have changed (Redis pub/sub); returns a stop function. */
+  watch?(onChange: () => void): Promise<() => void>;
+  close(): Promise<void>;
+}
+
+function row(ban: Ban, now: number): BanRow {
+  const permanent = ban.endMs === Number.POSITIVE_INFINITY;
+  return {
+    ...ban,
+    endMs: permanent ? null : ban.endMs,
+    timeLeftMs: permanent ? null : Math.max(0, ban.endMs - now),
+    permanent,
+  };
+}
+
+function toBan(r: BanRow): Ban {
+  return { ...r, endMs: r.endMs ?? Number.POSITIVE_INFINITY };
+}
+
+const DAY_MS = 86_400_000;
+
+/** Works on the Redis store directly: what it changes reaches every instance through pub/sub. */
+export class RedisBackend implements Backend {
+  readonly where: string;
+  readonly #client: Redis;
+  readonly #store: RedisStore;
+  readonly #ipv6Subnet: number;
+  readonly #configured: { jails: string[]; ignoreIp: string[] };
+
+  private constructor(
+    url: string,
+    client: Redis,
+    store: RedisStore,
+    ipv6Subnet: number,
+    configured: { jails: string[]; ignoreIp: string[] },
+  ) {
+    this.where = `Redis at ${url.replace(/\/\/[^@/]*@/, '//***@')}`;
+    this.#client = client;
+    this.#store = store;
+    this.#ipv6Subnet = ipv6Subnet;
+    this.#configured = configured;
+  }
+
+  static async open(
+    url: string,
+    prefix: string,
+    options: { ipv6Subnet?: number; jails?: string[]; ignoreIp?: string[] } = {},
+  ): Promise<RedisBackend> {
+    const client = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 3000,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.ping();
+    } catch (error) {
+      client.disconnect();
+      throw new CliError(
+        EXIT.unreachable,
+        `Cannot reach Redis at ${url} (${(error as Error).message}). Is it running, and is --redis (or REDIS_URL) right?`,
+      );
+    }
+    const store = createRedisStore({ client, prefix, timeout: 3000, reconcileInterval: '1h' });
+    await store.init({
+      clock: { now: () => Date.now() },
+      onBan: () => {},
+      onUnban: () => {},
+      isIgnored: () => false,
+      warn: () => {},
+    });
+    const backend = new RedisBackend(url, client, store, options.ipv6Subnet ?? 64, {
+      jails: options.jails ?? [],
+      ignoreIp: options.ignoreIp ?? [],
+    });
+    backend.#assertUp();
+    return backend;
+  }
+
+  #assertUp(): void {
+    if (this.#store.degraded) {
+      throw new CliError(EXIT.unreachable, `${this.where} stopped answering; nothing was changed.`);
+    }
+  }
+
+  async #run<T>(operation: () => Promise<T>): Promise<T> {
+    this.#assertUp();
+    const result = await operation();
+    this.#assertUp(); // the store falls back to local work when Redis fails: that is no answer here
+    return result;
+  }
+
+  #client_(address: string): string {
+    const id = identify(address, this.#ipv6Subnet);
+    if (id === undefined) {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_IP',
+        address.includes('/') && typeof parseCidr(address) !== 'string'
+          ? `${JSON.stringify(address)} is a range wider than one client; jailkeeper bans clients (an address, or an IPv6 /${this.#ipv6Subnet}). Block a wider range at the edge or the firewall.`
+          : `${JSON.stringify(address)} is not an IP address (or an IPv6 /${this.#ipv6Subnet} client key).`,
+      );
+    }
+    return id.key;
+  }
+
+  async status(): Promise<StatusReport> {
+    return this.#run(async () => {
+      const bans = await this.#store.bans();
+      const names = [
+        ...new Set([...this.#configured.jails, ...(await this.#store.jails()), RESERVED_JAILS.manual]),
+      ];
+      const counts = await this.#store.status(names);
+      const jails: Record<string, JailRow> = {};
+      for (const name of names.sort()) {
+        const c = counts[name];
+        jails[name] = {
+          currentlyFailed: c?.currentlyFailed ?? 0,
+          totalFailed: null, // totals are per instance: see the app's metrics
+          currentlyBanned: c?.currentlyBanned ?? 0,
+          totalBanned: null,
+          bannedClients: bans.filter((b) => b.jail === name).map((b) => b.client),
+        };
+      }
+      return { store: 'redis', jails, ignoreIp: await this.ignoreList() };
+    });
+  }
+
+  async bans(jail?: string): Promise<BanRow[]> {
+    const now = Date.now();
+    const list = await this.#run(() => this.#store.bans(jail));
+    return list.map((b) => row(b, now)).sort((a, b) => (a.endMs ?? Infinity) - (b.endMs ?? Infinity));
+  }
+
+  async ban(
+    address: string,
+    options: { jail?: string; duration?: string; reason?: string },
+  ): Promise<BanRow> {
+    const client = this.#client_(address);
+    const jail = options.jail ?? RESERVED_JAILS.manual;
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jail)) {
+      throw new JailkeeperError('JK_ERR_UNKNOWN_JAIL', `${JSON.stringify(jail)} is not a jail name.`);
+    }
+    let durationMs = DAY_MS;
+    if (options.duration !== undefined) {
+      const parsed = /^(-1|permanent)$/i.test(options.duration)
+        ? Number.POSITIVE_INFINITY
+        : parseDuration(options.duration);
+      if (parsed === undefined || parsed <= 0) {
+        throw new CliError(
+          EXIT.usage,
+          `--for must be a duration such as 90s, 1h, 1d12h or permanent; received ${JSON.stringify(options.duration)}.`,
+        );
+      }
+      durationMs = parsed;
+    }
+    const ignored = new IpSet();
+    for (const entry of [...this.#configured.ignoreIp, ...(await this.ignoreList())]) {
+      const cidr = parseCidr(entry);
+      if (typeof cidr !== 'string') ignored.add(cidr);
+    }
+    const cidr = parseCidr(client);
+    if (typeof cidr !== 'string' && ignored.size > 0 && ignored.covers(cidr)) {
+      throw new JailkeeperError(
+        'JK_ERR_IGNORED_CLIENT',
+        `${address} is in the ignore list, which is never banned; remove it first (jailkeeper ignore remove).`,
+      );
+    }
+    const ban = await this.#run(() =>
+      this.#store.ban({
+        jail,
+        client,
+        durationMs,
+        reason: options.reason ?? 'manual ban',
+        historyTimeMs: DAY_MS,
+      }),
+    );
+    return row(ban, Date.now());
+  }
+
+  async unban(address: string, jail?: string): Promise<BanRow[]> {
+    const client = this.#client_(address);
+    const now = Date.now();
+    return (await this.#run(() => this.#store.unban(client, jail))).map((b) => row(b, now));
+  }
+
+  async unbanAll(jail?: string): Promise<BanRow[]> {
+    const now = Date.now();
+    return (await this.#run(() => this.#store.unbanAll(jail))).map((b) => row(b, now));
+  }
+
+  ignoreList(): Promise<string[]> {
+    return this.#run(() => this.#store.ignoreEntries());
+  }
+
+  #networks(entry: string): string[] {
+    const networks = canonicalNetworks(entry.trim());
+    if (typeof networks === 'string') {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_CIDR',
+        `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(entry)} (${networks}).`,
+      );
+    }
+    return networks;
+  }
+
+  async ignoreAdd(entry: string): Promise<string[]> {
+    const networks = this.#networks(entry);
+    const before = new Set(await this.ignoreList());
+    await this.#run(() => this.#store.addIgnore(networks));
+    return networks.filter((n) => !before.has(n));
+  }
+
+  async ignoreRemove(entry: string): Promise<string[]> {
+    const networks = this.#networks(entry);
+    const before = new Set(await this.ignoreList());
+    await this.#run(() => this.#store.removeIgnore(networks));
+    return networks.filter((n) => before.has(n));
+  }
+
+  async exportText(format: ExportFormat, options: { name?: string; jail?: string }): Promise<string> {
+    const bans = await this.#run(() => this.#store.bans(options.jail));
+    return exportBans(bans, format, { name: options.name });
+  }
+
+  async watch(onChange: () => void): Promise<() => void> {
+    const subscriber = this.#client.duplicate({ retryStrategy: (n: number) => Math.min(n * 200, 2000) });
+    subscriber.on('error', () => {});
+    subscriber.on('message', () => onChange());
+    await subscriber.subscribe(this.#store.channel);
+    return () => subscriber.disconnect();
+  }
+
+  async close(): Promise<void> {
+    await this.#store.close();
+    this.#client.disconnect();
+  }
+}
+
+/** Talks to a running app's admin API. */
+export class HttpBackend implements Backend {
+  readonly where: string;
+  readonly #base: string;
+  readonly #token: string;
+
+  constructor(url: string, token: string) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new CliError(
+        EXIT.usage,
+        `--url must be the admin API's URL, such as http://127.0.0.1:3000/_jailkeeper; received ${JSON.stringify(url)}.`,
+      );
+    }
+    this.#base = parsed.href.replace(/\/+$/, '');
+    this.#token = token;
+    this.where = `the admin API at ${this.#base}`;
+  }
+
+  async #request(method: string, path: string, body?: unknown): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.#base}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      throw new CliError(
+        EXIT.unreachable,
+        `Cannot reach ${this.where} (${cause}). Is the app running, and is the admin API mounted at this path?`,
+      );
+    }
+    const text = await response.text();
+    let data: unknown;
+    try {
+      data = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      data = text;
+    }
+    if (response.ok) return data;
+    const error = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
+    if (response.status === 401) {
+      throw new CliError(
+        EXIT.refused,
+        `${this.where} refused the token. Pass the app's admin token with --token or JAILKEEPER_TOKEN.`,
+      );
+    }
+    if (response.status === 403) {
+      throw new CliError(EXIT.refused, `${this.where} refused this caller: ${error?.message ?? 'forbidden'}`);
+    }
+    if (response.status === 404 && error === undefined) {
+      throw new CliError(
+        EXIT.unreachable,
+        `${this.where} answered 404: is the admin API mounted at this path?`,
+      );
+    }
+    if (error?.code?.startsWith('JK_ERR_'))
+      throw new CliError(EXIT.rejected, error.message ?? error.code, error.code);
+    throw new CliError(
+      EXIT.unreachable,
+      `${this.where} answered ${response.status}: ${typeof data === 'string' ? data.slice(0, 200) : JSON.stringify(data)}`,
+    );
+  }
+
+  async status(): Promise<StatusReport> {
+    const s = (await this.#request('GET', '/status')) as StatusReport;
+    return s;
+  }
+
+  async bans(jail?: string): Promise<BanRow[]> {
+    const q = jail === undefined ? '' : `?jail=${encodeURIComponent(jail)}`;
+    return ((await this.#request('GET', `/bans${q}`)) as { bans: BanRow[] }).bans;
+  }
+
+  async ban(
+    address: string,
+    options: { jail?: string; duration?: string; reason?: string },
+  ): Promise<BanRow> {
+    return ((await this.#request('POST', '/bans', { address, ...options })) as { ban: BanRow }).ban;
+  }
+
+  async unban(address: string, jail?: string): Promise<BanRow[]> {
+    const q = `?address=${encodeURIComponent(address)}${jail === undefined ? '' : `&jail=${encodeURIComponent(jail)}`}`;
+    return ((await this.#request('DELETE', `/bans${q}`)) as { lifted: BanRow[] }).lifted;
+  }
+
+  async unbanAll(jail?: string): Promise<BanRow[]> {
+    const q = `?all=true${jail === undefined ? '' : `&jail=${encodeURIComponent(jail)}`}`;
+    return ((await this.#request('DELETE', `/bans${q}`)) as { lifted: BanRow[] }).lifted;
+  }
+
+  async ignoreList(): Promise<string[]> {
+    return ((await this.#request('GET', '/ignore')) as { entries: string[] }).entries;
+  }
+
+  async ignoreAdd(entry: string): Promise<string[]> {
+    return ((await this.#request('POST', '/ignore', { entry })) as { added: string[] }).added;
+  }
+
+  async ignoreRemove(entry: string): Promise<string[]> {
+    return (
+      (await this.#request('DELETE', `/ignore?entry=${encodeURIComponent(entry)}`)) as { removed: string[] }
+    ).removed;
+  }
+
+  async exportText(format: ExportFormat, options: { name?: string; jail?: string }): Promise<string> {
+    // Rendered here from the JSON bans, so the CLI and the app agree on the format.
+    const bans = (await this.bans(options.jail)).map(toBan);
+    return exportBans(bans, format, { name: options.name });
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,495 @@
+import { spawn } from 'node:child_process';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  EXPORT_FORMATS,
+  type ExportFormat,
+  formatDuration,
+  JailkeeperError,
+  parseDuration,
+} from '@jailkeeper/core';
+import { type Backend, HttpBackend, RedisBackend } from './backend.js';
+import { checkConfig, loadConfig } from './config.js';
+import { CliError, EXIT } from './errors.js';
+import { importFail2ban } from './fail2ban.js';
+import { bansTable, isoTime, printable, statusText, table } from './format.js';
+import { replay } from './replay.js';
+
+/** Where output goes: the CLI's own streams, or a test's buffers. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  readonly env: Record<string, string | undefined>;
+  readonly isTTY: boolean;
+}
+
+export const USAGE = `Usage: jailkeeper <command> [options]
+
+Commands (against --redis URL / REDIS_URL, or --url of an app's admin API with --token):
+  status [jail]                          jails, failing and banned clients
+  bans [--jail J]                        active bans with time left
+  ban <ip> [--jail J] [--for 1h] [--reason text]
+  unban <ip> [--jail J] | unban --all [--jail J]
+  ignore add|remove <ip|cidr> | ignore list
+  export --format F [--name N] [--jail J] [--out FILE] [--watch] [--interval 10s] [--exec CMD]
+         formats: ${EXPORT_FORMATS.join(', ')}
+
+Commands on files:
+  check-config <file>                    every problem of a config, with its code
+  replay <access.log> --config <file> [--format combined|json] [--all] [--no-progress]
+  import-fail2ban <jail.local> [--filters DIR] [--out FILE]
+
+Common options:
+  --redis URL   --prefix jk:   --url URL   --token T (or JAILKEEPER_TOKEN)
+  --config FILE (jail names and ignoreIp for status and ban)   --json   --help
+
+Exit codes: 0 ok, 1 problems found, 2 wrong arguments, 3 Redis or the app unreachable,
+4 token or caller refused, 5 operation refused (invalid address, unknown jail, ignored client).`;
+
+const OPTIONS = {
+  redis: { type: 'string' },
+  prefix: { type: 'string' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  jail: { type: 'string' },
+  for: { type: 'string' },
+  reason: { type: 'string' },
+  all: { type: 'boolean' },
+  format: { type: 'string' },
+  name: { type: 'string' },
+  out: { type: 'string' },
+  watch: { type: 'boolean' },
+  interval: { type: 'string' },
+  exec: { type: 'string' },
+  filters: { type: 'string' },
+  'no-progress': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+function usage(message: string): never {
+  throw new CliError(EXIT.usage, `${message}\nRun jailkeeper --help for the commands.`);
+}
+
+async function openBackend(values: Values, io: Io): Promise<Backend> {
+  const url = values.url;
+  const redis = values.redis ?? (url === undefined ? io.env.REDIS_URL : undefined);
+  if (url !== undefined && values.redis !== undefined) usage('Give --redis or --url, not both.');
+  if (url !== undefined) {
+    const token = values.token ?? io.env.JAILKEEPER_TOKEN;
+    if (token === undefined || token === '')
+      usage('--url needs the admin token: --token or JAILKEEPER_TOKEN.');
+    return new HttpBackend(url, token);
+  }
+  if (redis === undefined)
+    usage("Say where the bans are: --redis URL (or REDIS_URL), or --url of the app's admin API.");
+  const prefix = values.prefix ?? 'jk:';
+  let jails: string[] = [];
+  let ignoreIp: string[] = [];
+  let ipv6Subnet: number | undefined;
+  if (values.config !== undefined) {
+    const config = await loadConfig(values.config);
+    jails = Object.keys((config.jails ?? {}) as object);
+    ignoreIp = Array.isArray(config.ignoreIp) ? (config.ignoreIp as string[]) : [];
+    if (typeof config.ipv6Subnet === 'number') ipv6Subnet = config.ipv6Subnet;
+  }
+  return RedisBackend.open(redis, prefix, { jails, ignoreIp, ipv6Subnet });
+}
+
+function printJson(io: Io, value: unknown): void {
+  io.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+function runHook(command: string, io: Io): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(command, { shell: true, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code) => {
+      if (code !== 0) io.err(`jailkeeper: --exec "${command}" exited with ${code}\n`);
+      resolve();
+    });
+    child.on('error', (error) => {
+      io.err(`jailkeeper: --exec "${command}" failed: ${error.message}\n`);
+      resolve();
+    });
+  });
+}
+
+async function exportCommand(backend: Backend, values: Values, io: Io, signal: AbortSignal): Promise<void> {
+  const format = values.format as ExportFormat | undefined;
+  if (format === undefined || !EXPORT_FORMATS.includes(format)) {
+    usage(`export needs --format, one of ${EXPORT_FORMATS.join(', ')}.`);
+  }
+  if (values.watch && values.out === undefined) usage('export --watch needs --out FILE.');
+  const intervalMs = values.interval === undefined ? 10_000 : parseDuration(values.interval);
+  if (intervalMs === undefined || intervalMs < 100)
+    usage('--interval must be a duration of at least 100ms, such as 10s.');
+  let last: string | undefined;
+  const once = async () => {
+    const text = await backend.exportText(format, { name: values.name, jail: values.jail });
+    if (values.out === undefined) {
+      io.out(text);
+      return;
+    }
+    if (text === last) return;
+    last = text;
+    await writeAtomic(values.out, text);
+    const count =
+      text === ''
+        ? 0
+        : text.split('\n').filter((l) => /\d/.test(l) && !/^(create|#|geo|\s*default)/.test(l.trim())).length;
+    io.err(`jailkeeper: wrote ${values.out} (${count} entries, ${format})\n`);
+    if (values.exec !== undefined) await runHook(values.exec, io);
+  };
+  await once();
+  if (!values.watch) return;
+  // Re-exported on every ban event (Redis) and on a timer (expiries, the admin API, missed events).
+  let timer: NodeJS.Timeout | undefined;
+  let running = Promise.resolve();
+  const schedule = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      running = running
+        .then(once)
+        .catch((error: Error) => io.err(`jailkeeper: export failed: ${error.message}\n`));
+    }, 200);
+  };
+  const stopWatch = backend.watch ? await backend.watch(schedule) : () => {};
+  const tick = setInterval(schedule, intervalMs);
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  clearInterval(tick);
+  clearTimeout(timer);
+  stopWatch();
+  await running;
+}
+
+async function replayCommand(file: string, values: Values, io: Io): Promise<void> {
+  if (values.config === undefined) usage('replay needs --config <file>, the jailkeeper config to try.');
+  const config = await loadConfig(values.config);
+  const problems = checkConfig(config);
+  if (problems.length > 0) {
+    throw new CliError(
+      EXIT.problems,
+      `The config has problems; run jailkeeper check-config ${values.config}.\n${problems.map((p) => `${p.code} ${p.option}: ${p.message}`).join('\n')}`,
+    );
+  }
+  const format = values.format as 'combined' | 'json' | undefined;
+  if (format !== undefined && format !== 'combined' && format !== 'json')
+    usage('replay --format is combined or json.');
+  const progress = io.isTTY && !values['no-progress'] && !values.json;
+  let lastDraw = 0;
+  let report: Awaited<ReturnType<typeof replay>>;
+  try {
+    report = await replay(file, config, {
+      format,
+      onProgress: progress
+        ? (read, size) => {
+            const now = Date.now();
+            if (now - lastDraw < 200 && read < size) return;
+            lastDraw = now;
+            const share = size === 0 ? 1 : read / size;
+            const filled = Math.round(share * 30);
+            io.err(`\r[${'#'.repeat(filled)}${'.'.repeat(30 - filled)}] ${(share * 100).toFixed(0)}%`);
+          }
+        : undefined,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') usage(`No log file at ${file}.`);
+    throw error;
+  }
+  if (progress) io.err('\n');
+  if (values.json) {
+    printJson(io, report);
+    return;
+  }
+  const lines: string[] = [];
+  const span =
+    report.fromMs === null || report.toMs === null
+      ? ''
+      : `, ${isoTime(report.fromMs)} to ${isoTime(report.toMs)}`;
+  lines.push(
+    `Replayed ${report.lines} lines (${report.format}${span}) in ${report.seconds} s: ${report.linesPerSecond} lines/s.`,
+    `${report.parsed} parsed, ${report.unparseable} unparseable.`,
+  );
+  for (const sample of report.unparseableSamples)
+    lines.push(`  line ${sample.line}: ${printable(sample.text.slice(0, 100))}`);
+  lines.push(report.note, '');
+  lines.push(
+    table(
+      ['JAIL', 'COUNTED', 'EXEMPT', 'IGNORED', 'PARDONED', 'BANS'],
+      Object.entries(report.jails).map(([name, j]) => [
+        name,
+        String(j.counted),
+        String(j.exempt),
+        String(j.ignored),
+        String(j.pardoned),
+        String(j.bans),
+      ]),
+    ),
+  );
+  for (const [name, j] of Object.entries(report.jails)) {
+    const paths = Object.entries(j.exemptPaths);
+    if (paths.length > 0) {
+      lines.push('', `Exempt in ${name} (these responses would not count):`);
+      for (const [path, n] of paths) lines.push(`  ${n}  ${printable(path)}`);
+    }
+  }
+  const recidive = report.bans.filter((b) => !(b.jail in report.jails));
+  lines.push(
+    '',
+    `Bans: ${report.bans.length}${recidive.length > 0 ? ` (${recidive.length} recidive)` : ''}; requests that would then have been refused: ${report.refused}.`,
+  );
+  const shown = values.all ? report.bans : report.bans.slice(0, 50);
+  if (shown.length > 0) {
+    lines.push(
+      table(
+        ['AT', 'ADDRESS', 'JAIL', 'FOR', 'BAN #', 'LINE'],
+        shown.map((b) => [
+          isoTime(b.atMs),
+          b.ip ?? b.client,
+          b.jail,
+          b.untilMs === null ? 'permanent' : formatDuration(b.untilMs - b.atMs),
+          String(b.banCount),
+          String(b.line),
+        ]),
+      ),
+    );
+    if (shown.length < report.bans.length)
+      lines.push(
+        `…and ${report.bans.length - shown.length} more (--all lists them, --json gives everything).`,
+      );
+  }
+  io.out(`${lines.join('\n')}\n`);
+}
+
+async function importCommand(file: string, values: Values, io: Io): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    usage(`No fail2ban file at ${file}.`);
+  }
+  const filters: Record<string, string> = {};
+  if (values.filters !== undefined) {
+    let names: string[];
+    try {
+      names = await readdir(values.filters);
+    } catch {
+      usage(`--filters ${values.filters} is not a directory (fail2ban's filter.d).`);
+    }
+    for (const name of names.sort()) {
+      const match = /^(.+)\.(conf|local)$/.exec(name);
+      if (!match) continue;
+      const body = await readFile(join(values.filters, name), 'utf8');
+      // A .local overrides its .conf, as in fail2ban.
+      filters[match[1] as string] =
+        match[2] === 'local' ? `${filters[match[1] as string] ?? ''}\n${body}` : body;
+    }
+  }
+  const result = importFail2ban(text, filters);
+  const json = `${JSON.stringify(result.config, null, 2)}\n`;
+  if (values.out !== undefined) await writeAtomic(values.out, json);
+  else if (!values.json) io.out(json);
+  if (values.json) printJson(io, result);
+  else {
+    const problems = checkConfig(result.config as Record<string, unknown>);
+    io.err(
+      `${result.notes.length === 0 ? 'Everything was translated.' : `Not translated, or translated with a change (${result.notes.length}):\n${result.notes.map((n) => `- ${n}`).join('\n')}`}\n`,
+    );
+    if (problems.length > 0)
+      io.err(`The result needs editing: ${problems.map((p) => `${p.code} ${p.option}`).join(', ')}\n`);
+    if (values.out !== undefined)
+      io.err(`Wrote ${values.out}; check it with: jailkeeper check-config ${values.out}\n`);
+  }
+}
+
+async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    usage((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...args] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    io.out(`${USAGE}\n`);
+    return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
+  }
+  const arity = (min: number, max: number, shape: string) => {
+    if (args.length < min || args.length > max) usage(`Usage: jailkeeper ${command} ${shape}`);
+  };
+
+  switch (command) {
+    case 'check-config': {
+      arity(1, 1, '<file>');
+      const file = args[0] as string;
+      let problems: Array<{ code: string; option: string; message: string }>;
+      try {
+        problems = checkConfig(await loadConfig(file));
+      } catch (error) {
+        if (error instanceof CliError && error.exitCode === EXIT.problems) {
+          problems = [{ code: error.code ?? 'JK_ERR_INVALID_OPTION', option: '', message: error.message }];
+        } else throw error;
+      }
+      if (values.json) printJson(io, { ok: problems.length === 0, problems });
+      else if (problems.length === 0) io.out(`OK: ${file} is a valid jailkeeper configuration.\n`);
+      else
+        io.out(
+          `${problems.map((p) => `${p.code} ${p.option || '(file)'}: ${p.message}`).join('\n')}\n${problems.length} problem(s) in ${file}.\n`,
+        );
+      return problems.length === 0 ? EXIT.ok : EXIT.problems;
+    }
+    case 'replay':
+      arity(1, 1, '<access.log> --config <file>');
+      await replayCommand(args[0] as string, values, io);
+      return EXIT.ok;
+    case 'import-fail2ban':
+      arity(1, 1, '<jail.local> [--filters DIR] [--out FILE]');
+      await importCommand(args[0] as string, values, io);
+      return EXIT.ok;
+    case 'status':
+    case 'bans':
+    case 'ban':
+    case 'unban':
+    case 'ignore':
+    case 'export':
+      break;
+    default:
+      usage(`Unknown command ${JSON.stringify(command)}.`);
+  }
+
+  // Check the arguments before connecting: a typo should not wait for a network timeout.
+  if (command === 'status') arity(0, 1, '[jail]');
+  if (command === 'bans' || command === 'export') arity(0, 0, '');
+  if (command === 'ban') arity(1, 1, '<ip> [--jail J] [--for 1h] [--reason text]');
+  if (command === 'unban') {
+    if (values.all) arity(0, 0, '--all [--jail J]');
+    else arity(1, 1, '<ip> [--jail J]  (or --all)');
+  }
+  if (command === 'ignore') {
+    const [sub] = args;
+    if (sub === 'list') arity(1, 1, 'list');
+    else if (sub === 'add' || sub === 'remove') arity(2, 2, `${sub} <ip|cidr>`);
+    else usage('Usage: jailkeeper ignore add|remove <ip|cidr> | ignore list');
+  }
+
+  const backend = await openBackend(values, io);
+  try {
+    switch (command) {
+      case 'status': {
+        const status = await backend.status();
+        const jail = args[0];
+        if (jail !== undefined && status.jails[jail] === undefined) {
+          throw new CliError(
+            EXIT.rejected,
+            `There is no jail ${JSON.stringify(jail)}; the jails are ${Object.keys(status.jails).join(', ')}.`,
+            'JK_ERR_UNKNOWN_JAIL',
+          );
+        }
+        if (values.json) printJson(io, jail === undefined ? status : { jail, ...status.jails[jail] });
+        else io.out(`${statusText(status, jail)}\n`);
+        return EXIT.ok;
+      }
+      case 'bans': {
+        const bans = await backend.bans(values.jail);
+        if (values.json) printJson(io, bans);
+        else io.out(`${bansTable(bans)}\n`);
+        return EXIT.ok;
+      }
+      case 'ban': {
+        const ban = await backend.ban(args[0] as string, {
+          jail: values.jail,
+          duration: values.for,
+          reason: values.reason,
+        });
+        if (values.json) printJson(io, ban);
+        else
+          io.out(
+            `Banned ${ban.client} in ${ban.jail} ${ban.timeLeftMs === null ? 'permanently' : `for ${formatDuration(ban.timeLeftMs)}`}.\n`,
+          );
+        return EXIT.ok;
+      }
+      case 'unban': {
+        const lifted = values.all
+          ? await backend.unbanAll(values.jail)
+          : await backend.unban(args[0] as string, values.jail);
+        if (values.json) printJson(io, lifted);
+        else if (lifted.length === 0)
+          io.out(
+            values.all
+              ? 'There were no bans to lift.\n'
+              : `${args[0]} was not banned${values.jail ? ` in ${values.jail}` : ''}.\n`,
+          );
+        else
+          io.out(
+            `Lifted ${lifted.length} ban(s): ${lifted.map((b) => `${b.client} (${b.jail})`).join(', ')}.\n`,
+          );
+        return EXIT.ok;
+      }
+      case 'ignore': {
+        const [sub, entry] = args as [string, string | undefined];
+        if (sub === 'list') {
+          const entries = await backend.ignoreList();
+          if (values.json) printJson(io, entries);
+          else
+            io.out(entries.length === 0 ? 'The runtime ignore list is empty.\n' : `${entries.join('\n')}\n`);
+          return EXIT.ok;
+        }
+        const changed =
+          sub === 'add'
+            ? await backend.ignoreAdd(entry as string)
+            : await backend.ignoreRemove(entry as string);
+        if (values.json) printJson(io, changed);
+        else
+          io.out(
+            changed.length === 0
+              ? `Nothing changed: ${entry} was ${sub === 'add' ? 'already' : 'not'} in the list.\n`
+              : `${sub === 'add' ? 'Added' : 'Removed'} ${changed.join(', ')}.\n`,
+          );
+        return EXIT.ok;
+      }
+      case 'export':
+        await exportCommand(backend, values, io, signal);
+        return EXIT.ok;
+      default:
+        return EXIT.usage;
+    }
+  } finally {
+    await backend.close();
+  }
+}
+
+/**
+ * Runs one command line and returns its exit code; errors become a message on stderr and a code.
+ * `signal` ends `export --watch`.
+ */
+export async function main(
+  argv: string[],
+  io: Io,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<number> {
+  try {
+    return await run(argv, io, signal);
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.err(`jailkeeper: ${error.message}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof JailkeeperError) {
+      io.err(`jailkeeper: ${(error as JailkeeperError).code}: ${(error as Error).message}\n`);
+      return EXIT.rejected;
+    }
+    io.err(`jailkeeper: unexpected error: ${(error as Error)?.stack ?? error}\n`);
+    return 70;
+  }
+}

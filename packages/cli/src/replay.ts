@@ -1,0 +1,253 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
+import {
+  type BanEvent,
+  createJailkeeper,
+  createManualClock,
+  type JailkeeperOptions,
+  type ObserveResult,
+} from '@jailkeeper/core';
+import { createCombinedParser, type LogEntry, parseJsonLine } from './log-line.js';
+
+/** One ban replay found. */
+export interface ReplayBan {
+  jail: string;
+  client: string;
+  ip: string | null;
+  atMs: number;
+  /** null for a permanent ban. */
+  untilMs: number | null;
+  banCount: number;
+  /** The line that made it. */
+  line: number;
+}
+
+export interface ReplayJail {
+  counted: number;
+  exempt: number;
+  /** Exempt responses by path (the most frequent 20). */
+  exemptPaths: Record<string, number>;
+  ignored: number;
+  pardoned: number;
+  bans: number;
+}
+
+export interface ReplayReport {
+  file: string;
+  format: 'combined' | 'json';
+  lines: number;
+  parsed: number;
+  unparseable: number;
+  /** The first unparseable lines, with their numbers. */
+  unparseableSamples: Array<{ line: number; text: string }>;
+  seconds: number;
+  linesPerSecond: number;
+  fromMs: number | null;
+  toMs: number | null;
+  /** Requests that arrived while their client was banned: jailkeeper would have refused them. */
+  refused: number;
+  jails: Record<string, ReplayJail>;
+  bans: ReplayBan[];
+  /** Replay runs every jail live (dryRun off), to show what going live would do. */
+  note: string;
+}
+
+export interface ReplayOptions {
+  format?: 'combined' | 'json' | 'auto';
+  /** Called with the bytes read so far and the file's size. */
+  onProgress?: (read: number, size: number) => void;
+}
+
+/** The options replay runs with: the file's jails and identity settings, live, in memory. */
+function replayOptions(
+  config: Record<string, unknown>,
+  clock: ReturnType<typeof createManualClock>,
+): JailkeeperOptions {
+  const {
+    store: _store,
+    persist: _persist,
+    logger: _logger,
+    clock: _clock,
+    dryRun: _dryRun,
+    ...rest
+  } = config;
+  const jails: Record<string, unknown> = {};
+  for (const [name, jail] of Object.entries(
+    (config.jails ?? {}) as Record<string, Record<string, unknown>>,
+  )) {
+    const { dryRun: _jailDryRun, ...live } = jail ?? {};
+    jails[name] = live;
+  }
+  const recidive = config.recidive;
+  return {
+    ...(rest as object),
+    jails,
+    ...(typeof recidive === 'object' && recidive !== null
+      ? { recidive: { ...(recidive as object), dryRun: false } }
+      : {}),
+    clock,
+    sweepInterval: '1h',
+    closeConnectionsOnBan: false,
+  } as JailkeeperOptions;
+}
+
+/**
+ * Runs an access log's lines through the jails, in the log's own time, like fail2ban-regex: what
+ * counted, what was exempt or ignored, who would have been banned when, and what would then have
+ * been refused.
+ */
+export async function replay(
+  file: string,
+  config: Record<string, unknown>,
+  options: ReplayOptions = {},
+): Promise<ReplayReport> {
+  const clock = createManualClock(0);
+  const keeper = createJailkeeper(replayOptions(config, clock));
+  const jailNames = keeper.options.jails.map((j) => j.name);
+  const jails: Record<string, ReplayJail> = {};
+  for (const name of jailNames)
+    jails[name] = { counted: 0, exempt: 0, exemptPaths: {}, ignored: 0, pardoned: 0, bans: 0 };
+  const report: ReplayReport = {
+    file,
+    format: 'combined',
+    lines: 0,
+    parsed: 0,
+    unparseable: 0,
+    unparseableSamples: [],
+    seconds: 0,
+    linesPerSecond: 0,
+    fromMs: null,
+    toMs: null,
+    refused: 0,
+    jails,
+    bans: [],
+    note: "Replay runs every jail live (dryRun off) on an in-memory store, with the log's own clock.",
+  };
+  let lineNo = 0;
+  let lastIp: string | null = null;
+  keeper.on('ban', (ban: BanEvent) => {
+    report.bans.push({
+      jail: ban.jail,
+      client: ban.client,
+      ip: ban.ip ?? lastIp,
+      atMs: ban.startMs,
+      untilMs: Number.isFinite(ban.endMs) ? ban.endMs : null,
+      banCount: ban.banCount,
+      line: lineNo,
+    });
+    const j = jails[ban.jail];
+    if (j) j.bans++;
+  });
+
+  const { size } = await stat(file);
+  let parse: ((line: string) => LogEntry | undefined) | undefined =
+    options.format === 'json'
+      ? parseJsonLine
+      : options.format === 'combined'
+        ? createCombinedParser()
+        : undefined;
+  const started = process.hrtime.bigint();
+  const exemptCounts = new Map<string, Map<string, number>>();
+
+  const tally = (result: ObserveResult, path: string): void => {
+    for (const outcome of result.jails) {
+      const j = jails[outcome.jail];
+      if (j === undefined) continue;
+      switch (outcome.action) {
+        case 'counted':
+        case 'banned':
+        case 'alreadyBanned':
+          j.counted++;
+          break;
+        case 'exempt': {
+          j.exempt++;
+          let paths = exemptCounts.get(outcome.jail);
+          if (paths === undefined) {
+            paths = new Map();
+            exemptCounts.set(outcome.jail, paths);
+          }
+          if (paths.size < 10_000 || paths.has(path)) paths.set(path, (paths.get(path) ?? 0) + 1);
+          break;
+        }
+        case 'ignored':
+          j.ignored++;
+          break;
+        case 'pardoned':
+          j.pardoned++;
+          break;
+        default:
+          break;
+      }
+    }
+  };
+
+  // Synchronous for the lines that count nothing (most of a log): only a counted line awaits the store.
+  const handle = (line: string): Promise<void> | undefined => {
+    lineNo++;
+    if (line.length === 0) return undefined;
+    report.lines++;
+    if (parse === undefined) {
+      report.format = line.trimStart().startsWith('{') ? 'json' : 'combined';
+      parse = report.format === 'json' ? parseJsonLine : createCombinedParser();
+    }
+    const entry = parse(line);
+    if (entry === undefined) {
+      report.unparseable++;
+      if (report.unparseableSamples.length < 5)
+        report.unparseableSamples.push({ line: lineNo, text: line.slice(0, 200) });
+      return undefined;
+    }
+    report.parsed++;
+    if (report.fromMs === null) report.fromMs = entry.timeMs;
+    report.toMs = entry.timeMs;
+    if (entry.timeMs > clock.now()) clock.set(entry.timeMs);
+    const verdict = keeper.check(entry.ip, { method: entry.method, path: entry.path });
+    if (verdict.banned) {
+      report.refused++;
+      return undefined;
+    }
+    if (!keeper.watchesStatus(entry.status)) return undefined;
+    lastIp = entry.ip;
+    const path = entry.path;
+    return keeper
+      .observe({
+        client: entry.ip,
+        method: entry.method,
+        path,
+        status: entry.status,
+        userAgent: entry.userAgent,
+      })
+      .then((result) => tally(result, path));
+  };
+
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  let read = 0;
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    read += chunk.length;
+    const text = rest + decoder.write(chunk);
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+      const end = nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      const pending = handle(text.slice(start, end));
+      if (pending !== undefined) await pending;
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+    options.onProgress?.(read, size);
+  }
+  rest += decoder.end();
+  if (rest.length > 0) await handle(rest.replace(/\r$/, ''));
+
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  report.seconds = Math.round(seconds * 1000) / 1000;
+  report.linesPerSecond = Math.round(report.lines / Math.max(seconds, 1e-9));
+  for (const [jail, paths] of exemptCounts) {
+    const top = [...paths].sort((a, b) => b[1] - a[1]).slice(0, 20);
+    (jails[jail] as ReplayJail).exemptPaths = Object.fromEntries(top);
+  }
+  await keeper.close();
+  return report;
+}
