@@ -275,3 +275,33 @@ describe('redis store: onStoreError', () => {
     assert.equal(k.check('198.51.100.202').banned, false, 'not fail-closed');
   });
 });
+
+describe('redis store: the runtime ignore list is shared', () => {
+  it('an entry added on one instance protects the client on every instance, and its removal too', async () => {
+    const prefix = `jk-ign${++run}:`;
+    const a = await keeper(prefix);
+    const b = await keeper(prefix, { ignoreIp: ['192.0.2.0/24'] });
+    assert.deepEqual(await a.ignore.addShared('198.51.100.0/24'), ['198.51.100.0/24']);
+    await until(() => b.ignore.has('198.51.100.7'));
+    for (let i = 0; i < 6; i++) await b.observe(fail('198.51.100.7'));
+    assert.equal(b.check('198.51.100.7').banned, false, 'counted nowhere: ignored');
+    // an instance started later loads the list at start
+    const c = await keeper(prefix);
+    assert.ok(c.ignore.has('198.51.100.7'));
+    await b.ignore.removeShared('198.51.100.0/24');
+    await until(() => !a.ignore.has('198.51.100.7') && !c.ignore.has('198.51.100.7'));
+    // the configured entry of b is not in Redis, and stays on b alone
+    assert.ok(b.ignore.has('192.0.2.1'));
+    assert.ok(!a.ignore.has('192.0.2.1'));
+  });
+
+  it('reconciling drops a shared entry removed while this instance missed the message', async () => {
+    const prefix = `jk-ign${++run}:`;
+    const a = await keeper(prefix, {}, { reconcileInterval: 100 });
+    await a.ignore.addShared('203.0.113.0/24');
+    assert.ok(a.ignore.has('203.0.113.5'));
+    // removed behind its back: no message
+    await client().srem(`${prefix}ignore`, '203.0.113.0/24');
+    await until(() => !a.ignore.has('203.0.113.5'), 3000);
+  });
+});

@@ -1,12 +1,18 @@
 // Login protection with Express: five wrong passwords within ten minutes ban for an hour; a user
 // who logged in gets twenty tries instead of five (never immunity); the admin is never banned.
-import { createJailkeeper } from '@jailkeeper/core';
-import { jailkeeper } from '@jailkeeper/express';
+import { createJailkeeper, createMetrics } from '@jailkeeper/core';
+import { jailkeeper, jailkeeperAdmin } from '@jailkeeper/express';
 import express from 'express';
 
 const USERS = { alice: 'correct horse' };
 
-export async function start({ port = 3000, host = '127.0.0.1', admin = '127.0.0.1', logger } = {}) {
+export async function start({
+  port = 3000,
+  host = '127.0.0.1',
+  admin = '127.0.0.1',
+  adminToken,
+  logger,
+} = {}) {
   const keeper = createJailkeeper({
     jails: {
       login: {
@@ -27,6 +33,10 @@ export async function start({ port = 3000, host = '127.0.0.1', admin = '127.0.0.
   const app = express();
   const jk = jailkeeper(keeper);
   app.use(jk); // first: banned clients are refused before anything else runs
+  // The admin API (what `jailkeeper --url` talks to), only when a token is configured.
+  if (adminToken) {
+    app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: adminToken, metrics: createMetrics(keeper) }));
+  }
   app.use(express.json());
   app.post('/login', (req, res) => {
     const { user, password } = req.body ?? {};
