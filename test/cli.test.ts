@@ -213,7 +213,7 @@ describe('jailkeeper CLI against Redis, beside a running keeper', () => {
     } finally {
       watcher.kill('SIGTERM');
     }
-    const [code] = (await new Promise((resolve) => watcher.once('exit', (...a) => resolve(a)))) as [number];
+    const code = await new Promise<number | null>((resolve) => watcher.once('exit', (c) => resolve(c)));
     assert.equal(code, 0, 'export --watch stops cleanly on SIGTERM');
     await rm(dir, { recursive: true });
     await cli(['unban', '--all', ...R]);

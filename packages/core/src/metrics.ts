@@ -6,22 +6,13 @@ export interface MetricsOptions {
   prefix?: string;
 }
 
-/** The part of prom-client that {@link JailkeeperMetrics.register} uses. */
+// biome-ignore lint/suspicious/noExplicitAny: prom-client's constructors are generic over their label names
+type MetricConstructor = new (config: any) => unknown;
+
+/** The part of prom-client that {@link JailkeeperMetrics.register} uses: pass `import * as promClient from 'prom-client'`. */
 export interface PromClientLike {
-  Counter: new (config: {
-    name: string;
-    help: string;
-    labelNames: readonly string[];
-    registers: unknown[];
-    collect?: (this: PromMetric) => void;
-  }) => unknown;
-  Gauge: new (config: {
-    name: string;
-    help: string;
-    labelNames: readonly string[];
-    registers: unknown[];
-    collect?: (this: PromMetric) => void;
-  }) => unknown;
+  Counter: MetricConstructor;
+  Gauge: MetricConstructor;
   register: unknown;
 }
 
