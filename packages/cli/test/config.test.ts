@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { checkConfig, loadConfig } from '../src/config.js';
+import { main } from '../src/main.js';
+
+async function run(args: string[]) {
+  let out = '';
+  let err = '';
+  const code = await main(args, { out: (t) => (out += t), err: (t) => (err += t), env: {}, isTTY: false });
+  return { code, out, err };
+}
+
+async function file(name: string, text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'jk-config-'));
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+describe('check-config', () => {
+  it('reports every problem with its code and option, not only the first', () => {
+    const problems = checkConfig({
+      jails: {
+        login: { statuses: [401], maxRetry: 0 },
+        ws: { statuses: [700], paths: ['/ws'] },
+        api: { statuses: [403], banTime: 'ten minutes', colour: 'red' },
+      },
+      ignoreIp: ['10.0.0.1/8'],
+      trustedProxies: 'everyone',
+      frobnicate: true,
+    });
+    const found = problems.map((p) => `${p.code} ${p.option}`);
+    for (const expected of [
+      'JK_ERR_INVALID_OPTION jails.login.maxRetry',
+      'JK_ERR_INVALID_STATUS jails.ws.statuses[0]',
+      'JK_ERR_INVALID_CIDR ignoreIp[0]',
+      'JK_ERR_UNKNOWN_OPTION frobnicate',
+    ]) {
+      assert.ok(found.includes(expected), `${expected} in ${found.join(', ')}`);
+    }
+    assert.ok(
+      found.some((f) => f.startsWith('JK_ERR_') && f.includes('jails.api')),
+      found.join(', '),
+    );
+    assert.ok(
+      found.some((f) => f.includes('trustedProxies')),
+      found.join(', '),
+    );
+    assert.ok(problems.length >= 6, found.join(', '));
+  });
+
+  it('passes a valid config', () => {
+    assert.deepEqual(
+      checkConfig({ jails: { login: { statuses: [401], paths: ['/login'] } }, ignoreIp: ['loopback'] }),
+      [],
+    );
+  });
+
+  it('is a command: exit 0 and OK for a valid file, exit 1 with the list for a bad one, exit 2 without a file', async () => {
+    const good = await file('good.json', JSON.stringify({ jails: { login: { statuses: [401] } } }));
+    const ok = await run(['check-config', good]);
+    assert.equal(ok.code, 0);
+    assert.match(ok.out, /^OK: .*good\.json is a valid jailkeeper configuration/);
+
+    const bad = await file(
+      'bad.json',
+      JSON.stringify({
+        jails: { a: { maxRetry: -1, statuses: [401] }, b: { findTime: 'soon', statuses: [401] } },
+      }),
+    );
+    const res = await run(['check-config', bad]);
+    assert.equal(res.code, 1);
+    assert.match(res.out, /^JK_ERR_INVALID_OPTION jails\.a\.maxRetry: /m);
+    assert.match(res.out, /^JK_ERR_INVALID_DURATION jails\.b\.findTime: /m);
+    assert.match(res.out, /2 problem\(s\) in/);
+    const json = JSON.parse((await run(['check-config', bad, '--json'])).out);
+    assert.equal(json.ok, false);
+    assert.equal(json.problems.length, 2);
+
+    const broken = await file('broken.json', '{ "jails": ');
+    const parse = await run(['check-config', broken]);
+    assert.equal(parse.code, 1);
+    assert.match(parse.out, /could not be read/);
+
+    const missing = await run(['check-config', '/nonexistent/jk.json']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /No configuration file/);
+  });
+
+  it('loads a module config (default export), RegExps included', async () => {
+    const path = await file(
+      'jk.config.mjs',
+      'export default { jails: { wp: { statuses: [404], paths: [/^\\/wp-/] } } };\n',
+    );
+    const config = await loadConfig(path);
+    assert.ok(((config.jails as { wp: { paths: unknown[] } }).wp.paths[0] as RegExp) instanceof RegExp);
+    assert.equal((await run(['check-config', path])).code, 0);
+  });
+});
