@@ -20,7 +20,6 @@ export const jailkeeperAdmin: FastifyPluginCallback<JailkeeperAdminOptions> = (f
     fastify.route({
       method: ['GET', 'POST', 'DELETE'],
       url: '/*',
-      config: { jailkeeper: false },
       handler: async (request, reply) => {
         const search = request.url.indexOf('?');
         const response = await api.handle({
