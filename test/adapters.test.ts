@@ -9,6 +9,7 @@ import {
   createMemoryStore,
   type FailureEvent,
   type JailkeeperOptions,
+  type Store,
 } from '@jailkeeper/core';
 import WebSocket from 'ws';
 import { type App, FRAMEWORKS, type Framework, send } from './adapters-harness.js';
@@ -93,6 +94,42 @@ for (const framework of FRAMEWORKS) {
       assert.equal(r.headers['x-handler'], undefined);
       assert.ok(Number(r.headers['retry-after']) > 3500 && Number(r.headers['retry-after']) <= 3600);
       assert.equal(keeper.check(mallory).banned, true);
+    });
+
+    it('a store round trip cannot let a fast attacker past maxRetry: its next request waits for the count', async () => {
+      // A memory store behind 40 ms of latency, like a remote Redis: without waiting, the 4th
+      // attempt would arrive before the 3rd failure's ban has landed, and be served.
+      const inner = createMemoryStore();
+      const slow: Store = {
+        name: 'slow',
+        init: (ctx) => inner.init(ctx),
+        recordFailure: async (rule, client, jitter) => {
+          await sleep(40);
+          return inner.recordFailure(rule, client, jitter);
+        },
+        recordPardon: (jail, client, forMs) => inner.recordPardon(jail, client, forMs),
+        ban: (input) => inner.ban(input),
+        unban: (client, jail) => inner.unban(client, jail),
+        unbanAll: (jail) => inner.unbanAll(jail),
+        bans: (jail) => inner.bans(jail),
+        status: (jails) => inner.status(jails),
+        sweep: () => inner.sweep(),
+        close: () => inner.close(),
+      };
+      const { app, keeper } = await setup(framework, { store: slow });
+      open.push(app);
+      const mallory = fresh();
+      for (let i = 0; i < 3; i++) {
+        const r = await send(app.port, { method: 'POST', path: '/login', from: mallory });
+        assert.equal(!r.dropped && r.status, 401);
+      }
+      const fourth = await send(app.port, { method: 'POST', path: '/login', from: mallory });
+      assert.equal(!fourth.dropped && fourth.status, 403, 'refused at once, not a 4th attempt');
+      assert.ok(keeper.check(mallory).banned);
+      // a clean client meanwhile never waits on anyone else's count
+      const alice = fresh();
+      const page = await send(app.port, { path: '/public', from: alice });
+      assert.equal(!page.dropped && page.status, 200);
     });
 
     it('pardon after a login: a higher threshold, not immunity', async () => {

@@ -203,6 +203,12 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #connections = new ConnectionTracker();
   #sweeping: Promise<void> | undefined;
   #closed = false;
+  /**
+   * Failures being recorded, by client key: the latest store call of each client. A request of a
+   * client with a failure in flight waits for it (see settling()), so that a remote store's round
+   * trip cannot let a fast attacker's next attempt in before its ban lands.
+   */
+  readonly #recording = new Map<string, Promise<unknown>>();
   /** The entries this process knows to be in the store's shared ignore list. */
   #sharedIgnore = new Set<string>();
 
@@ -352,6 +358,17 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     if (entries === undefined)
       return this.store.refusing === true ? this.#refuseWhileDown(client, key) : NOT_BANNED;
     return this.#checkBanned(client, key, entries, request);
+  }
+
+  /**
+   * A promise when a failure of this client is still being recorded (a remote store's round trip),
+   * else `undefined` (at once, and always with the memory store). Adapters await it before
+   * `check()`, so a client's next request is judged after its last failure counted: an attacker
+   * cannot slip attempts past `maxRetry` in the round trip. Clean clients never wait.
+   */
+  settling(client: ClientIdentity): Promise<unknown> | undefined {
+    if (this.#recording.size === 0) return undefined;
+    return this.#recording.get(client.key);
   }
 
   /** The store is down and fails closed: every client but the ignored ones is refused for now. */
@@ -519,6 +536,16 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     } catch (error) {
       pending = Promise.reject(error);
     }
+    const key = id.key;
+    const settled: Promise<unknown> = pending.then(
+      () => {
+        if (this.#recording.get(key) === settled) this.#recording.delete(key);
+      },
+      () => {
+        if (this.#recording.get(key) === settled) this.#recording.delete(key);
+      },
+    );
+    this.#recording.set(key, settled);
     return pending.then(
       (result) => {
         const outcome = this.#afterFailure(jail, id, event, result);

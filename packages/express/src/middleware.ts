@@ -115,6 +115,16 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       next();
       return;
     }
+    // A failure of this client still being recorded (Redis): judge the request after it.
+    const settling = keeper.settling(identity);
+    if (settling !== undefined) {
+      settling.then(() => decide(req, res, next, identity));
+      return;
+    }
+    decide(req, res, next, identity);
+  } as JailkeeperMiddleware;
+
+  const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
     // Before routing: app-scope bans; jail-scope bans judge the raw path and its normalised forms.
     const verdict = keeper.check(
       identity,
@@ -130,7 +140,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     (res.locals as Record<symbol, ClientIdentity>)[kIdentity] = identity;
     res.on('close', onClose);
     next();
-  } as JailkeeperMiddleware;
+  };
 
   middleware.route = (config: RouteConfig): RequestHandler => {
     let jails: ReadonlySet<string>;

@@ -109,6 +109,21 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       next();
       return;
     }
+    // A failure of this client still being recorded (Redis): judge the request after it.
+    const settling = keeper.settling(identity);
+    if (settling !== undefined) {
+      settling.then(() => decide(request, reply, next, identity));
+      return;
+    }
+    decide(request, reply, next, identity);
+  };
+
+  const decide = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    next: (error?: Error) => void,
+    identity: ClientIdentity,
+  ): void => {
     const verdict = keeper.check(
       identity,
       jailScope
