@@ -2,7 +2,7 @@
 // rate-limiter-flexible), on Express and Fastify, with their memory stores and with Redis.
 //
 // Run (from a fresh clone): npx --yes pnpm@10.34.9 install && npx --yes pnpm@10.34.9 bench:peers
-// or, after `tsc -b`: node bench/http/peers.bench.js [--rounds 15] [--other-rounds 7] [--seconds 1]
+// or, after `tsc -b`: node bench/http/peers.bench.js [--rounds 13] [--other-rounds 6] [--seconds 1]
 //   [--scenarios clean,banned,mixed,failures] [--no-readme]
 //
 // Each server runs pinned to core 0 (taskset), the load generator (load.js, raw sockets from many
@@ -24,8 +24,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const { values } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '15' },
-    'other-rounds': { type: 'string', default: '7' },
+    rounds: { type: 'string', default: '13' },
+    'other-rounds': { type: 'string', default: '6' },
     seconds: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '1' },
     scenarios: { type: 'string', default: 'clean,banned,mixed,failures' },
