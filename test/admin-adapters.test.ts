@@ -31,7 +31,7 @@ function call(
   method: string,
   path: string,
   { token = TOKEN, body, from = '127.0.0.1' }: { token?: string | null; body?: unknown; from?: string } = {},
-): Promise<{ status: number; json: () => any }> {
+): Promise<{ status: number; json: () => { bans: unknown[]; lifted: unknown[] } }> {
   return new Promise((resolve, reject) => {
     const r = request(
       `${base}${path}`,

@@ -72,5 +72,5 @@ export function chart(summary, spray, caption) {
     y = top + h + 24;
   }
   const height = y + 10;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" role="img">\n<title>jailkeeper against the peers: throughput as a share of the bare framework per scenario, and the memory store's heap during a 1,000,000-address spray (${esc(caption)})</title>\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
 }
