@@ -11,7 +11,9 @@ import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
 import { jailkeeperAdmin as expressAdmin, jailkeeper } from '@jailkeeper/express';
 import { jailkeeperAdmin as fastifyAdmin, jailkeeperPlugin } from '@jailkeeper/fastify';
 import express from 'express';
+import express4 from 'express4';
 import Fastify from 'fastify';
+import Fastify4 from 'fastify4';
 
 const TOKEN = 'adapters-admin-token-123';
 const closers: Array<() => Promise<unknown> | unknown> = [];
@@ -78,27 +80,37 @@ async function scenario(base: string, k: Jailkeeper) {
 }
 
 describe('admin API in the adapters', () => {
-  it('Express: jailkeeperAdmin under a path, behind the jailkeeper middleware', async () => {
-    const k = keeper();
-    const app = express();
-    app.use(jailkeeper(k));
-    app.use(express.json()); // a body parsed before the admin API is used as it is
-    app.use('/_jk', expressAdmin(k, { token: TOKEN }));
-    const server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    closers.push(() => new Promise((resolve) => server.close(resolve)));
-    await scenario(`http://127.0.0.1:${(server.address() as AddressInfo).port}/_jk`, k);
-  });
+  for (const [name, makeExpress] of [
+    ['Express 5', express],
+    ['Express 4', express4],
+  ] as const) {
+    it(`${name}: jailkeeperAdmin under a path, behind the jailkeeper middleware`, async () => {
+      const k = keeper();
+      const app = (makeExpress as typeof express)();
+      app.use(jailkeeper(k));
+      app.use((makeExpress as typeof express).json()); // a body parsed before the admin API is used as it is
+      app.use('/_jk', expressAdmin(k, { token: TOKEN }));
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      closers.push(() => new Promise((resolve) => server.close(resolve)));
+      await scenario(`http://127.0.0.1:${(server.address() as AddressInfo).port}/_jk`, k);
+    });
+  }
 
-  it('Fastify: jailkeeperAdmin registered with a prefix, beside the plugin', async () => {
-    const k = keeper();
-    const app = Fastify();
-    await app.register(jailkeeperPlugin, { keeper: k });
-    await app.register(fastifyAdmin, { prefix: '/_jk', keeper: k, token: TOKEN });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    closers.push(() => app.close());
-    await scenario(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/_jk`, k);
-  });
+  for (const [name, makeFastify] of [
+    ['Fastify 5', Fastify],
+    ['Fastify 4', Fastify4],
+  ] as const) {
+    it(`${name}: jailkeeperAdmin registered with a prefix, beside the plugin`, async () => {
+      const k = keeper();
+      const app = (makeFastify as typeof Fastify)();
+      await app.register(jailkeeperPlugin, { keeper: k });
+      await app.register(fastifyAdmin, { prefix: '/_jk', keeper: k, token: TOKEN });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      closers.push(() => app.close());
+      await scenario(`http://127.0.0.1:${(app.server.address() as AddressInfo).port}/_jk`, k);
+    });
+  }
 
   it('Fastify: a bad admin option fails register() with the option named', async () => {
     const app = Fastify();
