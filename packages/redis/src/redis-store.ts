@@ -89,6 +89,7 @@ export class RedisStore implements Store {
   /** Counting and bans while Redis is down. */
   readonly #local = createMemoryStore();
   readonly #totals = new Map<string, { failed: number; banned: number }>();
+  readonly #packedRules = new WeakMap<FailureRule, string>();
   #ctx: StoreContext | undefined;
   #subscriber: Redis | Cluster | undefined;
   #degraded = false;
@@ -386,8 +387,40 @@ export class RedisStore implements Store {
     return this.#local.recordFailure(rule, client, jitterMs);
   }
 
+  /** A rule's constant arguments, joined once: each counted failure then sends four arguments. */
+  #packed(rule: FailureRule): string {
+    let packed = this.#packedRules.get(rule);
+    if (packed === undefined) {
+      const inc = rule.increment;
+      const r = rule.recidive;
+      packed = [
+        rule.findTimeMs,
+        rule.maxRetry,
+        rule.pardonMaxRetry === Number.POSITIVE_INFINITY ? 'inf' : rule.pardonMaxRetry,
+        rule.banTimeMs === Number.POSITIVE_INFINITY ? -1 : rule.banTimeMs,
+        inc ? inc.factor : '',
+        inc?.multipliers ? inc.multipliers.join(',') : '',
+        inc ? (inc.maxTimeMs === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : inc.maxTimeMs) : 0,
+        inc?.overallJails ? 1 : 0,
+        '', // jitterMs: per call, ARGV[3]
+        rule.dryRun ? 1 : 0,
+        rule.historyTimeMs,
+        r ? 1 : 0,
+        r?.findTimeMs ?? 0,
+        r?.maxRetry ?? 0,
+        r ? (r.banTimeMs === Number.POSITIVE_INFINITY ? -1 : r.banTimeMs) : 0,
+        r?.dryRun ? 1 : 0,
+        rule.reason.replace(/\|/g, '/'), // '|' separates the fields
+        this.#channel,
+        r?.jail ?? 'recidive',
+        MAX_KEPT,
+      ].join('|');
+      this.#packedRules.set(rule, packed);
+    }
+    return packed;
+  }
+
   async #recordInRedis(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
-    const inc = rule.increment;
     const r = rule.recidive;
     const text = await this.#call(() =>
       this.#client.jkRecordFailure(
@@ -399,26 +432,8 @@ export class RedisStore implements Store {
         this.#key(client, 'b', r?.jail ?? 'recidive'),
         rule.jail,
         client,
-        rule.findTimeMs,
-        rule.maxRetry,
-        rule.pardonMaxRetry === Number.POSITIVE_INFINITY ? 'inf' : rule.pardonMaxRetry,
-        rule.banTimeMs === Number.POSITIVE_INFINITY ? -1 : rule.banTimeMs,
-        inc ? inc.factor : '',
-        inc?.multipliers ? inc.multipliers.join(',') : '',
-        inc ? (inc.maxTimeMs === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : inc.maxTimeMs) : 0,
-        inc?.overallJails ? 1 : 0,
         jitterMs,
-        rule.dryRun ? 1 : 0,
-        rule.historyTimeMs,
-        r ? 1 : 0,
-        r?.findTimeMs ?? 0,
-        r?.maxRetry ?? 0,
-        r ? (r.banTimeMs === Number.POSITIVE_INFINITY ? -1 : r.banTimeMs) : 0,
-        r?.dryRun ? 1 : 0,
-        rule.reason,
-        this.#channel,
-        r?.jail ?? 'recidive',
-        MAX_KEPT,
+        this.#packed(rule),
       ),
     );
     const out = JSON.parse(text) as {
