@@ -287,16 +287,11 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
         `${where}: a jail's own ignoreip becomes the global ignoreIp (jailkeeper's ignore list covers every jail).`,
       );
     }
-    for (const key of ['port', 'logpath', 'action', 'banaction', 'protocol', 'chain', 'backend']) {
-      if (
-        section.has(key) &&
-        key === 'port' &&
-        !/^(http|https|80|443|http,\s*https)$/.test(section.get(key) ?? '')
-      ) {
-        notes.push(
-          `${where}: port = ${section.get(key)}: jailkeeper refuses banned clients in the app (add jk.guard() for raw connections), not on other ports.`,
-        );
-      }
+    const port = section.get('port');
+    if (port !== undefined && !/^(http|https|80|443|http,\s*https)$/.test(port)) {
+      notes.push(
+        `${where}: port = ${port}: jailkeeper refuses banned clients in the app (add jk.guard() for raw connections), not on other ports.`,
+      );
     }
     jails[name] = jail;
   }

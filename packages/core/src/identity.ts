@@ -1,3 +1,4 @@
+import { JailkeeperError } from './errors.js';
 import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp } from './ip.js';
 
 /**
@@ -40,4 +41,21 @@ export function identify(text: string, ipv6Subnet: number): ClientIdentity | und
   }
   const ip = parseIp(trimmed);
   return ip === undefined ? undefined : identityOf(ip, ipv6Subnet);
+}
+
+/**
+ * Like {@link identify}, but throws JK_ERR_INVALID_IP with what was wrong: not an address, or a
+ * range wider than one client (which is for the edge or the firewall to block).
+ */
+export function requireClient(text: string, ipv6Subnet: number): ClientIdentity {
+  const id = identify(text, ipv6Subnet);
+  if (id !== undefined) return id;
+  const shown = JSON.stringify(String(text).slice(0, 80));
+  const isRange = String(text).includes('/') && typeof parseCidr(String(text).trim()) !== 'string';
+  throw new JailkeeperError(
+    'JK_ERR_INVALID_IP',
+    isRange
+      ? `${shown} is a range wider than one client; jailkeeper bans clients (an address, or an IPv6 /${ipv6Subnet}). Block a wider range at the edge or the firewall.`
+      : `${shown} is not an IP address (or an IPv6 /${ipv6Subnet} client key).`,
+  );
 }

@@ -17,7 +17,7 @@ export {
   type TrustedProxies,
 } from './client-ip.js';
 export { type Clock, createManualClock, type ManualClock, systemClock } from './clock.js';
-export { type Duration, formatDuration, parseDuration } from './duration.js';
+export { type Duration, formatDuration, parseDuration, toBanTimeMs } from './duration.js';
 export {
   docsFor,
   ERROR_CODES,
@@ -30,7 +30,7 @@ export {
 } from './errors.js';
 export { EXPORT_FORMATS, type ExportFormat, exportBans } from './export.js';
 export { ConnectionTracker, type GuardOptions } from './guard.js';
-export { type ClientIdentity, identify } from './identity.js';
+export { type ClientIdentity, identify, requireClient } from './identity.js';
 export {
   type Cidr,
   canonicalIp,

@@ -8,9 +8,9 @@ import { type Clock, systemClock } from './clock.js';
 import { type Duration, formatDuration, toBanTimeMs } from './duration.js';
 import { JailkeeperError, Warner, type WarningCode } from './errors.js';
 import { ConnectionTracker, type GuardOptions, guardServer } from './guard.js';
-import { type ClientIdentity, identify } from './identity.js';
+import { type ClientIdentity, identify, requireClient } from './identity.js';
 import { formatCidr, parseCidr, parseIp } from './ip.js';
-import { IpSet, parseNetworkEntry } from './ip-set.js';
+import { canonicalNetworks, IpSet } from './ip-set.js';
 import { createMemoryStore } from './memory-store.js';
 import {
   type JailkeeperOptions,
@@ -270,13 +270,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       activeBans: () => this.activeBans(),
       onIgnore: (op, entries) => {
         if (op === 'set') this.#syncIgnore(entries);
-        else {
-          this.#applyIgnore(op, entries);
-          for (const e of entries) {
-            if (op === 'add') this.#sharedIgnore.add(e);
-            else this.#sharedIgnore.delete(e);
-          }
-        }
+        else this.#editShared(op, entries);
       },
     });
     this.ready = Promise.resolve(init).catch((error) => {
@@ -718,14 +712,14 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   }
 
   #parseIgnore(entry: string): string[] {
-    const parsed = typeof entry === 'string' ? parseNetworkEntry(entry.trim()) : 'not a string';
-    if (typeof parsed === 'string') {
+    const networks = typeof entry === 'string' ? canonicalNetworks(entry.trim()) : 'not a string';
+    if (typeof networks === 'string') {
       throw new JailkeeperError(
         'JK_ERR_INVALID_CIDR',
-        `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(String(entry).slice(0, 80))} (${parsed}).`,
+        `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(String(entry).slice(0, 80))} (${networks}).`,
       );
     }
-    return parsed.map((cidr) => formatCidr(cidr));
+    return networks;
   }
 
   /** Applies entries to this process's ignore list; returns those that changed it. */
@@ -736,6 +730,15 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       if (typeof cidr === 'string') return false;
       return op === 'add' ? set.add(cidr) : set.remove(cidr);
     });
+  }
+
+  /** An edit of the shared list, made here or learned from the store: applied, and remembered as shared. */
+  #editShared(op: 'add' | 'remove', networks: readonly string[]): string[] {
+    for (const n of networks) {
+      if (op === 'add') this.#sharedIgnore.add(n);
+      else this.#sharedIgnore.delete(n);
+    }
+    return this.#applyIgnore(op, networks);
   }
 
   /** The shared list was (re)loaded: entries it no longer holds are dropped, unless configured. */
@@ -749,20 +752,11 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   }
 
   #ignoreApi(): IgnoreList {
-    const share = (op: 'add' | 'remove', networks: string[]) => {
-      const write = op === 'add' ? this.store.addIgnore : this.store.removeIgnore;
-      if (write === undefined || networks.length === 0) return Promise.resolve();
-      for (const n of networks) {
-        if (op === 'add') this.#sharedIgnore.add(n);
-        else this.#sharedIgnore.delete(n);
-      }
-      return write.call(this.store, networks);
-    };
     const edit = (op: 'add' | 'remove', entry: string) => {
       const networks = this.#parseIgnore(entry);
-      const changed = this.#applyIgnore(op, networks);
-      const shared = share(op, networks);
-      return { changed, shared };
+      const write = op === 'add' ? this.store.addIgnore : this.store.removeIgnore;
+      if (write === undefined) return { changed: this.#applyIgnore(op, networks), shared: Promise.resolve() };
+      return { changed: this.#editShared(op, networks), shared: write.call(this.store, networks) };
     };
     const background = (op: 'add' | 'remove') => (entry: string) => {
       const { changed, shared } = edit(op, entry);
@@ -801,16 +795,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   }
 
   #requireClient(address: string): ClientIdentity {
-    const id = this.identify(address);
-    if (id === undefined) {
-      throw new JailkeeperError(
-        'JK_ERR_INVALID_IP',
-        String(address).includes('/') && typeof parseCidr(String(address).trim()) !== 'string'
-          ? `${JSON.stringify(String(address).slice(0, 80))} is a range wider than one client; jailkeeper bans clients (an address, or an IPv6 /${this.options.ipv6Subnet}). Block a wider range at the edge or the firewall.`
-          : `${JSON.stringify(String(address).slice(0, 80))} is not an IP address (or an IPv6 /${this.options.ipv6Subnet} client key).`,
-      );
-    }
-    return id;
+    return requireClient(address, this.options.ipv6Subnet);
   }
 
   /**

@@ -197,19 +197,23 @@ export function createWebhookNotifier(keeper: Jailkeeper, options: WebhookNotifi
       timer.unref();
     }
   };
+  /** The fields every notified event has, from a ban or unban event. */
+  const base = (type: NotifiedEvent['type'], e: BanEvent | UnbanEvent) => ({
+    type,
+    jail: e.jail,
+    client: e.client,
+    startMs: e.startMs,
+    endMs: Number.isFinite(e.endMs) ? e.endMs : null,
+    banCount: e.banCount,
+    reason: e.reason,
+    manual: e.manual,
+  });
   const fromBan = (type: 'ban' | 'wouldBan') => (e: BanEvent) => {
     if (localOnly && e.origin !== 'local') return;
     const last = lastRequest.get(e.client);
     enqueue({
-      type,
-      jail: e.jail,
-      client: e.client,
+      ...base(type, e),
       ...(e.ip === undefined ? {} : { ip: e.ip }),
-      startMs: e.startMs,
-      endMs: Number.isFinite(e.endMs) ? e.endMs : null,
-      banCount: e.banCount,
-      reason: e.reason,
-      manual: e.manual,
       ...(last === undefined ? {} : { lastRequest: last }),
     });
   };
@@ -222,17 +226,7 @@ export function createWebhookNotifier(keeper: Jailkeeper, options: WebhookNotifi
   const onWouldBan = fromBan('wouldBan');
   const onUnban = (e: UnbanEvent) => {
     if (localOnly && e.origin !== 'local') return;
-    enqueue({
-      type: 'unban',
-      jail: e.jail,
-      client: e.client,
-      startMs: e.startMs,
-      endMs: Number.isFinite(e.endMs) ? e.endMs : null,
-      banCount: e.banCount,
-      reason: e.reason,
-      manual: e.manual,
-      cause: e.cause,
-    });
+    enqueue({ ...base('unban', e), cause: e.cause });
   };
   if (types.has('ban') || types.has('wouldBan')) keeper.on('failure', onFailure);
   if (types.has('ban')) keeper.on('ban', onBan);

@@ -151,7 +151,12 @@ export class RedisStore implements Store {
 
   /** The jails that have counters or bans in Redis now (one SCAN). */
   async jails(): Promise<string[]> {
-    const keys = await this.#scan(`${this.#prefix}{*}:[bf]:*`);
+    return this.#jailsOf(`${this.#prefix}{*}:[bf]:*`);
+  }
+
+  /** The jail names of the failure and ban keys matching a SCAN pattern. */
+  async #jailsOf(match: string): Promise<string[]> {
+    const keys = await this.#scan(match);
     return [
       ...new Set(keys.map((k) => /}:[bf]:(.+)$/.exec(k)?.[1]).filter((j): j is string => j !== undefined)),
     ];
@@ -524,10 +529,7 @@ export class RedisStore implements Store {
     if (jail !== undefined) jails = [jail];
     else {
       // The jails this client has keys in: one SCAN of its own hash tag.
-      const keys = await this.#scan(`${this.#prefix}{${client.replace(/[*?[\]\\]/g, '\\$&')}}:*`);
-      jails = [
-        ...new Set(keys.map((k) => /}:[bf]:(.+)$/.exec(k)?.[1]).filter((j): j is string => j !== undefined)),
-      ];
+      jails = await this.#jailsOf(`${this.#prefix}{${client.replace(/[*?[\]\\]/g, '\\$&')}}:*`);
     }
     return [...local, ...(await this.#unbanPairs(client, jails))];
   }
