@@ -166,6 +166,12 @@ describe('jailkeeper CLI against Redis, beside a running keeper', () => {
     const remove = await cli(['ignore', 'remove', '192.0.2.0/24', ...R]);
     assert.match(remove.stdout, /Removed 192\.0\.2\.0\/24/);
     await until(() => !keeper.ignore.has('192.0.2.77'));
+    // an ignored IPv6 address cannot be banned through its /64 either, as in the engine
+    await cli(['ignore', 'add', '2001:db8:7::1', ...R]);
+    const v6 = await cli(['ban', '2001:db8:7::1', ...R]);
+    assert.equal(v6.code, 5, v6.stdout);
+    assert.match(v6.stderr, /JK_ERR_IGNORED_CLIENT/);
+    await cli(['ignore', 'remove', '2001:db8:7::1', ...R]);
     const bad = await cli(['ignore', 'add', '10.0.0.1/8', ...R]);
     assert.equal(bad.code, 5);
     assert.match(bad.stderr, /JK_ERR_INVALID_CIDR.*did you mean 10\.0\.0\.0\/8/);
@@ -226,6 +232,10 @@ describe('jailkeeper CLI against Redis, beside a running keeper', () => {
       [['frobnicate', ...R], /Unknown command "frobnicate"/],
       [['ban', ...R], /Usage: jailkeeper ban <ip>/],
       [['ban', '1.2.3.4', '--for', 'soon', ...R], /--for must be a duration/],
+      [
+        ['ban', '1.2.3.4', '--for', 'soon', '--url', 'http://127.0.0.1:1/x', '--token', 't'],
+        /--for must be a duration/,
+      ],
       [['bans', '--colour', ...R], /Unknown option '--colour'/],
       [['unban', ...R], /or --all/],
       [['ignore', 'purge', ...R], /ignore add\|remove/],
@@ -350,6 +360,11 @@ describe('jailkeeper CLI against a running example app', () => {
     await cli(['ban', '127.0.0.7', ...A()]);
     const ipset = await cli(['export', '--format', 'ipset', ...A()]);
     assert.match(ipset.stdout, /^add jailkeeper 127\.0\.0\.7$/m);
+    const json = JSON.parse((await cli(['export', '--format', 'json', ...A()])).stdout);
+    assert.deepEqual(
+      json.map((b: { client: string }) => b.client),
+      ['127.0.0.7'],
+    );
     await cli(['unban', '--all', ...A()]);
   });
 

@@ -1,14 +1,15 @@
 import {
   type Ban,
+  banJson,
   canonicalNetworks,
   type ExportFormat,
   exportBans,
   IpSet,
-  identify,
   JailkeeperError,
   parseCidr,
-  parseDuration,
   RESERVED_JAILS,
+  requireClient,
+  toBanTimeMs,
 } from '@jailkeeper/core';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
@@ -58,18 +59,9 @@ export interface Backend {
   close(): Promise<void>;
 }
 
+/** A ban as the admin API writes it, so both backends print the same rows. */
 function row(ban: Ban, now: number): BanRow {
-  const permanent = ban.endMs === Number.POSITIVE_INFINITY;
-  return {
-    ...ban,
-    endMs: permanent ? null : ban.endMs,
-    timeLeftMs: permanent ? null : Math.max(0, ban.endMs - now),
-    permanent,
-  };
-}
-
-function toBan(r: BanRow): Ban {
-  return { ...r, endMs: r.endMs ?? Number.POSITIVE_INFINITY };
+  return banJson({ ...ban, timeLeftMs: Math.max(0, ban.endMs - now) }) as unknown as BanRow;
 }
 
 const DAY_MS = 86_400_000;
@@ -147,19 +139,6 @@ export class RedisBackend implements Backend {
     return result;
   }
 
-  #client_(address: string): string {
-    const id = identify(address, this.#ipv6Subnet);
-    if (id === undefined) {
-      throw new JailkeeperError(
-        'JK_ERR_INVALID_IP',
-        address.includes('/') && typeof parseCidr(address) !== 'string'
-          ? `${JSON.stringify(address)} is a range wider than one client; jailkeeper bans clients (an address, or an IPv6 /${this.#ipv6Subnet}). Block a wider range at the edge or the firewall.`
-          : `${JSON.stringify(address)} is not an IP address (or an IPv6 /${this.#ipv6Subnet} client key).`,
-      );
-    }
-    return id.key;
-  }
-
   async status(): Promise<StatusReport> {
     return this.#run(async () => {
       const bans = await this.#store.bans();
@@ -192,31 +171,20 @@ export class RedisBackend implements Backend {
     address: string,
     options: { jail?: string; duration?: string; reason?: string },
   ): Promise<BanRow> {
-    const client = this.#client_(address);
+    const id = requireClient(address, this.#ipv6Subnet);
     const jail = options.jail ?? RESERVED_JAILS.manual;
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jail)) {
       throw new JailkeeperError('JK_ERR_UNKNOWN_JAIL', `${JSON.stringify(jail)} is not a jail name.`);
     }
-    let durationMs = DAY_MS;
-    if (options.duration !== undefined) {
-      const parsed = /^(-1|permanent)$/i.test(options.duration)
-        ? Number.POSITIVE_INFINITY
-        : parseDuration(options.duration);
-      if (parsed === undefined || parsed <= 0) {
-        throw new CliError(
-          EXIT.usage,
-          `--for must be a duration such as 90s, 1h, 1d12h or permanent; received ${JSON.stringify(options.duration)}.`,
-        );
-      }
-      durationMs = parsed;
-    }
+    const durationMs = options.duration === undefined ? DAY_MS : toBanTimeMs('--for', options.duration);
+    // The engine's ignore test: the address itself, or (IPv6) a network covering its whole prefix.
     const ignored = new IpSet();
     for (const entry of [...this.#configured.ignoreIp, ...(await this.ignoreList())]) {
       const cidr = parseCidr(entry);
       if (typeof cidr !== 'string') ignored.add(cidr);
     }
-    const cidr = parseCidr(client);
-    if (typeof cidr !== 'string' && ignored.size > 0 && ignored.covers(cidr)) {
+    const key = parseCidr(id.key);
+    if (ignored.hasText(id.ip) || (id.ip !== id.key && typeof key !== 'string' && ignored.covers(key))) {
       throw new JailkeeperError(
         'JK_ERR_IGNORED_CLIENT',
         `${address} is in the ignore list, which is never banned; remove it first (jailkeeper ignore remove).`,
@@ -225,7 +193,7 @@ export class RedisBackend implements Backend {
     const ban = await this.#run(() =>
       this.#store.ban({
         jail,
-        client,
+        client: id.key,
         durationMs,
         reason: options.reason ?? 'manual ban',
         historyTimeMs: DAY_MS,
@@ -235,7 +203,7 @@ export class RedisBackend implements Backend {
   }
 
   async unban(address: string, jail?: string): Promise<BanRow[]> {
-    const client = this.#client_(address);
+    const client = requireClient(address, this.#ipv6Subnet).key;
     const now = Date.now();
     return (await this.#run(() => this.#store.unban(client, jail))).map((b) => row(b, now));
   }
@@ -314,7 +282,8 @@ export class HttpBackend implements Backend {
     this.where = `the admin API at ${this.#base}`;
   }
 
-  async #request(method: string, path: string, body?: unknown): Promise<unknown> {
+  /** One admin API call: the parsed JSON, or with `raw` the body as text (an export). */
+  async #request(method: string, path: string, body?: unknown, raw = false): Promise<unknown> {
     let response: Response;
     try {
       response = await fetch(`${this.#base}${path}`, {
@@ -340,7 +309,7 @@ export class HttpBackend implements Backend {
     } catch {
       data = text;
     }
-    if (response.ok) return data;
+    if (response.ok) return raw ? text : data;
     const error = (data as { error?: { code?: string; message?: string } } | undefined)?.error;
     if (response.status === 401) {
       throw new CliError(
@@ -407,9 +376,10 @@ export class HttpBackend implements Backend {
   }
 
   async exportText(format: ExportFormat, options: { name?: string; jail?: string }): Promise<string> {
-    // Rendered here from the JSON bans, so the CLI and the app agree on the format.
-    const bans = (await this.bans(options.jail)).map(toBan);
-    return exportBans(bans, format, { name: options.name });
+    const query = new URLSearchParams({ format });
+    if (options.name !== undefined) query.set('name', options.name);
+    if (options.jail !== undefined) query.set('jail', options.jail);
+    return (await this.#request('GET', `/export?${query}`, undefined, true)) as string;
   }
 
   async close(): Promise<void> {}

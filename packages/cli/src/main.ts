@@ -8,6 +8,7 @@ import {
   formatDuration,
   JailkeeperError,
   parseDuration,
+  toBanTimeMs,
 } from '@jailkeeper/core';
 import { type Backend, HttpBackend, RedisBackend } from './backend.js';
 import { checkConfig, loadConfig } from './config.js';
@@ -143,11 +144,7 @@ async function exportCommand(backend: Backend, values: Values, io: Io, signal: A
     if (text === last) return;
     last = text;
     await writeAtomic(values.out, text);
-    const count =
-      text === ''
-        ? 0
-        : text.split('\n').filter((l) => /\d/.test(l) && !/^(create|#|geo|\s*default)/.test(l.trim())).length;
-    io.err(`jailkeeper: wrote ${values.out} (${count} entries, ${format})\n`);
+    io.err(`jailkeeper: wrote ${values.out} (${format})\n`);
     if (values.exec !== undefined) await runHook(values.exec, io);
   };
   await once();
@@ -371,7 +368,18 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
   // Check the arguments before connecting: a typo should not wait for a network timeout.
   if (command === 'status') arity(0, 1, '[jail]');
   if (command === 'bans' || command === 'export') arity(0, 0, '');
-  if (command === 'ban') arity(1, 1, '<ip> [--jail J] [--for 1h] [--reason text]');
+  if (command === 'ban') {
+    arity(1, 1, '<ip> [--jail J] [--for 1h] [--reason text]');
+    if (values.for !== undefined) {
+      try {
+        toBanTimeMs('--for', values.for);
+      } catch {
+        usage(
+          `--for must be a duration such as 90s, 1h, 1d12h or permanent; received ${JSON.stringify(values.for)}.`,
+        );
+      }
+    }
+  }
   if (command === 'unban') {
     if (values.all) arity(0, 0, '--all [--jail J]');
     else arity(1, 1, '<ip> [--jail J]  (or --all)');
