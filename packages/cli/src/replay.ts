@@ -202,7 +202,9 @@ export async function replay(
     if (report.fromMs === null) report.fromMs = entry.timeMs;
     report.toMs = entry.timeMs;
     if (entry.timeMs > clock.now()) clock.set(entry.timeMs);
-    const verdict = keeper.check(entry.ip, { method: entry.method, path: entry.path });
+    // Parsed once for both calls: each would otherwise parse the address text again.
+    const client = keeper.identify(entry.ip) ?? entry.ip;
+    const verdict = keeper.check(client, { method: entry.method, path: entry.path });
     if (verdict.banned) {
       report.refused++;
       return undefined;
@@ -212,7 +214,7 @@ export async function replay(
     const path = entry.path;
     return keeper
       .observe({
-        client: entry.ip,
+        client,
         method: entry.method,
         path,
         status: entry.status,
