@@ -4,7 +4,8 @@
  */
 import { once } from 'node:events';
 import { type Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { Jailkeeper, RefusalOptions } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import type { RefusalOptions } from '@jailkeeper/core/adapter';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
 import express5 from 'express';
@@ -37,6 +38,21 @@ export interface Framework {
 
 const SLOW_MS = 300;
 
+/** Runs `finish` after SLOW_MS; the returned set lets close() wait for handlers still running. */
+function slowly(pending: Set<Promise<void>>, finish: () => void): void {
+  const done = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      try {
+        finish();
+      } finally {
+        resolve();
+      }
+    }, SLOW_MS),
+  );
+  pending.add(done);
+  void done.then(() => pending.delete(done));
+}
+
 function listenWs(server: Server): WebSocketServer {
   // A WebSocket server on the same HTTP server, as the ws library is usually attached.
   const wss = new WebSocketServer({ server, path: '/live' });
@@ -49,6 +65,7 @@ function expressFramework(name: string, express: typeof express5): Framework {
     name,
     async start(keeper, options) {
       const app = express();
+      const pending = new Set<Promise<void>>();
       const jk = jailkeeper(keeper, options);
       app.use(jk);
       const handler = (label: string, status: number) => (_req: express5.Request, res: express5.Response) => {
@@ -76,7 +93,9 @@ function expressFramework(name: string, express: typeof express5): Framework {
       });
       app.get('/slow', (_req, res) => {
         res.status(401);
-        setTimeout(() => res.end(), SLOW_MS);
+        // light-my-request (used on the same app by inject()) rewires Express's response prototype,
+        // whose end() then throws on a destroyed socket: a client that left gets no end() call.
+        slowly(pending, () => res.destroyed || res.end());
       });
       const server = app.listen(0, '::');
       await once(server, 'listening');
@@ -87,6 +106,7 @@ function expressFramework(name: string, express: typeof express5): Framework {
         server,
         inject: (o) => inject(app as never, { method: 'GET', ...o } as never) as never,
         async close() {
+          await Promise.all(pending); // a handler still running after its client left
           for (const c of wss.clients) c.terminate();
           wss.close();
           server.closeAllConnections();
@@ -102,6 +122,7 @@ function fastifyFramework(name: string, fastify: typeof fastify5): Framework {
     name,
     async start(keeper, options) {
       const app = fastify();
+      const pending = new Set<Promise<void>>();
       await app.register(jailkeeperPlugin as never, { keeper, ...options });
       const handler =
         (label: string, status: number) =>
@@ -134,7 +155,7 @@ function fastifyFramework(name: string, fastify: typeof fastify5): Framework {
       });
       app.get('/slow', (_req, reply) => {
         reply.code(401);
-        setTimeout(() => reply.send(''), SLOW_MS);
+        slowly(pending, () => reply.send(''));
       });
       await app.listen({ port: 0, host: '::' });
       const wss = listenWs(app.server);
@@ -143,6 +164,7 @@ function fastifyFramework(name: string, fastify: typeof fastify5): Framework {
         server: app.server,
         inject: (o) => app.inject({ method: 'GET', ...o } as never) as never,
         async close() {
+          await Promise.all(pending); // a handler still running after its client left
           for (const c of wss.clients) c.terminate();
           wss.close();
           app.server.closeAllConnections();

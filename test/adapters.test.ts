@@ -11,11 +11,10 @@ import {
   type JailkeeperOptions,
   type Store,
 } from '@jailkeeper/core';
+import { quietLogger } from '@jailkeeper/core/testing';
 import WebSocket from 'ws';
 import { type App, FRAMEWORKS, type Framework, send } from './adapters-harness.js';
 import { SPOOFING_MATRIX, TRUST } from './spoofing-matrix.js';
-
-const quiet = { info() {}, warn() {}, error() {} };
 
 const JAILS: JailkeeperOptions['jails'] = {
   login: {
@@ -37,11 +36,12 @@ const fresh = () => `127.77.${next >> 8}.${next++ & 255}`;
 
 async function setup(framework: Framework, extra: Partial<JailkeeperOptions> = {}, adapter = {}) {
   const store = createMemoryStore();
-  const keeper = createJailkeeper({ jails: JAILS, logger: quiet, store, ...extra });
+  const keeper = createJailkeeper({ jails: JAILS, logger: quietLogger, store, ...extra });
   const failures: FailureEvent[] = [];
   keeper.on('failure', (f) => failures.push(f));
   const app = await framework.start(keeper, adapter);
-  const settle = () => sleep(20); // observe() runs when the response has closed
+  // Every admitted response counted and recorded: the event that proves the state, not a delay.
+  const settle = () => keeper.idle();
   return { keeper, app, failures, store, settle };
 }
 
@@ -67,7 +67,7 @@ for (const framework of FRAMEWORKS) {
       const scanner = fresh();
       await send(app.port, { path: '/admin', from: scanner });
       await send(app.port, { path: '/admin', from: scanner });
-      await sleep(20);
+      await keeper.idle();
       const refused = await send(app.port, { path: '/public', from: scanner });
       assert.equal(!refused.dropped && refused.status, 403);
       assert.equal(!refused.dropped && refused.headers['x-handler'], undefined, 'no handler ran');
@@ -272,12 +272,13 @@ for (const framework of FRAMEWORKS) {
     });
 
     it('a client that aborts after a failing status was set is counted', async () => {
-      const { app, failures } = await setup(framework);
+      const { app, failures, keeper } = await setup(framework);
       open.push(app);
       const client = fresh();
       const r = await send(app.port, { path: '/slow', from: client, abortAfterMs: 50 });
       assert.equal(r.dropped, true);
-      await sleep(400);
+      // The handler answers 300 ms after the client left; its response is counted when it closes.
+      await keeper.idle();
       assert.deepEqual(
         failures.filter((f) => f.ip === client).map((f) => [f.jail, f.status]),
         [['slow', 401]],

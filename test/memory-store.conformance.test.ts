@@ -1,4 +1,4 @@
 import { createMemoryStore } from '@jailkeeper/core';
-import { storeConformance } from './store-conformance.js';
+import { storeConformance } from '@jailkeeper/core/testing';
 
 storeConformance('memory', { make: () => createMemoryStore() });

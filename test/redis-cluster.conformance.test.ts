@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createJailkeeper } from '@jailkeeper/core';
+import { quietLogger, storeConformance } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Cluster } from 'ioredis';
 import { startCluster, type TestCluster } from './redis-cluster.js';
-import { storeConformance } from './store-conformance.js';
 
 let cluster: TestCluster;
 const clients: Cluster[] = [];
@@ -29,16 +29,15 @@ storeConformance('redis cluster (3 masters)', {
 
 describe('redis cluster: bans reach every instance', () => {
   it('a ban made through one client is enforced by another, and lifted everywhere', async () => {
-    const quiet = { info() {}, warn() {}, error() {} };
     const jails = { login: { statuses: [401], maxRetry: 2 } };
     const a = createJailkeeper({
       jails,
-      logger: quiet,
+      logger: quietLogger,
       store: createRedisStore({ client: connect(), prefix: 'jkcb:', timeout: 2000 }),
     });
     const b = createJailkeeper({
       jails,
-      logger: quiet,
+      logger: quietLogger,
       store: createRedisStore({ client: connect(), prefix: 'jkcb:', timeout: 2000 }),
     });
     await Promise.all([a.ready, b.ready]);

@@ -4,6 +4,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
+import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from './redis-server.js';
@@ -65,7 +66,6 @@ after(async () => {
   process.off('unhandledRejection', onRejection);
 });
 
-const quiet = { info() {}, warn() {}, error() {} };
 const jails = { login: { statuses: [401], maxRetry: 3, banTime: '1h' } };
 const fail = (ip: string) => ({ client: ip, method: 'POST', path: '/login', status: 401 });
 
@@ -80,18 +80,9 @@ function keeperOn(url: string, prefix: string) {
     probeInterval: 100,
     reconcileInterval: 200,
   });
-  const keeper = createJailkeeper({ jails, logger: quiet, store });
+  const keeper = createJailkeeper({ jails, logger: quietLogger, store });
   keepers.push(keeper);
   return { keeper, store };
-}
-
-async function until(predicate: () => boolean | Promise<boolean>, ms: number): Promise<number> {
-  const start = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms`);
-    await sleep(10);
-  }
-  return Date.now() - start;
 }
 
 describe('redis store under slowness and data loss', () => {
@@ -115,9 +106,9 @@ describe('redis store under slowness and data loss', () => {
         }
         assert.equal(slow.keeper.check(client).banned, true, 'banned, in Redis or locally');
         proxy.delayMs = 0;
-        const ms = await until(() => direct.keeper.check(client).banned, 5000 + delayMs);
+        const ms = await until(() => direct.keeper.check(client).banned, { within: 5000 + delayMs });
         assert.ok(ms < 5000 + delayMs, `visible on the other instance after ${ms} ms`);
-        await until(() => !slow.store.degraded, 5000 + delayMs);
+        await until(() => !slow.store.degraded, { within: 5000 + delayMs });
       } finally {
         await proxy.close();
       }
@@ -130,15 +121,15 @@ describe('redis store under slowness and data loss', () => {
     const b = keeperOn(redis.url, prefix);
     await Promise.all([a.keeper.ready, b.keeper.ready]);
     await a.keeper.ban('203.0.113.50', { duration: '1h' });
-    await until(() => b.keeper.check('203.0.113.50').banned, 2000);
+    await until(() => b.keeper.check('203.0.113.50').banned, { within: 2000 });
     const admin = new Redis(redis.url);
     clients.push(admin);
     await admin.flushall();
     await admin.script('FLUSH');
     assert.equal(a.keeper.check('203.0.113.50').banned, true, 'still enforced in process');
-    await until(async () => (await admin.keys(`${prefix}*:b:manual`)).length === 1, 5000);
+    await until(async () => (await admin.keys(`${prefix}*:b:manual`)).length === 1, { within: 5000 });
     for (let i = 0; i < 3; i++) await a.keeper.observe(fail('203.0.113.51'));
-    await until(() => b.keeper.check('203.0.113.51').banned, 2000);
+    await until(() => b.keeper.check('203.0.113.51').banned, { within: 2000 });
     assert.equal(a.store.degraded, false, 'NOSCRIPT was handled by reloading the script');
   });
 
@@ -152,7 +143,7 @@ describe('redis store under slowness and data loss', () => {
     clients.push(admin);
     // Lifted behind its back: no message is published.
     await admin.del(...(await admin.keys(`${prefix}*:b:manual`)));
-    await until(() => !a.keeper.check('203.0.113.60').banned, 3000);
+    await until(() => !a.keeper.check('203.0.113.60').banned, { within: 3000 });
   });
 
   it('no unhandled rejection on the way', () => {

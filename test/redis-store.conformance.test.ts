@@ -1,8 +1,8 @@
 import { after, before } from 'node:test';
+import { storeConformance } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { startRedis, type TestRedis } from './redis-server.js';
-import { storeConformance } from './store-conformance.js';
 
 let redis: TestRedis;
 const clients: Redis[] = [];

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createJailkeeper,
   createManualClock,
   type Jailkeeper,
   type JailkeeperOptions,
 } from '@jailkeeper/core';
+import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
@@ -25,7 +25,6 @@ after(async () => {
   await redis.stop();
 });
 
-const quiet = { info() {}, warn() {}, error() {} };
 const JAILS: JailkeeperOptions['jails'] = {
   login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' },
 };
@@ -39,22 +38,13 @@ function client(url = redis.url): Redis {
 
 async function keeper(prefix: string, extra: Partial<JailkeeperOptions> = {}, storeOptions = {}) {
   const store = createRedisStore({ client: client(), prefix, timeout: 500, ...storeOptions });
-  const k = createJailkeeper({ jails: JAILS, logger: quiet, store, ...extra });
+  const k = createJailkeeper({ jails: JAILS, logger: quietLogger, store, ...extra });
   keepers.push(k);
   await k.ready;
   return k;
 }
 
 const fail = (ip: string) => ({ client: ip, method: 'POST', route: '/login', path: '/login', status: 401 });
-
-async function until(predicate: () => boolean | Promise<boolean>, ms = 2000): Promise<number> {
-  const start = Date.now();
-  while (!(await predicate())) {
-    if (Date.now() - start > ms) throw new Error('condition not met in time');
-    await sleep(5);
-  }
-  return Date.now() - start;
-}
 
 describe('redis store: one jail for every instance', () => {
   it('failures spread over instances ban at exactly maxRetry, and every instance refuses', async () => {
@@ -64,7 +54,9 @@ describe('redis store: one jail for every instance', () => {
     const actions: string[] = [];
     for (const k of order) actions.push((await k.observe(fail('203.0.113.5'))).jails[0]?.action ?? '');
     assert.deepEqual(actions, ['counted', 'counted', 'counted', 'counted', 'banned']);
-    const ms = await until(() => b.check('203.0.113.5').banned && c.check('203.0.113.5').banned);
+    const ms = await until(() => b.check('203.0.113.5').banned && c.check('203.0.113.5').banned, {
+      within: 2000,
+    });
     assert.ok(ms < 500, `propagated in ${ms} ms`);
   });
 
@@ -72,9 +64,9 @@ describe('redis store: one jail for every instance', () => {
     const prefix = `jks${process.pid}-${run++}:`;
     const [a, b] = [await keeper(prefix), await keeper(prefix)];
     await a.ban('203.0.113.6', { duration: '1h' });
-    await until(() => b.check('203.0.113.6').banned);
+    await until(() => b.check('203.0.113.6').banned, { within: 2000 });
     await b.unban('203.0.113.6');
-    await until(() => !a.check('203.0.113.6').banned);
+    await until(() => !a.check('203.0.113.6').banned, { within: 2000 });
     assert.deepEqual(await a.bans(), []);
   });
 
@@ -101,7 +93,6 @@ describe('redis store: one jail for every instance', () => {
     for (let i = 0; i < 5; i++) await a.observe(fail('203.0.113.7'));
     await a.ban('203.0.113.8', { duration: 'permanent' });
     await a.close();
-    await sleep(50);
     const b = await keeper(prefix, { jails: { login: { ...JAILS.login, banTimeIncrement: true } } });
     assert.equal(b.check('203.0.113.7').banned, true, 'enforced from the start');
     const [timed] = (await b.bans()).filter((x) => x.client === '203.0.113.7');
@@ -160,7 +151,7 @@ describe('redis store: when Redis fails', () => {
     const k = createJailkeeper({
       jails: JAILS,
       store,
-      logger: { ...quiet, warn: (o: { code?: string }) => warnings.push(String(o.code)) },
+      logger: { ...quietLogger, warn: (o: { code?: string }) => warnings.push(String(o.code)) },
     });
     keepers.push(k);
     await k.ready;
@@ -173,9 +164,9 @@ describe('redis store: when Redis fails', () => {
     // Redis comes up on that port: the store recovers and writes its ban back.
     const server = await startRedis({ port });
     try {
-      await until(() => !store.degraded, 5000);
+      await until(() => !store.degraded, { within: 5000 });
       const probe = client(url);
-      await until(async () => (await probe.keys('jkdown:*:b:login')).length === 1, 5000);
+      await until(async () => (await probe.keys('jkdown:*:b:login')).length === 1, { within: 5000 });
       assert.equal(k.check('203.0.113.20').banned, true);
     } finally {
       await server.stop();
@@ -196,7 +187,7 @@ describe('redis store: when Redis fails', () => {
         probeInterval: 100,
         reconcileInterval: 200,
       });
-      const k = createJailkeeper({ jails: JAILS, store, logger: quiet });
+      const k = createJailkeeper({ jails: JAILS, store, logger: quietLogger });
       keepers.push(k);
       await k.ready;
       await k.ban('203.0.113.30', { duration: '1h' });
@@ -222,10 +213,10 @@ describe('redis store: when Redis fails', () => {
       assert.equal(store.degraded, true);
       assert.equal(k.check('203.0.113.31').banned, true, 'counted and banned locally');
       await own.restart(); // empty: no persistence
-      await until(() => !store.degraded, 5000);
+      await until(() => !store.degraded, { within: 5000 });
       const probe = client(own.url);
-      await until(async () => (await probe.keys('jkkill:*:b:login')).length === 1, 5000);
-      await until(async () => (await probe.keys('jkkill:*:b:manual')).length === 1, 5000);
+      await until(async () => (await probe.keys('jkkill:*:b:login')).length === 1, { within: 5000 });
+      await until(async () => (await probe.keys('jkkill:*:b:manual')).length === 1, { within: 5000 });
       assert.equal(k.check('203.0.113.30').banned, true);
     } finally {
       await own.stop();
@@ -244,7 +235,7 @@ describe('redis store: onStoreError', () => {
       probeInterval: 100,
       onStoreError: 'deny',
     });
-    const k = createJailkeeper({ jails: JAILS, store, logger: quiet, ignoreIp: ['192.0.2.1'] });
+    const k = createJailkeeper({ jails: JAILS, store, logger: quietLogger, ignoreIp: ['192.0.2.1'] });
     keepers.push(k);
     await k.ready;
     const verdict = k.check('198.51.100.200');
@@ -252,7 +243,7 @@ describe('redis store: onStoreError', () => {
     assert.equal(k.check('192.0.2.1').banned, false, 'the admin keeps access');
     const server = await startRedis({ port });
     try {
-      await until(() => !store.degraded, 5000);
+      await until(() => !store.degraded, { within: 5000 });
       assert.equal(k.check('198.51.100.200').banned, false);
     } finally {
       await server.stop();
@@ -267,7 +258,7 @@ describe('redis store: onStoreError', () => {
       timeout: 100,
       onStoreError: 'allow',
     });
-    const k = createJailkeeper({ jails: JAILS, store, logger: quiet });
+    const k = createJailkeeper({ jails: JAILS, store, logger: quietLogger });
     keepers.push(k);
     await k.ready;
     for (let i = 0; i < 10; i++) await k.observe(fail('198.51.100.201'));
@@ -282,14 +273,14 @@ describe('redis store: the runtime ignore list is shared', () => {
     const a = await keeper(prefix);
     const b = await keeper(prefix, { ignoreIp: ['192.0.2.0/24'] });
     assert.deepEqual(await a.ignore.addShared('198.51.100.0/24'), ['198.51.100.0/24']);
-    await until(() => b.ignore.has('198.51.100.7'));
+    await until(() => b.ignore.has('198.51.100.7'), { within: 2000 });
     for (let i = 0; i < 6; i++) await b.observe(fail('198.51.100.7'));
     assert.equal(b.check('198.51.100.7').banned, false, 'counted nowhere: ignored');
     // an instance started later loads the list at start
     const c = await keeper(prefix);
     assert.ok(c.ignore.has('198.51.100.7'));
     await b.ignore.removeShared('198.51.100.0/24');
-    await until(() => !a.ignore.has('198.51.100.7') && !c.ignore.has('198.51.100.7'));
+    await until(() => !a.ignore.has('198.51.100.7') && !c.ignore.has('198.51.100.7'), { within: 2000 });
     // the configured entry of b is not in Redis, and stays on b alone
     assert.ok(b.ignore.has('192.0.2.1'));
     assert.ok(!a.ignore.has('192.0.2.1'));
@@ -302,6 +293,6 @@ describe('redis store: the runtime ignore list is shared', () => {
     assert.ok(a.ignore.has('203.0.113.5'));
     // removed behind its back: no message
     await client().srem(`${prefix}ignore`, '203.0.113.0/24');
-    await until(() => !a.ignore.has('203.0.113.5'), 3000);
+    await until(() => !a.ignore.has('203.0.113.5'), { within: 3000 });
   });
 });

@@ -1,31 +1,21 @@
 import {
   type Ban,
-  banJson,
-  canonicalNetworks,
-  type ExportFormat,
-  exportBans,
-  IpSet,
+  DEFAULTS,
+  IgnoreList,
+  isJailName,
   JailkeeperError,
-  parseCidr,
-  RESERVED_JAILS,
+  parseIgnoreEntry,
   requireClient,
   toBanTimeMs,
 } from '@jailkeeper/core';
+import { type BanJson, banJson, type ExportFormat, exportBans } from '@jailkeeper/ops';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { CliError, EXIT } from './errors.js';
 
-/** A ban as the CLI prints it (the admin API's JSON). */
-export interface BanRow {
-  jail: string;
-  client: string;
-  startMs: number;
-  endMs: number | null;
-  timeLeftMs: number | null;
-  banCount: number;
-  reason: string;
-  manual: boolean;
-  permanent: boolean;
+/** A ban as the CLI prints it: the admin API's JSON, with its time left. */
+export interface BanRow extends BanJson {
+  readonly timeLeftMs: number | null;
 }
 
 export interface JailRow {
@@ -61,10 +51,9 @@ export interface Backend {
 
 /** A ban as the admin API writes it, so both backends print the same rows. */
 function row(ban: Ban, now: number): BanRow {
-  return banJson({ ...ban, timeLeftMs: Math.max(0, ban.endMs - now) }) as unknown as BanRow;
+  const json = banJson({ ...ban, timeLeftMs: Math.max(0, ban.endMs - now) });
+  return { ...json, timeLeftMs: json.timeLeftMs ?? null };
 }
-
-const DAY_MS = 86_400_000;
 
 /** Works on the Redis store directly: what it changes reaches every instance through pub/sub. */
 export class RedisBackend implements Backend {
@@ -118,7 +107,7 @@ export class RedisBackend implements Backend {
       isIgnored: () => false,
       warn: () => {},
     });
-    const backend = new RedisBackend(url, client, store, options.ipv6Subnet ?? 64, {
+    const backend = new RedisBackend(url, client, store, options.ipv6Subnet ?? DEFAULTS.ipv6Subnet, {
       jails: options.jails ?? [],
       ignoreIp: options.ignoreIp ?? [],
     });
@@ -143,7 +132,7 @@ export class RedisBackend implements Backend {
     return this.#run(async () => {
       const bans = await this.#store.bans();
       const names = [
-        ...new Set([...this.#configured.jails, ...(await this.#store.jails()), RESERVED_JAILS.manual]),
+        ...new Set([...this.#configured.jails, ...(await this.#store.jails()), DEFAULTS.manualJail]),
       ];
       const counts = await this.#store.status(names);
       const jails: Record<string, JailRow> = {};
@@ -172,19 +161,16 @@ export class RedisBackend implements Backend {
     options: { jail?: string; duration?: string; reason?: string },
   ): Promise<BanRow> {
     const id = requireClient(address, this.#ipv6Subnet);
-    const jail = options.jail ?? RESERVED_JAILS.manual;
-    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(jail)) {
+    const jail = options.jail ?? DEFAULTS.manualJail;
+    if (!isJailName(jail)) {
       throw new JailkeeperError('JK_ERR_UNKNOWN_JAIL', `${JSON.stringify(jail)} is not a jail name.`);
     }
-    const durationMs = options.duration === undefined ? DAY_MS : toBanTimeMs('--for', options.duration);
-    // The engine's ignore test: the address itself, or (IPv6) a network covering its whole prefix.
-    const ignored = new IpSet();
-    for (const entry of [...this.#configured.ignoreIp, ...(await this.ignoreList())]) {
-      const cidr = parseCidr(entry);
-      if (typeof cidr !== 'string') ignored.add(cidr);
-    }
-    const key = parseCidr(id.key);
-    if (ignored.hasText(id.ip) || (id.ip !== id.key && typeof key !== 'string' && ignored.covers(key))) {
+    const durationMs =
+      options.duration === undefined ? DEFAULTS.manualBanMs : toBanTimeMs('--for', options.duration);
+    // The engine's own ignore test, over the configured and the shared entries.
+    const ignored = new IgnoreList([]);
+    for (const entry of [...this.#configured.ignoreIp, ...(await this.ignoreList())]) ignored.add(entry);
+    if (ignored.hasClient(id.ip, id.key)) {
       throw new JailkeeperError(
         'JK_ERR_IGNORED_CLIENT',
         `${address} is in the ignore list, which is never banned; remove it first (jailkeeper ignore remove).`,
@@ -196,7 +182,7 @@ export class RedisBackend implements Backend {
         client: id.key,
         durationMs,
         reason: options.reason ?? 'manual ban',
-        historyTimeMs: DAY_MS,
+        historyTimeMs: DEFAULTS.historyTimeMs,
       }),
     );
     return row(ban, Date.now());
@@ -217,26 +203,15 @@ export class RedisBackend implements Backend {
     return this.#run(() => this.#store.ignoreEntries());
   }
 
-  #networks(entry: string): string[] {
-    const networks = canonicalNetworks(entry.trim());
-    if (typeof networks === 'string') {
-      throw new JailkeeperError(
-        'JK_ERR_INVALID_CIDR',
-        `ignore entry must be an IP address, a CIDR or a named range; received ${JSON.stringify(entry)} (${networks}).`,
-      );
-    }
-    return networks;
-  }
-
   async ignoreAdd(entry: string): Promise<string[]> {
-    const networks = this.#networks(entry);
+    const networks = parseIgnoreEntry(entry);
     const before = new Set(await this.ignoreList());
     await this.#run(() => this.#store.addIgnore(networks));
     return networks.filter((n) => !before.has(n));
   }
 
   async ignoreRemove(entry: string): Promise<string[]> {
-    const networks = this.#networks(entry);
+    const networks = parseIgnoreEntry(entry);
     const before = new Set(await this.ignoreList());
     await this.#run(() => this.#store.removeIgnore(networks));
     return networks.filter((n) => before.has(n));

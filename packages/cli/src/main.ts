@@ -2,14 +2,8 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  EXPORT_FORMATS,
-  type ExportFormat,
-  formatDuration,
-  JailkeeperError,
-  parseDuration,
-  toBanTimeMs,
-} from '@jailkeeper/core';
+import { formatDuration, JailkeeperError, parseDuration, toBanTimeMs } from '@jailkeeper/core';
+import { EXPORT_FORMATS, type ExportFormat } from '@jailkeeper/ops';
 import { type Backend, HttpBackend, RedisBackend } from './backend.js';
 import { checkConfig, loadConfig } from './config.js';
 import { CliError, EXIT } from './errors.js';

@@ -5,7 +5,6 @@ export interface Clock {
 
 /** The real clock. */
 export const systemClock: Clock = Object.freeze({ now: Date.now });
-
 /** A clock that moves only when told: for tests of windows, bans and expiry. */
 export interface ManualClock extends Clock {
   /** Moves the clock forward by `ms` (a number) and returns the new time. */

@@ -20,6 +20,8 @@ export const ERROR_CODES = {
   JK_ERR_ADMIN_UNAUTHORIZED: { kind: 'input', docs: 'jk_err_admin_unauthorized' },
   JK_ERR_ADMIN_FORBIDDEN: { kind: 'input', docs: 'jk_err_admin_forbidden' },
   JK_ERR_BAD_REQUEST: { kind: 'input', docs: 'jk_err_bad_request' },
+  JK_ERR_INVALID_ARGUMENT: { kind: 'input', docs: 'jk_err_invalid_argument' },
+  JK_ERR_INVALID_ROUTE_CONFIG: { kind: 'config', docs: 'jk_err_invalid_route_config' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,23 +1,38 @@
-export {
-  type AdminApi,
-  type AdminOptions,
-  type AdminRequest,
-  type AdminResponse,
-  banJson,
-  createAdminApi,
-} from './admin.js';
-export type { Banned, NotBanned, Verdict } from './ban-index.js';
-export { NOT_BANNED } from './ban-index.js';
-export { nextBanTimeMs } from './ban-time.js';
-export {
-  type ClientIpHeader,
-  type ClientIpOptions,
-  ClientResolver,
-  type Headers,
-  type TrustedProxies,
-} from './client-ip.js';
+// The engine's public API: what an app (and a tool built on the engine) uses. Adapters build on
+// `@jailkeeper/core/adapter`; store authors test with `@jailkeeper/core/testing`.
 export { type Clock, createManualClock, type ManualClock, systemClock } from './clock.js';
-export { type Duration, formatDuration, parseDuration, toBanTimeMs } from './duration.js';
+export { DEFAULTS, isJailName } from './config/defaults.js';
+export { type Duration, formatDuration, parseDuration, toBanTimeMs } from './config/duration.js';
+export type { Banned, NotBanned, Verdict } from './engine/ban-index.js';
+export type { GuardOptions } from './engine/connections.js';
+export type {
+  BanEvent,
+  BanInfo,
+  BlockedEvent,
+  FailureEvent,
+  JailOutcome,
+  JailStatus,
+  KeeperEvents,
+  KeeperStatus,
+  ObserveResult,
+  PardonEvent,
+  RequestInfo,
+  ResponseEvent,
+  UnbanEvent,
+} from './engine/events.js';
+export { IgnoreList, parseIgnoreEntry } from './engine/ignore-list.js';
+export { createJailkeeper, Jailkeeper } from './engine/keeper.js';
+export { jailNames, type ManualBanOptions } from './engine/operations.js';
+export type {
+  BanTimeIncrementOptions,
+  JailkeeperOptions,
+  JailOptions,
+  PardonOptions,
+  RecidiveOptions,
+  ResolvedJail,
+  ResolvedOptions,
+} from './engine/options.js';
+export { resolveOptions } from './engine/resolve-options.js';
 export {
   docsFor,
   ERROR_CODES,
@@ -28,72 +43,20 @@ export {
   WARNING_CODES,
   type WarningCode,
 } from './errors.js';
-export { EXPORT_FORMATS, type ExportFormat, exportBans } from './export.js';
-export { ConnectionTracker, type GuardOptions } from './guard.js';
-export { type ClientIdentity, identify, requireClient } from './identity.js';
+export type { ClientIpHeader, ClientIpOptions, Headers, TrustedProxies } from './identity/client-ip.js';
+export { type ClientIdentity, requireClient } from './identity/identity.js';
 export {
   type Cidr,
   canonicalIp,
-  clientKey,
   formatCidr,
   formatIp,
   type ParsedIp,
   parseCidr,
   parseIp,
-} from './ip.js';
-export { canonicalNetworks, IpSet, NAMED_RANGES } from './ip-set.js';
-export {
-  type BanEvent,
-  type BanInfo,
-  type BlockedEvent,
-  createJailkeeper,
-  type FailureEvent,
-  type IgnoreList,
-  Jailkeeper,
-  type JailOutcome,
-  type JailStatus,
-  type KeeperEvents,
-  type KeeperStatus,
-  normalizePath,
-  type ObserveResult,
-  type PardonEvent,
-  type RequestInfo,
-  type ResponseEvent,
-  type UnbanEvent,
-} from './keeper.js';
-export { createMemoryStore, type MemoryStoreOptions } from './memory-store.js';
-export {
-  createMetrics,
-  type JailkeeperMetrics,
-  type MetricsOptions,
-  type PromClientLike,
-} from './metrics.js';
-export {
-  createWebhookNotifier,
-  escapeForChat,
-  type NotifiedEvent,
-  type WebhookNotifier,
-  type WebhookNotifierOptions,
-  webhookPayload,
-} from './notifier.js';
-export type {
-  BanTimeIncrementOptions,
-  JailkeeperOptions,
-  JailOptions,
-  PardonOptions,
-  RecidiveOptions,
-  ResolvedJail,
-  ResolvedOptions,
-} from './options.js';
-export { checkKeys, RESERVED_JAILS, resolveOptions } from './options.js';
-export type { PathPattern } from './path-pattern.js';
-export {
-  pathOf,
-  type RefusalOptions,
-  type ResolvedRefusal,
-  resolveRefusal,
-  retryAfterSeconds,
-} from './refusal.js';
+} from './identity/ip.js';
+export { canonicalNetworks, IpSet, NAMED_RANGES } from './identity/ip-set.js';
+export type { PathPattern } from './paths/path-pattern.js';
+export { createMemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export type {
   Ban,
   FailureResult,
@@ -104,4 +67,4 @@ export type {
   Store,
   StoreContext,
   StoreJailStatus,
-} from './store.js';
+} from './store/store.js';

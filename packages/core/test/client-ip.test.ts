@@ -3,10 +3,10 @@ import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { SPOOFING_MATRIX, TRUST } from '../../../test/spoofing-matrix.js';
-import { type ClientIpOptions, ClientResolver, resolveClientIpOptions } from '../src/client-ip.js';
+import { createJailkeeper } from '../src/engine/keeper.js';
 import { type JailkeeperConfigError, Warner, type WarningCode } from '../src/errors.js';
-import { canonicalIp } from '../src/ip.js';
-import { createJailkeeper } from '../src/keeper.js';
+import { type ClientIpOptions, ClientResolver, resolveClientIpOptions } from '../src/identity/client-ip.js';
+import { canonicalIp } from '../src/identity/ip.js';
 
 function resolver(options: ClientIpOptions, ipv6Subnet = 64) {
   const warnings: WarningCode[] = [];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { identify } from '../src/identity.js';
-import { canonicalIp, parseCidr } from '../src/ip.js';
-import { IpSet, parseNetworkEntry } from '../src/ip-set.js';
+import { identify } from '../src/identity/identity.js';
+import { canonicalIp, parseCidr } from '../src/identity/ip.js';
+import { IpSet, parseNetworkEntry } from '../src/identity/ip-set.js';
 
 describe('canonicalIp', () => {
   const cases: Array<[string, string | undefined]> = [

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createManualClock, type ManualClock } from '../src/clock.js';
+import type { ResponseEvent } from '../src/engine/events.js';
+import { createJailkeeper, type Jailkeeper } from '../src/engine/keeper.js';
+import type { JailkeeperOptions } from '../src/engine/options.js';
 import { JailkeeperError } from '../src/errors.js';
-import { createJailkeeper, type Jailkeeper, type ResponseEvent } from '../src/keeper.js';
-import type { JailkeeperOptions } from '../src/options.js';
 
 const MIN = 60_000;
 let open: Jailkeeper[] = [];
@@ -604,7 +605,7 @@ describe('errors', () => {
 
 describe('connection tracking', () => {
   it('tracks real sockets until they close, and never a stand-in that cannot close', async () => {
-    const { ConnectionTracker } = await import('../src/guard.js');
+    const { ConnectionTracker } = await import('../src/engine/connections.js');
     const { Socket } = await import('node:net');
     const { PassThrough } = await import('node:stream');
     const tracker = new ConnectionTracker();

@@ -6,9 +6,10 @@ import { after, describe, it } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createManualClock } from '../src/clock.js';
-import { CounterTable } from '../src/counter-table.js';
-import { createJailkeeper } from '../src/keeper.js';
-import { createMemoryStore } from '../src/memory-store.js';
+import { createJailkeeper } from '../src/engine/keeper.js';
+import { CounterTable } from '../src/store/counter-table.js';
+import { createMemoryStore } from '../src/store/memory-store.js';
+import { until } from '../src/testing/helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'jk-memory-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -123,7 +124,7 @@ describe('persistence', () => {
     const file = join(dir, 'soon.json');
     const keeper = createJailkeeper({ store: createMemoryStore({ persist: file, persistDelay: 10 }), jails });
     await keeper.observe(fail('22.0.0.1'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(() => existsSync(file), { within: 2000, every: 5, what: 'the snapshot' });
     const data = JSON.parse(readFileSync(file, 'utf8'));
     assert.equal(data.bans[0].client, '22.0.0.1');
     assert.ok(!readdirSync(dir).some((f) => f.includes('.tmp-')), 'no temporary file left');

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { JailkeeperOptions } from '../src/engine/options.js';
+import { resolveOptions } from '../src/engine/resolve-options.js';
 import { JailkeeperConfigError, JailkeeperError } from '../src/errors.js';
-import { createMemoryStore } from '../src/memory-store.js';
-import { type JailkeeperOptions, resolveOptions } from '../src/options.js';
+import { createMemoryStore } from '../src/store/memory-store.js';
 
 const login = { statuses: [401], paths: ['/login'] };
 

@@ -1,4 +1,5 @@
-import { type AdminOptions, createAdminApi, type Jailkeeper } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { RequestHandler } from 'express';
 
 /**

@@ -1,4 +1,5 @@
-import { type AdminOptions, createAdminApi, type Jailkeeper } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { FastifyPluginCallback } from 'fastify';
 
 /** Options of {@link jailkeeperAdmin}: the admin options, the keeper, and Fastify's `prefix`. */

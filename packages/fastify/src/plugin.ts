@@ -1,13 +1,19 @@
+import type { ClientIdentity, Jailkeeper } from '@jailkeeper/core';
 import {
-  type ClientIdentity,
+  afterSettling,
   checkKeys,
-  type Jailkeeper,
-  JailkeeperError,
-  pathOf,
+  compileRouteConfig,
+  countResponse,
   type RefusalOptions,
+  type RefusalWriter,
+  type RouteConfig,
+  type RouteJails,
+  requireKeeper,
   resolveRefusal,
-  retryAfterSeconds,
-} from '@jailkeeper/core';
+  responseCounted,
+  responseOpened,
+  writeRefusal,
+} from '@jailkeeper/core/adapter';
 import type {
   FastifyInstance,
   FastifyPluginCallback,
@@ -18,7 +24,7 @@ import type {
 import fp from 'fastify-plugin';
 
 /** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */
-export type JailkeeperRouteConfig = false | { jails: string[] };
+export type JailkeeperRouteConfig = RouteConfig;
 
 /** Options of the plugin. */
 export interface JailkeeperFastifyOptions extends RefusalOptions {
@@ -46,11 +52,20 @@ const OPTION_KEYS = { keeper: true, block: true, response: true, retryAfter: tru
 const kIdentity = Symbol('jailkeeper.identity');
 const kRouteJails = Symbol('jailkeeper.routeJails');
 const kRequest = Symbol('jailkeeper.request');
-const NO_JAILS: ReadonlySet<string> = new Set();
 
 type JkResponse = FastifyReply['raw'] & { [kRequest]?: FastifyRequest };
 type JkRequest = FastifyRequest & { [kIdentity]: ClientIdentity | null };
-type JkConfig = { [kRouteJails]?: ReadonlySet<string> };
+type JkConfig = { [kRouteJails]?: RouteJails };
+
+const writer: RefusalWriter<FastifyReply> = {
+  drop: (reply) => {
+    reply.hijack();
+    reply.raw.socket?.destroy();
+  },
+  status: (reply, status) => reply.code(status),
+  header: (reply, name, value) => reply.header(name, value),
+  send: (reply, body) => reply.send(body),
+};
 
 // A callback plugin must hand errors to done(): thrown, avvio would raise them as an uncaught
 // exception instead of rejecting register(), and a bad option would crash the app.
@@ -66,10 +81,7 @@ const plugin: FastifyPluginCallback<JailkeeperFastifyOptions> = (fastify, option
 
 function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): void {
   const input = checkKeys('jailkeeper plugin options', options, OPTION_KEYS);
-  const keeper = input.keeper as Jailkeeper;
-  if (keeper === null || typeof keeper !== 'object' || typeof keeper.check !== 'function') {
-    throw new TypeError('the jailkeeper plugin needs { keeper } from createJailkeeper().');
-  }
+  const keeper = requireKeeper(input.keeper, 'jailkeeper plugin options.keeper');
   const refusal = resolveRefusal('', input);
   const jailScope = keeper.hasJailScope;
 
@@ -84,21 +96,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   fastify.addHook('onRoute', (route) => {
     const config = route.config?.jailkeeper;
     if (config === undefined) return;
-    let jails: ReadonlySet<string>;
-    if (config === false) jails = NO_JAILS;
-    else {
-      const names = (checkKeys(`route ${route.url} config.jailkeeper`, config, { jails: true }).jails ??
-        []) as unknown[];
-      for (const name of names) {
-        if (typeof name !== 'string' || !keeper.options.jailsByName.has(name)) {
-          throw new JailkeeperError(
-            'JK_ERR_UNKNOWN_JAIL',
-            `route ${route.url} config.jailkeeper names the jail ${JSON.stringify(name)}, which is not configured.`,
-          );
-        }
-      }
-      jails = new Set(names as string[]);
-    }
+    const jails = compileRouteConfig(keeper.options.jailsByName.keys(), 'jailkeeper route config', config);
     route.config = { ...route.config, [kRouteJails]: jails } as typeof route.config;
   });
 
@@ -110,12 +108,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       return;
     }
     // A failure of this client still being recorded (Redis): judge the request after it.
-    const settling = keeper.settling(identity);
-    if (settling !== undefined) {
-      settling.then(() => decide(request, reply, next, identity));
-      return;
-    }
-    decide(request, reply, next, identity);
+    afterSettling(keeper, identity, decide, request, reply, next);
   };
 
   const decide = (
@@ -131,18 +124,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
         : undefined,
     );
     if (verdict.banned) {
-      if (refusal.drop && identity.viaProxy !== true) {
-        reply.hijack();
-        request.raw.socket.destroy();
-        return;
-      }
-      reply.code(refusal.status);
-      for (const [name, value] of refusal.headers) reply.header(name, value);
-      if (refusal.retryAfter) {
-        const seconds = retryAfterSeconds(verdict.untilMs, keeper.clock.now());
-        if (seconds !== undefined) reply.header('retry-after', seconds);
-      }
-      reply.send(refusal.body);
+      writeRefusal(writer, reply, refusal, verdict, identity, keeper.clock.now());
       return;
     }
     keeper.trackConnection(request.raw.socket, identity);
@@ -152,6 +134,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     // One property on the raw response: more would reshape Node's objects for every access after.
     const raw = reply.raw as JkResponse;
     raw[kRequest] = request;
+    responseOpened(keeper);
     raw.on('close', onClose);
     next();
   };
@@ -184,20 +167,24 @@ function countOnClose(keeper: Jailkeeper): (this: JkResponse) => void {
     const identity = (request as JkRequest)[kIdentity];
     if (identity === null) return;
     // A clean response: nothing to build (request.routeOptions allocates on every read).
-    if (!keeper.watchesStatus(this.statusCode)) return;
+    if (keeper.watchesStatus(this.statusCode)) count(request, identity, this.statusCode);
+    responseCounted(keeper);
+  };
+
+  function count(request: FastifyRequest, identity: ClientIdentity, status: number): void {
     const routeOptions = request.routeOptions;
     const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
-    if (jails === NO_JAILS) return;
-    void keeper.observe({
-      client: identity,
-      method: request.method === 'HEAD' ? 'GET' : request.method,
-      route: routeOptions.url ?? null,
-      path: pathOf(request.url),
-      status: this.statusCode,
-      userAgent: request.headers['user-agent'],
-      ...(jails === undefined ? {} : { jails }),
-    });
-  };
+    countResponse(
+      keeper,
+      identity,
+      request.method,
+      routeOptions.url ?? null,
+      request.url,
+      status,
+      request.headers['user-agent'],
+      jails,
+    );
+  }
 }
 
 /**

@@ -1,6 +1,5 @@
 import {
   type Ban,
-  checkKeys,
   createMemoryStore,
   type Duration,
   type FailureResult,
@@ -12,6 +11,7 @@ import {
   type StoreContext,
   type StoreJailStatus,
 } from '@jailkeeper/core';
+import { checkKeys } from '@jailkeeper/core/adapter';
 import type { Cluster, Redis } from 'ioredis';
 import { MANUAL_BAN, READ_BANS, RECORD_FAILURE, RECORD_PARDON, UNBAN } from './scripts.js';
 
@@ -162,7 +162,7 @@ export class RedisStore implements Store {
     ];
   }
 
-  /** True while Redis is unreachable and the store works locally. */
+  /** True while Redis is unreachable and the store works locally (the `Store` contract's `degraded`). */
   get degraded(): boolean {
     return this.#degraded;
   }

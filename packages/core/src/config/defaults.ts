@@ -1,0 +1,47 @@
+/**
+ * Every default of the engine, in one table. Durations are milliseconds; fail2ban's own defaults
+ * where it has one (findtime 10m, bantime 10m, maxretry 5, recidive 5 bans in 1d for 1w).
+ */
+export const DEFAULTS = Object.freeze({
+  /** Failures within findTime that ban. */
+  maxRetry: 5,
+  findTimeMs: 10 * 60_000,
+  banTimeMs: 10 * 60_000,
+  /** How long a pardon lasts; each success renews it. */
+  pardonForMs: 30 * 86_400_000,
+  /** The pardoned threshold is this many times the jail's maxRetry. */
+  pardonMaxRetryFactor: 4,
+  /** The statuses that prove a success, for a pardon. */
+  pardonStatuses: Object.freeze([200]) as readonly number[],
+  /** The longest an escalated ban may last. */
+  incrementMaxTimeMs: 7 * 86_400_000,
+  incrementFactor: 1,
+  recidive: Object.freeze({ maxRetry: 5, findTimeMs: 86_400_000, banTimeMs: 7 * 86_400_000 }),
+  /** How long ban history is kept after a client's last ban ends (fail2ban's dbpurgeage). */
+  historyTimeMs: 86_400_000,
+  /** The most failure counters the memory store keeps. */
+  maxTrackedClients: 100_000,
+  ipv6Subnet: 64,
+  sweepIntervalMs: 1000,
+  /** The jail of a manual ban that names none. */
+  manualJail: 'manual',
+  /** A manual ban without a duration, in the `manual` jail. */
+  manualBanMs: 86_400_000,
+  /** How soon after a change the memory store writes its snapshot. */
+  persistDelayMs: 1000,
+});
+
+/** Jail names that jailkeeper uses itself. */
+export const RESERVED_JAILS = Object.freeze({
+  recidive: 'recidive',
+  manual: DEFAULTS.manualJail,
+  storeDown: 'store-unavailable',
+});
+
+/** A jail name: letters, digits, `.`, `_` and `-`, at most 64, starting with a letter or digit. */
+export const JAIL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** True when `name` is a valid jail name (the rule the CLI and the config share). */
+export function isJailName(name: unknown): name is string {
+  return typeof name === 'string' && JAIL_NAME.test(name);
+}

@@ -1,0 +1,111 @@
+import type { Clock } from '../clock.js';
+import { RESERVED_JAILS } from '../config/defaults.js';
+import type { ClientIdentity } from '../identity/identity.js';
+import { normalizePath, pathOf } from '../paths/normalize-path.js';
+import type { Ban, Store } from '../store/store.js';
+import type { BanBook } from './ban-book.js';
+import { type Banned, type IndexedBan, NOT_BANNED, type Verdict } from './ban-index.js';
+import type { Announcer, RequestInfo } from './events.js';
+import type { IgnoreList } from './ignore-list.js';
+import type { ResolvedOptions } from './options.js';
+
+/** How long a fail-closed refusal says it lasts while the store is down. */
+const STORE_DOWN_RETRY_MS = 5000;
+
+/**
+ * The hot path: whether a client is refused now, synchronously and without I/O. A client that is
+ * not banned costs one Map lookup.
+ */
+export class Enforcer {
+  readonly #options: ResolvedOptions;
+  readonly #book: BanBook;
+  readonly #ignore: IgnoreList;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #announcer: Announcer;
+  readonly #identify: (address: string) => ClientIdentity | undefined;
+  /** Requests refused by this process, per jail. */
+  readonly blocked = new Map<string, number>();
+
+  constructor(
+    options: ResolvedOptions,
+    book: BanBook,
+    ignore: IgnoreList,
+    store: Store,
+    clock: Clock,
+    announcer: Announcer,
+    identify: (address: string) => ClientIdentity | undefined,
+  ) {
+    this.#options = options;
+    this.#book = book;
+    this.#ignore = ignore;
+    this.#store = store;
+    this.#clock = clock;
+    this.#announcer = announcer;
+    this.#identify = identify;
+  }
+
+  check(client: ClientIdentity | string, request?: RequestInfo): Verdict {
+    const key = typeof client === 'string' ? this.#identify(client)?.key : client.key;
+    if (key === undefined) return NOT_BANNED;
+    const entries = this.#book.index.get(key);
+    if (entries === undefined)
+      return this.#store.refusing === true ? this.#refuseWhileDown(client, key) : NOT_BANNED;
+    return this.#checkBanned(client, key, entries, request);
+  }
+
+  /** The store is down and fails closed: every client but the ignored ones is refused for now. */
+  #refuseWhileDown(client: ClientIdentity | string, key: string): Verdict {
+    const ip = typeof client === 'string' ? client : client.ip;
+    if (this.#ignore.hasClient(ip, key)) return NOT_BANNED;
+    const now = this.#clock.now();
+    const ban: Ban = {
+      jail: RESERVED_JAILS.storeDown,
+      client: key,
+      startMs: now,
+      endMs: now + STORE_DOWN_RETRY_MS,
+      banCount: 0,
+      reason: 'the ban store is unreachable and onStoreError is deny',
+      manual: false,
+    };
+    return { banned: true, jail: ban.jail, client: key, untilMs: ban.endMs, ban };
+  }
+
+  #checkBanned(
+    client: ClientIdentity | string,
+    key: string,
+    entries: readonly IndexedBan[],
+    request: RequestInfo | undefined,
+  ): Verdict {
+    const now = this.#clock.now();
+    let found: Banned | undefined;
+    for (const entry of entries) {
+      if (entry.ban.endMs <= now) continue;
+      if (!entry.appScope && (request === undefined || !this.watches(entry.ban.jail, request))) continue;
+      if (found === undefined || entry.ban.endMs > found.untilMs) found = entry.verdict;
+    }
+    if (found === undefined) return NOT_BANNED;
+    const ip = typeof client === 'string' ? client : client.ip;
+    if (this.#ignore.hasClient(ip, key)) return NOT_BANNED;
+    this.blocked.set(found.jail, (this.blocked.get(found.jail) ?? 0) + 1);
+    if (this.#announcer.listens('blocked')) {
+      this.#announcer.emit('blocked', { jail: found.jail, client: key, untilMs: found.untilMs });
+    }
+    return found;
+  }
+
+  /** True when the jail's ban applies to this request (its methods and paths). */
+  watches(jailName: string, request: RequestInfo): boolean {
+    const jail = this.#options.jailsByName.get(jailName);
+    if (jail === undefined) return true;
+    const method = request.method.toUpperCase();
+    if (jail.methods !== null && !jail.methods.has(method === 'HEAD' ? 'GET' : method)) return false;
+    if (jail.paths.isEmpty) return true;
+    if (typeof request.route === 'string') return jail.paths.matches(request.route);
+    // Before routing (Express), the route is unknown: match the raw path and every spelling a
+    // router may take for it. Matching too much only refuses a banned client on a few more URLs;
+    // matching too little would let it reach the jail's routes.
+    const path = pathOf(request.path);
+    return jail.paths.matches(path) || jail.paths.matches(normalizePath(path));
+  }
+}

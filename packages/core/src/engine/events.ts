@@ -1,0 +1,182 @@
+import type { EventEmitter } from 'node:events';
+import type { Logger, Warner, WarningCode } from '../errors.js';
+import type { ClientIdentity } from '../identity/identity.js';
+import type { Ban, StoreJailStatus } from '../store/store.js';
+
+/** One finished response, as the framework adapters (or `replay`) report it. */
+export interface ResponseEvent {
+  /** The resolved client, or an address as text. */
+  readonly client: ClientIdentity | string;
+  readonly method: string;
+  /**
+   * The route pattern the router matched (`'/users/:id'`); `null` when the router matched no route
+   * (a 404 scan); `undefined` when there is no router information (log replay): then `path` is used.
+   */
+  readonly route?: string | null;
+  /** The request path, without the query string. */
+  readonly path: string;
+  readonly status: number;
+  readonly userAgent?: string;
+  /** Only these jails may count this response (a per-route setting, compiled at setup). @default every jail */
+  readonly jails?: ReadonlySet<string>;
+}
+
+/** What `check()` may use to decide jail-scope bans. */
+export interface RequestInfo {
+  readonly method: string;
+  readonly route?: string | null;
+  readonly path: string;
+}
+
+/** What `observe()` did in one jail. */
+export interface JailOutcome {
+  readonly jail: string;
+  readonly action:
+    | 'counted'
+    | 'banned'
+    | 'wouldBan'
+    | 'alreadyBanned'
+    | 'exempt'
+    | 'ignored'
+    | 'pardoned'
+    | 'error';
+  /** Failures in the window after this one. */
+  readonly count?: number;
+  readonly maxRetry?: number;
+  readonly ban?: Ban;
+}
+
+/** What `observe()` did with a response. */
+export interface ObserveResult {
+  /** Why nothing was counted for the whole response, or null. */
+  readonly ignored: null | 'ignoreIp' | 'invalidClient' | 'closed';
+  readonly jails: readonly JailOutcome[];
+}
+
+/** An active ban as operators see it. */
+export interface BanInfo extends Ban {
+  /** Milliseconds left; Infinity for a permanent ban. */
+  readonly timeLeftMs: number;
+  readonly scope: 'app' | 'jail';
+}
+
+export interface JailStatus extends StoreJailStatus {
+  readonly dryRun: boolean;
+  /** Requests refused by this process because of this jail's bans. */
+  readonly blocked: number;
+  /** Dry-run bans this process would have made. */
+  readonly wouldBan: number;
+  readonly bannedClients: string[];
+}
+
+export interface KeeperStatus {
+  readonly store: string;
+  readonly jails: Record<string, JailStatus>;
+  readonly ignoreIp: string[];
+}
+
+export interface BanEvent extends Ban {
+  readonly durationMs: number;
+  readonly scope: 'app' | 'jail';
+  /** The address that made the last failure, when known (for IPv6, `client` is its prefix). */
+  readonly ip?: string;
+  /** `local`: made here; `remote`: learned from another instance; `restored`: from a snapshot. */
+  readonly origin: 'local' | 'remote' | 'restored';
+}
+
+export interface UnbanEvent extends Ban {
+  readonly cause: 'manual' | 'expired';
+  readonly origin: 'local' | 'remote';
+}
+
+export interface FailureEvent {
+  readonly jail: string;
+  readonly client: string;
+  readonly ip: string;
+  readonly count: number;
+  readonly maxRetry: number;
+  readonly pardoned: boolean;
+  readonly method: string;
+  readonly route: string | null | undefined;
+  readonly path: string;
+  readonly status: number;
+  readonly dryRun: boolean;
+}
+
+export interface PardonEvent {
+  readonly jail: string;
+  readonly client: string;
+  readonly ip: string;
+  readonly untilMs: number;
+  readonly maxRetry: number;
+}
+
+export interface BlockedEvent {
+  readonly jail: string;
+  readonly client: string;
+  readonly untilMs: number;
+}
+
+/** The events a keeper emits, with their data. */
+export interface KeeperEvents {
+  failure: [FailureEvent];
+  ban: [BanEvent];
+  wouldBan: [BanEvent];
+  unban: [UnbanEvent];
+  pardon: [PardonEvent];
+  blocked: [BlockedEvent];
+  warning: [{ code: WarningCode; message: string }];
+  storeError: [{ operation: string; error: unknown }];
+}
+
+/**
+ * How the engine's modules speak: events on the keeper (a throwing listener is reported, never
+ * allowed to reach the engine), log lines through the logger, and warnings once.
+ */
+export class Announcer {
+  readonly #emitter: EventEmitter<KeeperEvents>;
+  readonly logger: Logger | undefined;
+  readonly warner: Warner;
+
+  constructor(emitter: EventEmitter<KeeperEvents>, logger: Logger | undefined, warner: Warner) {
+    this.#emitter = emitter;
+    this.logger = logger;
+    this.warner = warner;
+  }
+
+  /** True when someone listens: callers skip building an event nobody reads. */
+  listens(name: keyof KeeperEvents): boolean {
+    return this.#emitter.listenerCount(name) > 0;
+  }
+
+  /**
+   * Emits without letting a listener's exception reach the engine: a throwing listener must not
+   * turn a recorded ban into a rejected observe(), nor crash a response handler. It is reported once.
+   */
+  emit<K extends keyof KeeperEvents>(name: K, ...args: KeeperEvents[K]): void {
+    try {
+      (this.#emitter.emit as (n: K, ...a: KeeperEvents[K]) => boolean).call(this.#emitter, name, ...args);
+    } catch (error) {
+      this.logger?.error(
+        { event: 'listenerError', listener: name, err: error },
+        'jailkeeper: an event listener threw',
+      );
+      this.warner.warn(
+        'JK_WRN_LISTENER_ERROR',
+        `A "${String(name)}" listener threw: ${(error as Error)?.message}. jailkeeper went on.`,
+      );
+    }
+  }
+
+  warn(code: WarningCode, message: string, details?: object): void {
+    this.warner.warn(code, message, details);
+  }
+
+  storeError(operation: string, error: unknown): void {
+    this.logger?.error(
+      { event: 'storeError', operation, err: error },
+      `jailkeeper: store ${operation} failed`,
+    );
+    if (this.listens('storeError')) this.emit('storeError', { operation, error });
+  }
+}

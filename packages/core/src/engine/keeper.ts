@@ -1,0 +1,281 @@
+import { EventEmitter } from 'node:events';
+import type { Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type Clock, systemClock } from '../clock.js';
+import { JailkeeperError, Warner, type WarningCode } from '../errors.js';
+import { ClientResolver, type Headers } from '../identity/client-ip.js';
+import { type ClientIdentity, identify } from '../identity/identity.js';
+import { createMemoryStore } from '../store/memory-store.js';
+import type { Ban, Store } from '../store/store.js';
+import { BanBook } from './ban-book.js';
+import type { Verdict } from './ban-index.js';
+import { ConnectionTracker, type GuardOptions, guardServer } from './connections.js';
+import { Enforcer } from './enforcement.js';
+import {
+  Announcer,
+  type BanInfo,
+  type KeeperEvents,
+  type KeeperStatus,
+  type ObserveResult,
+  type RequestInfo,
+  type ResponseEvent,
+} from './events.js';
+import { IgnoreList } from './ignore-list.js';
+import { type ManualBanOptions, Operations } from './operations.js';
+import type { JailkeeperOptions, ResolvedOptions } from './options.js';
+import { Recorder } from './recording.js';
+import { resolveOptions } from './resolve-options.js';
+
+/** The adapter toolkit's handle on the keeper's count of open responses. */
+export const kResponses = Symbol('jailkeeper.responses');
+
+/**
+ * The jail engine. Create it with {@link createJailkeeper}; the framework adapters feed it
+ * responses with `observe()` and ask `check()` before any handler runs. This class is a facade:
+ * enforcement, recording, the ban book, the ignore list and the operators' calls each live in
+ * their own module (see docs/architecture.md).
+ */
+export class Jailkeeper extends EventEmitter<KeeperEvents> {
+  /** The validated, frozen options. */
+  readonly options: ResolvedOptions;
+  readonly store: Store;
+  readonly clock: Clock;
+  /** The ignore list: configured entries and runtime edits (shared through the store). */
+  readonly ignore: IgnoreList;
+  /** Resolves once the store has loaded (restored bans are enforced from then; the memory store loads at once). */
+  readonly ready: Promise<void>;
+  /** True when some jail bans with scope 'jail': adapters then pass request details to check(). */
+  readonly hasJailScope: boolean;
+  readonly #announcer: Announcer;
+  readonly #resolver: ClientResolver;
+  readonly #connections = new ConnectionTracker();
+  readonly #book: BanBook;
+  readonly #enforcer: Enforcer;
+  readonly #recorder: Recorder;
+  readonly #operations: Operations;
+  readonly #sweepTimer: NodeJS.Timeout;
+  #sweeping: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(input: JailkeeperOptions) {
+    super();
+    const options = resolveOptions(input);
+    this.options = options;
+    const clock = options.clock ?? systemClock;
+    this.clock = clock;
+    const warner = new Warner(options.logger, (code, message) => {
+      if (this.listenerCount('warning') > 0) this.#announcer.emit('warning', { code, message });
+    });
+    const announcer = new Announcer(this, options.logger, warner);
+    this.#announcer = announcer;
+    this.#resolver = new ClientResolver(options.clientIp, options.ipv6Subnet, warner);
+    const store =
+      options.store ??
+      createMemoryStore({ maxTrackedClients: options.maxTrackedClients, persist: options.persist });
+    this.store = store;
+    this.ignore = new IgnoreList(options.ignoreIp, store, (op, error) => announcer.storeError(op, error));
+    this.hasJailScope = options.jails.some((j) => j.scope === 'jail');
+    const id = (address: string) => this.identify(address);
+    this.#book = new BanBook(options, clock, announcer, this.#connections);
+    this.#enforcer = new Enforcer(options, this.#book, this.ignore, store, clock, announcer, id);
+    this.#recorder = new Recorder(options, store, this.#book, this.ignore, announcer, clock, id);
+    this.#operations = new Operations(options, store, this.#book, this.ignore, this.#enforcer, clock);
+    const init = store.init({
+      clock,
+      onBan: (ban, origin) => this.#book.apply(ban, origin),
+      onUnban: (ban, origin) => this.#book.lift(ban, 'manual', origin),
+      isIgnored: (client) => this.ignore.coversKey(client),
+      warn: (code, message, details) => warner.warn(code, message, details),
+      activeBans: () => this.activeBans(),
+      onIgnore: (op, entries) => {
+        if (op === 'set') this.ignore.sync(entries);
+        else this.ignore.applyShared(op, entries);
+      },
+    });
+    this.ready = Promise.resolve(init).catch((error) => announcer.storeError('init', error));
+    this.#sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs);
+    this.#sweepTimer.unref();
+  }
+
+  /** One-time warning through the logger (or process warnings), also emitted as `warning`. */
+  warn(code: WarningCode, message: string, details?: object): void {
+    this.#announcer.warn(code, message, details);
+  }
+
+  /**
+   * The client of a request: the socket peer, or behind a trusted proxy the address its header
+   * names (walked from the right). Headers from any other peer are ignored. `request` is handed to
+   * a configured `getClientIp`. `undefined` only when there is no usable peer address.
+   */
+  resolve(peer: string | undefined, headers: Headers, request?: unknown): ClientIdentity | undefined {
+    return this.#resolver.resolve(peer, headers, request);
+  }
+
+  /**
+   * Registers a connection of a client, so that a ban closes it (with closeConnectionsOnBan).
+   * Keep-alive sockets from a trusted proxy are skipped; `upgraded` sockets (WebSockets) are tracked
+   * even behind a proxy, which opens one per client. Cheap to call on every request.
+   */
+  trackConnection(socket: Duplex, identity: ClientIdentity, upgraded = false): void {
+    if (this.options.closeConnectionsOnBan) this.#connections.track(socket, identity, upgraded);
+  }
+
+  /**
+   * Guards a server below the framework: destroys a banned direct peer's connection at
+   * `connection`, before HTTP parsing, and refuses banned clients' upgrade (WebSocket) requests,
+   * which bypass Express middleware. Returns a function that removes the guard.
+   * @example
+   * const server = app.listen(3000);
+   * keeper.guard(server);
+   */
+  guard(server: Server | NetServer, options?: GuardOptions): () => void {
+    return guardServer(this, server, options);
+  }
+
+  /** The canonical identity of an address written as text, or undefined. */
+  identify(address: string): ClientIdentity | undefined {
+    return identify(address, this.options.ipv6Subnet);
+  }
+
+  /**
+   * Whether the client is banned now, synchronously and without I/O. For a jail-scope ban, pass the
+   * request: it is refused only on the routes that jail watches. Ignored clients are never refused.
+   */
+  check(client: ClientIdentity | string, request?: RequestInfo): Verdict {
+    return this.#enforcer.check(client, request);
+  }
+
+  /**
+   * A promise when a failure of this client is still being recorded (a remote store's round trip),
+   * else `undefined` (at once, and always with the memory store). Adapters await it before
+   * `check()`, so a client's next request is judged after its last failure counted. Clean clients
+   * never wait.
+   */
+  settling(client: ClientIdentity): Promise<unknown> | undefined {
+    return this.#recorder.settling(client);
+  }
+
+  /**
+   * Resolves when nothing is still under way: no failure or pardon being recorded, and no request
+   * admitted by an adapter whose response has not yet been counted. Tests await it after a request
+   * instead of sleeping; on a busy server it may wait as long as the slowest open response.
+   */
+  idle(): Promise<void> {
+    return this.#recorder.idle();
+  }
+
+  /** @internal The adapter toolkit's: a response admitted (`1`) or counted (`-1`). See `idle()`. */
+  [kResponses](delta: 1 | -1): void {
+    if (delta === 1) this.#recorder.begin();
+    else this.#recorder.end();
+  }
+
+  /**
+   * False when no jail counts or pardons a response with this status, whatever its route: an
+   * adapter then skips building the event at all. Precomputed at setup.
+   */
+  watchesStatus(status: number): boolean {
+    return this.#recorder.watchesStatus(status);
+  }
+
+  /**
+   * Records one finished response: counts it in every jail it fails, pardons where it succeeds,
+   * bans at the threshold. Returns a promise that never rejects: store trouble is reported as an
+   * `error` outcome and a `storeError` event.
+   */
+  observe(event: ResponseEvent): Promise<ObserveResult> {
+    return this.#recorder.observe(event);
+  }
+
+  /**
+   * Bans a client by hand, with its own duration (default: the jail's banTime; 1d in the `manual`
+   * jail). Returns a promise of the ban. Throws JK_ERR_INVALID_IP, JK_ERR_UNKNOWN_JAIL,
+   * JK_ERR_IGNORED_CLIENT.
+   */
+  ban(address: string, options?: ManualBanOptions): Promise<BanInfo> {
+    return this.#open(() => this.#operations.ban(address, options));
+  }
+
+  /** Lifts a client's bans (in one jail, or every jail) and clears its failure counters there. Returns a promise of what was lifted. */
+  unban(address: string, options?: { jail?: string }): Promise<Ban[]> {
+    return this.#open(() => this.#operations.unban(address, options));
+  }
+
+  /** Lifts every ban (in one jail, or all). Returns a promise of what was lifted. */
+  unbanAll(options?: { jail?: string }): Promise<Ban[]> {
+    return this.#open(() => this.#operations.unbanAll(options));
+  }
+
+  /** A promise of the active bans with their time left, soonest to end first. */
+  bans(options?: { jail?: string }): Promise<BanInfo[]> {
+    return this.#operations.bans(options);
+  }
+
+  /** A promise of, per jail: currently failed, total failed, currently banned, total banned (fail2ban-client status). */
+  status(): Promise<KeeperStatus> {
+    return this.#operations.status();
+  }
+
+  /** The bans this process enforces now, read from its local index (no store call). */
+  activeBans(): Ban[] {
+    return this.#book.active();
+  }
+
+  /**
+   * This process's counters, read without a store call: requests refused and dry-run bans, per
+   * jail. For metrics; `status()` has the store's counts too.
+   */
+  counters(): { blocked: Record<string, number>; wouldBan: Record<string, number> } {
+    return {
+      blocked: Object.fromEntries(this.#enforcer.blocked),
+      wouldBan: Object.fromEntries(this.#book.wouldBan),
+    };
+  }
+
+  /** Announces and drops expired bans. Runs on a timer; callable by tests with a manual clock. */
+  sweep(): Promise<void> {
+    this.#sweeping ??= (async () => {
+      try {
+        this.#book.expire();
+        await this.store.sweep();
+      } catch (error) {
+        this.#announcer.storeError('sweep', error);
+      } finally {
+        this.#sweeping = undefined;
+      }
+    })();
+    return this.#sweeping;
+  }
+
+  /** Runs an operator's call on an open keeper; a closed one rejects with JK_ERR_CLOSED. */
+  async #open<T>(call: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new JailkeeperError('JK_ERR_CLOSED', 'This jailkeeper has been closed.');
+    return call();
+  }
+
+  /** Stops timers, waits for failures being recorded, and closes the store (writing the snapshot, with `persist`). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#recorder.closed = true;
+    clearInterval(this.#sweepTimer);
+    await this.#sweeping;
+    await this.ready;
+    await this.#recorder.settled();
+    await this.store.close();
+  }
+}
+
+/**
+ * Creates the jail engine. Configuration is validated here, once: a mistake throws a
+ * {@link JailkeeperConfigError} naming the option.
+ * @example
+ * const keeper = createJailkeeper({
+ *   jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 5, findTime: '10m', banTime: '1h' } },
+ *   ignoreIp: ['127.0.0.0/8'],
+ * });
+ */
+export function createJailkeeper(options: JailkeeperOptions): Jailkeeper {
+  return new Jailkeeper(options);
+}

@@ -1,0 +1,149 @@
+import type { Clock } from '../clock.js';
+import { DEFAULTS, RESERVED_JAILS } from '../config/defaults.js';
+import { type Duration, toBanTimeMs } from '../config/duration.js';
+import { JailkeeperError } from '../errors.js';
+import { type ClientIdentity, requireClient } from '../identity/identity.js';
+import type { Ban, Store, StoreJailStatus } from '../store/store.js';
+import type { BanBook } from './ban-book.js';
+import type { Enforcer } from './enforcement.js';
+import type { BanInfo, JailStatus, KeeperStatus } from './events.js';
+import type { IgnoreList } from './ignore-list.js';
+import type { ResolvedOptions } from './options.js';
+
+/** Options of `keeper.ban()`. */
+export interface ManualBanOptions {
+  /** The jail. @default 'manual' */
+  jail?: string;
+  /** How long. @default the jail's banTime; 1d in the `manual` jail */
+  duration?: Duration;
+  /** Written on the ban. @default 'manual ban' */
+  reason?: string;
+}
+
+/** Every jail name a keeper answers to: its jails, recidive when configured, and `manual`. */
+export function jailNames(options: ResolvedOptions): string[] {
+  const names = options.jails.map((j) => j.name);
+  if (options.recidive) names.push(RESERVED_JAILS.recidive);
+  names.push(RESERVED_JAILS.manual);
+  return names;
+}
+
+/** The ban time of a jail, for a manual ban without a duration. */
+export function defaultBanTimeMs(options: ResolvedOptions, jail: string): number {
+  if (jail === RESERVED_JAILS.recidive) return options.recidive?.banTimeMs ?? DEFAULTS.manualBanMs;
+  return options.jailsByName.get(jail)?.banTimeMs ?? DEFAULTS.manualBanMs;
+}
+
+/**
+ * What operators do (fail2ban-client's `status`, `banip`, `unbanip`): the calls behind the admin
+ * API and the CLI. Every call checks its input and throws a coded error.
+ */
+export class Operations {
+  readonly #options: ResolvedOptions;
+  readonly #store: Store;
+  readonly #book: BanBook;
+  readonly #ignore: IgnoreList;
+  readonly #enforcer: Enforcer;
+  readonly #clock: Clock;
+
+  constructor(
+    options: ResolvedOptions,
+    store: Store,
+    book: BanBook,
+    ignore: IgnoreList,
+    enforcer: Enforcer,
+    clock: Clock,
+  ) {
+    this.#options = options;
+    this.#store = store;
+    this.#book = book;
+    this.#ignore = ignore;
+    this.#enforcer = enforcer;
+    this.#clock = clock;
+  }
+
+  requireJail(jail: string | undefined, fallback: string = RESERVED_JAILS.manual): string {
+    const name = jail ?? fallback;
+    if (typeof name === 'string' && jailNames(this.#options).includes(name)) return name;
+    throw new JailkeeperError(
+      'JK_ERR_UNKNOWN_JAIL',
+      `There is no jail ${JSON.stringify(name)}; the jails are ${jailNames(this.#options).join(', ')}.`,
+    );
+  }
+
+  #requireClient(address: string): ClientIdentity {
+    return requireClient(address, this.#options.ipv6Subnet);
+  }
+
+  async ban(address: string, options: ManualBanOptions = {}): Promise<BanInfo> {
+    const id = this.#requireClient(address);
+    const jail = this.requireJail(options.jail);
+    if (this.#ignore.hasClient(id.ip, id.key)) {
+      throw new JailkeeperError(
+        'JK_ERR_IGNORED_CLIENT',
+        `${id.ip} is in the ignore list, which is never banned; remove it from ignoreIp first.`,
+      );
+    }
+    const reason = options.reason ?? 'manual ban';
+    if (typeof reason !== 'string') {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_ARGUMENT',
+        `ban() options.reason must be a string; received ${reason === null ? 'null' : typeof reason}.`,
+      );
+    }
+    const durationMs =
+      options.duration === undefined
+        ? defaultBanTimeMs(this.#options, jail)
+        : toBanTimeMs('duration', options.duration);
+    const ban = await this.#store.ban({
+      jail,
+      client: id.key,
+      durationMs,
+      reason,
+      historyTimeMs: this.#options.historyTimeMs,
+    });
+    this.#book.apply(ban, 'local', id.ip);
+    return this.#book.info(ban, this.#clock.now());
+  }
+
+  async unban(address: string, options: { jail?: string } = {}): Promise<Ban[]> {
+    const id = this.#requireClient(address);
+    if (options.jail !== undefined) this.requireJail(options.jail);
+    const lifted = await this.#store.unban(id.key, options.jail);
+    // The index may hold bans the store no longer has (expired, or lifted elsewhere): drop them too.
+    this.#book.liftClient(id.key, options.jail);
+    return lifted;
+  }
+
+  async unbanAll(options: { jail?: string } = {}): Promise<Ban[]> {
+    if (options.jail !== undefined) this.requireJail(options.jail);
+    const lifted = await this.#store.unbanAll(options.jail);
+    this.#book.liftAll(options.jail);
+    return lifted;
+  }
+
+  async bans(options: { jail?: string } = {}): Promise<BanInfo[]> {
+    const now = this.#clock.now();
+    const list = await this.#store.bans(options.jail);
+    return list.map((ban) => this.#book.info(ban, now)).sort((a, b) => a.endMs - b.endMs);
+  }
+
+  async status(): Promise<KeeperStatus> {
+    const names = jailNames(this.#options);
+    const counts = await this.#store.status(names);
+    const bans = await this.#store.bans();
+    const jails: Record<string, JailStatus> = {};
+    for (const name of names) {
+      jails[name] = {
+        ...(counts[name] as StoreJailStatus),
+        dryRun:
+          this.#options.jailsByName.get(name)?.dryRun ??
+          (name === RESERVED_JAILS.recidive && !!this.#options.recidive?.dryRun),
+        blocked: this.#enforcer.blocked.get(name) ?? 0,
+        wouldBan: this.#book.wouldBan.get(name) ?? 0,
+        bannedClients: bans.filter((b) => b.jail === name).map((b) => b.client),
+      };
+    }
+    return { store: this.#store.name, jails, ignoreIp: this.#ignore.list() };
+  }
+}

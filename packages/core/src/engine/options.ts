@@ -1,0 +1,177 @@
+import type { Clock } from '../clock.js';
+import type { Duration } from '../config/duration.js';
+import type { Logger } from '../errors.js';
+import type { ClientIpOptions, ResolvedClientIpOptions } from '../identity/client-ip.js';
+import type { Cidr } from '../identity/ip.js';
+import type { PathMatcher, PathPattern } from '../paths/path-pattern.js';
+import type { Store } from '../store/store.js';
+
+/** Escalation of repeat offenders, like fail2ban's `bantime.increment`. */
+export interface BanTimeIncrementOptions {
+  /**
+   * Multiplies every escalated ban. Without `multipliers`, ban n+1 lasts `banTime × factor × 2^n`
+   * (n = the client's earlier bans, capped at 20).
+   * @default 1
+   */
+  factor?: number;
+  /** Explicit multipliers by earlier-ban count, e.g. `[1, 2, 4, 8, 16, 32, 64]`; the last repeats. */
+  multipliers?: number[];
+  /** The longest an escalated ban may last. @default '1w' */
+  maxTime?: Duration;
+  /** A random extra of up to this much, so that a botnet's bans do not all end together. @default 0 */
+  jitter?: Duration;
+  /** Count earlier bans in every jail, not only this one. @default false */
+  overallJails?: boolean;
+}
+
+/**
+ * A higher threshold after a success, for the whitelist-after-login case: a client whose request
+ * matches gets `maxRetry` in this jail for `for`, instead of immunity.
+ */
+export interface PardonOptions {
+  /** Statuses that prove a success. @default [200] */
+  statuses?: number[];
+  /** Paths (route patterns) of the success, e.g. `['/login']`. @default the jail's `paths` */
+  paths?: PathPattern[];
+  /** Methods of the success. @default any */
+  methods?: string[];
+  /** How long the pardon lasts; each success renews it. @default '30d' */
+  for?: Duration;
+  /** The threshold while pardoned. `Infinity` is the article's full whitelist: unsafe, see the docs. @default 4 × the jail's maxRetry */
+  maxRetry?: number;
+}
+
+/** One jail: which responses are failures, and the thresholds. */
+export interface JailOptions {
+  /** Response statuses counted as failures (400 to 599). @default any, when `paths` or `userAgents` are given */
+  statuses?: number[];
+  /** Request methods counted. @default any */
+  methods?: string[];
+  /** Route patterns (or paths, for unrouted requests) this jail watches. @default every path */
+  paths?: PathPattern[];
+  /** Route patterns that never count, e.g. `['/ws', '/healthz']`. */
+  exempt?: PathPattern[];
+  /** User agents that count on sight (RegExps, or case-insensitive substrings). */
+  userAgents?: Array<RegExp | string>;
+  /** Failures within `findTime` that ban. @default 5 */
+  maxRetry?: number;
+  /** The sliding window failures are counted in. @default '10m' */
+  findTime?: Duration;
+  /** How long a ban lasts; -1 or 'permanent' for ever. @default '10m' */
+  banTime?: Duration;
+  /** `'app'`: refused everywhere (banaction_allports); `'jail'`: only on the routes this jail watches. @default 'app' */
+  scope?: 'app' | 'jail';
+  /** Escalation for repeat offenders; `true` for the defaults. @default off */
+  banTimeIncrement?: BanTimeIncrementOptions | boolean;
+  /** A higher threshold after a success. @default off */
+  pardon?: PardonOptions | false;
+  /** Count and report, fire `wouldBan`, block nothing. @default the global dryRun */
+  dryRun?: boolean;
+  /** A disabled jail is validated and then ignored. @default true */
+  enabled?: boolean;
+}
+
+/** The recidive jail: a client banned `maxRetry` times within `findTime` is banned everywhere for `banTime`. */
+export interface RecidiveOptions {
+  /** @default 5 */
+  maxRetry?: number;
+  /** @default '1d' */
+  findTime?: Duration;
+  /** @default '1w' */
+  banTime?: Duration;
+  /** The jails whose bans count. @default all */
+  jails?: string[];
+  /** @default the global dryRun */
+  dryRun?: boolean;
+}
+
+/** Options of {@link createJailkeeper}. The identity options are described on {@link ClientIpOptions}. */
+export interface JailkeeperOptions extends ClientIpOptions {
+  /** The jails, by name (letters, digits, `.`, `_`, `-`). */
+  jails: Record<string, JailOptions>;
+  /** Options every jail inherits, like fail2ban's [DEFAULT]. */
+  defaults?: JailOptions;
+  /** Addresses, CIDRs and named ranges (`'loopback'`, `'private'`) never counted nor banned. @default [] */
+  ignoreIp?: string[];
+  /** The recidive jail; `true` for fail2ban's defaults (5 bans in 1d ban for 1w). @default off */
+  recidive?: RecidiveOptions | boolean;
+  /** Dry run for every jail. @default false */
+  dryRun?: boolean;
+  /** How long a client's ban history is kept after its last ban ends (fail2ban's dbpurgeage). @default '1d' */
+  historyTime?: Duration;
+  /** Where counters and bans live. @default an in-memory store */
+  store?: Store;
+  /** With the default store: a file that keeps bans and history across restarts. */
+  persist?: string;
+  /** With the default store: the most failure counters kept. @default 100000 */
+  maxTrackedClients?: number;
+  /** IPv6 clients are grouped by this prefix length (1 to 128). @default 64 */
+  ipv6Subnet?: number;
+  /** A pino-compatible logger: one line per ban and unban, warnings once. */
+  logger?: Logger;
+  /** The time source, for tests. @default Date.now */
+  clock?: Clock;
+  /** How often expired bans are swept and announced. @default '1s' */
+  sweepInterval?: Duration;
+  /** When a client is banned, close its open keep-alive and WebSocket connections on this instance. @default true */
+  closeConnectionsOnBan?: boolean;
+}
+
+/** A jail after validation: durations in ms, paths compiled. */
+export interface ResolvedJail {
+  readonly name: string;
+  readonly statuses: ReadonlySet<number> | null;
+  readonly methods: ReadonlySet<string> | null;
+  readonly paths: PathMatcher;
+  readonly exempt: PathMatcher;
+  readonly userAgent: ((ua: string) => boolean) | undefined;
+  readonly maxRetry: number;
+  readonly findTimeMs: number;
+  readonly banTimeMs: number;
+  readonly scope: 'app' | 'jail';
+  readonly increment: ResolvedIncrement | null;
+  readonly pardon: ResolvedPardon | null;
+  readonly dryRun: boolean;
+  /** True for a jail whose bans are counted by the recidive jail. */
+  readonly feedsRecidive: boolean;
+}
+
+export interface ResolvedIncrement {
+  readonly factor: number;
+  readonly multipliers: readonly number[] | null;
+  readonly maxTimeMs: number;
+  readonly jitterMs: number;
+  readonly overallJails: boolean;
+}
+
+export interface ResolvedPardon {
+  readonly statuses: ReadonlySet<number>;
+  readonly paths: PathMatcher;
+  readonly methods: ReadonlySet<string> | null;
+  readonly forMs: number;
+  readonly maxRetry: number;
+}
+
+export interface ResolvedRecidive {
+  readonly maxRetry: number;
+  readonly findTimeMs: number;
+  readonly banTimeMs: number;
+  readonly dryRun: boolean;
+}
+
+export interface ResolvedOptions {
+  readonly jails: readonly ResolvedJail[];
+  readonly jailsByName: ReadonlyMap<string, ResolvedJail>;
+  readonly ignoreIp: readonly Cidr[];
+  readonly recidive: ResolvedRecidive | null;
+  readonly historyTimeMs: number;
+  readonly store: Store | undefined;
+  readonly persist: string | undefined;
+  readonly maxTrackedClients: number;
+  readonly ipv6Subnet: number;
+  readonly clientIp: ResolvedClientIpOptions;
+  readonly logger: Logger | undefined;
+  readonly clock: Clock | undefined;
+  readonly sweepIntervalMs: number;
+  readonly closeConnectionsOnBan: boolean;
+}

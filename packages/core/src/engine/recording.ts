@@ -1,0 +1,333 @@
+import type { Clock } from '../clock.js';
+import { RESERVED_JAILS } from '../config/defaults.js';
+import { formatDuration } from '../config/duration.js';
+import type { ClientIdentity } from '../identity/identity.js';
+import type { FailureResult, FailureRule, RecidiveInput, Store } from '../store/store.js';
+import type { BanBook } from './ban-book.js';
+import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
+import type { IgnoreList } from './ignore-list.js';
+import type { ResolvedJail, ResolvedOptions } from './options.js';
+
+const NONE: ObserveResult = Object.freeze({ ignored: null, jails: Object.freeze([]) });
+const NONE_PROMISE = Promise.resolve(NONE);
+const CLOSED: ObserveResult = Object.freeze({ ignored: 'closed', jails: Object.freeze([]) });
+const INVALID_CLIENT: ObserveResult = Object.freeze({ ignored: 'invalidClient', jails: Object.freeze([]) });
+
+/** Each jail's failure rule, built once: a store call then carries only the client. */
+function buildRules(options: ResolvedOptions): Map<string, FailureRule> {
+  const recidive: RecidiveInput | null = options.recidive && {
+    jail: RESERVED_JAILS.recidive,
+    findTimeMs: options.recidive.findTimeMs,
+    maxRetry: options.recidive.maxRetry,
+    banTimeMs: options.recidive.banTimeMs,
+    dryRun: options.recidive.dryRun,
+  };
+  const rules = new Map<string, FailureRule>();
+  for (const jail of options.jails) {
+    rules.set(
+      jail.name,
+      Object.freeze({
+        jail: jail.name,
+        findTimeMs: jail.findTimeMs,
+        maxRetry: jail.maxRetry,
+        pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
+        banTimeMs: jail.banTimeMs,
+        increment: jail.increment,
+        dryRun: jail.dryRun,
+        historyTimeMs: options.historyTimeMs,
+        recidive: jail.feedsRecidive ? recidive : null,
+        reason: `maxRetry (${jail.maxRetry}) failures within ${formatDuration(jail.findTimeMs)}`,
+      }),
+    );
+  }
+  return rules;
+}
+
+/**
+ * Counting: which jails a finished response fails or succeeds in, the store calls that record it,
+ * and the bans that follow. Also the in-flight bookkeeping: which clients have a failure still
+ * being recorded, so that their next request is judged after it.
+ */
+export class Recorder {
+  readonly #jails: readonly ResolvedJail[];
+  readonly #rules: Map<string, FailureRule>;
+  readonly #store: Store;
+  readonly #book: BanBook;
+  readonly #ignore: IgnoreList;
+  readonly #announcer: Announcer;
+  readonly #clock: Clock;
+  readonly #identify: (address: string) => ClientIdentity | undefined;
+  /** Statuses that any jail counts or pardons: anything else skips the jails at once. */
+  readonly #relevantStatuses: ReadonlySet<number>;
+  /** True when some jail counts any status (paths or user agents only). */
+  readonly #hasAnyStatusJail: boolean;
+  /**
+   * Failures being recorded, by client key: the latest store call of each client. A request of a
+   * client with a failure in flight waits for it (see settling()), so that a remote store's round
+   * trip cannot let a fast attacker's next attempt in before its ban lands.
+   */
+  readonly #recording = new Map<string, Promise<unknown>>();
+  /** Every store call under way, and every admitted response not yet counted, for idle(). */
+  #inFlight = 0;
+  #idleWaiters: Array<() => void> = [];
+  readonly #storeCalls = new Set<Promise<unknown>>();
+  closed = false;
+
+  constructor(
+    options: ResolvedOptions,
+    store: Store,
+    book: BanBook,
+    ignore: IgnoreList,
+    announcer: Announcer,
+    clock: Clock,
+    identify: (address: string) => ClientIdentity | undefined,
+  ) {
+    this.#jails = options.jails;
+    this.#rules = buildRules(options);
+    this.#store = store;
+    this.#book = book;
+    this.#ignore = ignore;
+    this.#announcer = announcer;
+    this.#clock = clock;
+    this.#identify = identify;
+    const relevant = new Set<number>();
+    let anyStatus = false;
+    for (const jail of this.#jails) {
+      if (jail.statuses === null) anyStatus = true;
+      else for (const s of jail.statuses) relevant.add(s);
+      if (jail.pardon) for (const s of jail.pardon.statuses) relevant.add(s);
+    }
+    this.#relevantStatuses = relevant;
+    this.#hasAnyStatusJail = anyStatus;
+  }
+
+  watchesStatus(status: number): boolean {
+    return this.#hasAnyStatusJail || this.#relevantStatuses.has(status);
+  }
+
+  settling(client: ClientIdentity): Promise<unknown> | undefined {
+    if (this.#recording.size === 0) return undefined;
+    return this.#recording.get(client.key);
+  }
+
+  /** Resolves when no failure or pardon is still being recorded and no admitted response is uncounted. */
+  idle(): Promise<void> {
+    if (this.#inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Resolves when no store call is under way (open responses are not waited for). */
+  async settled(): Promise<void> {
+    while (this.#storeCalls.size > 0) await Promise.allSettled([...this.#storeCalls]);
+  }
+
+  /** One more thing under way: a store call, or an admitted response that will be counted when it closes. */
+  begin(): void {
+    this.#inFlight++;
+  }
+
+  /** One thing under way has ended; the idle waiters run when none is left. */
+  end(): void {
+    if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+
+  /** Counts a store call in flight until `promise` settles. */
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.begin();
+    this.#storeCalls.add(promise);
+    const done = () => {
+      this.#storeCalls.delete(promise);
+      this.end();
+    };
+    promise.then(done, done);
+    return promise;
+  }
+
+  observe(event: ResponseEvent): Promise<ObserveResult> {
+    if (this.closed) return Promise.resolve(CLOSED);
+    if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status)) return NONE_PROMISE;
+    let failures: ResolvedJail[] | undefined;
+    let exempt: ResolvedJail[] | undefined;
+    let pardons: ResolvedJail[] | undefined;
+    const only = event.jails;
+    for (const jail of this.#jails) {
+      if (only !== undefined && !only.has(jail.name)) continue;
+      if (fails(jail, event)) {
+        if (isExempt(jail, event)) {
+          exempt ??= [];
+          exempt.push(jail);
+        } else {
+          failures ??= [];
+          failures.push(jail);
+        }
+      } else if (jail.pardon !== null && succeeds(jail, event)) {
+        pardons ??= [];
+        pardons.push(jail);
+      }
+    }
+    if (failures === undefined && pardons === undefined && exempt === undefined) return NONE_PROMISE;
+    if (failures?.length === 1 && pardons === undefined && exempt === undefined) {
+      // The common case, one failing jail, with one promise from the store and one from then().
+      const id = typeof event.client === 'string' ? this.#identify(event.client) : event.client;
+      if (id === undefined) return Promise.resolve(INVALID_CLIENT);
+      const jail = failures[0] as ResolvedJail;
+      if (this.#ignore.hasClient(id.ip, id.key)) {
+        return Promise.resolve({ ignored: 'ignoreIp', jails: [{ jail: jail.name, action: 'ignored' }] });
+      }
+      return this.#fail(jail, id, event, true);
+    }
+    return this.#record(event, failures ?? [], exempt ?? [], pardons ?? []);
+  }
+
+  async #record(
+    event: ResponseEvent,
+    failures: ResolvedJail[],
+    exempt: ResolvedJail[],
+    pardons: ResolvedJail[],
+  ): Promise<ObserveResult> {
+    const id = typeof event.client === 'string' ? this.#identify(event.client) : event.client;
+    if (id === undefined) return INVALID_CLIENT;
+    const outcomes: JailOutcome[] = exempt.map((jail) => ({ jail: jail.name, action: 'exempt' as const }));
+    if (this.#ignore.hasClient(id.ip, id.key)) {
+      for (const jail of [...failures, ...pardons]) outcomes.push({ jail: jail.name, action: 'ignored' });
+      return { ignored: 'ignoreIp', jails: outcomes };
+    }
+    for (const jail of failures) outcomes.push(await this.#fail(jail, id, event, false));
+    for (const jail of pardons) outcomes.push(await this.#pardon(jail, id));
+    return { ignored: null, jails: outcomes };
+  }
+
+  #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent, alone: true): Promise<ObserveResult>;
+  #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent, alone: false): Promise<JailOutcome>;
+  /** Records a failure in one jail. `alone`: the response failed only here, so resolve the whole result. */
+  #fail(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    alone: boolean,
+  ): Promise<JailOutcome | ObserveResult> {
+    const rule = this.#rules.get(jail.name) as FailureRule;
+    const jitterMs =
+      jail.increment && jail.increment.jitterMs > 0 ? Math.floor(Math.random() * jail.increment.jitterMs) : 0;
+    let pending: Promise<FailureResult>;
+    try {
+      pending = this.#store.recordFailure(rule, id.key, jitterMs);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    const key = id.key;
+    const settled: Promise<unknown> = this.#track(
+      pending.then(
+        () => {
+          if (this.#recording.get(key) === settled) this.#recording.delete(key);
+        },
+        () => {
+          if (this.#recording.get(key) === settled) this.#recording.delete(key);
+        },
+      ),
+    );
+    this.#recording.set(key, settled);
+    return pending.then(
+      (result) => {
+        const outcome = this.#afterFailure(jail, id, event, result);
+        return alone ? { ignored: null, jails: [outcome] } : outcome;
+      },
+      (error) => {
+        this.#announcer.storeError('recordFailure', error);
+        const outcome: JailOutcome = { jail: jail.name, action: 'error' };
+        return alone ? { ignored: null, jails: [outcome] } : outcome;
+      },
+    );
+  }
+
+  #afterFailure(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    result: FailureResult,
+  ): JailOutcome {
+    if (result.alreadyBanned) {
+      if (result.ban) this.#book.apply(result.ban, 'local', id.ip, true);
+      return { jail: jail.name, action: 'alreadyBanned', ...(result.ban ? { ban: result.ban } : {}) };
+    }
+    if (this.#announcer.listens('failure')) {
+      this.#announcer.emit('failure', {
+        jail: jail.name,
+        client: id.key,
+        ip: id.ip,
+        count: result.count,
+        maxRetry: result.maxRetry,
+        pardoned: result.pardoned,
+        method: event.method,
+        route: event.route,
+        path: event.path,
+        status: event.status,
+        dryRun: jail.dryRun,
+      });
+    }
+    if (result.recidive) {
+      if (result.recidiveDryRun) this.#book.wouldHaveBanned(result.recidive, id.ip);
+      else this.#book.apply(result.recidive, 'local', id.ip);
+    }
+    const counted = { jail: jail.name, count: result.count, maxRetry: result.maxRetry };
+    if (result.wouldBan) {
+      this.#book.wouldHaveBanned(result.wouldBan, id.ip);
+      return { ...counted, action: 'wouldBan', ban: result.wouldBan };
+    }
+    if (result.ban) {
+      this.#book.apply(result.ban, 'local', id.ip);
+      return { ...counted, action: 'banned', ban: result.ban };
+    }
+    return { ...counted, action: 'counted' };
+  }
+
+  async #pardon(jail: ResolvedJail, id: ClientIdentity): Promise<JailOutcome> {
+    const pardon = jail.pardon as NonNullable<ResolvedJail['pardon']>;
+    try {
+      await this.#track(this.#store.recordPardon(jail.name, id.key, pardon.forMs));
+    } catch (error) {
+      this.#announcer.storeError('recordPardon', error);
+      return { jail: jail.name, action: 'error' };
+    }
+    if (this.#announcer.listens('pardon')) {
+      this.#announcer.emit('pardon', {
+        jail: jail.name,
+        client: id.key,
+        ip: id.ip,
+        untilMs: this.#clock.now() + pardon.forMs,
+        maxRetry: pardon.maxRetry,
+      });
+    }
+    return { jail: jail.name, action: 'pardoned', maxRetry: pardon.maxRetry };
+  }
+}
+
+/** The route the router matched, or the raw path when there is no router information. */
+function targetOf(event: { route?: string | null; path: string }): string {
+  return typeof event.route === 'string' ? event.route : event.path;
+}
+
+function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
+  if (jail.statuses !== null && !jail.statuses.has(event.status)) return false;
+  if (jail.methods !== null && !jail.methods.has(event.method.toUpperCase())) return false;
+  if (!jail.paths.isEmpty && !jail.paths.matches(targetOf(event))) return false;
+  if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
+  return true;
+}
+
+/** Exemptions name routes: a request the router matched to no route is never exempt. */
+function isExempt(jail: ResolvedJail, event: ResponseEvent): boolean {
+  if (jail.exempt.isEmpty || event.route === null) return false;
+  return jail.exempt.matches(targetOf(event));
+}
+
+function succeeds(jail: ResolvedJail, event: ResponseEvent): boolean {
+  const pardon = jail.pardon;
+  if (pardon === null || !pardon.statuses.has(event.status)) return false;
+  if (pardon.methods !== null && !pardon.methods.has(event.method.toUpperCase())) return false;
+  return pardon.paths.matches(targetOf(event));
+}

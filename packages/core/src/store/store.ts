@@ -1,0 +1,155 @@
+import type { Clock } from '../clock.js';
+import type { WarningCode } from '../errors.js';
+
+/**
+ * One ban. Times are epoch milliseconds; `endMs` is `Infinity` for a permanent ban.
+ * `client` is the client key: an IPv4 address, or an IPv6 prefix such as `2001:db8:1:2::/64`.
+ */
+export interface Ban {
+  readonly jail: string;
+  readonly client: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** How many times this client has been banned in this jail (or in all, with overallJails), this one included. */
+  readonly banCount: number;
+  readonly reason: string;
+  readonly manual: boolean;
+}
+
+/** How a failure's ban time escalates; see BanTimeIncrementOptions. */
+export interface IncrementInput {
+  readonly factor: number;
+  readonly multipliers: readonly number[] | null;
+  readonly maxTimeMs: number;
+  readonly overallJails: boolean;
+}
+
+/**
+ * A jail's rule for recording failures, built once at setup: with the client and the jitter, it is
+ * everything a store needs to record one failure and decide on a ban, in one atomic step.
+ */
+export interface FailureRule {
+  readonly jail: string;
+  readonly findTimeMs: number;
+  readonly maxRetry: number;
+  /** The threshold in force while the client is pardoned in this jail. */
+  readonly pardonMaxRetry: number;
+  /** Infinity for a permanent ban. */
+  readonly banTimeMs: number;
+  readonly increment: IncrementInput | null;
+  /** Count and decide, but create no ban: the result says what would have been banned. */
+  readonly dryRun: boolean;
+  /** How long ban history is kept after a ban ends. */
+  readonly historyTimeMs: number;
+  /** When a ban here feeds the recidive jail: its thresholds. */
+  readonly recidive: RecidiveInput | null;
+  /** The reason written on bans this rule makes. */
+  readonly reason: string;
+}
+
+export interface RecidiveInput {
+  readonly jail: string;
+  readonly findTimeMs: number;
+  readonly maxRetry: number;
+  readonly banTimeMs: number;
+  readonly dryRun: boolean;
+}
+
+export interface FailureResult {
+  /** Failures in the window, this one included (0 when the client was already banned). */
+  readonly count: number;
+  /** The threshold that applied. */
+  readonly maxRetry: number;
+  readonly pardoned: boolean;
+  /** The ban this failure created, or the one that already held (see `alreadyBanned`). */
+  readonly ban: Ban | null;
+  /** True when the client was already banned in this jail: nothing was counted. */
+  readonly alreadyBanned: boolean;
+  /** In a dry run: the ban that would have been created. */
+  readonly wouldBan: Ban | null;
+  /** A recidive ban this ban triggered (or would have, in its dry run). */
+  readonly recidive: Ban | null;
+  readonly recidiveDryRun: boolean;
+}
+
+export interface ManualBanInput {
+  readonly jail: string;
+  readonly client: string;
+  /** Infinity for permanent. */
+  readonly durationMs: number;
+  readonly reason: string;
+  readonly historyTimeMs: number;
+}
+
+export interface StoreJailStatus {
+  /** Clients with failures inside the window and no ban yet. */
+  readonly currentlyFailed: number;
+  readonly totalFailed: number;
+  readonly currentlyBanned: number;
+  readonly totalBanned: number;
+}
+
+/** What the engine hands a store at start. */
+export interface StoreContext {
+  readonly clock: Clock;
+  /** A ban the store learned of outside a call (restored, or from another instance). */
+  onBan(ban: Ban, origin: 'restored' | 'remote'): void;
+  /** A ban lifted outside a call (by another instance). */
+  onUnban(ban: Ban, origin: 'remote'): void;
+  /** True for a client key that the ignore list covers: such bans are not restored. */
+  isIgnored(client: string): boolean;
+  warn(code: WarningCode, message: string, details?: object): void;
+  /** The bans this instance enforces now: what it writes back to a shared store that lost them. */
+  activeBans?(): Ban[];
+  /**
+   * The shared runtime ignore list changed outside a call: `add` and `remove` carry the entries
+   * another instance (or the CLI) changed; `set` carries the whole shared list, as (re)loaded.
+   */
+  onIgnore?(op: 'add' | 'remove' | 'set', entries: readonly string[]): void;
+}
+
+/**
+ * Where counters, bans, pardons and history live. Each operation is one atomic step (one round
+ * trip for a remote store); durations are milliseconds. The memory store is the reference; every
+ * store passes the conformance suite in `@jailkeeper/core/testing`.
+ */
+export interface Store {
+  readonly name: string;
+  /**
+   * True while the store is down and its policy is to fail closed (the Redis store's
+   * onStoreError: 'deny'): check() then refuses every client it does not know to be ignored.
+   */
+  readonly refusing?: boolean;
+  /** True while a remote store is unreachable and the engine works from what it knows locally. */
+  readonly degraded?: boolean;
+  /** Restores or loads bans (reporting each through `ctx.onBan`) and starts any background work. */
+  init(ctx: StoreContext): void | Promise<void>;
+  /**
+   * Records one failure of `client` under `rule`, and bans when the threshold is reached.
+   * `jitterMs` is the random extra ban time the engine drew (0 without jitter).
+   */
+  recordFailure(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult>;
+  /** Records a success: the client is pardoned in the jail for `forMs`. */
+  recordPardon(jail: string, client: string, forMs: number): Promise<void>;
+  /** A manual ban with its own duration. Replaces an active ban of the same client in the jail. */
+  ban(input: ManualBanInput): Promise<Ban>;
+  /** Lifts the client's bans (in one jail, or all) and clears its counters there; returns what was lifted. */
+  unban(client: string, jail?: string): Promise<Ban[]>;
+  /** Lifts every ban (in one jail, or all); returns what was lifted. */
+  unbanAll(jail?: string): Promise<Ban[]>;
+  /** The active bans (in one jail, or all). */
+  bans(jail?: string): Promise<Ban[]>;
+  /** Counts per jail. */
+  status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>>;
+  /**
+   * Optional, for shared stores: the runtime ignore list every instance follows (fail2ban's
+   * `addignoreip`). Entries are canonical networks (`'192.0.2.0/24'`); the change reaches the other
+   * instances through `StoreContext.onIgnore`.
+   */
+  addIgnore?(entries: readonly string[]): Promise<void>;
+  removeIgnore?(entries: readonly string[]): Promise<void>;
+  ignoreEntries?(): Promise<string[]>;
+  /** Removes what has expired; returns the bans that ended. Called by the engine on its sweep. */
+  sweep(): Promise<Ban[]>;
+  close(): Promise<void>;
+}
