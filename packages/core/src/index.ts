@@ -105,3 +105,9 @@ export type {
   StoreContext,
   StoreJailStatus,
 } from './store.js';
+export {
+  type CrawlerDefinition,
+  type CrawlerResolver,
+  KNOWN_CRAWLERS,
+  type VerifiedCrawlersOptions,
+} from './verified-crawlers.js';

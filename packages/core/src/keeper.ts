@@ -21,6 +21,7 @@ import {
 } from './options.js';
 import { pathOf } from './refusal.js';
 import type { Ban, FailureResult, FailureRule, RecidiveInput, Store, StoreJailStatus } from './store.js';
+import { CrawlerVerifier } from './verified-crawlers.js'; // [issue 21: verified crawlers]
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
 export interface ResponseEvent {
@@ -211,6 +212,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #recording = new Map<string, Promise<unknown>>();
   /** The entries this process knows to be in the store's shared ignore list. */
   #sharedIgnore = new Set<string>();
+  /** [issue 21: verified crawlers] undefined unless the option is on. */
+  readonly #crawlers: CrawlerVerifier | undefined;
 
   constructor(input: JailkeeperOptions) {
     super();
@@ -224,6 +227,10 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.#resolver = new ClientResolver(options.clientIp, options.ipv6Subnet, this.#warner);
     this.#ignoreSet = new IpSet(options.ignoreIp);
     this.ignore = this.#ignoreApi();
+    // [issue 21: verified crawlers]
+    this.#crawlers = options.verifiedCrawlers
+      ? new CrawlerVerifier(options.verifiedCrawlers, this.clock, this.#warner)
+      : undefined;
     const relevant = new Set<number>();
     let anyStatus = false;
     for (const jail of this.#jails) {
@@ -436,6 +443,24 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   observe(event: ResponseEvent): Promise<ObserveResult> {
     if (this.#closed) return Promise.resolve(CLOSED);
     if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status)) return NONE_PROMISE;
+    // [issue 21: verified crawlers] A claimed crawler that a covered jail would count is verified
+    // first (after the response, never for other clients); a real one goes on without those jails.
+    if (this.#crawlers !== undefined && typeof event.method === 'string') {
+      const screened = this.#crawlers.screen(
+        event,
+        this.#jails,
+        (jail) => this.#fails(jail as ResolvedJail, event),
+        (only) =>
+          this.#closed
+            ? Promise.resolve(CLOSED)
+            : this.#observe(only === event.jails ? event : { ...event, jails: only }),
+      );
+      if (screened !== undefined) return screened;
+    }
+    return this.#observe(event);
+  }
+
+  #observe(event: ResponseEvent): Promise<ObserveResult> {
     let failures: ResolvedJail[] | undefined;
     let exempt: ResolvedJail[] | undefined;
     let pardons: ResolvedJail[] | undefined;

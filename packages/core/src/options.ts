@@ -7,6 +7,12 @@ import type { Cidr } from './ip.js';
 import { networkList } from './ip-set.js';
 import { compilePaths, compileUserAgents, type PathMatcher, type PathPattern } from './path-pattern.js';
 import type { Store } from './store.js';
+// [issue 21: verified crawlers] the option's type and its validation live in verified-crawlers.ts.
+import {
+  type ResolvedVerifiedCrawlers,
+  resolveVerifiedCrawlers,
+  type VerifiedCrawlersOptions,
+} from './verified-crawlers.js';
 
 /** Escalation of repeat offenders, like fail2ban's `bantime.increment`. */
 export interface BanTimeIncrementOptions {
@@ -117,6 +123,8 @@ export interface JailkeeperOptions extends ClientIpOptions {
   sweepInterval?: Duration;
   /** When a client is banned, close its open keep-alive and WebSocket connections on this instance. @default true */
   closeConnectionsOnBan?: boolean;
+  /** [issue 21] Spare verified crawlers: a client claiming to be Googlebot or Bingbot is checked by DNS before it is counted; `true` for every jail. @default off */
+  verifiedCrawlers?: VerifiedCrawlersOptions | boolean;
 }
 
 /** A jail after validation: durations in ms, paths compiled. */
@@ -176,6 +184,8 @@ export interface ResolvedOptions {
   readonly clock: Clock | undefined;
   readonly sweepIntervalMs: number;
   readonly closeConnectionsOnBan: boolean;
+  /** [issue 21: verified crawlers] */
+  readonly verifiedCrawlers: ResolvedVerifiedCrawlers | null;
 }
 
 /** Jail names that jailkeeper uses itself. */
@@ -209,6 +219,7 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   dangerouslyTrustAllProxies: true,
   getClientIp: true,
   closeConnectionsOnBan: true,
+  verifiedCrawlers: true, // [issue 21: verified crawlers]
 };
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
@@ -541,5 +552,7 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
     sweepIntervalMs:
       top.sweepInterval === undefined ? 1000 : toDurationMs('sweepInterval', top.sweepInterval),
     closeConnectionsOnBan: bool('closeConnectionsOnBan', top.closeConnectionsOnBan, true),
+    // [issue 21: verified crawlers]
+    verifiedCrawlers: resolveVerifiedCrawlers(top.verifiedCrawlers, names),
   });
 }
