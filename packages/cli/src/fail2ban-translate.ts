@@ -96,7 +96,7 @@ function statusesAt(nodes: readonly RegexNode[], at: number): number[] | undefin
 function findStatuses(nodes: readonly RegexNode[]): number[] | undefined {
   for (let k = 0; k < nodes.length; k++) {
     const found = statusesAt(nodes, k);
-    if (found && found.every((s) => s >= 100 && s <= 599)) return found;
+    if (found?.every((s) => s >= 100 && s <= 599)) return found;
   }
   return undefined;
 }
