@@ -67,24 +67,34 @@ function pathOnly(target: string): string {
   return q === -1 ? target : target.slice(0, q);
 }
 
-/** The index of the quote closing the field opened at `open`; a backslash escapes the next character. */
+/** The index of the quote closing the field opened at `open`: the next one not escaped by a backslash. */
 function closingQuote(line: string, open: number): number {
-  for (let i = open + 1; i < line.length; i++) {
-    const c = line.charCodeAt(i);
-    if (c === 92)
-      i++; // '\\'
-    else if (c === 34) return i; // '"'
+  let q = line.indexOf('"', open + 1);
+  while (q !== -1) {
+    let backslashes = 0;
+    while (line.charCodeAt(q - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) return q;
+    q = line.indexOf('"', q + 1);
   }
   return -1;
 }
 
-const IPV4 = /^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
-
-/** An address as logs write it: IPv4, or IPv6 (two colons or more). Cheap, for telling a vhost apart. */
+/**
+ * An address as logs write it: digits and three dots (IPv4), or hex digits with two colons or more
+ * (IPv6). Cheap, by character, to tell a virtual host name apart on every line.
+ */
 function looksLikeAddress(token: string): boolean {
-  if (IPV4.test(token)) return true;
-  const first = token.indexOf(':');
-  return first !== -1 && token.indexOf(':', first + 1) !== -1 && /^[0-9A-Fa-f:.[\]%]+$/.test(token);
+  let dots = 0;
+  let colons = 0;
+  let hexLetters = 0;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 46) dots++;
+    else if (c === 58) colons++;
+    else if ((c >= 97 && c <= 102) || (c >= 65 && c <= 70)) hexLetters++;
+    else if (!((c >= 48 && c <= 57) || c === 37 || c === 91 || c === 93)) return false; // digits, % [ ]
+  }
+  return colons >= 2 || (dots === 3 && colons === 0 && hexLetters === 0);
 }
 
 /** A combined-format line, and what the parser noticed about it. */
