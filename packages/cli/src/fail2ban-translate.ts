@@ -101,8 +101,37 @@ function findStatuses(nodes: readonly RegexNode[]): number[] | undefined {
   return undefined;
 }
 
+function quantText(n: RegexNode): string {
+  const q = n.q;
+  if (q === undefined) return '';
+  if (q.min === 0 && q.max === 1) return '?';
+  if (q.max === Number.POSITIVE_INFINITY) return q.min === 0 ? '*' : q.min === 1 ? '+' : `{${q.min},}`;
+  return q.min === q.max ? `{${q.min}}` : `{${q.min},${q.max}}`;
+}
+
+function shorten(text: string): string {
+  return text.length > 70 ? `${text.slice(0, 67)}...` : text;
+}
+
+/** A node list written back as a short regex, for the notes. */
 function describeNodes(nodes: readonly RegexNode[]): string {
-  return nodes.map((n) => (n.t === 'lit' ? n.c : n.t === 'set' ? n.src : n.t === 'any' ? '.' : '…')).join('');
+  return nodes
+    .map((n) => {
+      const body =
+        n.t === 'lit'
+          ? n.c
+          : n.t === 'set'
+            ? n.src
+            : n.t === 'any'
+              ? '.'
+              : n.t === 'group'
+                ? `(${n.alts.map(describeNodes).join('|')})`
+                : n.t === 'tag'
+                  ? `<${n.name}>`
+                  : '';
+      return body + quantText(n);
+    })
+    .join('');
 }
 
 /**
@@ -226,7 +255,7 @@ function translateAlternative(
       paths = globs.globs;
       if (globs.widened)
         notes.push(
-          `paths widened where the regex is not a list of strings (${describeNodes(pathNodes).slice(0, 60)}): a class or a repetition became * or **`,
+          `paths widened where the regex is not a list of strings (${shorten(describeNodes(pathNodes))}): a class, an unescaped dot or a repetition became * or **`,
         );
     }
   }
