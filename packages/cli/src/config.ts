@@ -57,11 +57,18 @@ function attempt(options: Record<string, unknown>): ConfigProblem | undefined {
 }
 
 const PROBE_JAIL = { statuses: [401] };
+/** Options whose validity depends on the jails (they name them). */
+const NAMES_JAILS = new Set(['verifiedCrawlers']);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 /**
  * Every problem of a configuration, each with its code, like `fail2ban-server --test`. The
- * validation stops at the first mistake, so each part is checked on its own: every top-level
- * option, the defaults, then every jail (with the defaults), then the whole.
+ * validation stops at the first mistake, so each option is checked on its own: every top-level
+ * option, every key of the defaults, of the recidive jail and of each jail (with what it depends
+ * on), then each jail whole and the whole file, for what only shows together.
  */
 export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
@@ -73,21 +80,55 @@ export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
     seen.add(key);
     problems.push(p);
   };
+  const jails = isObject(input.jails) ? input.jails : undefined;
+  // A valid stand-in for each jail, so that options naming jails can be checked on their own.
+  const standIns = Object.fromEntries(Object.keys(jails ?? {}).map((name) => [name, PROBE_JAIL]));
+  const probeJails = Object.keys(standIns).length > 0 ? standIns : { probe: PROBE_JAIL };
   for (const key of Object.keys(input)) {
-    if (key === 'jails' || key === 'recidive') continue;
-    add(attempt({ jails: { probe: PROBE_JAIL }, [key]: input[key] }));
+    if (key === 'jails' || key === 'recidive' || key === 'defaults') continue;
+    add(attempt({ jails: NAMES_JAILS.has(key) ? probeJails : { probe: PROBE_JAIL }, [key]: input[key] }));
+  }
+  for (const [key, value] of [
+    ['defaults', input.defaults],
+    ['recidive', input.recidive],
+  ] as const) {
+    if (value === undefined) continue;
+    if (!isObject(value)) add(attempt({ jails: { probe: PROBE_JAIL }, [key]: value }));
+    else
+      for (const [option, v] of Object.entries(value))
+        add(
+          attempt({
+            jails: key === 'recidive' && option === 'jails' ? probeJails : { probe: PROBE_JAIL },
+            [key]: { [option]: v },
+          }),
+        );
   }
   const defaultsOk =
     input.defaults === undefined ||
     attempt({ jails: { probe: PROBE_JAIL }, defaults: input.defaults }) === undefined;
-  const jails = input.jails;
-  if (typeof jails === 'object' && jails !== null && !Array.isArray(jails)) {
+  if (jails !== undefined) {
     for (const [name, jail] of Object.entries(jails)) {
-      const problem = attempt({
-        jails: { [name]: jail },
-        ...(defaultsOk && input.defaults !== undefined ? { defaults: input.defaults } : {}),
-      });
-      add(problem);
+      const defaults = defaultsOk && input.defaults !== undefined ? { defaults: input.defaults } : {};
+      const whole = attempt({ jails: { [name]: jail }, ...defaults });
+      if (whole === undefined) continue;
+      if (isObject(jail)) {
+        // Each option alone, with what it depends on when that is valid.
+        const base: Record<string, unknown> = {};
+        for (const dep of ['statuses', 'paths', 'userAgents', 'maxRetry']) {
+          if (
+            jail[dep] !== undefined &&
+            attempt({ jails: { [name]: { ...PROBE_JAIL, [dep]: jail[dep] } } }) === undefined
+          )
+            base[dep] = jail[dep];
+        }
+        for (const [option, value] of Object.entries(jail)) {
+          const own: Record<string, unknown> = { ...base, [option]: value };
+          if (own.statuses === undefined && own.paths === undefined && own.userAgents === undefined)
+            own.statuses = PROBE_JAIL.statuses;
+          add(attempt({ jails: { [name]: own } }));
+        }
+      }
+      add(whole);
     }
   }
   add(attempt(input));

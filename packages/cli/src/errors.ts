@@ -1,7 +1,7 @@
 /** The CLI's exit codes; scripts can rely on them. */
 export const EXIT = Object.freeze({
   ok: 0,
-  /** The command ran and found problems (check-config). */
+  /** The command ran and found problems (check-config), or import-fail2ban translated no jail. */
   problems: 1,
   /** Wrong arguments. */
   usage: 2,

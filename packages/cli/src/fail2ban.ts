@@ -1,76 +1,23 @@
 import { formatCidr, formatDuration, parseCidr, parseDuration } from '@jailkeeper/core';
+import { parseFilterSpec } from './fail2ban-filter.js';
+import { exemptRoutes, filterRules, groupRules } from './fail2ban-rules.js';
+import { type IniSection, type IniSections, interpolate, mergeIni, parseIni } from './ini.js';
 
-/** One section of an INI file, its keys lower-cased, continuation lines joined. */
-export type IniSections = Map<string, Map<string, string>>;
+export { parseIni } from './ini.js';
 
-/**
- * Parses fail2ban's INI dialect: `[section]`, `key = value`, indented continuation lines, and
- * comments (`#` or `;` at the start of a line, or after whitespace).
- */
-export function parseIni(text: string): IniSections {
-  const sections: IniSections = new Map();
-  let current: Map<string, string> | undefined;
-  let lastKey: string | undefined;
-  for (const raw of text.split(/\r?\n/)) {
-    if (/^\s*[#;]/.test(raw) || raw.trim() === '') {
-      lastKey = undefined;
-      continue;
-    }
-    const line = raw.replace(/\s[#;].*$/, '');
-    const section = /^\s*\[([^\]]+)\]\s*$/.exec(line);
-    if (section) {
-      const name = (section[1] as string).trim();
-      current = sections.get(name) ?? new Map();
-      sections.set(name, current);
-      lastKey = undefined;
-      continue;
-    }
-    if (/^\s/.test(line) && lastKey !== undefined && current) {
-      current.set(lastKey, `${current.get(lastKey) ?? ''}\n${line.trim()}`);
-      continue;
-    }
-    const kv = /^\s*([^=:\s][^=:]*?)\s*[=:]\s*(.*)$/.exec(line);
-    if (kv && current) {
-      lastKey = (kv[1] as string).toLowerCase();
-      current.set(lastKey, (kv[2] as string).trim());
-    }
-  }
-  return sections;
+/** One file of a fail2ban configuration, in the order fail2ban reads them. */
+export interface Fail2banFile {
+  /** The file's path or name (`jail.conf`, `jail.d/nginx.local`), for the notes. */
+  readonly name: string;
+  readonly text: string;
 }
-
-/** Expands `%(name)s` from the section, then [DEFAULT]; unknown names stay as written. */
-function interpolate(
-  value: string,
-  section: Map<string, string>,
-  defaults: Map<string, string> | undefined,
-  depth = 0,
-): string {
-  if (depth > 10) return value;
-  return value.replace(/%\(([^)]+)\)s/g, (whole, name: string) => {
-    const key = name.toLowerCase();
-    const found = section.get(key) ?? defaults?.get(key);
-    return found === undefined ? whole : interpolate(found, section, defaults, depth + 1);
-  });
-}
-
-/** What fail2ban's common HTTP filters count, as statuses jailkeeper sees in the app. */
-const KNOWN_FILTERS: Record<string, { statuses: number[]; note?: string }> = {
-  'nginx-http-auth': { statuses: [401], note: 'HTTP basic-auth failures: the app answers 401' },
-  'apache-auth': { statuses: [401], note: 'authentication failures: the app answers 401' },
-  'nginx-forbidden': { statuses: [403] },
-  'nginx-404': { statuses: [403, 404] },
-  'nginx-4xx': { statuses: [400, 403, 404] },
-  'nginx-botsearch': {
-    statuses: [404],
-    note: 'fail2ban limits it to known scanner paths; jailkeeper counts every 404 (add `paths` to narrow it)',
-  },
-  'nginx-limit-req': { statuses: [429], note: "nginx's limit_req: the app's rate limiter answers 429" },
-  'apache-excessive': { statuses: [429] },
-};
 
 /** fail2ban jails that do not watch HTTP responses: they stay in fail2ban. */
 const NOT_HTTP =
   /^(sshd|ssh|dropbear|ufw|postfix|dovecot|courier|vsftpd|proftpd|pure-ftpd|named|asterisk|mysqld|mongodb|.*-sslerror|.*-ddos|selinux.*|pam-generic|portsentry)/;
+
+const SKIP_SECTIONS = new Set(['DEFAULT', 'INCLUDES', 'Definition', 'Init']);
+const TRUE = /^(true|yes|1|on)$/i;
 
 export interface ImportResult {
   /** The jailkeeper options, ready for JSON. */
@@ -78,9 +25,12 @@ export interface ImportResult {
     jails: Record<string, Record<string, unknown>>;
     ignoreIp?: string[];
     recidive?: Record<string, unknown>;
+    verifiedCrawlers?: { jails: string[] };
   };
-  /** What could not be translated, and why; one line each. */
+  /** What could not be translated, or was translated with a change, and why; one line each. */
   notes: string[];
+  /** False when no jail could be translated: the notes say why. */
+  ok: boolean;
 }
 
 function time(value: string, what: string, notes: string[]): string | number | undefined {
@@ -94,48 +44,49 @@ function time(value: string, what: string, notes: string[]): string | number | u
   return formatDuration(ms);
 }
 
-/** Reads statuses, methods and a path prefix from a failregex over an access-log line. */
-export function translateFailregex(
-  regex: string,
-  vars: Map<string, string>,
-): {
-  statuses: number[];
-  methods?: string[];
-  paths?: string[];
-} {
-  const expanded = regex.replace(/%\(([^)]+)\)s/g, (w, n: string) => vars.get(n.toLowerCase()) ?? w);
-  const afterRequest = expanded.slice(expanded.lastIndexOf('"') + 1);
-  const statuses = [...new Set([...afterRequest.matchAll(/\b([45]\d\d)\b/g)].map((m) => Number(m[1])))];
-  const methodGroup =
-    /"\(?((?:GET|POST|HEAD|PUT|DELETE|PATCH|OPTIONS)(?:\|(?:GET|POST|HEAD|PUT|DELETE|PATCH|OPTIONS))*)\)?/.exec(
-      expanded,
-    );
-  const methods = methodGroup ? (methodGroup[1] as string).split('|') : undefined;
-  const path = /"\(?(?:GET|POST|HEAD|PUT|DELETE|PATCH|OPTIONS)[^ /]*\s+(\/[A-Za-z0-9_\-/]+)/.exec(expanded);
-  const out: { statuses: number[]; methods?: string[]; paths?: string[] } = { statuses };
-  if (methods && !(methods.includes('GET') && methods.includes('POST') && methods.includes('HEAD')))
-    out.methods = methods;
-  if (path) {
-    const prefix = (path[1] as string).replace(/\/$/, '');
-    out.paths = [prefix, `${prefix}/**`];
-  }
-  return out;
-}
-
 /**
- * Translates fail2ban jails into jailkeeper options: maxretry, findtime, bantime, ignoreip,
- * bantime.increment and its settings, recidive, and the statuses of common nginx and Apache
- * filters (or of a failregex, from `filters`: the text of filter.d files by filter name).
- * Whatever cannot be translated is listed in `notes`, never silently dropped.
+ * Translates a fail2ban configuration into jailkeeper options. `source` is the text of a jail
+ * file, or the files of a configuration in fail2ban's order (jail.conf, jail.d/*.conf,
+ * jail.local, jail.d/*.local), merged as fail2ban merges them, `[DEFAULT]` and `%(var)s`
+ * included. `filters` holds filter.d texts by filter name (the `.conf` followed by its `.local`):
+ * each failregex line is translated as far as it carries meaning for an app (status, method,
+ * paths, user agents); the stock nginx and Apache filters are known without them. Whatever is
+ * not translated is said in `notes`, line by line.
  */
-export function importFail2ban(text: string, filters: Record<string, string> = {}): ImportResult {
-  const sections = parseIni(text);
-  const defaults = sections.get('DEFAULT');
+export function importFail2ban(
+  source: string | readonly Fail2banFile[],
+  filters: Readonly<Record<string, string>> = {},
+): ImportResult {
+  const files = typeof source === 'string' ? [{ name: 'jail.local', text: source }] : source;
+  const sections: IniSections = new Map();
+  const definedIn = new Map<string, Set<string>>();
+  for (const file of files) {
+    const parsed = parseIni(file.text);
+    mergeIni(sections, parsed);
+    for (const name of parsed.keys()) {
+      const set = definedIn.get(name) ?? new Set();
+      set.add(file.name);
+      definedIn.set(name, set);
+    }
+  }
+  const defaults: IniSection = sections.get('DEFAULT') ?? new Map();
   const notes: string[] = [];
   const jails: Record<string, Record<string, unknown>> = {};
   const ignoreIp = new Set<string>();
+  const crawlerJails: string[] = [];
+  const skipped: string[] = [];
   let recidive: Record<string, unknown> | undefined;
   const pardonTargets = new Map<string, string>();
+
+  const valueIn = (section: IniSection, sectionName: string) => (key: string) => {
+    const raw = section.get(key) ?? defaults.get(key);
+    if (raw === undefined) return undefined;
+    return interpolate(raw, (name) => {
+      const plain = name.replace(/^known\//, '');
+      if (plain === '__name__') return sectionName;
+      return section.get(plain) ?? defaults.get(plain);
+    });
+  };
 
   const addIgnore = (value: string, where: string) => {
     for (const entry of value.split(/[\s,]+/).filter(Boolean)) {
@@ -158,9 +109,10 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
       );
     }
   };
-  if (defaults?.has('ignoreip'))
-    addIgnore(interpolate(defaults.get('ignoreip') as string, defaults, undefined), '[DEFAULT]');
-  const defaultAction = defaults?.get('action');
+  const defaultsGet = valueIn(new Map(), 'DEFAULT');
+  const defaultIgnore = defaultsGet('ignoreip');
+  if (defaultIgnore !== undefined) addIgnore(defaultIgnore, '[DEFAULT]');
+  const defaultAction = defaults.get('action');
   if (defaultAction !== undefined && /action_m|mail|sendmail|mta/.test(defaultAction)) {
     notes.push(
       `[DEFAULT] action = ${defaultAction}: mail actions become createWebhookNotifier() (a JSON POST, Slack/Mattermost compatible) in the app; not part of the jail options.`,
@@ -168,12 +120,11 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
   }
 
   for (const [name, section] of sections) {
-    if (name === 'DEFAULT' || name === 'INCLUDES' || name === 'Definition' || name === 'Init') continue;
-    const get = (key: string): string | undefined => {
-      const value = section.get(key) ?? defaults?.get(key);
-      return value === undefined ? undefined : interpolate(value, section, defaults);
-    };
+    if (SKIP_SECTIONS.has(name)) continue;
+    const get = valueIn(section, name);
     const where = `[${name}]`;
+    const stockOnly = [...(definedIn.get(name) ?? [])].every((f) => /(^|[\\/])jail\.conf$/.test(f));
+    const enabled = TRUE.test(get('enabled') ?? '');
     const action = section.get('action');
     const whitelist =
       action === undefined ? undefined : /ignoreip\[\s*name\s*=\s*([A-Za-z0-9_.-]+)/.exec(action);
@@ -181,7 +132,15 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
       pardonTargets.set(whitelist[1] as string, name);
       continue;
     }
+    if (!enabled && stockOnly) {
+      skipped.push(name);
+      continue;
+    }
     if (name === 'recidive') {
+      if (!enabled) {
+        notes.push(`${where}: not enabled in fail2ban; left out.`);
+        continue;
+      }
       recidive = {};
       const maxretry = get('maxretry');
       if (maxretry !== undefined) recidive.maxRetry = Number(maxretry);
@@ -189,64 +148,42 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
         ['findtime', 'findTime'],
         ['bantime', 'banTime'],
       ] as const) {
-        const v = section.get(key);
+        const v = get(key);
         if (v !== undefined) {
-          const t = time(interpolate(v, section, defaults), `${where} ${key}`, notes);
+          const t = time(v, `${where} ${key}`, notes);
           if (t !== undefined) recidive[option] = t;
         }
       }
       continue;
     }
-    const filterName = (get('filter') ?? name).split('[')[0]?.trim() ?? name;
+    const spec = parseFilterSpec(get('filter') ?? name);
+    const filterName = spec.name;
     if (NOT_HTTP.test(name) || NOT_HTTP.test(filterName)) {
       notes.push(`${where}: watches ${filterName} (not HTTP responses of this app); keep it in fail2ban.`);
       continue;
     }
-    const jail: Record<string, unknown> = {};
-    const known = KNOWN_FILTERS[filterName];
-    const filterText = filters[filterName];
-    if (filterText !== undefined) {
-      const def = parseIni(filterText).get('Definition') ?? new Map<string, string>();
-      const failregex = def.get('failregex') ?? '';
-      const firstLine = failregex.split('\n')[0] ?? '';
-      const translated = translateFailregex(firstLine, def);
-      if (translated.statuses.length === 0) {
-        notes.push(
-          `${where}: the failregex of ${filterName} names no status; left out: set statuses by hand.`,
-        );
-        continue;
-      }
-      Object.assign(jail, translated);
-      if (failregex.includes('\n'))
-        notes.push(`${where}: ${filterName} has several failregex lines; only the first was translated.`);
-      if ((def.get('ignoreregex') ?? '').trim() !== '') {
-        notes.push(
-          `${where}: ignoreregex "${def.get('ignoreregex')}" of ${filterName}: use \`exempt\` with the route (e.g. ['/ws']).`,
-        );
-      }
-    } else if (known) {
-      jail.statuses = known.statuses;
-      if (known.note) notes.push(`${where}: ${filterName}: ${known.note}.`);
-    } else if (/badbots/.test(filterName)) {
-      notes.push(
-        `${where}: ${filterName} matches a list of bot user agents; left out: give the jail \`userAgents\` with your list.`,
-      );
-      continue;
-    } else {
-      notes.push(
-        `${where}: filter ${filterName} is unknown here; left out: pass its filter.d file (--filters <dir>) or set statuses by hand.`,
-      );
-      continue;
-    }
-    const enabled = get('enabled');
-    if (enabled === undefined || !/^(true|yes|1|on)$/i.test(enabled)) {
-      jail.enabled = false;
+
+    // The failregex lines, translated one by one (or the stock filter's meaning).
+    const jailFailregex = (section.get('failregex') ?? '').split('\n').filter((l) => l.trim() !== '');
+    const {
+      rules,
+      loaded,
+      stock,
+      notes: ruleNotes,
+    } = filterRules(where, filterName, spec.args, filters, jailFailregex);
+    notes.push(...ruleNotes);
+    if (rules.length === 0) continue;
+
+    // What every jail made from this section shares.
+    const common: Record<string, unknown> = {};
+    if (!enabled) {
+      common.enabled = false;
       notes.push(`${where}: not enabled in fail2ban; kept with enabled: false.`);
     }
     const maxretry = get('maxretry');
     if (maxretry !== undefined) {
       const n = Number(maxretry);
-      if (Number.isInteger(n) && n > 0) jail.maxRetry = n;
+      if (Number.isInteger(n) && n > 0) common.maxRetry = n;
       else notes.push(`${where}: maxretry = ${maxretry} is not a positive integer; left out.`);
     }
     for (const [key, option] of [
@@ -256,10 +193,10 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
       const v = get(key);
       if (v !== undefined) {
         const t = time(v, `${where} ${key}`, notes);
-        if (t !== undefined) jail[option] = t;
+        if (t !== undefined) common[option] = t;
       }
     }
-    if (/^(true|yes|1|on)$/i.test(get('bantime.increment') ?? '')) {
+    if (TRUE.test(get('bantime.increment') ?? '')) {
       const inc: Record<string, unknown> = {};
       const factor = get('bantime.factor');
       if (factor !== undefined) inc.factor = Number(factor);
@@ -276,10 +213,10 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
         const t = time(rnd, `${where} bantime.rndtime`, notes);
         if (t !== undefined) inc.jitter = t;
       }
-      if (/^(true|yes|1|on)$/i.test(get('bantime.overalljails') ?? '')) inc.overallJails = true;
+      if (TRUE.test(get('bantime.overalljails') ?? '')) inc.overallJails = true;
       if (get('bantime.formula') !== undefined)
         notes.push(`${where}: bantime.formula is not translated; factor and multipliers are.`);
-      jail.banTimeIncrement = Object.keys(inc).length === 0 ? true : inc;
+      common.banTimeIncrement = Object.keys(inc).length === 0 ? true : inc;
     }
     if (section.has('ignoreip')) {
       addIgnore(get('ignoreip') as string, where);
@@ -293,7 +230,47 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
         `${where}: port = ${port}: jailkeeper refuses banned clients in the app (add jk.guard() for raw connections), not on other ports.`,
       );
     }
-    jails[name] = jail;
+
+    // ignoreregex (the filter's and the jail's): routes become `exempt`, the rest is said.
+    const exempt = exemptRoutes(
+      where,
+      [
+        ...(loaded?.ignoreregex ?? []).map((raw) => ({ raw, from: filterName })),
+        ...(section.get('ignoreregex') ?? '')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((raw) => ({ raw, from: 'the jail' })),
+      ],
+      (raw) => (loaded ? loaded.expand(raw) : interpolate(raw, (n) => get(n))),
+      notes,
+    );
+
+    // ignorecommand: the fake-Googlebot check is verifiedCrawlers; no other command is run.
+    const ignorecommand = (get('ignorecommand') ?? '').trim();
+    const verifies = /fakegooglebot/.test(ignorecommand) || stock?.verifiedCrawlers === true;
+    if (ignorecommand !== '' && !/fakegooglebot/.test(ignorecommand))
+      notes.push(`${where}: ignorecommand = ${ignorecommand}: jailkeeper runs no commands; left out.`);
+    if (verifies && ignorecommand === '')
+      notes.push(
+        `${where}: no ignorecommand, so fail2ban banned the real Googlebot too; jailkeeper spares it (verifiedCrawlers).`,
+      );
+
+    const groups = groupRules(rules);
+    const names = groups.map((_, i) => (i === 0 ? name : `${name}.${i + 1}`));
+    groups.forEach((rule, i) => {
+      const jail: Record<string, unknown> = { ...rule, ...common };
+      if (exempt.length > 0) jail.exempt = exempt;
+      jails[names[i] as string] = jail;
+      if (verifies) crawlerJails.push(names[i] as string);
+    });
+    if (groups.length > 1)
+      notes.push(
+        `${where}: its failregex lines count different things, so it becomes ${groups.length} jails (${names.join(', ')}); fail2ban counted them together, here each counts on its own.`,
+      );
+    if (verifies)
+      notes.push(
+        `${where}: verifiedCrawlers: a client claiming to be Googlebot is checked by reverse then forward DNS; the real crawler is spared, a fake one is counted.`,
+      );
   }
   for (const [target, source] of pardonTargets) {
     const jail = jails[target];
@@ -306,10 +283,18 @@ export function importFail2ban(text: string, filters: Record<string, string> = {
       `[${source}]: the whitelist-after-login jail becomes \`pardon\` on ${target}: after a 200 the threshold rises (4 × maxRetry for 30d) instead of immunity, so a stolen session cannot brute-force freely.`,
     );
   }
+  if (skipped.length > 0)
+    notes.push(
+      `${skipped.length} jail(s) of jail.conf are not enabled and were skipped: ${skipped.slice(0, 12).join(', ')}${skipped.length > 12 ? ', …' : ''}.`,
+    );
   const config: ImportResult['config'] = { jails };
   if (ignoreIp.size > 0) config.ignoreIp = [...ignoreIp];
   if (recidive) config.recidive = recidive;
-  if (Object.keys(jails).length === 0)
-    notes.push('No jail could be translated: the jailkeeper config needs at least one.');
-  return { config, notes };
+  if (crawlerJails.length > 0) config.verifiedCrawlers = { jails: crawlerJails };
+  const ok = Object.keys(jails).length > 0;
+  if (!ok)
+    notes.push(
+      'No jail could be translated: the jailkeeper config needs at least one (the notes above say why for each).',
+    );
+  return { config, notes, ok };
 }

@@ -25,20 +25,40 @@ const MONTHS: Record<string, number> = {
 
 /**
  * Parses the combined (and common) log format's time, `10/Oct/2000:13:55:36 -0700`, by position:
- * a log has millions of lines and Date's parser does not take this form.
+ * a log has millions of lines and Date's parser does not take this form. A time without a zone
+ * (`10/Oct/2000:13:55:36`, as some Apache formats write it) is read as this machine's local time:
+ * see {@link clfTimeHasZone}. NaN when the text is not such a time.
  */
 export function parseClfTime(text: string): number {
-  if (text.length < 26) return Number.NaN;
+  if (
+    text.length < 20 ||
+    text.charCodeAt(2) !== 47 || // '/'
+    text.charCodeAt(6) !== 47 ||
+    text.charCodeAt(11) !== 58 || // ':'
+    text.charCodeAt(14) !== 58 ||
+    text.charCodeAt(17) !== 58
+  )
+    return Number.NaN;
   const day = Number(text.slice(0, 2));
   const month = MONTHS[text.slice(3, 6)];
   const year = Number(text.slice(7, 11));
   const hour = Number(text.slice(12, 14));
   const minute = Number(text.slice(15, 17));
   const second = Number(text.slice(18, 20));
+  if (month === undefined) return Number.NaN;
+  if (!clfTimeHasZone(text)) {
+    if (text.slice(20).trim() !== '') return Number.NaN;
+    return new Date(year, month, day, hour, minute, second).getTime();
+  }
   const sign = text[21] === '-' ? -1 : 1;
   const offset = sign * (Number(text.slice(22, 24)) * 60 + Number(text.slice(24, 26)));
-  if (month === undefined) return Number.NaN;
   return Date.UTC(year, month, day, hour, minute, second) - offset * 60_000;
+}
+
+/** Whether a combined-format time carries its zone (`+0100`); without one it is read as local time. */
+export function clfTimeHasZone(text: string): boolean {
+  const c = text.charCodeAt(21);
+  return text.length >= 26 && (c === 43 || c === 45); // '+' or '-'
 }
 
 /** Strips the query string: jails match paths, and a query is attacker-chosen noise. */
@@ -47,16 +67,66 @@ function pathOnly(target: string): string {
   return q === -1 ? target : target.slice(0, q);
 }
 
+/** The index of the quote closing the field opened at `open`: the next one not escaped by a backslash. */
+function closingQuote(line: string, open: number): number {
+  let q = line.indexOf('"', open + 1);
+  while (q !== -1) {
+    let backslashes = 0;
+    while (line.charCodeAt(q - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) return q;
+    q = line.indexOf('"', q + 1);
+  }
+  return -1;
+}
+
 /**
- * A parser of combined-format lines that keeps the last time it parsed: consecutive lines mostly
- * share their second, so most lines skip the date arithmetic.
+ * An address as logs write it: digits and three dots (IPv4), or hex digits with two colons or more
+ * (IPv6). Cheap, by character, to tell a virtual host name apart on every line.
  */
-export function createCombinedParser(): (line: string) => LogEntry | undefined {
+function looksLikeAddress(token: string): boolean {
+  let dots = 0;
+  let colons = 0;
+  let hexLetters = 0;
+  for (let i = 0; i < token.length; i++) {
+    const c = token.charCodeAt(i);
+    if (c === 46) dots++;
+    else if (c === 58) colons++;
+    else if ((c >= 97 && c <= 102) || (c >= 65 && c <= 70)) hexLetters++;
+    else if (!((c >= 48 && c <= 57) || c === 37 || c === 91 || c === 93)) return false; // digits, % [ ]
+  }
+  return colons >= 2 || (dots === 3 && colons === 0 && hexLetters === 0);
+}
+
+/** A combined-format line, and what the parser noticed about it. */
+export interface CombinedEntry extends LogEntry {
+  /** The time had no zone: it was read as local time. */
+  readonly localTime: boolean;
+}
+
+/**
+ * A parser of combined-format lines (and common, and vhost_combined: `www.example.com 192.0.2.1
+ * - - [...]`), that keeps the last time it parsed: consecutive lines mostly share their second,
+ * so most lines skip the date arithmetic. The user agent is the second quoted field after the
+ * status (fields may follow it). A client field that is not an address is returned as written:
+ * the caller reports the line as not attributable.
+ */
+export function createCombinedParser(): (line: string) => CombinedEntry | undefined {
   let lastTimeText = '';
   let lastTimeMs = Number.NaN;
+  let lastLocal = false;
   return (line) => {
-    const sp = line.indexOf(' ');
+    let sp = line.indexOf(' ');
     if (sp <= 0) return undefined;
+    let ip = line.slice(0, sp);
+    if (!looksLikeAddress(ip)) {
+      // vhost_combined: the virtual host first, then the client.
+      const next = line.indexOf(' ', sp + 1);
+      const second = next === -1 ? '' : line.slice(sp + 1, next);
+      if (looksLikeAddress(second)) {
+        ip = second;
+        sp = next;
+      }
+    }
     const open = line.indexOf('[', sp);
     const close = open === -1 ? -1 : line.indexOf(']', open);
     if (close === -1) return undefined;
@@ -64,9 +134,11 @@ export function createCombinedParser(): (line: string) => LogEntry | undefined {
     if (timeText !== lastTimeText) {
       lastTimeText = timeText;
       lastTimeMs = parseClfTime(timeText);
+      lastLocal = !clfTimeHasZone(timeText);
     }
+    if (Number.isNaN(lastTimeMs)) return undefined;
     const q1 = line.indexOf('"', close);
-    const q2 = q1 === -1 ? -1 : line.indexOf('"', q1 + 1);
+    const q2 = q1 === -1 ? -1 : closingQuote(line, q1);
     if (q2 === -1) return undefined;
     const request = line.slice(q1 + 1, q2);
     const m = request.indexOf(' ');
@@ -74,14 +146,23 @@ export function createCombinedParser(): (line: string) => LogEntry | undefined {
     const method = m === -1 ? request : request.slice(0, m);
     const target = m === -1 ? '/' : m2 === -1 ? request.slice(m + 1) : request.slice(m + 1, m2);
     const status = Number(line.slice(q2 + 2, q2 + 5));
-    if (!(status >= 100 && status <= 599) || Number.isNaN(lastTimeMs)) return undefined;
-    // The user agent is the last quoted field of the combined format.
+    if (!(status >= 100 && status <= 599)) return undefined;
+    // The user agent is the field after the referer: the second quoted field after the status.
     let userAgent = '';
-    if (line.charCodeAt(line.length - 1) === 34) {
-      const uaStart = line.lastIndexOf('"', line.length - 2);
-      if (uaStart > q2) userAgent = line.slice(uaStart + 1, line.length - 1);
-    }
-    return { ip: line.slice(0, sp), timeMs: lastTimeMs, method, path: pathOnly(target), status, userAgent };
+    const r1 = line.indexOf('"', q2 + 5);
+    const r2 = r1 === -1 ? -1 : closingQuote(line, r1);
+    const u1 = r2 === -1 ? -1 : line.indexOf('"', r2 + 1);
+    const u2 = u1 === -1 ? -1 : closingQuote(line, u1);
+    if (u2 !== -1) userAgent = line.slice(u1 + 1, u2);
+    return {
+      ip,
+      timeMs: lastTimeMs,
+      method,
+      path: pathOnly(target),
+      status,
+      userAgent,
+      localTime: lastLocal,
+    };
   };
 }
 

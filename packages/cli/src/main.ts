@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { formatDuration, JailkeeperError, parseDuration, toBanTimeMs } from '@jailkeeper/core';
 import { EXPORT_FORMATS, type ExportFormat } from '@jailkeeper/ops';
@@ -8,6 +7,7 @@ import { type Backend, HttpBackend, RedisBackend } from './backend.js';
 import { checkConfig, loadConfig } from './config.js';
 import { CliError, EXIT } from './errors.js';
 import { importFail2ban } from './fail2ban.js';
+import { type Fail2banConfigFiles, readFail2banConfig } from './fail2ban-files.js';
 import { bansTable, isoTime, printable, statusText, table } from './format.js';
 import { replay } from './replay.js';
 
@@ -33,7 +33,7 @@ Commands (against --redis URL / REDIS_URL, or --url of an app's admin API with -
 Commands on files:
   check-config <file>                    every problem of a config, with its code
   replay <access.log> --config <file> [--format combined|json] [--all] [--no-progress]
-  import-fail2ban <jail.local> [--filters DIR] [--out FILE]
+  import-fail2ban <dir|jail.local> [--filters DIR] [--out FILE]
 
 Common options:
   --redis URL   --prefix jk:   --url URL   --token T (or JAILKEEPER_TOKEN)
@@ -209,10 +209,16 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
       : `, ${isoTime(report.fromMs)} to ${isoTime(report.toMs)}`;
   lines.push(
     `Replayed ${report.lines} lines (${report.format}${span}) in ${report.seconds} s: ${report.linesPerSecond} lines/s.`,
-    `${report.parsed} parsed, ${report.unparseable} unparseable.`,
+    `${report.parsed} parsed, ${report.unparseable} unparseable${report.unattributed > 0 ? `, ${report.unattributed} not attributable to a client (the client field is not an address)` : ''}.`,
   );
   for (const sample of report.unparseableSamples)
     lines.push(`  line ${sample.line}: ${printable(sample.text.slice(0, 100))}`);
+  for (const sample of report.unattributedSamples)
+    lines.push(`  line ${sample.line} (no client address): ${printable(sample.text.slice(0, 100))}`);
+  if (report.localTimes > 0)
+    lines.push(
+      `${report.localTimes} line(s) had a time without a zone: read as this machine's local time (${report.timeZone}); set TZ to read them in another zone.`,
+    );
   lines.push(report.note, '');
   lines.push(
     table(
@@ -262,45 +268,45 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
   io.out(`${lines.join('\n')}\n`);
 }
 
-async function importCommand(file: string, values: Values, io: Io): Promise<void> {
-  let text: string;
+async function importCommand(path: string, values: Values, io: Io): Promise<number> {
+  let read: Fail2banConfigFiles;
   try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    usage(`No fail2ban file at ${file}.`);
+    read = await readFail2banConfig(path, values.filters);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      usage(`No fail2ban configuration at ${path} (a directory such as /etc/fail2ban, or a jail file).`);
+    throw error;
   }
-  const filters: Record<string, string> = {};
-  if (values.filters !== undefined) {
-    let names: string[];
-    try {
-      names = await readdir(values.filters);
-    } catch {
-      usage(`--filters ${values.filters} is not a directory (fail2ban's filter.d).`);
-    }
-    for (const name of names.sort()) {
-      const match = /^(.+)\.(conf|local)$/.exec(name);
-      if (!match) continue;
-      const body = await readFile(join(values.filters, name), 'utf8');
-      // A .local overrides its .conf, as in fail2ban.
-      filters[match[1] as string] =
-        match[2] === 'local' ? `${filters[match[1] as string] ?? ''}\n${body}` : body;
-    }
+  if (values.filters !== undefined && Object.keys(read.filters).length === 0)
+    usage(`--filters ${values.filters} holds no filter (fail2ban's filter.d, with .conf files).`);
+  const result = importFail2ban(read.files, read.filters);
+  if (values.json) {
+    printJson(io, { ...result, read: read.files.map((f) => f.name), filters: read.filtersDir ?? null });
+    if (result.ok && values.out !== undefined)
+      await writeAtomic(values.out, `${JSON.stringify(result.config, null, 2)}\n`);
+    return result.ok ? EXIT.ok : EXIT.problems;
   }
-  const result = importFail2ban(text, filters);
+  io.err(
+    `Read ${read.files.map((f) => f.name).join(', ')}${read.filtersDir === undefined ? ' (no filter.d: the stock filters are known without it)' : `; filters from ${read.filtersDir}`}.\n`,
+  );
+  const listed =
+    result.notes.length === 0
+      ? 'Everything was translated.'
+      : `Not translated, or translated with a change (${result.notes.length}):\n${result.notes.map((n) => `- ${n}`).join('\n')}`;
+  if (!result.ok) {
+    io.err(`${listed}\nNothing was written: no jail could be translated.\n`);
+    return EXIT.problems;
+  }
   const json = `${JSON.stringify(result.config, null, 2)}\n`;
   if (values.out !== undefined) await writeAtomic(values.out, json);
-  else if (!values.json) io.out(json);
-  if (values.json) printJson(io, result);
-  else {
-    const problems = checkConfig(result.config as Record<string, unknown>);
-    io.err(
-      `${result.notes.length === 0 ? 'Everything was translated.' : `Not translated, or translated with a change (${result.notes.length}):\n${result.notes.map((n) => `- ${n}`).join('\n')}`}\n`,
-    );
-    if (problems.length > 0)
-      io.err(`The result needs editing: ${problems.map((p) => `${p.code} ${p.option}`).join(', ')}\n`);
-    if (values.out !== undefined)
-      io.err(`Wrote ${values.out}; check it with: jailkeeper check-config ${values.out}\n`);
-  }
+  else io.out(json);
+  const problems = checkConfig(result.config as Record<string, unknown>);
+  io.err(`${listed}\n`);
+  if (problems.length > 0)
+    io.err(`The result needs editing: ${problems.map((p) => `${p.code} ${p.option}`).join(', ')}\n`);
+  if (values.out !== undefined)
+    io.err(`Wrote ${values.out}; check it with: jailkeeper check-config ${values.out}\n`);
+  return problems.length > 0 ? EXIT.problems : EXIT.ok;
 }
 
 async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
@@ -345,9 +351,8 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
       await replayCommand(args[0] as string, values, io);
       return EXIT.ok;
     case 'import-fail2ban':
-      arity(1, 1, '<jail.local> [--filters DIR] [--out FILE]');
-      await importCommand(args[0] as string, values, io);
-      return EXIT.ok;
+      arity(1, 1, '<dir|jail.local> [--filters DIR] [--out FILE]');
+      return importCommand(args[0] as string, values, io);
     case 'status':
     case 'bans':
     case 'ban':

@@ -3,12 +3,13 @@ import { stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import {
   type BanEvent,
+  type CrawlerResolver,
   createJailkeeper,
   createManualClock,
   type JailkeeperOptions,
   type ObserveResult,
 } from '@jailkeeper/core';
-import { createCombinedParser, type LogEntry, parseJsonLine } from './log-line.js';
+import { type CombinedEntry, createCombinedParser, type LogEntry, parseJsonLine } from './log-line.js';
 
 /** One ban replay found. */
 export interface ReplayBan {
@@ -37,10 +38,20 @@ export interface ReplayReport {
   file: string;
   format: 'combined' | 'json';
   lines: number;
+  /** Access-log lines read, with a client address. */
   parsed: number;
+  /** Lines that are not access-log lines (an error log, another format). */
   unparseable: number;
   /** The first unparseable lines, with their numbers. */
   unparseableSamples: Array<{ line: number; text: string }>;
+  /** Access-log lines whose client field is not an address (a host name): counted nowhere. */
+  unattributed: number;
+  /** The first unattributed lines, with their numbers. */
+  unattributedSamples: Array<{ line: number; text: string }>;
+  /** Lines whose time had no zone: read as local time, in `timeZone`. */
+  localTimes: number;
+  /** The zone local times were read in. */
+  timeZone: string;
   seconds: number;
   linesPerSecond: number;
   fromMs: number | null;
@@ -55,6 +66,8 @@ export interface ReplayReport {
 
 export interface ReplayOptions {
   format?: 'combined' | 'json' | 'auto';
+  /** The DNS `verifiedCrawlers` asks (tests inject one). @default the system's */
+  crawlerResolver?: CrawlerResolver;
   /** Called with the bytes read so far and the file's size. */
   onProgress?: (read: number, size: number) => void;
 }
@@ -63,6 +76,7 @@ export interface ReplayOptions {
 function replayOptions(
   config: Record<string, unknown>,
   clock: ReturnType<typeof createManualClock>,
+  crawlerResolver: CrawlerResolver | undefined,
 ): JailkeeperOptions {
   const {
     store: _store,
@@ -80,8 +94,14 @@ function replayOptions(
     jails[name] = live;
   }
   const recidive = config.recidive;
+  const crawlers = config.verifiedCrawlers;
   return {
     ...(rest as object),
+    ...(crawlerResolver !== undefined && crawlers !== undefined && crawlers !== false
+      ? {
+          verifiedCrawlers: { ...(crawlers === true ? {} : (crawlers as object)), resolver: crawlerResolver },
+        }
+      : {}),
     jails,
     ...(typeof recidive === 'object' && recidive !== null
       ? { recidive: { ...(recidive as object), dryRun: false } }
@@ -103,7 +123,7 @@ export async function replay(
   options: ReplayOptions = {},
 ): Promise<ReplayReport> {
   const clock = createManualClock(0);
-  const keeper = createJailkeeper(replayOptions(config, clock));
+  const keeper = createJailkeeper(replayOptions(config, clock, options.crawlerResolver));
   const jailNames = keeper.options.jails.map((j) => j.name);
   const jails: Record<string, ReplayJail> = {};
   for (const name of jailNames)
@@ -115,6 +135,10 @@ export async function replay(
     parsed: 0,
     unparseable: 0,
     unparseableSamples: [],
+    unattributed: 0,
+    unattributedSamples: [],
+    localTimes: 0,
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone ?? 'UTC',
     seconds: 0,
     linesPerSecond: 0,
     fromMs: null,
@@ -198,12 +222,19 @@ export async function replay(
         report.unparseableSamples.push({ line: lineNo, text: line.slice(0, 200) });
       return undefined;
     }
+    // Parsed once for both calls: each would otherwise parse the address text again.
+    const client = keeper.identify(entry.ip);
+    if (client === undefined) {
+      report.unattributed++;
+      if (report.unattributedSamples.length < 5)
+        report.unattributedSamples.push({ line: lineNo, text: line.slice(0, 200) });
+      return undefined;
+    }
     report.parsed++;
+    if ((entry as CombinedEntry).localTime === true) report.localTimes++;
     if (report.fromMs === null) report.fromMs = entry.timeMs;
     report.toMs = entry.timeMs;
     if (entry.timeMs > clock.now()) clock.set(entry.timeMs);
-    // Parsed once for both calls: each would otherwise parse the address text again.
-    const client = keeper.identify(entry.ip) ?? entry.ip;
     const verdict = keeper.check(client, { method: entry.method, path: entry.path });
     if (verdict.banned) {
       report.refused++;

@@ -52,6 +52,42 @@ describe('check-config', () => {
     assert.ok(problems.length >= 6, found.join(', '));
   });
 
+  it('reports every problem of a jail, of the defaults and of recidive, not the first of each (issue 15)', () => {
+    const problems = checkConfig({
+      jails: {
+        api: { statuses: [700], maxRetry: 0, banTime: 'ten minutes', colour: 'red', methods: ['no method'] },
+        login: {
+          statuses: [401],
+          paths: ['/login'],
+          findTime: 'soon',
+          pardon: { statuses: [200], maxRetry: 1 },
+          maxRetry: 5,
+        },
+      },
+      defaults: { maxRetry: -1, findTime: 'later' },
+      recidive: { maxRetry: 0, banTime: 'forever?' },
+      verifiedCrawlers: { jails: ['api', 'nope'] },
+    });
+    const found = problems.map((p) => `${p.code} ${p.option}`);
+    for (const expected of [
+      'JK_ERR_INVALID_STATUS jails.api.statuses[0]',
+      'JK_ERR_INVALID_OPTION jails.api.maxRetry',
+      'JK_ERR_INVALID_DURATION jails.api.banTime',
+      'JK_ERR_UNKNOWN_OPTION jails.api.colour',
+      'JK_ERR_INVALID_OPTION jails.api.methods[0]',
+      'JK_ERR_INVALID_DURATION jails.login.findTime',
+      'JK_ERR_INVALID_OPTION jails.login.pardon.maxRetry',
+      'JK_ERR_INVALID_OPTION defaults.maxRetry',
+      'JK_ERR_INVALID_DURATION defaults.findTime',
+      'JK_ERR_INVALID_OPTION recidive.maxRetry',
+      'JK_ERR_INVALID_DURATION recidive.banTime',
+      'JK_ERR_INVALID_OPTION verifiedCrawlers.jails[1]',
+    ]) {
+      assert.ok(found.includes(expected), `${expected} in:\n${found.join('\n')}`);
+    }
+    assert.ok(!found.includes('JK_ERR_INVALID_OPTION verifiedCrawlers.jails[0]'), 'api is a configured jail');
+  });
+
   it('passes a valid config', () => {
     assert.deepEqual(
       checkConfig({ jails: { login: { statuses: [401], paths: ['/login'] } }, ignoreIp: ['loopback'] }),
@@ -76,7 +112,9 @@ describe('check-config', () => {
     assert.match(res.out, /^JK_ERR_INVALID_OPTION jails\.a\.maxRetry: /m);
     assert.match(res.out, /^JK_ERR_INVALID_DURATION jails\.b\.findTime: /m);
     assert.match(res.out, /2 problem\(s\) in/);
-    const json = JSON.parse((await run(['check-config', bad, '--json'])).out);
+    const jsonOut = (await run(['check-config', bad, '--json'])).out;
+    assert.ok(jsonOut.endsWith('}\n'), 'JSON output ends with a newline');
+    const json = JSON.parse(jsonOut);
     assert.equal(json.ok, false);
     assert.equal(json.problems.length, 2);
 

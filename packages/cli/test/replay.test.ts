@@ -52,4 +52,48 @@ describe('replay of a JSON log', () => {
     assert.equal(report.refused, 1, 'only the request inside the ban is refused');
     assert.equal(report.jails.login.counted, 3);
   });
+
+  it('reads vhost_combined and zone-less times, and reports the lines it cannot attribute to a client', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jk-replay-clf-'));
+    const config = join(dir, 'jk.json');
+    await writeFile(
+      config,
+      JSON.stringify({ jails: { bots: { userAgents: ['EvilBot'], maxRetry: 2, findTime: '1d' } } }),
+    );
+    const log = join(dir, 'access.log');
+    await writeFile(
+      log,
+      [
+        'www.example.com 192.0.2.1 - - [20/Nov/2026:06:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "EvilBot/1.0"',
+        '192.0.2.1 - - [20/Nov/2026:07:00:01] "GET /a HTTP/1.1" 404 5 "-" "EvilBot/1.0" 0.002 "upstream"',
+        'proxy.example.net - - [20/Nov/2026:07:00:02 +0000] "GET / HTTP/1.1" 200 5 "-" "EvilBot/1.0"',
+        '2026/11/20 07:00:03 [error] 1#0: *1 open() "/x" failed, client: 192.0.2.1, server: a',
+      ].join('\n'),
+    );
+    const res = await run(['replay', log, '--config', config, '--json']);
+    assert.equal(res.code, 0, res.err);
+    assert.ok(res.out.endsWith('}\n'), 'JSON output ends with a newline');
+    const report = JSON.parse(res.out);
+    assert.equal(report.parsed, 2);
+    assert.equal(report.unattributed, 1);
+    assert.deepEqual(
+      report.unattributedSamples.map((s: { line: number }) => s.line),
+      [3],
+    );
+    assert.equal(report.unparseable, 1);
+    assert.equal(report.localTimes, 1);
+    assert.equal(report.jails.bots.counted, 2);
+    assert.deepEqual(
+      report.bans.map((b: { ip: string; line: number }) => [b.ip, b.line]),
+      [['192.0.2.1', 2]],
+    );
+
+    const human = await run(['replay', log, '--config', config]);
+    assert.match(human.out, /2 parsed, 1 unparseable, 1 not attributable to a client/);
+    assert.match(human.out, /line 3 \(no client address\): proxy\.example\.net/);
+    assert.match(
+      human.out,
+      /1 line\(s\) had a time without a zone: read as this machine's local time \(.+\)/,
+    );
+  });
 });

@@ -68,3 +68,9 @@ export type {
   StoreContext,
   StoreJailStatus,
 } from './store/store.js';
+export {
+  type CrawlerDefinition,
+  type CrawlerResolver,
+  KNOWN_CRAWLERS,
+  type VerifiedCrawlersOptions,
+} from './engine/verified-crawlers.js';

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Duration } from '../config/duration.js';
+import type { ResolvedVerifiedCrawlers, VerifiedCrawlersOptions } from './verified-crawlers.js';
 import type { Logger } from '../errors.js';
 import type { ClientIpOptions, ResolvedClientIpOptions } from '../identity/client-ip.js';
 import type { Cidr } from '../identity/ip.js';
@@ -115,6 +116,11 @@ export interface JailkeeperOptions extends ClientIpOptions {
   sweepInterval?: Duration;
   /** When a client is banned, close its open keep-alive and WebSocket connections on this instance. @default true */
   closeConnectionsOnBan?: boolean;
+  /**
+   * Spare verified crawlers: a client claiming to be Googlebot or Bingbot is checked by DNS
+   * (reverse, then forward) before it is counted; `true` for every jail. @default off
+   */
+  verifiedCrawlers?: VerifiedCrawlersOptions | boolean;
 }
 
 /** A jail after validation: durations in ms, paths compiled. */
@@ -174,4 +180,5 @@ export interface ResolvedOptions {
   readonly clock: Clock | undefined;
   readonly sweepIntervalMs: number;
   readonly closeConnectionsOnBan: boolean;
+  readonly verifiedCrawlers: ResolvedVerifiedCrawlers | null;
 }

@@ -6,6 +6,7 @@ import type { FailureResult, FailureRule, RecidiveInput, Store } from '../store/
 import type { BanBook } from './ban-book.js';
 import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
+import { CrawlerVerifier } from './verified-crawlers.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
 
 const NONE: ObserveResult = Object.freeze({ ignored: null, jails: Object.freeze([]) });
@@ -71,6 +72,8 @@ export class Recorder {
   #inFlight = 0;
   #idleWaiters: Array<() => void> = [];
   readonly #storeCalls = new Set<Promise<unknown>>();
+  /** Verified crawlers: undefined unless the option is on. */
+  readonly #crawlers: CrawlerVerifier | undefined;
   closed = false;
 
   constructor(
@@ -99,6 +102,9 @@ export class Recorder {
     }
     this.#relevantStatuses = relevant;
     this.#hasAnyStatusJail = anyStatus;
+    this.#crawlers = options.verifiedCrawlers
+      ? new CrawlerVerifier(options.verifiedCrawlers, clock, announcer.warner)
+      : undefined;
   }
 
   watchesStatus(status: number): boolean {
@@ -150,6 +156,24 @@ export class Recorder {
   observe(event: ResponseEvent): Promise<ObserveResult> {
     if (this.closed) return Promise.resolve(CLOSED);
     if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status)) return NONE_PROMISE;
+    // A claimed crawler that a covered jail would count is verified first (after the response,
+    // never for other clients); a real one goes on without those jails.
+    if (this.#crawlers !== undefined && typeof event.method === 'string') {
+      const screened = this.#crawlers.screen(
+        event,
+        this.#jails,
+        (jail) => fails(jail as ResolvedJail, event),
+        (only) =>
+          this.closed
+            ? Promise.resolve(CLOSED)
+            : this.#observe(only === event.jails ? event : { ...event, jails: only }),
+      );
+      if (screened !== undefined) return screened;
+    }
+    return this.#observe(event);
+  }
+
+  #observe(event: ResponseEvent): Promise<ObserveResult> {
     let failures: ResolvedJail[] | undefined;
     let exempt: ResolvedJail[] | undefined;
     let pardons: ResolvedJail[] | undefined;

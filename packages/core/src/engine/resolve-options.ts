@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { DEFAULTS, JAIL_NAME, RESERVED_JAILS } from '../config/defaults.js';
 import { toBanTimeMs, toDurationMs } from '../config/duration.js';
+import { resolveVerifiedCrawlers } from './verified-crawlers.js';
 import { bool, checkKeys, type KeyList, methodSet, positiveInteger, statusSet } from '../config/validate.js';
 import { invalid, JailkeeperConfigError, type Logger } from '../errors.js';
 import { type ClientIpOptions, resolveClientIpOptions } from '../identity/client-ip.js';
@@ -40,6 +41,7 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   dangerouslyTrustAllProxies: true,
   getClientIp: true,
   closeConnectionsOnBan: true,
+  verifiedCrawlers: true,
 };
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
@@ -313,5 +315,6 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
         ? DEFAULTS.sweepIntervalMs
         : toDurationMs('sweepInterval', top.sweepInterval),
     closeConnectionsOnBan: bool('closeConnectionsOnBan', top.closeConnectionsOnBan, true),
+    verifiedCrawlers: resolveVerifiedCrawlers(top.verifiedCrawlers, names),
   });
 }
