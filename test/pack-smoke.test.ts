@@ -105,6 +105,12 @@ describe('packed packages load from CommonJS and ESM', () => {
       });
       assert.ok(!/\.test\.|\/src\//.test(files), 'ships dist only');
       assert.match(files, /README\.md/);
+      assert.match(files, /LICENSE/, 'ships its license');
+      if (pkg.manifest.name === '@jailkeeper/core') {
+        assert.match(files, /docs\/errors\.md/, 'the docs the error messages name, for reading offline');
+      }
+      const manifest = pkg.manifest as Manifest & { repository?: { directory?: string }; scripts?: object };
+      assert.equal(manifest.repository?.directory, `packages/${pkg.dir.split('/').pop()}`);
     });
   }
 });

@@ -18,7 +18,7 @@ export interface BanRow extends BanJson {
   readonly timeLeftMs: number | null;
 }
 
-export interface JailRow {
+interface JailRow {
   currentlyFailed: number;
   totalFailed: number | null;
   currentlyBanned: number;

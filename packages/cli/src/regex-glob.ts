@@ -1,7 +1,7 @@
 import { isAnyRun, isLit, literalText, plainGroup, type RegexNode } from './regex-tree.js';
 
 /** The most globs one failregex line may become; past it the widest alternatives become `*`. */
-export const MAX_GLOBS = 128;
+const MAX_GLOBS = 128;
 
 // Wildcards while expanding: a segment wildcard (`*`) and a cross-segment one (`**`).
 const SEG = '\u0001';

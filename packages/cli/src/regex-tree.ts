@@ -5,13 +5,13 @@
  */
 
 /** How often a node repeats. */
-export interface Quant {
+interface Quant {
   readonly min: number;
   readonly max: number;
 }
 
 /** A character class: `\d`, `\s`, `\S`, `[...]`. `chars` is its few members, or null when many. */
-export interface SetNode {
+interface SetNode {
   readonly t: 'set';
   readonly chars: readonly string[] | null;
   /** It can match `/` (so a repetition of it can cross path segments). */

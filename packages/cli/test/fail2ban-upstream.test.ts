@@ -23,7 +23,8 @@ import { type ReplayReport, replay } from '../src/replay.js';
  * fail2ban's own files (GPL-2.0) are not in this repository: .ci/run extracts Debian's fail2ban
  * package (without installing it) into .tmp/fail2ban-deb, or FAIL2BAN_ROOT names such a tree.
  */
-const ROOT = process.env.FAIL2BAN_ROOT ?? fileURLToPath(new URL('../../../.tmp/fail2ban-deb/', import.meta.url));
+const ROOT =
+  process.env.FAIL2BAN_ROOT ?? fileURLToPath(new URL('../../../.tmp/fail2ban-deb/', import.meta.url));
 const CONF = join(ROOT, 'etc/fail2ban/');
 const LOGS = join(ROOT, 'usr/lib/python3/dist-packages/fail2ban/tests/files/logs/');
 const PRESENT = existsSync(LOGS);
@@ -131,7 +132,9 @@ const SKIP = PRESENT
   ? false
   : `fail2ban's files are not at ${ROOT}: .ci/run extracts Debian's fail2ban package there (apt-get download fail2ban; dpkg -x)`;
 
-describe("fail2ban's annotated nginx-* and apache-* test logs through import-fail2ban and replay", { skip: SKIP }, () => {
+describe("fail2ban's annotated nginx-* and apache-* test logs through import-fail2ban and replay", {
+  skip: SKIP,
+}, () => {
   it('counts each annotated failure, not each annotated non-match; the rest is listed with its reason', async (t) => {
     const summary: string[] = [];
     const usedExceptions = new Set<(typeof NOT_APPLICABLE)[number]>();
@@ -224,10 +227,7 @@ describe("fail2ban's annotated nginx-* and apache-* test logs through import-fai
   it('apache-fakegooglebot with its ignorecommand: the real Googlebot is spared, the fake one counted', async () => {
     const result = imported('apache-fakegooglebot');
     assert.deepEqual(result.config.verifiedCrawlers, { jails: ['apache-fakegooglebot'] });
-    const lines = annotated(
-      'apache-fakegooglebot',
-      await readFile(`${LOGS}apache-fakegooglebot`, 'utf8'),
-    );
+    const lines = annotated('apache-fakegooglebot', await readFile(`${LOGS}apache-fakegooglebot`, 'utf8'));
     const outcome: Record<string, number> = {};
     for (const line of lines) {
       const report = await replayText(line.text, result.config, GOOGLE_DNS);
@@ -238,10 +238,7 @@ describe("fail2ban's annotated nginx-* and apache-* test logs through import-fai
 
   it('reads the zone-less times of the logs as local time, and says how many', async () => {
     const result = imported('apache-zerotolerance');
-    const report = await replay(
-      `${LOGS}apache-zerotolerance`,
-      result.config as Record<string, unknown>,
-    );
+    const report = await replay(`${LOGS}apache-zerotolerance`, result.config as Record<string, unknown>);
     assert.equal(report.localTimes, report.parsed);
     assert.equal(report.fromMs, new Date(2017, 10, 1, 16, 24, 6).getTime());
   });

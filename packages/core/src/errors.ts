@@ -24,8 +24,10 @@ export const ERROR_CODES = {
   JK_ERR_INVALID_ROUTE_CONFIG: { kind: 'config', docs: 'jk_err_invalid_route_config' },
 } as const;
 
+/** Every error code jailkeeper throws (`JK_ERR_*`). */
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Every warning code jailkeeper emits (`JK_WRN_*`), with its docs anchor. */
 export const WARNING_CODES = {
   JK_WRN_PERSIST_CORRUPT: 'jk_wrn_persist_corrupt',
   JK_WRN_PERSIST_WRITE: 'jk_wrn_persist_write',
@@ -42,9 +44,14 @@ export const WARNING_CODES = {
   JK_WRN_CRAWLER_DNS: 'jk_wrn_crawler_dns',
 } as const;
 
+/** Every warning code (`JK_WRN_*`). */
 export type WarningCode = keyof typeof WARNING_CODES;
 
-const DOCS = 'docs/errors.md';
+/**
+ * Where the codes are explained: the repository's page, which the npm package also ships as
+ * `@jailkeeper/core/docs/errors.md` for reading offline.
+ */
+const DOCS = 'https://github.com/jailkeeper/jailkeeper/blob/main/docs/errors.md';
 
 const kJailkeeperError = Symbol.for('jailkeeper.error');
 

@@ -34,6 +34,12 @@ export type {
 } from './engine/options.js';
 export { resolveOptions } from './engine/resolve-options.js';
 export {
+  type CrawlerDefinition,
+  type CrawlerResolver,
+  KNOWN_CRAWLERS,
+  type VerifiedCrawlersOptions,
+} from './engine/verified-crawlers.js';
+export {
   docsFor,
   ERROR_CODES,
   type ErrorCode,
@@ -68,9 +74,3 @@ export type {
   StoreContext,
   StoreJailStatus,
 } from './store/store.js';
-export {
-  type CrawlerDefinition,
-  type CrawlerResolver,
-  KNOWN_CRAWLERS,
-  type VerifiedCrawlersOptions,
-} from './engine/verified-crawlers.js';

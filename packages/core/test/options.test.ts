@@ -316,7 +316,7 @@ describe('invalid configurations', () => {
           assert.ok(error instanceof JailkeeperError, 'and JailkeeperErrors');
           assert.equal(error.code, code);
           if (path !== '') assert.equal(error.option, path);
-          assert.match(error.message, /See docs\/errors\.md#jk_err_/);
+          assert.match(error.message, /See https:\/\/\S+\/docs\/errors\.md#jk_err_/);
           if (message) assert.match(error.message, message);
           return true;
         },

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createManualClock } from '../src/clock.js';
-import { JailkeeperConfigError } from '../src/errors.js';
 import type { ResponseEvent } from '../src/engine/events.js';
 import { createJailkeeper, type Jailkeeper } from '../src/engine/keeper.js';
 import type { JailkeeperOptions } from '../src/engine/options.js';
 import type { CrawlerResolver } from '../src/engine/verified-crawlers.js';
+import { JailkeeperConfigError } from '../src/errors.js';
 
 const GOOGLEBOT_UA = 'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)';
 const BINGBOT_UA = 'Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)';

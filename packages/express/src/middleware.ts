@@ -1,19 +1,12 @@
 import type { Server } from 'node:http';
-import type { ClientIdentity, GuardOptions, Jailkeeper, Verdict } from '@jailkeeper/core';
+import type { ClientIdentity, GuardOptions, Jailkeeper } from '@jailkeeper/core';
 import {
-  afterSettling,
-  checkKeys,
-  compileRouteConfig,
-  countResponse,
+  type AdapterKit,
+  createAdapterKit,
   type RefusalOptions,
   type RefusalWriter,
   type RouteConfig,
   type RouteJails,
-  requireKeeper,
-  resolveRefusal,
-  responseCounted,
-  responseOpened,
-  writeRefusal,
 } from '@jailkeeper/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
@@ -37,7 +30,6 @@ export interface JailkeeperMiddleware extends RequestHandler {
   guard(server: Server, options?: Omit<GuardOptions, 'block'>): () => void;
 }
 
-const OPTION_KEYS = { block: true, response: true, retryAfter: true } as const;
 const kIdentity = Symbol('jailkeeper.identity');
 const kJails = Symbol('jailkeeper.routeJails');
 
@@ -55,32 +47,22 @@ const writer: RefusalWriter<Response> = {
 
 /**
  * The listener that counts a finished response, built once per middleware (it closes over the
- * keeper), so a request costs no new closure. `this` is the response.
+ * kit), so a request costs no new closure. `this` is the response.
  */
-function countOnClose(keeper: Jailkeeper): (this: Response) => void {
+function countOnClose(kit: AdapterKit): (this: Response) => void {
   return function onClose(this: Response): void {
     const locals = this.locals as Locals;
     const identity = locals[kIdentity];
     if (identity === undefined) return;
-    if (keeper.watchesStatus(this.statusCode)) count(this, identity, locals[kJails]);
-    responseCounted(keeper);
+    if (kit.watches(this.statusCode)) {
+      const req = this.req;
+      // The route the router chose (its pattern, with the mount path); none means no route matched.
+      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : null;
+      const ua = req.headers['user-agent'];
+      kit.count(identity, req.method, route, req.originalUrl, this.statusCode, ua, locals[kJails]);
+    }
+    kit.closed();
   };
-
-  function count(res: Response, identity: ClientIdentity, jails: RouteJails): void {
-    const req = res.req;
-    // The route the router chose (its pattern, with the mount path); none means no route matched.
-    const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : null;
-    countResponse(
-      keeper,
-      identity,
-      req.method,
-      route,
-      req.originalUrl,
-      res.statusCode,
-      req.headers['user-agent'],
-      jails,
-    );
-  }
 }
 
 /**
@@ -93,30 +75,30 @@ function countOnClose(keeper: Jailkeeper): (this: Response) => void {
  * app.get('/ws', jk.exempt(), upgradeHandler);
  * jk.guard(app.listen(3000));
  */
-export function jailkeeper(
-  keeperArg: Jailkeeper,
-  options: JailkeeperExpressOptions = {},
-): JailkeeperMiddleware {
-  const keeper = requireKeeper(keeperArg, 'jailkeeper(keeper)');
-  const refusal = resolveRefusal('', checkKeys('jailkeeper options', options, OPTION_KEYS));
-  const jailScope = keeper.hasJailScope;
-  const onClose = countOnClose(keeper);
+export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions = {}): JailkeeperMiddleware {
+  const kit = createAdapterKit({
+    keeper,
+    keeperAt: 'jailkeeper(keeper)',
+    options,
+    optionsAt: 'jailkeeper options',
+  });
+  const onClose = countOnClose(kit);
 
   const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
     // Before routing: app-scope bans; jail-scope bans judge the raw path and its normalised forms.
-    const verdict: Verdict = keeper.check(
+    const verdict = keeper.check(
       identity,
-      jailScope ? { method: req.method, path: req.originalUrl } : undefined,
+      kit.jailScope ? { method: req.method, path: req.originalUrl } : undefined,
     );
     if (verdict.banned) {
-      writeRefusal(writer, res, refusal, verdict, identity, keeper.clock.now());
+      kit.refuse(writer, res, verdict, identity);
       return;
     }
     keeper.trackConnection(req.socket, identity);
     // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
     // for every access after it.
     (res.locals as Locals)[kIdentity] = identity;
-    responseOpened(keeper);
+    kit.opened();
     res.on('close', onClose);
     next();
   };
@@ -125,11 +107,11 @@ export function jailkeeper(
     const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req);
     if (identity === undefined) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
-    else afterSettling(keeper, identity, decide, req, res, next);
+    else kit.admit(identity, decide, req, res, next);
   } as JailkeeperMiddleware;
 
   middleware.route = (config: RouteConfig): RequestHandler => {
-    const jails = compileRouteConfig(keeper.options.jailsByName.keys(), 'route config', config);
+    const jails = kit.compileRoute(config);
     return function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
       (res.locals as Locals)[kJails] = jails;
       next();
@@ -137,10 +119,6 @@ export function jailkeeper(
   };
   middleware.exempt = () => middleware.route(false);
   middleware.guard = (server: Server, guardOptions: Omit<GuardOptions, 'block'> = {}) =>
-    keeper.guard(server, {
-      upgrade: guardOptions.upgrade ?? true,
-      connection: guardOptions.connection ?? false,
-      block: refusal.drop ? 'drop' : 'forbid',
-    });
+    kit.guard(server, guardOptions);
   return middleware;
 }

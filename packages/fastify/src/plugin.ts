@@ -1,18 +1,12 @@
 import type { ClientIdentity, Jailkeeper } from '@jailkeeper/core';
 import {
-  afterSettling,
+  type AdapterKit,
   checkKeys,
-  compileRouteConfig,
-  countResponse,
+  createAdapterKit,
   type RefusalOptions,
   type RefusalWriter,
   type RouteConfig,
   type RouteJails,
-  requireKeeper,
-  resolveRefusal,
-  responseCounted,
-  responseOpened,
-  writeRefusal,
 } from '@jailkeeper/core/adapter';
 import type {
   FastifyInstance,
@@ -48,7 +42,7 @@ declare module 'fastify' {
   }
 }
 
-const OPTION_KEYS = { keeper: true, block: true, response: true, retryAfter: true, guard: true } as const;
+const OWN_KEYS = { keeper: true, guard: true } as const;
 const kIdentity = Symbol('jailkeeper.identity');
 const kRouteJails = Symbol('jailkeeper.routeJails');
 const kRequest = Symbol('jailkeeper.request');
@@ -80,35 +74,35 @@ const plugin: FastifyPluginCallback<JailkeeperFastifyOptions> = (fastify, option
 };
 
 function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): void {
-  const input = checkKeys('jailkeeper plugin options', options, OPTION_KEYS);
-  const keeper = requireKeeper(input.keeper, 'jailkeeper plugin options.keeper');
-  const refusal = resolveRefusal('', input);
-  const jailScope = keeper.hasJailScope;
+  const kit = createAdapterKit({
+    keeper: (options as { keeper?: unknown } | undefined)?.keeper,
+    keeperAt: 'jailkeeper plugin options.keeper',
+    options,
+    optionsAt: 'jailkeeper plugin options',
+    extraKeys: OWN_KEYS,
+  });
+  const keeper = kit.keeper;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
   // A declared request property keeps the request's shape fixed: Fastify builds it in.
   if (!fastify.hasRequestDecorator(kIdentity as unknown as string)) {
     fastify.decorateRequest(kIdentity as unknown as string, null);
   }
-  const onClose = countOnClose(keeper);
+  const onClose = countOnClose(kit);
 
   // Per-route settings are validated and compiled once, when the route is declared.
   fastify.addHook('onRoute', (route) => {
     const config = route.config?.jailkeeper;
     if (config === undefined) return;
-    const jails = compileRouteConfig(keeper.options.jailsByName.keys(), 'jailkeeper route config', config);
-    route.config = { ...route.config, [kRouteJails]: jails } as typeof route.config;
+    route.config = { ...route.config, [kRouteJails]: kit.compileRoute(config) } as typeof route.config;
   });
 
   // onRequest runs after routing and before the body is read: refuse here.
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
-    if (identity === undefined) {
-      next();
-      return;
-    }
+    if (identity === undefined) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
-    afterSettling(keeper, identity, decide, request, reply, next);
+    else kit.admit(identity, decide, request, reply, next);
   };
 
   const decide = (
@@ -119,12 +113,12 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   ): void => {
     const verdict = keeper.check(
       identity,
-      jailScope
+      kit.jailScope
         ? { method: request.method, route: request.routeOptions.url ?? null, path: request.url }
         : undefined,
     );
     if (verdict.banned) {
-      writeRefusal(writer, reply, refusal, verdict, identity, keeper.clock.now());
+      kit.refuse(writer, reply, verdict, identity);
       return;
     }
     keeper.trackConnection(request.raw.socket, identity);
@@ -134,20 +128,16 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     // One property on the raw response: more would reshape Node's objects for every access after.
     const raw = reply.raw as JkResponse;
     raw[kRequest] = request;
-    responseOpened(keeper);
+    kit.opened();
     raw.on('close', onClose);
     next();
   };
   fastify.addHook('onRequest', onRequest);
 
-  const guard = input.guard === undefined ? {} : input.guard;
+  const guard = kit.input.guard === undefined ? {} : kit.input.guard;
   if (guard !== false) {
     const g = checkKeys('jailkeeper plugin options.guard', guard, { upgrade: true, connection: true });
-    const unguard = keeper.guard(fastify.server, {
-      upgrade: (g.upgrade as boolean | undefined) ?? true,
-      connection: (g.connection as boolean | undefined) ?? false,
-      block: refusal.drop ? 'drop' : 'forbid',
-    });
+    const unguard = kit.guard(fastify.server, g as { upgrade?: boolean; connection?: boolean });
     fastify.addHook('onClose', (_instance, next) => {
       unguard();
       next();
@@ -157,34 +147,24 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
 
 /**
  * The listener that counts a finished (or aborted) response, built once per plugin (it closes over
- * the keeper): `this` is the raw response, so a request costs no new closure. A refused request
+ * the kit): `this` is the raw response, so a request costs no new closure. A refused request
  * never gets here.
  */
-function countOnClose(keeper: Jailkeeper): (this: JkResponse) => void {
+function countOnClose(kit: AdapterKit): (this: JkResponse) => void {
   return function onClose(this: JkResponse): void {
     const request = this[kRequest];
     if (request === undefined) return;
     const identity = (request as JkRequest)[kIdentity];
     if (identity === null) return;
     // A clean response: nothing to build (request.routeOptions allocates on every read).
-    if (keeper.watchesStatus(this.statusCode)) count(request, identity, this.statusCode);
-    responseCounted(keeper);
+    if (kit.watches(this.statusCode)) {
+      const routeOptions = request.routeOptions;
+      const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
+      const ua = request.headers['user-agent'];
+      kit.count(identity, request.method, routeOptions.url ?? null, request.url, this.statusCode, ua, jails);
+    }
+    kit.closed();
   };
-
-  function count(request: FastifyRequest, identity: ClientIdentity, status: number): void {
-    const routeOptions = request.routeOptions;
-    const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
-    countResponse(
-      keeper,
-      identity,
-      request.method,
-      routeOptions.url ?? null,
-      request.url,
-      status,
-      request.headers['user-agent'],
-      jails,
-    );
-  }
 }
 
 /**

@@ -40,6 +40,7 @@ export interface AdminRequest {
   readonly body: unknown;
 }
 
+/** The admin API's answer, for the adapter to write: status, headers and a JSON body. */
 export interface AdminResponse {
   readonly status: number;
   readonly headers: Record<string, string>;

@@ -2,6 +2,7 @@ import { type Ban, JailkeeperError, parseCidr } from '@jailkeeper/core';
 
 /** The formats an edge proxy or firewall loads. */
 export const EXPORT_FORMATS = ['plain', 'json', 'nginx-geo', 'nginx-map', 'haproxy-acl', 'ipset'] as const;
+/** A format of `exportBans()`: one of {@link EXPORT_FORMATS}. */
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /**

@@ -108,7 +108,7 @@ function describeEvent(e: NotifiedEvent): string {
 }
 
 /** The JSON body of one message: `text` for chat webhooks, `events` for programs. */
-export function webhookPayload(
+function webhookPayload(
   events: readonly NotifiedEvent[],
   digestThreshold: number,
   overflow = 0,

@@ -1,20 +1,17 @@
 // The adapter toolkit, `@jailkeeper/core/adapter`: what every framework adapter (and every package
-// built on the engine) shares, so that an adapter is only framework glue.
+// built on the engine) shares, so that an adapter is only framework glue. An adapter starts from
+// createAdapterKit(); the pieces below it are exported for packages that need only one of them.
 export { toDurationMs } from '../config/duration.js';
 export { checkKeys, positiveInteger } from '../config/validate.js';
-export { NOT_BANNED } from '../engine/ban-index.js';
-export { ConnectionTracker, guardServer } from '../engine/connections.js';
 export { describe, invalid } from '../errors.js';
 export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
-export { afterSettling, requireKeeper, responseCounted, responseOpened } from './admission.js';
-export { countedMethod, countResponse } from './counting.js';
+export { countedMethod } from './counting.js';
+export { AdapterKit, type AdapterKitInput, createAdapterKit } from './kit.js';
 export {
   type RefusalOptions,
   type RefusalWriter,
   type ResolvedRefusal,
-  resolveRefusal,
   retryAfterSeconds,
-  writeRefusal,
 } from './refusal.js';
-export { compileRouteConfig, NO_JAILS, type RouteConfig, type RouteJails } from './route-config.js';
+export { NO_JAILS, type RouteConfig, type RouteJails } from './route-config.js';

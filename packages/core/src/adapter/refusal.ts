@@ -18,6 +18,7 @@ export interface RefusalOptions {
   retryAfter?: boolean;
 }
 
+/** Refusal options after validation: the body serialised and the headers listed once. */
 export interface ResolvedRefusal {
   readonly drop: boolean;
   readonly status: number;

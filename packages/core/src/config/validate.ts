@@ -86,10 +86,3 @@ export function methodSet(path: string, value: unknown): Set<string> | null {
     }),
   );
 }
-
-/** A non-empty string, or `fallback` when not set. */
-export function nonEmptyString(path: string, value: unknown, fallback?: string): string | undefined {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value === '') invalid(path, 'a non-empty string', value);
-  return value;
-}

@@ -6,10 +6,12 @@ type HeapItem = [number, string, string];
 /** The answer of `check()`. A ban is a normal result, never an error. */
 export type Verdict = NotBanned | Banned;
 
+/** The verdict for a client that may go on. */
 export interface NotBanned {
   readonly banned: false;
 }
 
+/** The verdict for a banned client: the ban that refuses it, prebuilt so a refusal allocates nothing. */
 export interface Banned {
   readonly banned: true;
   readonly jail: string;

@@ -60,6 +60,7 @@ export interface BanInfo extends Ban {
   readonly scope: 'app' | 'jail';
 }
 
+/** One jail in `status()`: the store's counts and this process's own. */
 export interface JailStatus extends StoreJailStatus {
   readonly dryRun: boolean;
   /** Requests refused by this process because of this jail's bans. */
@@ -69,12 +70,14 @@ export interface JailStatus extends StoreJailStatus {
   readonly bannedClients: string[];
 }
 
+/** What `keeper.status()` resolves to, like `fail2ban-client status`. */
 export interface KeeperStatus {
   readonly store: string;
   readonly jails: Record<string, JailStatus>;
   readonly ignoreIp: string[];
 }
 
+/** The `ban` (and `wouldBan`) event: a ban, with how long it lasts, its scope and where it was made. */
 export interface BanEvent extends Ban {
   readonly durationMs: number;
   readonly scope: 'app' | 'jail';
@@ -84,11 +87,13 @@ export interface BanEvent extends Ban {
   readonly origin: 'local' | 'remote' | 'restored';
 }
 
+/** The `unban` event: a ban lifted by an operator (`manual`) or ended by time (`expired`). */
 export interface UnbanEvent extends Ban {
   readonly cause: 'manual' | 'expired';
   readonly origin: 'local' | 'remote';
 }
 
+/** The `failure` event: one counted failure, with the count in the window after it and the threshold. */
 export interface FailureEvent {
   readonly jail: string;
   readonly client: string;
@@ -103,6 +108,7 @@ export interface FailureEvent {
   readonly dryRun: boolean;
 }
 
+/** The `pardon` event: a success earned the client a higher threshold until `untilMs`. */
 export interface PardonEvent {
   readonly jail: string;
   readonly client: string;
@@ -111,6 +117,7 @@ export interface PardonEvent {
   readonly maxRetry: number;
 }
 
+/** The `blocked` event: a request refused because of a ban. */
 export interface BlockedEvent {
   readonly jail: string;
   readonly client: string;

@@ -29,7 +29,7 @@ export function jailNames(options: ResolvedOptions): string[] {
 }
 
 /** The ban time of a jail, for a manual ban without a duration. */
-export function defaultBanTimeMs(options: ResolvedOptions, jail: string): number {
+function defaultBanTimeMs(options: ResolvedOptions, jail: string): number {
   if (jail === RESERVED_JAILS.recidive) return options.recidive?.banTimeMs ?? DEFAULTS.manualBanMs;
   return options.jailsByName.get(jail)?.banTimeMs ?? DEFAULTS.manualBanMs;
 }

@@ -1,11 +1,11 @@
 import type { Clock } from '../clock.js';
 import type { Duration } from '../config/duration.js';
-import type { ResolvedVerifiedCrawlers, VerifiedCrawlersOptions } from './verified-crawlers.js';
 import type { Logger } from '../errors.js';
 import type { ClientIpOptions, ResolvedClientIpOptions } from '../identity/client-ip.js';
 import type { Cidr } from '../identity/ip.js';
 import type { PathMatcher, PathPattern } from '../paths/path-pattern.js';
 import type { Store } from '../store/store.js';
+import type { ResolvedVerifiedCrawlers, VerifiedCrawlersOptions } from './verified-crawlers.js';
 
 /** Escalation of repeat offenders, like fail2ban's `bantime.increment`. */
 export interface BanTimeIncrementOptions {
@@ -165,6 +165,7 @@ export interface ResolvedRecidive {
   readonly dryRun: boolean;
 }
 
+/** The options after validation (`keeper.options`): frozen, durations in ms, paths compiled. */
 export interface ResolvedOptions {
   readonly jails: readonly ResolvedJail[];
   readonly jailsByName: ReadonlyMap<string, ResolvedJail>;

@@ -6,8 +6,8 @@ import type { FailureResult, FailureRule, RecidiveInput, Store } from '../store/
 import type { BanBook } from './ban-book.js';
 import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
-import { CrawlerVerifier } from './verified-crawlers.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
+import { CrawlerVerifier } from './verified-crawlers.js';
 
 const NONE: ObserveResult = Object.freeze({ ignored: null, jails: Object.freeze([]) });
 const NONE_PROMISE = Promise.resolve(NONE);

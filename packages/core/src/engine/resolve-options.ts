@@ -1,7 +1,6 @@
 import type { Clock } from '../clock.js';
 import { DEFAULTS, JAIL_NAME, RESERVED_JAILS } from '../config/defaults.js';
 import { toBanTimeMs, toDurationMs } from '../config/duration.js';
-import { resolveVerifiedCrawlers } from './verified-crawlers.js';
 import { bool, checkKeys, type KeyList, methodSet, positiveInteger, statusSet } from '../config/validate.js';
 import { invalid, JailkeeperConfigError, type Logger } from '../errors.js';
 import { type ClientIpOptions, resolveClientIpOptions } from '../identity/client-ip.js';
@@ -20,6 +19,7 @@ import type {
   ResolvedPardon,
   ResolvedRecidive,
 } from './options.js';
+import { resolveVerifiedCrawlers } from './verified-crawlers.js';
 
 // A mapped type keeps each list of valid keys in step with its options type.
 const TOP_KEYS: KeyList<JailkeeperOptions> = {

@@ -17,7 +17,7 @@ export interface ClientIdentity {
 }
 
 /** The identity of a parsed address. */
-export function identityOf(ip: ParsedIp, ipv6Subnet: number): ClientIdentity {
+function identityOf(ip: ParsedIp, ipv6Subnet: number): ClientIdentity {
   return { ip: formatIp(ip), key: clientKey(ip, ipv6Subnet) };
 }
 

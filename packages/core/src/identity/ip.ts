@@ -45,7 +45,7 @@ export function parseIPv4(text: string): number | undefined {
 }
 
 /** Formats a uint32 as dotted quad. */
-export function formatIPv4(value: number): string {
+function formatIPv4(value: number): string {
   return `${value >>> 24}.${(value >>> 16) & 255}.${(value >>> 8) & 255}.${value & 255}`;
 }
 

@@ -18,7 +18,7 @@ export interface HistoryRecord {
   readonly expiresMs: number;
 }
 
-export interface PardonRecord {
+interface PardonRecord {
   readonly jail: string;
   readonly client: string;
   readonly untilMs: number;
@@ -48,7 +48,7 @@ export function serialize(snapshot: Snapshot, savedAtMs: number): string {
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
 
 /** Parses a snapshot; entries of the wrong shape are dropped and counted, not trusted. */
-export function deserialize(text: string): { snapshot: Snapshot; dropped: number } {
+function deserialize(text: string): { snapshot: Snapshot; dropped: number } {
   const data = JSON.parse(text) as Record<string, unknown>;
   if (typeof data !== 'object' || data === null || data.version !== VERSION) {
     throw new Error(`unknown snapshot version ${JSON.stringify((data as { version?: unknown })?.version)}`);

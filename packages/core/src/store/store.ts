@@ -47,6 +47,7 @@ export interface FailureRule {
   readonly reason: string;
 }
 
+/** The recidive jail's thresholds, carried by the rules of the jails that feed it. */
 export interface RecidiveInput {
   readonly jail: string;
   readonly findTimeMs: number;
@@ -55,6 +56,7 @@ export interface RecidiveInput {
   readonly dryRun: boolean;
 }
 
+/** What a store answers for one recorded failure. */
 export interface FailureResult {
   /** Failures in the window, this one included (0 when the client was already banned). */
   readonly count: number;
@@ -72,6 +74,7 @@ export interface FailureResult {
   readonly recidiveDryRun: boolean;
 }
 
+/** A ban by hand, as the engine hands it to the store. */
 export interface ManualBanInput {
   readonly jail: string;
   readonly client: string;
@@ -81,6 +84,7 @@ export interface ManualBanInput {
   readonly historyTimeMs: number;
 }
 
+/** A jail's counts as the store keeps them (fail2ban-client status). */
 export interface StoreJailStatus {
   /** Clients with failures inside the window and no ban yet. */
   readonly currentlyFailed: number;

@@ -9,6 +9,7 @@ export interface StoreFactory {
   make(): Promise<Store> | Store;
 }
 
+/** A store context for a store under test, recording the bans and unbans it reports. */
 export function contextFor(events: { bans: Ban[]; unbans: Ban[] } = { bans: [], unbans: [] }): StoreContext {
   return {
     clock: systemClock,
@@ -23,6 +24,7 @@ let unique = 0;
 /** A client key no other test uses, so that suites may share one backend. */
 export const freshClient = () => `198.18.${(unique >> 8) & 255}.${unique++ & 255}`;
 
+/** A failure rule for tests: 3 failures in 1 minute ban for 1 minute, unless overridden. */
 export function rule(overrides: Partial<FailureRule> = {}): FailureRule {
   return {
     jail: 'login',

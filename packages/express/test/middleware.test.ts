@@ -1,0 +1,66 @@
+/**
+ * The middleware as an Express user sees it, through supertest, on Express 4 and 5: a banned
+ * client is refused before any handler (counted by the handlers themselves), and the route
+ * helpers are honoured. The cross-package scenarios over real sockets are in test/adapters.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
+import { quietLogger } from '@jailkeeper/core/testing';
+import express5 from 'express';
+import express4 from 'express4';
+import request from 'supertest';
+import { jailkeeper } from '../src/index.js';
+
+function app(express: typeof express5, keeper: Jailkeeper) {
+  const runs = { login: 0, ws: 0 };
+  const jk = jailkeeper(keeper);
+  const server = express();
+  server.use(jk);
+  server.post('/login', (_req, res) => {
+    runs.login++;
+    res.status(401).send('no');
+  });
+  server.get('/ws', jk.exempt(), (_req, res) => {
+    runs.ws++;
+    res.status(403).send('upgrade expected');
+  });
+  return { server, runs };
+}
+
+for (const [name, express] of [
+  ['Express 5', express5],
+  ['Express 4', express4 as unknown as typeof express5],
+] as const) {
+  describe(`jailkeeper() with supertest: ${name}`, () => {
+    it('refuses at maxRetry before the handler runs, with Retry-After', async () => {
+      const keeper = createJailkeeper({
+        jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 3, banTime: '1h' } },
+        logger: quietLogger,
+      });
+      const { server, runs } = app(express, keeper);
+      for (let i = 0; i < 3; i++) {
+        await request(server).post('/login').expect(401);
+        await keeper.idle();
+      }
+      const refused = await request(server).post('/login').expect(403);
+      assert.equal(refused.headers['retry-after'], '3600');
+      assert.deepEqual(refused.body, { error: 'Forbidden' });
+      assert.equal(runs.login, 3, 'the handler ran for the counted attempts only');
+      await keeper.close();
+    });
+
+    it('an exempt route never counts: twenty 403s on /ws ban nobody', async () => {
+      const keeper = createJailkeeper({
+        jails: { forbidden: { statuses: [403], maxRetry: 2 } },
+        logger: quietLogger,
+      });
+      const { server, runs } = app(express, keeper);
+      for (let i = 0; i < 20; i++) await request(server).get('/ws').expect(403);
+      await keeper.idle();
+      assert.equal(runs.ws, 20);
+      assert.deepEqual(await keeper.bans(), []);
+      await keeper.close();
+    });
+  });
+}
