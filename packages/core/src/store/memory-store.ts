@@ -12,11 +12,13 @@ import {
   writeSnapshot,
   writeSnapshotSync,
 } from './persist.js';
+import { ReservationTable } from './reservations.js';
 import type {
   Ban,
   FailureResult,
   FailureRule,
   ManualBanInput,
+  Reservation,
   Store,
   StoreContext,
   StoreJailStatus,
@@ -60,6 +62,7 @@ class MemoryStore implements Store {
   readonly #history = new Map<string, History>();
   readonly #pardons = new Map<string, number>();
   readonly #totals = new Map<string, Totals>();
+  readonly #reservations = new ReservationTable();
   #ctx: StoreContext | undefined;
   #persistTimer: NodeJS.Timeout | undefined;
   #writing: Promise<void> | undefined;
@@ -148,6 +151,37 @@ class MemoryStore implements Store {
   #activeBan(key: string, now: number): Ban | undefined {
     const ban = this.#bans.get(key);
     return ban !== undefined && ban.endMs > now ? ban : undefined;
+  }
+
+  async reserve(input: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
+    const now = this.#now;
+    const key = keyOf(input.jail, client);
+    this.#windows.set(input.jail, input.findTimeMs);
+    const held = this.#activeBan(key, now);
+    const maxRetry = this.#threshold(input, key, now);
+    const count = this.#counters.count(key, now, input.findTimeMs);
+    const open = this.#reservations.open(key, now);
+    if (held) return { admitted: false, ban: held, count, inFlight: open, maxRetry };
+    if (count + open >= maxRetry) return { admitted: false, ban: null, count, inFlight: open, maxRetry };
+    this.#reservations.add(key, id, now + holdMs);
+    return { admitted: true, ban: null, count, inFlight: open + 1, maxRetry };
+  }
+
+  async settle(
+    input: FailureRule,
+    client: string,
+    id: string,
+    failed: boolean,
+    jitterMs: number,
+  ): Promise<FailureResult | null> {
+    this.#reservations.remove(keyOf(input.jail, client), id);
+    return failed ? this.recordFailure(input, client, jitterMs) : null;
+  }
+
+  /** The threshold in force for a key: the pardoned one while pardoned. */
+  #threshold(input: FailureRule, key: string, now: number): number {
+    const pardonUntil = this.#pardons.get(key);
+    return pardonUntil !== undefined && pardonUntil > now ? input.pardonMaxRetry : input.maxRetry;
   }
 
   async recordFailure(input: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
@@ -281,6 +315,7 @@ class MemoryStore implements Store {
       const key = keyOf(name, client);
       const ban = this.#bans.get(key);
       this.#counters.delete(key);
+      this.#reservations.clear(key);
       if (ban && this.#bans.delete(key) && ban.endMs > now) lifted.push(ban);
     }
     if (lifted.length > 0) this.#changed();
@@ -348,6 +383,7 @@ class MemoryStore implements Store {
     for (const [key, until] of this.#pardons) if (until <= now) this.#pardons.delete(key);
     for (const [client, h] of this.#history) if (h.expiresMs <= now) this.#history.delete(client);
     this.#counters.sweep(now, (k) => this.#windowOf(k));
+    this.#reservations.sweep(now);
     if (ended.length > 0) this.#changed();
     return ended;
   }

@@ -75,6 +75,26 @@ export interface FailureResult {
 }
 
 /** A ban by hand, as the engine hands it to the store. */
+/**
+ * What {@link Store.reserve} answers for one attempt on a route a jail targets.
+ * `admitted: false` with a `ban` means the client is banned in the jail; without one, the budget
+ * is taken by attempts still in flight (failures in the window plus open reservations reach the
+ * threshold): the attempt must wait for one to settle, or be refused.
+ */
+export interface Reservation {
+  /** True: the attempt may reach the handler; its slot is held until settled (or `holdMs`). */
+  readonly admitted: boolean;
+  /** The ban in force, when the client is banned in this jail. */
+  readonly ban: Ban | null;
+  /** Failures in the window. */
+  readonly count: number;
+  /** Reservations open (settled neither way), this one included when admitted. */
+  readonly inFlight: number;
+  /** The threshold in force (the pardoned one while pardoned). */
+  readonly maxRetry: number;
+}
+
+/** A ban by hand, as the engine hands it to the store. */
 export interface ManualBanInput {
   readonly jail: string;
   readonly client: string;
@@ -133,6 +153,26 @@ export interface Store {
    * `jitterMs` is the random extra ban time the engine drew (0 without jitter).
    */
   recordFailure(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult>;
+  /**
+   * Reserves a slot for one attempt of `client` on a route `rule.jail` targets, in one atomic step:
+   * admitted while failures in the window plus open reservations stay below the threshold in
+   * force and the client is not banned there. `id` names the reservation (unique per attempt); it
+   * expires after `holdMs` if never settled (a crashed instance's attempts do not hold slots for
+   * ever). Stores without it give the weaker guarantee of `recordFailure` alone (see docs/security.md).
+   */
+  reserve?(rule: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation>;
+  /**
+   * Settles a reservation in one atomic step: `failed` records the attempt as a failure, exactly
+   * as `recordFailure` does (banning at the threshold), and frees its slot; otherwise the slot is
+   * freed and `null` returned. Settling an expired or unknown reservation still records a failure.
+   */
+  settle?(
+    rule: FailureRule,
+    client: string,
+    id: string,
+    failed: boolean,
+    jitterMs: number,
+  ): Promise<FailureResult | null>;
   /** Records a success: the client is pardoned in the jail for `forMs`. */
   recordPardon(jail: string, client: string, forMs: number): Promise<void>;
   /** A manual ban with its own duration. Replaces an active ban of the same client in the jail. */

@@ -271,5 +271,101 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       assert.deepEqual(status, { currentlyFailed: 1, totalFailed: 2, currentlyBanned: 1, totalBanned: 1 });
       await store.close();
     });
+
+    describe('reservations (reserve, settle)', () => {
+      const reserveOf = (store: Store) => {
+        if (store.reserve === undefined || store.settle === undefined) return undefined;
+        return { reserve: store.reserve.bind(store), settle: store.settle.bind(store) };
+      };
+      let id = 0;
+      const nextId = () => `r${process.pid}-${id++}`;
+
+      it('admits exactly the remaining budget when attempts arrive at once, and frees slots on settle', async (t) => {
+        const store = await open();
+        const r = reserveOf(store);
+        if (!r) return t.skip(`${name} has no reserve()`);
+        const client = freshClient();
+        const ids = Array.from({ length: 20 }, nextId);
+        const answers = await Promise.all(ids.map((i) => r.reserve(rule(), client, i, 60_000)));
+        const admitted = ids.filter((_, i) => answers[i]?.admitted);
+        assert.equal(admitted.length, 3, 'maxRetry attempts in flight, no more');
+        assert.ok(answers.every((a) => a.admitted || (a.ban === null && a.maxRetry === 3)));
+        // A success frees its slot; a failure is counted and keeps the budget used.
+        assert.equal(await r.settle(rule(), client, admitted[0] as string, false, 0), null);
+        const again = await r.reserve(rule(), client, nextId(), 60_000);
+        assert.equal(again.admitted, true);
+        assert.equal(again.inFlight, 3);
+        const failed = await r.settle(rule(), client, admitted[1] as string, true, 0);
+        assert.equal(failed?.count, 1);
+        assert.equal(
+          (await r.reserve(rule(), client, nextId(), 60_000)).admitted,
+          false,
+          'count 1 + 2 open = 3',
+        );
+        await store.close();
+      });
+
+      it('bans at the threshold through settle, and then refuses with the ban', async (t) => {
+        const store = await open();
+        const r = reserveOf(store);
+        if (!r) return t.skip(`${name} has no reserve()`);
+        const client = freshClient();
+        const ids = [nextId(), nextId(), nextId()];
+        for (const i of ids) assert.equal((await r.reserve(rule(), client, i, 60_000)).admitted, true);
+        const results = [];
+        for (const i of ids) results.push(await r.settle(rule(), client, i, true, 0));
+        assert.deepEqual(
+          results.map((x) => x?.count),
+          [1, 2, 3],
+        );
+        assert.ok(results[2]?.ban, 'the third failure bans');
+        const refused = await r.reserve(rule(), client, nextId(), 60_000);
+        assert.equal(refused.admitted, false);
+        assert.equal(refused.ban?.client, client);
+        await store.close();
+      });
+
+      it('a reservation never settled stops holding its slot after holdMs', async (t) => {
+        const store = await open();
+        const r = reserveOf(store);
+        if (!r) return t.skip(`${name} has no reserve()`);
+        const client = freshClient();
+        for (let i = 0; i < 3; i++) await r.reserve(rule(), client, nextId(), 200);
+        assert.equal((await r.reserve(rule(), client, nextId(), 200)).admitted, false);
+        await sleep(300); // the holds are measured in the store's time: they must pass
+        assert.equal((await r.reserve(rule(), client, nextId(), 200)).admitted, true);
+        await store.close();
+      });
+
+      it('settling an unknown reservation as failed still counts it', async (t) => {
+        const store = await open();
+        const r = reserveOf(store);
+        if (!r) return t.skip(`${name} has no reserve()`);
+        const client = freshClient();
+        const result = await r.settle(rule(), client, 'never-reserved', true, 0);
+        assert.equal(result?.count, 1);
+        await store.close();
+      });
+
+      it('uses the pardoned threshold while pardoned, and unban frees every slot', async (t) => {
+        const store = await open();
+        const r = reserveOf(store);
+        if (!r) return t.skip(`${name} has no reserve()`);
+        const client = freshClient();
+        const pardoned = rule({ pardonMaxRetry: 6 });
+        await store.recordPardon('login', client, 60_000);
+        const answers = await Promise.all(
+          Array.from({ length: 10 }, () => r.reserve(pardoned, client, nextId(), 60_000)),
+        );
+        assert.equal(answers.filter((a) => a.admitted).length, 6);
+        await store.unban(client, 'login');
+        assert.equal(
+          (await r.reserve(pardoned, client, nextId(), 60_000)).inFlight,
+          1,
+          'unban cleared the slots',
+        );
+        await store.close();
+      });
+    });
   });
 }
