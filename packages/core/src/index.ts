@@ -3,6 +3,7 @@
 export { type Clock, createManualClock, type ManualClock, systemClock } from './clock.js';
 export { DEFAULTS, isJailName } from './config/defaults.js';
 export { type Duration, formatDuration, parseDuration, toBanTimeMs } from './config/duration.js';
+export type { Admission, Targets } from './engine/admission.js';
 export type { Banned, NotBanned, Verdict } from './engine/ban-index.js';
 export type { GuardOptions } from './engine/connections.js';
 export type {
@@ -24,6 +25,7 @@ export { IgnoreList, parseIgnoreEntry } from './engine/ignore-list.js';
 export { createJailkeeper, Jailkeeper } from './engine/keeper.js';
 export { jailNames, type ManualBanOptions } from './engine/operations.js';
 export type {
+  AttemptOptions,
   BanTimeIncrementOptions,
   JailkeeperOptions,
   JailOptions,
@@ -33,6 +35,7 @@ export type {
   ResolvedOptions,
 } from './engine/options.js';
 export { resolveOptions } from './engine/resolve-options.js';
+export type { Slots } from './engine/slots.js';
 export {
   type CrawlerDefinition,
   type CrawlerResolver,

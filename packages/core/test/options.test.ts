@@ -355,7 +355,7 @@ describe('valid configurations', () => {
     );
     assert.equal(r.jails[0]?.pardon?.maxRetry, 12);
     assert.equal(r.jails[0]?.pardon?.forMs, 30 * 24 * 3600_000);
-    assert.equal(r.jails[0]?.pardon?.paths.matches('/login'), true);
+    assert.equal(r.jails[0]?.pardon?.paths.matchesRoute('/login', false), true);
   });
   it('accepts the unsafe full whitelist (pardon maxRetry Infinity)', () => {
     const r = resolveOptions({

@@ -1,14 +1,15 @@
 import type { Server } from 'node:http';
-import type { ClientIdentity, GuardOptions, Jailkeeper } from '@jailkeeper/core';
+import type { Banned, ClientIdentity, GuardOptions, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
 import {
   type AdapterKit,
   createAdapterKit,
+  pathOf,
   type RefusalOptions,
   type RefusalWriter,
   type RouteConfig,
-  type RouteJails,
 } from '@jailkeeper/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Instrumenter, kRouteJails, kState, type RequestState } from './instrument.js';
 
 /** Options of {@link jailkeeper}. */
 export interface JailkeeperExpressOptions extends RefusalOptions {}
@@ -30,11 +31,8 @@ export interface JailkeeperMiddleware extends RequestHandler {
   guard(server: Server, options?: Omit<GuardOptions, 'block'>): () => void;
 }
 
-const kIdentity = Symbol('jailkeeper.identity');
-const kJails = Symbol('jailkeeper.routeJails');
-
-/** What the middleware keeps in `res.locals`, a null-prototype object Express makes per request. */
-type Locals = { [kIdentity]?: ClientIdentity; [kJails]?: RouteJails };
+type Locals = Record<symbol, RequestState | undefined>;
+const NONE: Targets = Object.freeze([]);
 
 const writer: RefusalWriter<Response> = {
   drop: (res) => res.req.socket.destroy(),
@@ -46,20 +44,27 @@ const writer: RefusalWriter<Response> = {
 };
 
 /**
- * The listener that counts a finished response, built once per middleware (it closes over the
- * kit), so a request costs no new closure. `this` is the response.
+ * The listener that counts a finished (or abandoned) response, built once per middleware: `this`
+ * is the response, so a request costs no new closure.
  */
 function countOnClose(kit: AdapterKit): (this: Response) => void {
   return function onClose(this: Response): void {
-    const locals = this.locals as Locals;
-    const identity = locals[kIdentity];
-    if (identity === undefined) return;
-    if (kit.watches(this.statusCode)) {
+    const state = (this.locals as Locals)[kState];
+    if (state === undefined) return;
+    if (kit.watches(this.statusCode, state.slots)) {
       const req = this.req;
-      // The route the router chose (its pattern, with the mount path); none means no route matched.
-      const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : null;
-      const ua = req.headers['user-agent'];
-      kit.count(identity, req.method, route, req.originalUrl, this.statusCode, ua, locals[kJails]);
+      kit.count(
+        state.identity,
+        req.method,
+        state.route,
+        state.caseInsensitive,
+        req.originalUrl,
+        this.statusCode,
+        req.headers['user-agent'],
+        state.jails,
+        state.slots,
+        !this.writableFinished,
+      );
     }
     kit.closed();
   };
@@ -67,9 +72,12 @@ function countOnClose(kit: AdapterKit): (this: Response) => void {
 
 /**
  * Creates the Express middleware. Mount it first: a banned client is refused before any other
- * middleware or handler runs, its body unread.
+ * middleware or handler runs, its body unread. Counting, exemptions and the routes jails target
+ * follow the route Express itself chose (routers mounted with `app.use`, parameters, arrays,
+ * handlers mounted at a path), whatever spelling of the path reached it.
  * @example
  * const keeper = createJailkeeper({ jails: { login: { statuses: [401], paths: ['/login'] } } });
+ * await keeper.ready;
  * const jk = jailkeeper(keeper);
  * app.use(jk);
  * app.get('/ws', jk.exempt(), upgradeHandler);
@@ -84,8 +92,90 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   });
   const onClose = countOnClose(kit);
 
+  const refuse = (res: Response, identity: ClientIdentity, verdict: Banned | null): void => {
+    if (verdict === null) kit.refuseBusy(writer, res);
+    else kit.refuse(writer, res, verdict, identity);
+  };
+
+  // At a route (or a targeted handler mounted with app.use), after routing: jail-scope bans judged
+  // on the method the router runs and the route it chose; the attempt's slots reserved.
+  const instrumenter = new Instrumenter(kit, {
+    enter(req, res, state, targets, proceed) {
+      if (kit.jailScope) {
+        const verdict = keeper.check(state.identity, {
+          method: req.method,
+          route: state.route,
+          path: pathOf(req.originalUrl),
+          caseInsensitive: state.caseInsensitive,
+        });
+        if (verdict.banned) {
+          kit.refuse(writer, res as unknown as Response, verdict, state.identity);
+          return;
+        }
+      }
+      if (targets.length === 0) proceed(null);
+      else
+        kit.admitThen(
+          state.identity,
+          targets,
+          atRoute,
+          refusedAtRoute,
+          res as unknown as Response,
+          proceed,
+          0,
+          false,
+        );
+    },
+  });
+  const atRoute = (
+    _res: Response,
+    proceed: (slots: Slots | null) => void,
+    _: 0,
+    __: ClientIdentity,
+    slots: Slots | null,
+  ) => proceed(slots);
+  const refusedAtRoute = (
+    res: Response,
+    _p: unknown,
+    _: 0,
+    identity: ClientIdentity,
+    verdict: Banned | null,
+  ) => refuse(res, identity, verdict);
+
+  const go = (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    identity: ClientIdentity,
+    slots: Slots | null,
+  ) => {
+    keeper.trackConnection(req.socket, identity);
+    // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
+    // for every access after it.
+    const state: RequestState = {
+      identity,
+      slots,
+      route: null,
+      caseInsensitive: false,
+      jails: undefined,
+      mounts: null,
+    };
+    (res.locals as Locals)[kState] = state;
+    kit.opened();
+    res.on('close', onClose);
+    next();
+  };
+  const stop = (
+    _req: Request,
+    res: Response,
+    _next: NextFunction,
+    identity: ClientIdentity,
+    verdict: Banned | null,
+  ) => refuse(res, identity, verdict);
+
   const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
-    // Before routing: app-scope bans; jail-scope bans judge the raw path and its normalised forms.
+    // Before routing: app-scope bans; jail-scope bans judge the raw path and its normalised forms
+    // here, and the route Express chose when it gets there.
     const verdict = keeper.check(
       identity,
       kit.jailScope ? { method: req.method, path: req.originalUrl } : undefined,
@@ -94,16 +184,18 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       kit.refuse(writer, res, verdict, identity);
       return;
     }
-    keeper.trackConnection(req.socket, identity);
-    // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
-    // for every access after it.
-    (res.locals as Locals)[kIdentity] = identity;
-    kit.opened();
-    res.on('close', onClose);
-    next();
+    instrumenter.app(req.app as never);
+    // A client with failures in an app-wide jail takes a slot there for every request.
+    kit.admitThen(identity, NONE, go, stop, req, res, next);
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if ((res.locals as Locals)[kState] !== undefined) {
+      // Mounted again in a sub-app: the request is admitted already; learn the sub-app's routes.
+      instrumenter.app(req.app as never);
+      next();
+      return;
+    }
     const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req);
     if (identity === undefined) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
@@ -112,10 +204,12 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
 
   middleware.route = (config: RouteConfig): RequestHandler => {
     const jails = kit.compileRoute(config);
-    return function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
-      (res.locals as Locals)[kJails] = jails;
+    const handler = function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
+      const state = (res.locals as Locals)[kState];
+      if (state !== undefined) state.jails = jails;
       next();
     };
+    return Object.assign(handler, { [kRouteJails]: jails });
   };
   middleware.exempt = () => middleware.route(false);
   middleware.guard = (server: Server, guardOptions: Omit<GuardOptions, 'block'> = {}) =>

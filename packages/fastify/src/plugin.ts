@@ -1,4 +1,4 @@
-import type { ClientIdentity, Jailkeeper } from '@jailkeeper/core';
+import type { Banned, ClientIdentity, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
 import {
   type AdapterKit,
   checkKeys,
@@ -43,13 +43,29 @@ declare module 'fastify' {
 }
 
 const OWN_KEYS = { keeper: true, guard: true } as const;
+/** On a route's config: the route compiled once (its pattern, its jailkeeper config). */
+const kRoute = Symbol('jailkeeper.route');
+/** Request decorations (declared, so Fastify builds them into the request's shape). */
 const kIdentity = Symbol('jailkeeper.identity');
-const kRouteJails = Symbol('jailkeeper.routeJails');
+const kSlots = Symbol('jailkeeper.slots');
+const kRouteOf = Symbol('jailkeeper.routeOf');
+/** On the raw response: the request, for the close listener. */
 const kRequest = Symbol('jailkeeper.request');
 
+/** A route as jailkeeper sees it, compiled when declared (or at its first request). */
+interface CompiledRoute {
+  /** The pattern the router matched, with its prefix; null for the 404 handler. */
+  readonly url: string | null;
+  readonly jails: RouteJails;
+}
+
 type JkResponse = FastifyReply['raw'] & { [kRequest]?: FastifyRequest };
-type JkRequest = FastifyRequest & { [kIdentity]: ClientIdentity | null };
-type JkConfig = { [kRouteJails]?: RouteJails };
+type JkRequest = FastifyRequest & {
+  [kIdentity]: ClientIdentity | null;
+  [kSlots]: Slots | null;
+  [kRouteOf]: CompiledRoute | null;
+};
+type RouteConfigObject = Record<PropertyKey, unknown> & { [kRoute]?: CompiledRoute };
 
 const writer: RefusalWriter<FastifyReply> = {
   drop: (reply) => {
@@ -60,6 +76,27 @@ const writer: RefusalWriter<FastifyReply> = {
   header: (reply, name, value) => reply.header(name, value),
   send: (reply, body) => reply.send(body),
 };
+
+/**
+ * Fastify 4 and 5 keep the matched route's context on the request under a symbol described
+ * 'fastify.context'. Reading its config is one property read, where `request.routeOptions` builds a
+ * new object on every read. The symbol is found once per plugin (each copy of Fastify has its
+ * own); without it, routeOptions is read.
+ */
+function routeConfigReader(): (request: FastifyRequest) => RouteConfigObject | undefined {
+  let kContext: symbol | null | undefined;
+  return (request) => {
+    if (kContext === undefined) {
+      kContext =
+        Object.getOwnPropertySymbols(request).find((s) => s.description === 'fastify.context') ?? null;
+    }
+    if (kContext !== null) {
+      return (request as unknown as Record<symbol, { config?: RouteConfigObject } | undefined>)[kContext]
+        ?.config;
+    }
+    return request.routeOptions.config as unknown as RouteConfigObject | undefined;
+  };
+}
 
 // A callback plugin must hand errors to done(): thrown, avvio would raise them as an uncaught
 // exception instead of rejecting register(), and a bad option would crash the app.
@@ -82,27 +119,75 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     extraKeys: OWN_KEYS,
   });
   const keeper = kit.keeper;
+  // find-my-way matches case-insensitively when caseSensitive is false: rules then ignore case.
+  const caseInsensitive = fastify.initialConfig.caseSensitive === false;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
-  // A declared request property keeps the request's shape fixed: Fastify builds it in.
-  if (!fastify.hasRequestDecorator(kIdentity as unknown as string)) {
-    fastify.decorateRequest(kIdentity as unknown as string, null);
+  for (const key of [kIdentity, kSlots, kRouteOf]) {
+    if (!fastify.hasRequestDecorator(key as unknown as string))
+      fastify.decorateRequest(key as unknown as string, null);
   }
-  const onClose = countOnClose(kit);
 
-  // Per-route settings are validated and compiled once, when the route is declared.
+  const compile = (url: string | undefined, config: unknown): CompiledRoute =>
+    Object.freeze({ url: url ?? null, jails: kit.compileRoute(config) });
+  // Routes declared after the plugin: compiled (and their config validated) when declared.
   fastify.addHook('onRoute', (route) => {
-    const config = route.config?.jailkeeper;
-    if (config === undefined) return;
-    route.config = { ...route.config, [kRouteJails]: kit.compileRoute(config) } as typeof route.config;
+    route.config = {
+      ...route.config,
+      [kRoute]: compile(route.url, route.config?.jailkeeper),
+    } as typeof route.config;
   });
+  // A route declared before the plugin finished registering never passed onRoute: it is compiled
+  // at its first request, so its config is honoured whatever the order (a mistake in it then
+  // fails that request with the coded error, and a warning says how to avoid the surprise).
+  const late = new WeakMap<object, CompiledRoute>();
+  const routeConfigOf = routeConfigReader();
+  const routeOf = (request: FastifyRequest): CompiledRoute => {
+    const config = routeConfigOf(request);
+    if (config === undefined) return NOT_A_ROUTE;
+    const compiled = config[kRoute] ?? late.get(config);
+    if (compiled !== undefined) return compiled;
+    const url = typeof config.url === 'string' ? config.url : undefined;
+    if (url !== undefined && config.jailkeeper !== undefined) {
+      keeper.warn(
+        'JK_WRN_ROUTE_BEFORE_PLUGIN',
+        `The route ${url} was declared before the jailkeeper plugin finished registering; its config.jailkeeper is applied from its first request. Await app.register(jailkeeperPlugin, ...) before declaring routes, so that mistakes fail at startup.`,
+      );
+    }
+    const made = compile(url, config.jailkeeper);
+    late.set(config, made);
+    return made;
+  };
+  const onClose = countOnClose(kit, caseInsensitive);
 
-  // onRequest runs after routing and before the body is read: refuse here.
-  const onRequest: onRequestHookHandler = (request, reply, next) => {
-    const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
-    if (identity === undefined) next();
-    // A failure of this client still being recorded (Redis): judge the request after it.
-    else kit.admit(identity, decide, request, reply, next);
+  const go = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    next: (error?: Error) => void,
+    identity: ClientIdentity,
+    slots: Slots | null,
+  ): void => {
+    keeper.trackConnection(request.raw.socket, identity);
+    // One listener on the raw response counts it when it is done or aborted: no onResponse or
+    // onRequestAbort hook, which would each add Fastify's per-request hook machinery.
+    (request as JkRequest)[kIdentity] = identity;
+    (request as JkRequest)[kSlots] = slots;
+    // One property on the raw response: more would reshape Node's objects for every access after.
+    const raw = reply.raw as JkResponse;
+    raw[kRequest] = request;
+    kit.opened();
+    raw.on('close', onClose);
+    next();
+  };
+  const stop = (
+    _request: FastifyRequest,
+    reply: FastifyReply,
+    _next: unknown,
+    identity: ClientIdentity,
+    verdict: Banned | null,
+  ): void => {
+    if (verdict === null) kit.refuseBusy(writer, reply);
+    else kit.refuse(writer, reply, verdict, identity);
   };
 
   const decide = (
@@ -111,26 +196,35 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     next: (error?: Error) => void,
     identity: ClientIdentity,
   ): void => {
+    let route: CompiledRoute;
+    try {
+      route = routeOf(request);
+    } catch (error) {
+      next(error as Error);
+      return;
+    }
+    (request as JkRequest)[kRouteOf] = route;
     const verdict = keeper.check(
       identity,
       kit.jailScope
-        ? { method: request.method, route: request.routeOptions.url ?? null, path: request.url }
+        ? { method: request.method, route: route.url, path: request.url, caseInsensitive }
         : undefined,
     );
     if (verdict.banned) {
       kit.refuse(writer, reply, verdict, identity);
       return;
     }
-    keeper.trackConnection(request.raw.socket, identity);
-    // One listener on the raw response counts it when it is done or aborted: no onResponse or
-    // onRequestAbort hook, which would each add Fastify's per-request hook machinery.
-    (request as JkRequest)[kIdentity] = identity;
-    // One property on the raw response: more would reshape Node's objects for every access after.
-    const raw = reply.raw as JkResponse;
-    raw[kRequest] = request;
-    kit.opened();
-    raw.on('close', onClose);
-    next();
+    const targets =
+      route.url === null ? NO_TARGETS : kit.targets(request.method, route.url, caseInsensitive, route.jails);
+    kit.admitThen(identity, targets, go, stop, request, reply, next);
+  };
+
+  // onRequest runs after routing and before the body is read: refuse and admit here.
+  const onRequest: onRequestHookHandler = (request, reply, next) => {
+    const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
+    if (identity === undefined) next();
+    // A failure of this client still being recorded (Redis): judge the request after it.
+    else kit.admit(identity, decide, request, reply, next);
   };
   fastify.addHook('onRequest', onRequest);
 
@@ -145,23 +239,36 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   }
 }
 
+const NOT_A_ROUTE: CompiledRoute = Object.freeze({ url: null, jails: undefined });
+const NO_TARGETS: Targets = Object.freeze([]);
+
 /**
  * The listener that counts a finished (or aborted) response, built once per plugin (it closes over
  * the kit): `this` is the raw response, so a request costs no new closure. A refused request
  * never gets here.
  */
-function countOnClose(kit: AdapterKit): (this: JkResponse) => void {
+function countOnClose(kit: AdapterKit, caseInsensitive: boolean): (this: JkResponse) => void {
   return function onClose(this: JkResponse): void {
-    const request = this[kRequest];
+    const request = this[kRequest] as JkRequest | undefined;
     if (request === undefined) return;
-    const identity = (request as JkRequest)[kIdentity];
+    const identity = request[kIdentity];
     if (identity === null) return;
-    // A clean response: nothing to build (request.routeOptions allocates on every read).
-    if (kit.watches(this.statusCode)) {
-      const routeOptions = request.routeOptions;
-      const jails = (routeOptions.config as JkConfig | undefined)?.[kRouteJails];
-      const ua = request.headers['user-agent'];
-      kit.count(identity, request.method, routeOptions.url ?? null, request.url, this.statusCode, ua, jails);
+    const slots = request[kSlots];
+    // A clean response holding no slot: nothing to build.
+    if (kit.watches(this.statusCode, slots)) {
+      const route = request[kRouteOf] ?? NOT_A_ROUTE;
+      kit.count(
+        identity,
+        request.method,
+        route.url,
+        caseInsensitive,
+        request.url,
+        this.statusCode,
+        request.headers['user-agent'],
+        route.jails,
+        slots,
+        !this.writableFinished,
+      );
     }
     kit.closed();
   };

@@ -3,9 +3,11 @@
 // createAdapterKit(); the pieces below it are exported for packages that need only one of them.
 export { toDurationMs } from '../config/duration.js';
 export { checkKeys, positiveInteger } from '../config/validate.js';
+export { mergeSlots, notHeld } from '../engine/slots.js';
 export { describe, invalid } from '../errors.js';
 export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
+export { canonicalRoute } from '../paths/path-pattern.js';
 export { countedMethod } from './counting.js';
 export { AdapterKit, type AdapterKitInput, createAdapterKit } from './kit.js';
 export {

@@ -1,16 +1,20 @@
 import type { Server } from 'node:http';
 import { checkKeys } from '../config/validate.js';
+import type { Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { GuardOptions } from '../engine/connections.js';
 import type { Jailkeeper } from '../engine/keeper.js';
+import type { Slots } from '../engine/slots.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { afterSettling, requireKeeper, responseCounted, responseOpened } from './admission.js';
 import { countResponse } from './counting.js';
 import { type RefusalWriter, type ResolvedRefusal, resolveRefusal, writeRefusal } from './refusal.js';
-import { compileRouteConfig, type RouteJails } from './route-config.js';
+import { compileRouteConfig, NO_JAILS, type RouteJails } from './route-config.js';
 
 /** The options every adapter takes (see {@link RefusalOptions}); an adapter may add its own keys. */
 const REFUSAL_KEYS = { block: true, response: true, retryAfter: true } as const;
+const NO_TARGETS: Targets = Object.freeze([]);
+const BUSY_BODY = JSON.stringify({ error: 'Too Many Requests' });
 
 /**
  * What an adapter gets from {@link createAdapterKit}: everything that is not framework glue,
@@ -59,22 +63,86 @@ export class AdapterKit {
     responseOpened(this.keeper);
   }
 
-  /** False when no jail counts a response with this status: then build nothing. */
-  watches(status: number): boolean {
-    return this.keeper.watchesStatus(status);
+  /** False when no jail counts a response with this status (and it holds no slots): then build nothing. */
+  watches(status: number, slots: Slots | null): boolean {
+    return slots !== null || this.keeper.watchesStatus(status);
   }
 
-  /** Reports a closed response (call only when `watches(status)`); see `countResponse`. */
+  /**
+   * Reports a closed response (call only when `watches(status, slots)`); see `countResponse`.
+   * `abandoned`: the client left before the answer was sent.
+   */
   count(
     identity: ClientIdentity,
     method: string,
     route: string | null | undefined,
+    caseInsensitive: boolean,
     url: string | undefined,
     status: number,
     userAgent: string | undefined,
     jails: RouteJails,
+    slots: Slots | null,
+    abandoned: boolean,
   ): void {
-    countResponse(this.keeper, identity, method, route, url, status, userAgent, jails);
+    countResponse(
+      this.keeper,
+      identity,
+      method,
+      route,
+      caseInsensitive,
+      url,
+      status,
+      userAgent,
+      jails,
+      slots,
+      abandoned,
+    );
+  }
+
+  /**
+   * The jails whose slots a request takes on the route the router chose; none for a route whose
+   * config is `false`. See `keeper.targets()`.
+   */
+  targets(method: string, route: string, caseInsensitive: boolean, jails: RouteJails): Targets {
+    if (jails === NO_JAILS) return NO_TARGETS;
+    return this.keeper.targets(method, route, caseInsensitive, jails);
+  }
+
+  /**
+   * Admits a request on targeted routes (or of a client with failures in an app-wide jail)
+   * before its handler: `go(a, b, c, identity, slots)` at once when nothing needs reserving,
+   * else once its slots are reserved; `stop(a, b, c, identity, verdict)` when it is refused (a
+   * ban, or `null`: its attempts in flight held the budget past `attempts.wait`).
+   */
+  admitThen<A, B, C>(
+    identity: ClientIdentity,
+    targets: Targets,
+    go: (a: A, b: B, c: C, identity: ClientIdentity, slots: Slots | null) => void,
+    stop: (a: A, b: B, c: C, identity: ClientIdentity, verdict: Banned | null) => void,
+    a: A,
+    b: B,
+    c: C,
+    withSuspects = true,
+  ): void {
+    if (!this.keeper.mustAdmit(identity, targets, withSuspects)) {
+      go(a, b, c, identity, null);
+      return;
+    }
+    this.keeper.admit(identity, targets, withSuspects).then((admission) => {
+      if (admission.admitted) go(a, b, c, identity, admission.slots);
+      else stop(a, b, c, identity, admission.verdict);
+    });
+  }
+
+  /**
+   * Refuses an attempt that found no slot within `attempts.wait`: 429 Too Many Requests with
+   * `Retry-After: 1`. Not a ban: the client's earlier attempts are still being answered.
+   */
+  refuseBusy<T>(writer: RefusalWriter<T>, target: T): void {
+    writer.status(target, 429);
+    writer.header(target, 'content-type', 'application/json; charset=utf-8');
+    writer.header(target, 'retry-after', '1');
+    writer.send(target, BUSY_BODY);
   }
 
   /** The response marked by `opened()` has closed (after `count`, when it counted). */

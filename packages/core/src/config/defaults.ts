@@ -27,6 +27,10 @@ export const DEFAULTS = Object.freeze({
   manualJail: 'manual',
   /** A manual ban without a duration, in the `manual` jail. */
   manualBanMs: 86_400_000,
+  /** How long an attempt on a targeted route holds its slot if it is never settled (a crash). */
+  attemptHoldMs: 60_000,
+  /** How long an attempt beyond the budget waits for a slot before it is refused with 429. */
+  attemptWaitMs: 5000,
   /** How soon after a change the memory store writes its snapshot. */
   persistDelayMs: 1000,
 });

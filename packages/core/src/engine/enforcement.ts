@@ -101,11 +101,13 @@ export class Enforcer {
     const method = request.method.toUpperCase();
     if (jail.methods !== null && !jail.methods.has(method === 'HEAD' ? 'GET' : method)) return false;
     if (jail.paths.isEmpty) return true;
-    if (typeof request.route === 'string') return jail.paths.matches(request.route);
+    if (typeof request.route === 'string') {
+      return jail.paths.matchesRoute(request.route, request.caseInsensitive === true);
+    }
     // Before routing (Express), the route is unknown: match the raw path and every spelling a
     // router may take for it. Matching too much only refuses a banned client on a few more URLs;
     // matching too little would let it reach the jail's routes.
     const path = pathOf(request.path);
-    return jail.paths.matches(path) || jail.paths.matches(normalizePath(path));
+    return jail.paths.matchesPath(path, true) || jail.paths.matchesPath(normalizePath(path), true);
   }
 }

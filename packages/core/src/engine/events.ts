@@ -2,6 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Logger, Warner, WarningCode } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { Ban, StoreJailStatus } from '../store/store.js';
+import type { Slots } from './slots.js';
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
 export interface ResponseEvent {
@@ -15,10 +16,16 @@ export interface ResponseEvent {
   readonly route?: string | null;
   /** The request path, without the query string. */
   readonly path: string;
+  /** True when the router matches paths case-insensitively: route rules then ignore case. */
+  readonly caseInsensitive?: boolean;
   readonly status: number;
   readonly userAgent?: string;
   /** Only these jails may count this response (a per-route setting, compiled at setup). @default every jail */
   readonly jails?: ReadonlySet<string>;
+  /** The slots `keeper.admit()` reserved for this request: settled here, once. */
+  readonly slots?: Slots | null;
+  /** True when the client left before the answer was sent: on a targeted route, a failure (nginx's 499). */
+  readonly abandoned?: boolean;
 }
 
 /** What `check()` may use to decide jail-scope bans. */
@@ -26,6 +33,8 @@ export interface RequestInfo {
   readonly method: string;
   readonly route?: string | null;
   readonly path: string;
+  /** True when the router matches paths case-insensitively (Express's default; Fastify's `caseSensitive: false`). */
+  readonly caseInsensitive?: boolean;
 }
 
 /** What `observe()` did in one jail. */
@@ -39,6 +48,7 @@ export interface JailOutcome {
     | 'exempt'
     | 'ignored'
     | 'pardoned'
+    | 'released'
     | 'error';
   /** Failures in the window after this one. */
   readonly count?: number;

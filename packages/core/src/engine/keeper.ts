@@ -8,6 +8,7 @@ import { ClientResolver, type Headers } from '../identity/client-ip.js';
 import { type ClientIdentity, identify } from '../identity/identity.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { Ban, Store } from '../store/store.js';
+import { type Admission, Admitter, type Targets } from './admission.js';
 import { BanBook } from './ban-book.js';
 import type { Verdict } from './ban-index.js';
 import { ConnectionTracker, type GuardOptions, guardServer } from './connections.js';
@@ -26,6 +27,7 @@ import { type ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
 import { Recorder } from './recording.js';
 import { resolveOptions } from './resolve-options.js';
+import { buildRules } from './rules.js';
 
 /** The adapter toolkit's handle on the keeper's count of open responses. */
 export const kResponses = Symbol('jailkeeper.responses');
@@ -53,6 +55,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #book: BanBook;
   readonly #enforcer: Enforcer;
   readonly #recorder: Recorder;
+  readonly #admitter: Admitter;
   readonly #operations: Operations;
   readonly #sweepTimer: NodeJS.Timeout;
   #sweeping: Promise<void> | undefined;
@@ -79,7 +82,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     const id = (address: string) => this.identify(address);
     this.#book = new BanBook(options, clock, announcer, this.#connections);
     this.#enforcer = new Enforcer(options, this.#book, this.ignore, store, clock, announcer, id);
-    this.#recorder = new Recorder(options, store, this.#book, this.ignore, announcer, clock, id);
+    const rules = buildRules(options);
+    const admitter = new Admitter(options, rules, store, this.#book, this.ignore, announcer, clock);
+    this.#admitter = admitter;
+    this.#recorder = new Recorder(options, rules, store, this.#book, this.ignore, announcer, clock, id, {
+      onCounted: (key, jail) => admitter.suspect(key, jail),
+      onSettled: (jail, key) => admitter.wake(jail, key),
+    });
     this.#operations = new Operations(options, store, this.#book, this.ignore, this.#enforcer, clock);
     const init = store.init({
       clock,
@@ -169,6 +178,35 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   [kResponses](delta: 1 | -1): void {
     if (delta === 1) this.#recorder.begin();
     else this.#recorder.end();
+  }
+
+  /**
+   * The jails whose slots a request takes on this route (the pattern the router matched) with this
+   * method: the jails that target routes (they name `paths` or `methods`), watch both, and do not
+   * exempt the route. `only` is the route's own config. Computed once per pair. Adapters call it
+   * after routing, before the handler; empty when the store cannot reserve.
+   */
+  targets(method: string, route: string, caseInsensitive = false, only?: ReadonlySet<string>): Targets {
+    return this.#admitter.targets(method, route, caseInsensitive, only);
+  }
+
+  /**
+   * True when this request must be admitted before its handler runs: it targets a jail's routes,
+   * or its client has failures in an app-wide jail. Synchronous, and free for everyone else.
+   */
+  mustAdmit(identity: ClientIdentity, targets: Targets, withSuspects = true): boolean {
+    return this.#admitter.needed(identity, targets, withSuspects);
+  }
+
+  /**
+   * Reserves the attempt's slots (one atomic store call per jail). Resolves `{ admitted: true,
+   * slots }` (hand `slots` to `observe()` when the response closes), or `{ admitted: false,
+   * verdict }`: the client is banned there, or (`verdict: null`) its attempts in flight held the
+   * whole budget for longer than `attempts.wait`. Never rejects. `withSuspects: false` leaves out
+   * the app-wide jails (an adapter that admitted those before routing).
+   */
+  admit(identity: ClientIdentity, targets: Targets, withSuspects = true): Promise<Admission> {
+    return this.#admitter.admit(identity, targets, withSuspects);
   }
 
   /**

@@ -86,6 +86,17 @@ export interface RecidiveOptions {
   dryRun?: boolean;
 }
 
+/**
+ * Attempts on the routes a jail targets (one with `paths` or `methods`): each takes a slot before
+ * its handler runs, so failures plus attempts in flight never pass `maxRetry`. See docs/security.md.
+ */
+export interface AttemptOptions {
+  /** How long a slot is held if its attempt is never settled (a crashed instance). @default '1m' */
+  hold?: Duration;
+  /** How long an attempt beyond the budget waits for a slot; then it is refused with 429. @default '5s' */
+  wait?: Duration;
+}
+
 /** Options of {@link createJailkeeper}. The identity options are described on {@link ClientIpOptions}. */
 export interface JailkeeperOptions extends ClientIpOptions {
   /** The jails, by name (letters, digits, `.`, `_`, `-`). */
@@ -116,6 +127,8 @@ export interface JailkeeperOptions extends ClientIpOptions {
   sweepInterval?: Duration;
   /** When a client is banned, close its open keep-alive and WebSocket connections on this instance. @default true */
   closeConnectionsOnBan?: boolean;
+  /** Attempts on targeted routes: how long a slot is held, how long an extra attempt waits. */
+  attempts?: AttemptOptions;
   /**
    * Spare verified crawlers: a client claiming to be Googlebot or Bingbot is checked by DNS
    * (reverse, then forward) before it is counted; `true` for every jail. @default off
@@ -181,5 +194,6 @@ export interface ResolvedOptions {
   readonly clock: Clock | undefined;
   readonly sweepIntervalMs: number;
   readonly closeConnectionsOnBan: boolean;
+  readonly attempts: { readonly holdMs: number; readonly waitMs: number };
   readonly verifiedCrawlers: ResolvedVerifiedCrawlers | null;
 }

@@ -1,48 +1,18 @@
 import type { Clock } from '../clock.js';
-import { RESERVED_JAILS } from '../config/defaults.js';
-import { formatDuration } from '../config/duration.js';
 import type { ClientIdentity } from '../identity/identity.js';
-import type { FailureResult, FailureRule, RecidiveInput, Store } from '../store/store.js';
+import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
+import { isExempt, matchesWhere } from './rules.js';
+import type { Slots } from './slots.js';
 import { CrawlerVerifier } from './verified-crawlers.js';
 
 const NONE: ObserveResult = Object.freeze({ ignored: null, jails: Object.freeze([]) });
 const NONE_PROMISE = Promise.resolve(NONE);
 const CLOSED: ObserveResult = Object.freeze({ ignored: 'closed', jails: Object.freeze([]) });
 const INVALID_CLIENT: ObserveResult = Object.freeze({ ignored: 'invalidClient', jails: Object.freeze([]) });
-
-/** Each jail's failure rule, built once: a store call then carries only the client. */
-function buildRules(options: ResolvedOptions): Map<string, FailureRule> {
-  const recidive: RecidiveInput | null = options.recidive && {
-    jail: RESERVED_JAILS.recidive,
-    findTimeMs: options.recidive.findTimeMs,
-    maxRetry: options.recidive.maxRetry,
-    banTimeMs: options.recidive.banTimeMs,
-    dryRun: options.recidive.dryRun,
-  };
-  const rules = new Map<string, FailureRule>();
-  for (const jail of options.jails) {
-    rules.set(
-      jail.name,
-      Object.freeze({
-        jail: jail.name,
-        findTimeMs: jail.findTimeMs,
-        maxRetry: jail.maxRetry,
-        pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
-        banTimeMs: jail.banTimeMs,
-        increment: jail.increment,
-        dryRun: jail.dryRun,
-        historyTimeMs: options.historyTimeMs,
-        recidive: jail.feedsRecidive ? recidive : null,
-        reason: `maxRetry (${jail.maxRetry}) failures within ${formatDuration(jail.findTimeMs)}`,
-      }),
-    );
-  }
-  return rules;
-}
 
 /**
  * Counting: which jails a finished response fails or succeeds in, the store calls that record it,
@@ -51,13 +21,17 @@ function buildRules(options: ResolvedOptions): Map<string, FailureRule> {
  */
 export class Recorder {
   readonly #jails: readonly ResolvedJail[];
-  readonly #rules: Map<string, FailureRule>;
+  readonly #rules: ReadonlyMap<string, FailureRule>;
   readonly #store: Store;
   readonly #book: BanBook;
   readonly #ignore: IgnoreList;
   readonly #announcer: Announcer;
   readonly #clock: Clock;
   readonly #identify: (address: string) => ClientIdentity | undefined;
+  /** A failure was counted and banned nobody: the admitter starts taking slots for the client. */
+  readonly #onCounted: (key: string, jail: ResolvedJail) => void;
+  /** A slot was settled here: the admitter wakes the attempts waiting for one. */
+  readonly #onSettled: (jail: string, key: string) => void;
   /** Statuses that any jail counts or pardons: anything else skips the jails at once. */
   readonly #relevantStatuses: ReadonlySet<number>;
   /** True when some jail counts any status (paths or user agents only). */
@@ -78,15 +52,22 @@ export class Recorder {
 
   constructor(
     options: ResolvedOptions,
+    rules: ReadonlyMap<string, FailureRule>,
     store: Store,
     book: BanBook,
     ignore: IgnoreList,
     announcer: Announcer,
     clock: Clock,
     identify: (address: string) => ClientIdentity | undefined,
+    hooks: {
+      onCounted(key: string, jail: ResolvedJail): void;
+      onSettled(jail: string, key: string): void;
+    },
   ) {
+    this.#onCounted = hooks.onCounted;
+    this.#onSettled = hooks.onSettled;
     this.#jails = options.jails;
-    this.#rules = buildRules(options);
+    this.#rules = rules;
     this.#store = store;
     this.#book = book;
     this.#ignore = ignore;
@@ -155,6 +136,12 @@ export class Recorder {
 
   observe(event: ResponseEvent): Promise<ObserveResult> {
     if (this.closed) return Promise.resolve(CLOSED);
+    const slots = event.slots;
+    if (slots != null && !slots.settled) {
+      // Admitted attempts settle their slots whatever the status: a success frees them.
+      slots.settled = true;
+      return this.#observe(event, slots);
+    }
     if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status)) return NONE_PROMISE;
     // A claimed crawler that a covered jail would count is verified first (after the response,
     // never for other clients); a real one goes on without those jails.
@@ -173,7 +160,7 @@ export class Recorder {
     return this.#observe(event);
   }
 
-  #observe(event: ResponseEvent): Promise<ObserveResult> {
+  #observe(event: ResponseEvent, slots?: Slots): Promise<ObserveResult> {
     let failures: ResolvedJail[] | undefined;
     let exempt: ResolvedJail[] | undefined;
     let pardons: ResolvedJail[] | undefined;
@@ -193,6 +180,7 @@ export class Recorder {
         pardons.push(jail);
       }
     }
+    if (slots !== undefined) return this.#record(event, failures ?? [], exempt ?? [], pardons ?? [], slots);
     if (failures === undefined && pardons === undefined && exempt === undefined) return NONE_PROMISE;
     if (failures?.length === 1 && pardons === undefined && exempt === undefined) {
       // The common case, one failing jail, with one promise from the store and one from then().
@@ -209,13 +197,25 @@ export class Recorder {
 
   async #record(
     event: ResponseEvent,
-    failures: ResolvedJail[],
+    failures_: ResolvedJail[],
     exempt: ResolvedJail[],
     pardons: ResolvedJail[],
+    slots?: Slots,
   ): Promise<ObserveResult> {
+    let failures = failures_;
     const id = typeof event.client === 'string' ? this.#identify(event.client) : event.client;
     if (id === undefined) return INVALID_CLIENT;
     const outcomes: JailOutcome[] = exempt.map((jail) => ({ jail: jail.name, action: 'exempt' as const }));
+    if (slots !== undefined) {
+      // Each slot settles once: a failure there (or an attempt abandoned before its answer, which
+      // nginx logs as 499) is counted in the same store call that frees the slot.
+      for (let i = 0; i < slots.jails.length; i++) {
+        const jail = slots.jails[i] as ResolvedJail;
+        const failed = failures.includes(jail) || event.abandoned === true;
+        outcomes.push(await this.#settle(jail, id, event, slots.ids[i] as string, failed));
+      }
+      failures = failures.filter((jail) => !slots.jails.includes(jail));
+    }
     if (this.#ignore.hasClient(id.ip, id.key)) {
       for (const jail of [...failures, ...pardons]) outcomes.push({ jail: jail.name, action: 'ignored' });
       return { ignored: 'ignoreIp', jails: outcomes };
@@ -306,7 +306,34 @@ export class Recorder {
       this.#book.apply(result.ban, 'local', id.ip);
       return { ...counted, action: 'banned', ban: result.ban };
     }
+    this.#onCounted(id.key, jail);
     return { ...counted, action: 'counted' };
+  }
+
+  /** Settles one slot: counted as a failure (banning at the threshold), or freed. */
+  async #settle(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    slotId: string,
+    failed: boolean,
+  ): Promise<JailOutcome> {
+    const rule = this.#rules.get(jail.name) as FailureRule;
+    const settle = this.#store.settle as NonNullable<Store['settle']>;
+    const jitterMs =
+      failed && jail.increment && jail.increment.jitterMs > 0
+        ? Math.floor(Math.random() * jail.increment.jitterMs)
+        : 0;
+    try {
+      const result = await this.#track(settle.call(this.#store, rule, id.key, slotId, failed, jitterMs));
+      this.#onSettled(jail.name, id.key);
+      if (result === null) return { jail: jail.name, action: 'released' };
+      return this.#afterFailure(jail, id, event, result);
+    } catch (error) {
+      this.#onSettled(jail.name, id.key);
+      this.#announcer.storeError('settle', error);
+      return { jail: jail.name, action: 'error' };
+    }
   }
 
   async #pardon(jail: ResolvedJail, id: ClientIdentity): Promise<JailOutcome> {
@@ -330,28 +357,17 @@ export class Recorder {
   }
 }
 
-/** The route the router matched, or the raw path when there is no router information. */
-function targetOf(event: { route?: string | null; path: string }): string {
-  return typeof event.route === 'string' ? event.route : event.path;
-}
-
 function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
   if (jail.statuses !== null && !jail.statuses.has(event.status)) return false;
   if (jail.methods !== null && !jail.methods.has(event.method.toUpperCase())) return false;
-  if (!jail.paths.isEmpty && !jail.paths.matches(targetOf(event))) return false;
+  if (!jail.paths.isEmpty && !matchesWhere(jail.paths, event)) return false;
   if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
   return true;
-}
-
-/** Exemptions name routes: a request the router matched to no route is never exempt. */
-function isExempt(jail: ResolvedJail, event: ResponseEvent): boolean {
-  if (jail.exempt.isEmpty || event.route === null) return false;
-  return jail.exempt.matches(targetOf(event));
 }
 
 function succeeds(jail: ResolvedJail, event: ResponseEvent): boolean {
   const pardon = jail.pardon;
   if (pardon === null || !pardon.statuses.has(event.status)) return false;
   if (pardon.methods !== null && !pardon.methods.has(event.method.toUpperCase())) return false;
-  return pardon.paths.matches(targetOf(event));
+  return matchesWhere(pardon.paths, event);
 }

@@ -8,6 +8,7 @@ import { networkList } from '../identity/ip-set.js';
 import { compilePaths, compileUserAgents } from '../paths/path-pattern.js';
 import type { Store } from '../store/store.js';
 import type {
+  AttemptOptions,
   BanTimeIncrementOptions,
   JailkeeperOptions,
   JailOptions,
@@ -41,8 +42,10 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   dangerouslyTrustAllProxies: true,
   getClientIp: true,
   closeConnectionsOnBan: true,
+  attempts: true,
   verifiedCrawlers: true,
 };
+const ATTEMPT_KEYS: KeyList<AttemptOptions> = { hold: true, wait: true };
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
   methods: true,
@@ -196,6 +199,17 @@ function resolveJail(
   });
 }
 
+function resolveAttempts(value: unknown): ResolvedOptions['attempts'] {
+  const input = value === undefined ? {} : checkKeys('attempts', value, ATTEMPT_KEYS);
+  return Object.freeze({
+    holdMs: input.hold === undefined ? DEFAULTS.attemptHoldMs : toDurationMs('attempts.hold', input.hold),
+    waitMs:
+      input.wait === undefined
+        ? DEFAULTS.attemptWaitMs
+        : toDurationMs('attempts.wait', input.wait, { allowZero: true }),
+  });
+}
+
 /** Validates options once and returns the frozen, compiled result. Throws {@link JailkeeperConfigError}. */
 export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
   const top = checkKeys('', input, TOP_KEYS);
@@ -315,6 +329,7 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
         ? DEFAULTS.sweepIntervalMs
         : toDurationMs('sweepInterval', top.sweepInterval),
     closeConnectionsOnBan: bool('closeConnectionsOnBan', top.closeConnectionsOnBan, true),
+    attempts: resolveAttempts(top.attempts),
     verifiedCrawlers: resolveVerifiedCrawlers(top.verifiedCrawlers, names),
   });
 }

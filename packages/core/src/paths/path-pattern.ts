@@ -6,17 +6,48 @@ import { invalid } from '../errors.js';
  */
 export type PathPattern = string | RegExp;
 
-/** A compiled list of path rules: exact paths in a Set, the rest as anchored RegExps. */
+/**
+ * A compiled list of path rules. Rules name routes: they are matched against the pattern the
+ * router matched (`matchesRoute`), canonical (see {@link canonicalRoute}); without router
+ * information (log replay, a request no route matched), against the request path (`matchesPath`),
+ * where a `:param` segment of a rule matches any one segment.
+ */
 export interface PathMatcher {
   readonly isEmpty: boolean;
-  matches(path: string): boolean;
+  /** `route`: a route pattern; `ignoreCase`: the router matches paths case-insensitively. */
+  matchesRoute(route: string, ignoreCase: boolean): boolean;
+  /** `path`: a request path; `ignoreCase`: the router matches paths case-insensitively. */
+  matchesPath(path: string, ignoreCase: boolean): boolean;
   /** The rules as written, for status and docs. */
   readonly source: readonly string[];
 }
 
-const EMPTY: PathMatcher = Object.freeze({ isEmpty: true, matches: () => false, source: Object.freeze([]) });
+const PARAM = /:[A-Za-z0-9_$]+/g;
+const SLASHES = /\/{2,}/g;
 
-function globToRegExp(glob: string): RegExp {
+/**
+ * A route pattern in the one form rules are compared with: repeated slashes collapsed, the
+ * trailing slash dropped (but for `/`), and every `:name` parameter written `:` (the name is
+ * the route's own business: `/users/:id` and `/users/:userId` are one route shape).
+ */
+export function canonicalRoute(pattern: string): string {
+  let out = pattern.includes('//') ? pattern.replace(SLASHES, '/') : pattern;
+  if (out.length > 1 && out.endsWith('/')) out = out.slice(0, -1);
+  return out.includes(':') ? out.replace(PARAM, ':') : out;
+}
+
+const EMPTY: PathMatcher = Object.freeze({
+  isEmpty: true,
+  matchesRoute: () => false,
+  matchesPath: () => false,
+  source: Object.freeze([]),
+});
+
+/**
+ * A glob (or a canonical route with `:` parameters) as an anchored RegExp: `*` and `:` match one
+ * segment, `**` any depth.
+ */
+function globToRegExp(glob: string, flags: string): RegExp {
   let out = '^';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i] as string;
@@ -27,11 +58,13 @@ function globToRegExp(glob: string): RegExp {
       } else {
         out += '[^/]*';
       }
+    } else if (c === ':' && (i === 0 || glob[i - 1] === '/')) {
+      out += '[^/]+';
     } else {
       out += c.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
     }
   }
-  return new RegExp(`${out}$`);
+  return new RegExp(`${out}$`, flags);
 }
 
 /** Compiles path rules once at setup. `path` names the option in errors. */
@@ -40,31 +73,72 @@ export function compilePaths(path: string, value: unknown): PathMatcher {
   if (!Array.isArray(value)) invalid(path, 'an array of paths ("/login", "/api/*") or RegExps', value);
   if (value.length === 0) return EMPTY;
   const exact = new Set<string>();
-  const patterns: RegExp[] = [];
+  const exactFolded = new Set<string>();
+  /** Rules matched against route patterns: globs on the canonical form, and the user's RegExps. */
+  const routeRules: RegExp[] = [];
+  const routeRulesFolded: RegExp[] = [];
+  /** Rules matched against request paths: `:param` segments and globs as wildcards. */
+  const pathExact = new Set<string>();
+  const pathExactFolded = new Set<string>();
+  const pathRules: RegExp[] = [];
+  const pathRulesFolded: RegExp[] = [];
   const source: string[] = [];
   value.forEach((entry: unknown, i) => {
     const at = `${path}[${i}]`;
     if (entry instanceof RegExp) {
       if (entry.global || entry.sticky)
         invalid(at, 'a RegExp without the g or y flag (they make test() stateful)', entry);
-      patterns.push(entry);
+      routeRules.push(entry);
+      routeRulesFolded.push(entry.flags.includes('i') ? entry : new RegExp(entry.source, `${entry.flags}i`));
+      pathRules.push(entry);
+      pathRulesFolded.push(entry.flags.includes('i') ? entry : new RegExp(entry.source, `${entry.flags}i`));
       source.push(String(entry));
     } else if (typeof entry === 'string') {
       if (!entry.startsWith('/')) invalid(at, 'a path starting with "/"', entry);
-      if (entry.includes('*')) patterns.push(globToRegExp(entry));
-      else exact.add(entry);
+      const canonical = canonicalRoute(entry);
+      if (canonical.includes('*')) {
+        routeRules.push(globToRegExp(canonical, ''));
+        routeRulesFolded.push(globToRegExp(canonical, 'i'));
+      } else {
+        exact.add(canonical);
+        exactFolded.add(canonical.toLowerCase());
+      }
+      if (canonical.includes('*') || canonical.includes(':')) {
+        pathRules.push(globToRegExp(canonical, ''));
+        pathRulesFolded.push(globToRegExp(canonical, 'i'));
+      } else {
+        pathExact.add(canonical);
+        pathExactFolded.add(canonical.toLowerCase());
+      }
       source.push(entry);
     } else {
       invalid(at, 'a path string or a RegExp', entry);
     }
   });
-  const list = Object.freeze(patterns);
   return Object.freeze({
     isEmpty: false,
     source: Object.freeze(source),
-    matches(target: string): boolean {
-      if (exact.has(target)) return true;
-      for (const re of list) if (re.test(target)) return true;
+    matchesRoute(route: string, ignoreCase: boolean): boolean {
+      const canonical = canonicalRoute(route);
+      if (ignoreCase) {
+        if (exactFolded.has(canonical.toLowerCase())) return true;
+        for (const re of routeRulesFolded) if (re.test(canonical)) return true;
+        return false;
+      }
+      if (exact.has(canonical)) return true;
+      for (const re of routeRules) if (re.test(canonical)) return true;
+      return false;
+    },
+    matchesPath(requestPath: string, ignoreCase: boolean): boolean {
+      const canonical =
+        requestPath.length > 1 && requestPath.endsWith('/') ? requestPath.slice(0, -1) : requestPath;
+      if (ignoreCase) {
+        if (pathExactFolded.has(canonical.toLowerCase())) return true;
+        for (const re of pathRulesFolded) if (re.test(canonical)) return true;
+        return false;
+      }
+      if (pathExact.has(canonical)) return true;
+      for (const re of pathRules) if (re.test(canonical)) return true;
       return false;
     },
   });

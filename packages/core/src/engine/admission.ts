@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { ClientIdentity } from '../identity/identity.js';
+import type { FailureRule, Reservation, Store } from '../store/store.js';
+import type { BanBook } from './ban-book.js';
+import type { Banned } from './ban-index.js';
+import type { Announcer } from './events.js';
+import type { IgnoreList } from './ignore-list.js';
+import type { ResolvedJail, ResolvedOptions } from './options.js';
+import { isExempt, jailWatches, targetsRoutes } from './rules.js';
+import { Slots } from './slots.js';
+
+/** The jails whose slots a request takes, for one method and route: computed once per pair. */
+export type Targets = readonly ResolvedJail[];
+
+const NO_TARGETS: Targets = Object.freeze([]);
+/** The most (method, route) pairs remembered; routes are patterns, so this is rarely reached. */
+const MAX_CACHED_ROUTES = 10_000;
+
+/** What `keeper.admit()` decides for an attempt on targeted routes. */
+export type Admission =
+  | { readonly admitted: true; readonly slots: Slots | null }
+  | {
+      readonly admitted: false;
+      /** The ban that refuses the client, or null when its attempts in flight took the whole budget for longer than `attempts.wait`. */
+      readonly verdict: Banned | null;
+    };
+
+const ADMITTED_WITHOUT_SLOTS: Admission = Object.freeze({ admitted: true, slots: null });
+
+/**
+ * Admission: before a handler of a route that a jail targets runs, the attempt reserves a slot
+ * in that jail (one atomic store call), so that failures counted plus attempts in flight never
+ * pass `maxRetry`, however the attempts are sent (in parallel, pipelined, over several instances).
+ * An attempt beyond the budget waits for a slot (woken when one of this process's attempts
+ * settles, polling for those of other instances), at most `attempts.wait`; then it is refused.
+ * A client with a failure in an app-wide jail (statuses only) takes slots there too, for every
+ * request, until its failures leave the window: clients without failures never wait.
+ */
+export class Admitter {
+  readonly #jails: readonly ResolvedJail[];
+  readonly #rules: ReadonlyMap<string, FailureRule>;
+  readonly #store: Store;
+  readonly #book: BanBook;
+  readonly #ignore: IgnoreList;
+  readonly #announcer: Announcer;
+  readonly #clock: Clock;
+  readonly #holdMs: number;
+  readonly #waitMs: number;
+  readonly #appWide: readonly ResolvedJail[];
+  readonly #targetsByRoute = new Map<string, Targets>();
+  /** Clients with failures in an app-wide jail: key → jail → until (ms). Bounded. */
+  readonly #suspects = new Map<string, Map<string, number>>();
+  readonly #maxSuspects: number;
+  /** Requests waiting for a slot, by jail and client: woken when one of ours settles. */
+  readonly #waiters = new Map<string, Array<() => void>>();
+  readonly #prefix = `${randomUUID()}:`;
+  #next = 0;
+  /** True when the store can reserve: without it, the adapters fall back to settling() alone. */
+  readonly enabled: boolean;
+
+  constructor(
+    options: ResolvedOptions,
+    rules: ReadonlyMap<string, FailureRule>,
+    store: Store,
+    book: BanBook,
+    ignore: IgnoreList,
+    announcer: Announcer,
+    clock: Clock,
+  ) {
+    this.#jails = options.jails;
+    this.#rules = rules;
+    this.#store = store;
+    this.#book = book;
+    this.#ignore = ignore;
+    this.#announcer = announcer;
+    this.#clock = clock;
+    this.#holdMs = options.attempts.holdMs;
+    this.#waitMs = options.attempts.waitMs;
+    this.#maxSuspects = options.maxTrackedClients;
+    this.#appWide = options.jails.filter((j) => !j.dryRun && j.paths.isEmpty && j.methods === null);
+    this.enabled = typeof store.reserve === 'function' && typeof store.settle === 'function';
+  }
+
+  /**
+   * The jails a request with this method takes slots in on this route (its pattern as the router
+   * matched it): those that target routes, watch this method and route, and do not exempt it.
+   * `only` is the route's own config (`{ jails }`). Cached per pair.
+   */
+  targets(method: string, route: string, caseInsensitive: boolean, only?: ReadonlySet<string>): Targets {
+    if (!this.enabled) return NO_TARGETS;
+    const counted = method === 'HEAD' ? 'GET' : method;
+    const cacheKey = `${caseInsensitive ? 'i' : 's'}${counted} ${route}`;
+    let targets = only === undefined ? this.#targetsByRoute.get(cacheKey) : undefined;
+    if (targets === undefined) {
+      const event = { route, path: route, caseInsensitive };
+      const list = this.#jails.filter(
+        (j) =>
+          targetsRoutes(j) &&
+          (only === undefined || only.has(j.name)) &&
+          jailWatches(j, counted, event) &&
+          !isExempt(j, event),
+      );
+      targets = list.length === 0 ? NO_TARGETS : Object.freeze(list);
+      if (only === undefined && this.#targetsByRoute.size < MAX_CACHED_ROUTES) {
+        this.#targetsByRoute.set(cacheKey, targets);
+      }
+    }
+    return targets;
+  }
+
+  /** True when this client must take slots in an app-wide jail (it has failures there). */
+  #suspectJails(key: string): ResolvedJail[] | undefined {
+    if (this.#suspects.size === 0) return undefined;
+    const held = this.#suspects.get(key);
+    if (held === undefined) return undefined;
+    const now = this.#clock.now();
+    let out: ResolvedJail[] | undefined;
+    for (const jail of this.#appWide) {
+      const until = held.get(jail.name);
+      if (until === undefined) continue;
+      if (until <= now) held.delete(jail.name);
+      else (out ??= []).push(jail);
+    }
+    if (held.size === 0) this.#suspects.delete(key);
+    return out;
+  }
+
+  /** A failure was counted for `key` in `jail`: in an app-wide jail, its requests take slots from now on. */
+  suspect(key: string, jail: ResolvedJail): void {
+    if (!this.enabled || jail.dryRun || !jail.paths.isEmpty || jail.methods !== null) return;
+    let held = this.#suspects.get(key);
+    if (held === undefined) {
+      if (this.#suspects.size >= this.#maxSuspects) {
+        const oldest = this.#suspects.keys().next();
+        if (!oldest.done) this.#suspects.delete(oldest.value);
+      }
+      held = new Map();
+      this.#suspects.set(key, held);
+    }
+    held.set(jail.name, this.#clock.now() + jail.findTimeMs);
+  }
+
+  /**
+   * Whether this request must be admitted at all: it targets a jail's routes, or its client has
+   * failures in an app-wide jail. Synchronous and allocation-free for everyone else.
+   */
+  needed(identity: ClientIdentity, targets: Targets, withSuspects: boolean): boolean {
+    return (
+      targets.length > 0 || (withSuspects && this.#suspects.size > 0 && this.#suspects.has(identity.key))
+    );
+  }
+
+  /** Reserves a slot in every jail the request takes slots in; see the class comment. */
+  async admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
+    const suspect = withSuspects ? this.#suspectJails(identity.key) : undefined;
+    const jails =
+      suspect === undefined ? targets : [...targets, ...suspect.filter((j) => !targets.includes(j))];
+    if (jails.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
+      return ADMITTED_WITHOUT_SLOTS;
+    const deadline = this.#clock.now() + this.#waitMs;
+    const ids: string[] = [];
+    for (const jail of jails) {
+      const answer = await this.#reserveOne(jail, identity.key, deadline);
+      if (answer.admitted) {
+        ids.push(answer.id);
+        continue;
+      }
+      await this.#release(jails.slice(0, ids.length), identity.key, ids);
+      return { admitted: false, verdict: answer.verdict };
+    }
+    return { admitted: true, slots: new Slots(jails, ids) };
+  }
+
+  async #reserveOne(
+    jail: ResolvedJail,
+    key: string,
+    deadline: number,
+  ): Promise<{ admitted: true; id: string } | { admitted: false; verdict: Banned | null }> {
+    const rule = this.#rules.get(jail.name) as FailureRule;
+    const reserve = this.#store.reserve as NonNullable<Store['reserve']>;
+    for (let round = 0; ; round++) {
+      const id = `${this.#prefix}${this.#next++}`;
+      let answer: Reservation;
+      try {
+        answer = await reserve.call(this.#store, rule, key, id, this.#holdMs);
+      } catch (error) {
+        // The store failed: admission cannot be judged, and an outage must not lock everyone out.
+        this.#announcer.storeError('reserve', error);
+        return { admitted: true, id };
+      }
+      if (answer.admitted) return { admitted: true, id };
+      if (answer.ban !== null) {
+        this.#book.apply(answer.ban, 'remote', undefined, true);
+        const verdict = this.#book.index.get(key)?.find((e) => e.ban.jail === jail.name)?.verdict;
+        return { admitted: false, verdict: verdict ?? null };
+      }
+      const left = deadline - this.#clock.now();
+      if (left <= 0) return { admitted: false, verdict: null };
+      await this.#wait(`${jail.name}\u0000${key}`, Math.min(left, 20 * 2 ** Math.min(round, 4)));
+    }
+  }
+
+  /** Waits until one of this process's attempts of the same client settles, or `ms` passes. */
+  #wait(slotKey: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      let list = this.#waiters.get(slotKey);
+      if (list === undefined) {
+        list = [];
+        this.#waiters.set(slotKey, list);
+      }
+      list.push(done);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  }
+
+  /** A slot of `key` in `jail` was settled here: waiting attempts try again. */
+  wake(jail: string, key: string): void {
+    if (this.#waiters.size === 0) return;
+    const slotKey = `${jail}\u0000${key}`;
+    const list = this.#waiters.get(slotKey);
+    if (list === undefined) return;
+    this.#waiters.delete(slotKey);
+    for (const resume of list) resume();
+  }
+
+  async #release(jails: readonly ResolvedJail[], key: string, ids: readonly string[]): Promise<void> {
+    const settle = this.#store.settle as NonNullable<Store['settle']>;
+    await Promise.all(
+      jails.map((jail, i) =>
+        settle
+          .call(this.#store, this.#rules.get(jail.name) as FailureRule, key, ids[i] as string, false, 0)
+          .then(
+            () => this.wake(jail.name, key),
+            (error) => this.#announcer.storeError('settle', error),
+          ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,69 @@
+import { RESERVED_JAILS } from '../config/defaults.js';
+import { formatDuration } from '../config/duration.js';
+import type { PathMatcher } from '../paths/path-pattern.js';
+import type { FailureRule, RecidiveInput } from '../store/store.js';
+import type { ResolvedJail, ResolvedOptions } from './options.js';
+
+/** Each jail's failure rule, built once: a store call then carries only the client. */
+export function buildRules(options: ResolvedOptions): ReadonlyMap<string, FailureRule> {
+  const recidive: RecidiveInput | null = options.recidive && {
+    jail: RESERVED_JAILS.recidive,
+    findTimeMs: options.recidive.findTimeMs,
+    maxRetry: options.recidive.maxRetry,
+    banTimeMs: options.recidive.banTimeMs,
+    dryRun: options.recidive.dryRun,
+  };
+  const rules = new Map<string, FailureRule>();
+  for (const jail of options.jails) {
+    rules.set(
+      jail.name,
+      Object.freeze({
+        jail: jail.name,
+        findTimeMs: jail.findTimeMs,
+        maxRetry: jail.maxRetry,
+        pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
+        banTimeMs: jail.banTimeMs,
+        increment: jail.increment,
+        dryRun: jail.dryRun,
+        historyTimeMs: options.historyTimeMs,
+        recidive: jail.feedsRecidive ? recidive : null,
+        reason: `maxRetry (${jail.maxRetry}) failures within ${formatDuration(jail.findTimeMs)}`,
+      }),
+    );
+  }
+  return rules;
+}
+
+/** A jail that targets routes: it names paths or methods. Its attempts take slots before the handler. */
+export function targetsRoutes(jail: ResolvedJail): boolean {
+  return !jail.dryRun && (!jail.paths.isEmpty || jail.methods !== null);
+}
+
+/**
+ * Where a request is, for matching path rules: the route pattern the router matched (and whether
+ * that router ignores case), or, without one, the request path.
+ */
+export interface Where {
+  /** The pattern; `null` when the router matched no route; `undefined` when there is no router (log replay). */
+  readonly route?: string | null;
+  readonly path: string;
+  readonly caseInsensitive?: boolean;
+}
+
+/** True when the rules name this route (or, without router information, this path). */
+export function matchesWhere(rules: PathMatcher, where: Where): boolean {
+  if (typeof where.route === 'string') return rules.matchesRoute(where.route, where.caseInsensitive === true);
+  return rules.matchesPath(where.path, where.caseInsensitive === true);
+}
+
+/** True when the jail counts a request with this method there (its methods and paths). */
+export function jailWatches(jail: ResolvedJail, method: string, where: Where): boolean {
+  if (jail.methods !== null && !jail.methods.has(method.toUpperCase())) return false;
+  return jail.paths.isEmpty || matchesWhere(jail.paths, where);
+}
+
+/** Exemptions name routes: a request the router matched to no route is never exempt. */
+export function isExempt(jail: ResolvedJail, where: Where): boolean {
+  if (jail.exempt.isEmpty || where.route === null) return false;
+  return matchesWhere(jail.exempt, where);
+}
