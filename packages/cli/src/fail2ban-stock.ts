@@ -14,7 +14,7 @@ export interface StockFilter {
 
 /**
  * The paths bots probe for (webmail, phpMyAdmin, WordPress sign-in and admin, cgi-bin), as the
- * botsearch filters list them (botsearch-common.conf of fail2ban 1.0), each at the root and after a
+ * botsearch filters list them (botsearch-common.conf of fail2ban 1.0.2), each at the root and after a
  * doubled slash, and anything below.
  */
 function scannerPaths(): string[] {
