@@ -13,8 +13,9 @@ export interface StockFilter {
 }
 
 /**
- * The paths bots probe for (webmail, phpMyAdmin, WordPress sign-in, cgi-bin), as the botsearch
- * filters list them, each at the root and after a doubled slash, and anything below.
+ * The paths bots probe for (webmail, phpMyAdmin, WordPress sign-in and admin, cgi-bin), as the
+ * botsearch filters list them (botsearch-common.conf of fail2ban 1.0.2), each at the root and after a
+ * doubled slash, and anything below.
  */
 function scannerPaths(): string[] {
   const names = ['roundcube', 'mail', 'extmail', 'horde', 'webmail', 'vwebmail', 'v-webmail'];
@@ -23,7 +24,7 @@ function scannerPaths(): string[] {
     for (const php of ['', 'php'])
       for (const my of ['M', 'm']) for (const a of ['A', 'a']) names.push(`${prefix}${php}${my}y${a}dmin`);
   }
-  names.push('wp-login.php', 'wp-signup.php', 'cgi-bin', 'mysqladmin');
+  names.push('wp-login.php', 'wp-signup.php', 'wp-admin.php', 'cgi-bin', 'mysqladmin');
   return [...names.map((n) => `/${n}**`), ...names.map((n) => `//${n}**`)];
 }
 
@@ -89,13 +90,37 @@ export const STOCK_FILTERS: Readonly<Record<string, StockFilter>> = Object.freez
     note: 'home directories (/~user) not found (its error log): the app answers 404',
   },
   'apache-fakegooglebot': {
-    rules: [{ userAgents: ['Googlebot'] }],
+    // As the filter's `\bGooglebot/`: Googlebot-Image/1.0 and kin are not counted.
+    rules: [{ userAgents: ['Googlebot/'] }],
     note: 'every client claiming to be Googlebot is counted, and a real one is spared by verifiedCrawlers',
     verifiedCrawlers: true,
   },
   'apache-shellshock': {
     rules: [{ userAgents: ['() {'] }],
     note: 'the shellshock payload in the User-Agent (jailkeeper sees that header, not the others bash would read)',
+  },
+  'apache-zerotolerance': {
+    // Its failregex lines, condensed: they count three different things, so three jails.
+    rules: [
+      {
+        statuses: [404],
+        methods: ['GET', 'POST', 'HEAD'],
+        paths: [
+          '/**scripts/setup*.php',
+          '/**scripts/Setup*.php',
+          '/hndUnblock.cgi',
+          '/tmUnblock.cgi',
+          '/**muieblackcat',
+          '/**cgi-sys/entropysearch.cgi',
+        ],
+      },
+      {
+        methods: ['GET', 'POST', 'HEAD'],
+        userAgents: ['robertdavidgraham/sysscan', 'masscan/', 'Jorgee', ':;};'],
+      },
+      { methods: ['GET', 'POST', 'HEAD'], paths: ['/shell', '/w00tw00t.at.ISC.SANS.DFind**'] },
+    ],
+    note: "404s on phpMyAdmin's setup script and other exploit paths; the scanners' user agents (sysscan, masscan/, Jorgee) and the shellshock payload; /shell and /w00tw00t... at any status (its proxy-probe line, a request target that is not a path, is left out)",
   },
   'apache-badbots': {
     keep: undefined,
