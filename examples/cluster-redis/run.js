@@ -50,7 +50,14 @@ for (let i = 0; i < 5; i++) {
   const port = ports[i % 3];
   console.log(`attacker  POST /login on instance :${port} -> ${await send(port, 'POST', '/login')}`);
 }
-await new Promise((r) => setTimeout(r, 100)); // pub/sub: the ban reaches every instance
+// The fifth failure is recorded as its response closes, and the ban reaches the other instances
+// through pub/sub: wait (at most 5 s) until each instance refuses the attacker, then show it.
+for (const port of ports) {
+  for (const until = Date.now() + 5000; Date.now() < until; ) {
+    if ((await send(port, 'HEAD', '/not-a-route')) === 403) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 for (const port of ports)
   console.log(`attacker  GET /       on instance :${port} -> ${await send(port, 'GET', '/')}`);
 console.log('\nfive failures spread over three instances: one ban, refused by all of them.');

@@ -48,7 +48,7 @@ type Handler = ((req: Req, res: Res, next: Next) => unknown) & {
 type WrappedLayer = Layer & { [kWrapped]?: true };
 
 /** The router of an app, Express 4 or 5, without creating one. */
-export function routerOf(app: Req['app']): Router | undefined {
+function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
 }
 

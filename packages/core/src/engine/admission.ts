@@ -120,7 +120,10 @@ export class Admitter {
       const until = held.get(jail.name);
       if (until === undefined) continue;
       if (until <= now) held.delete(jail.name);
-      else (out ??= []).push(jail);
+      else {
+        out ??= [];
+        out.push(jail);
+      }
     }
     if (held.size === 0) this.#suspects.delete(key);
     return out;

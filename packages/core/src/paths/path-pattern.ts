@@ -130,8 +130,9 @@ export function compilePaths(path: string, value: unknown): PathMatcher {
       return false;
     },
     matchesPath(requestPath: string, ignoreCase: boolean): boolean {
-      const canonical =
-        requestPath.length > 1 && requestPath.endsWith('/') ? requestPath.slice(0, -1) : requestPath;
+      // Repeated and trailing slashes as the rules are written: matching more spellings is safe here.
+      let canonical = requestPath.includes('//') ? requestPath.replace(SLASHES, '/') : requestPath;
+      if (canonical.length > 1 && canonical.endsWith('/')) canonical = canonical.slice(0, -1);
       if (ignoreCase) {
         if (pathExactFolded.has(canonical.toLowerCase())) return true;
         for (const re of pathRulesFolded) if (re.test(canonical)) return true;
