@@ -7,7 +7,13 @@ export { ConnectionTracker, guardServer } from '../engine/connections.js';
 export { describe, invalid } from '../errors.js';
 export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
-export { afterSettling, requireKeeper, responseCounted, responseOpened } from './admission.js';
+export {
+  type AdapterAbilities,
+  afterSettling,
+  requireKeeper,
+  responseCounted,
+  responseOpened,
+} from './admission.js';
 export { countedMethod, countResponse } from './counting.js';
 export {
   type RefusalOptions,
