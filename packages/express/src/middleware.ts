@@ -16,6 +16,7 @@ import {
   writeRefusal,
 } from '@jailkeeper/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { AppTrusts, appTrust, serverApp } from './app-trust.js';
 
 /** Options of {@link jailkeeper}. */
 export interface JailkeeperExpressOptions extends RefusalOptions {}
@@ -34,7 +35,16 @@ export interface JailkeeperMiddleware extends RequestHandler {
    * `connection`, before HTTP parsing. @default { upgrade: true, connection: false }
    * @example jk.guard(app.listen(3000));
    */
-  guard(server: Server, options?: Omit<GuardOptions, 'block'>): () => void;
+  guard(server: Server, options?: JailkeeperGuardOptions): () => void;
+}
+
+/** Options of `jk.guard(server, options)`. */
+export interface JailkeeperGuardOptions extends Omit<GuardOptions, 'block' | 'trust'> {
+  /**
+   * With `trustedProxies: 'express'`: the app whose `trust proxy` setting judges upgrade requests.
+   * @default the app the server was created with (`app.listen()`, `http.createServer(app)`)
+   */
+  app?: unknown;
 }
 
 const OPTION_KEYS = { block: true, response: true, retryAfter: true } as const;
@@ -97,10 +107,12 @@ export function jailkeeper(
   keeperArg: Jailkeeper,
   options: JailkeeperExpressOptions = {},
 ): JailkeeperMiddleware {
-  const keeper = requireKeeper(keeperArg, 'jailkeeper(keeper)');
+  const keeper = requireKeeper(keeperArg, 'jailkeeper(keeper)', { expressTrust: true });
   const refusal = resolveRefusal('', checkKeys('jailkeeper options', options, OPTION_KEYS));
   const jailScope = keeper.hasJailScope;
   const onClose = countOnClose(keeper);
+  // With trustedProxies: 'express', the app's own trust proxy function, looked up once per app.
+  const trusts = keeper.options.clientIp.trust.kind === 'express' ? new AppTrusts(keeper) : undefined;
 
   const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
     // Before routing: app-scope bans; jail-scope bans judge the raw path and its normalised forms.
@@ -122,7 +134,12 @@ export function jailkeeper(
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req);
+    const identity = keeper.resolve(
+      req.socket.remoteAddress,
+      req.headers,
+      req,
+      trusts === undefined ? undefined : trusts.of(req.app),
+    );
     if (identity === undefined) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else afterSettling(keeper, identity, decide, req, res, next);
@@ -136,11 +153,12 @@ export function jailkeeper(
     };
   };
   middleware.exempt = () => middleware.route(false);
-  middleware.guard = (server: Server, guardOptions: Omit<GuardOptions, 'block'> = {}) =>
+  middleware.guard = (server: Server, guardOptions: JailkeeperGuardOptions = {}) =>
     keeper.guard(server, {
       upgrade: guardOptions.upgrade ?? true,
       connection: guardOptions.connection ?? false,
       block: refusal.drop ? 'drop' : 'forbid',
+      trust: trusts === undefined ? undefined : appTrust(keeper, guardOptions.app ?? serverApp(server)),
     });
   return middleware;
 }
