@@ -514,8 +514,9 @@ describe("proxy-addr's test cases, translated", () => {
     assert.equal(new Set(PROXY_ADDR_CASES.map((c) => c.name)).size, 68, 'no case twice');
     const differences = PROXY_ADDR_CASES.filter((c) => c.difference !== undefined);
     assert.equal(differences.length, 14);
-    const reasons = new Set(differences.map((c) => c.difference?.reason));
-    assert.deepEqual(reasons, new Set([API, OPTIONAL, HOST_BITS, NOT_ADDRESS]));
+    const count = (reason: string) => differences.filter((c) => c.difference?.reason === reason).length;
+    // The table of docs/client-ip.md, "Differences from Express (proxy-addr)".
+    assert.deepEqual([NOT_ADDRESS, HOST_BITS, OPTIONAL, API].map(count), [4, 6, 2, 2]);
   });
 
   for (const c of PROXY_ADDR_CASES) {
