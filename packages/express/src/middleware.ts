@@ -15,7 +15,7 @@ import {
   responseOpened,
   writeRefusal,
 } from '@jailkeeper/core/adapter';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
 
 /** Options of {@link jailkeeper}. */
@@ -44,7 +44,7 @@ export interface JailkeeperGuardOptions extends Omit<GuardOptions, 'block' | 'tr
    * With `trustedProxies: 'express'`: the app whose `trust proxy` setting judges upgrade requests.
    * @default the app the server was created with (`app.listen()`, `http.createServer(app)`)
    */
-  app?: unknown;
+  app?: Application;
 }
 
 const OPTION_KEYS = { block: true, response: true, retryAfter: true } as const;

@@ -208,7 +208,8 @@ function netmaskReason(mask: string, isIPv4: boolean, address: string): number |
       : `a netmask is accepted only after an IPv4 address (write ${address}/${bits})`;
   }
   const prefix = netmaskPrefix(mask);
-  if (prefix === undefined) return `${JSON.stringify(mask)} is not an IPv4 netmask such as 255.255.255.0 (ones, then zeros)`;
+  if (prefix === undefined)
+    return `${JSON.stringify(mask)} is not an IPv4 netmask such as 255.255.255.0 (ones, then zeros)`;
   return prefix;
 }
 
