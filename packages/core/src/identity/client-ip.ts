@@ -99,6 +99,7 @@ export class ClientResolver {
   readonly #set: IpSet | undefined;
   readonly #predicate: ProxyTrust | undefined;
   readonly #hops: number;
+  readonly #kind: Trust['kind'];
   /** How the trust function last refused an address (it threw, or what it returned), for the warning. */
   #refusalThrew = false;
   #refusalValue: unknown;
@@ -112,6 +113,7 @@ export class ClientResolver {
     this.#ipv6Subnet = ipv6Subnet;
     this.#warner = warner;
     const trust = options.trust;
+    this.#kind = trust.kind;
     this.#set = trust.kind === 'networks' ? trust.set : undefined;
     this.#predicate = trust.kind === 'predicate' ? trust.fn : undefined;
     this.#hops = trust.kind === 'hops' ? trust.hops : 0;
@@ -216,7 +218,7 @@ export class ClientResolver {
       if (custom !== undefined) return custom;
     }
     if (peer === undefined) return undefined;
-    const kind = options.trust.kind;
+    const kind = this.#kind;
     if (kind === 'none') {
       if (!this.#warner.has('JK_WRN_FORWARDED_NO_TRUST') && this.#hasForwardingHeader(headers)) {
         this.#warner.warn(
