@@ -27,6 +27,10 @@ export const TRUST = {
   privateNet: ['10.0.0.0/8'],
   v6proxy: ['2001:db8:ffff::/48'],
   mixed: ['loopback', '10.0.0.0/8', '2001:db8:ffff::/48'],
+  /** proxy-addr's uniquelocal: 10/8, 172.16/12, 192.168/16 and fc00::/7. */
+  uniquelocal: ['uniquelocal'],
+  /** 10.0.0.0/26 in Express's netmask notation. */
+  netmask: ['10.0.0.0/255.255.255.192'],
 } as const;
 
 const rows: SpoofRow[] = [];
@@ -54,6 +58,8 @@ const UNTRUSTED: Array<[string, string, keyof typeof TRUST, string]> = [
   ['neighbour of the proxy', '10.0.0.3', 'chain', '10.0.0.3'],
   ['v6 outside the trusted /48', '2001:db8:fffe::1', 'v6proxy', '2001:db8:fffe::1'],
   ['loopback, only 10.0.0.1 trusted', '127.0.0.1', 'proxy', '127.0.0.1'],
+  ['just outside uniquelocal', '172.32.0.1', 'uniquelocal', '172.32.0.1'],
+  ['just outside the netmask', '10.0.0.64', 'netmask', '10.0.0.64'],
 ];
 for (const [label, peer, trust, ip] of UNTRUSTED) {
   for (const [what, headers] of HOSTILE_HEADERS) {
@@ -108,6 +114,10 @@ const XFF: Array<[string, string, keyof typeof TRUST, string | undefined, string
   ['embedded IPv4 stays IPv6', '127.0.0.1', 'loopback', '2001:db8::1.2.3.4', '2001:db8::102:304'],
   ['v6 proxy peer', '2001:db8:ffff::1', 'v6proxy', '198.51.100.7', '198.51.100.7'],
   ['mixed trust: loopback then private hop', '127.0.0.1', 'mixed', '198.51.100.7, 10.9.9.9', '198.51.100.7'],
+  ['uniquelocal proxy at 10.1.2.3 (issue 20)', '10.1.2.3', 'uniquelocal', '198.51.100.7', '198.51.100.7'],
+  ['uniquelocal IPv4 chain', '192.168.1.1', 'uniquelocal', '198.51.100.7, 172.16.5.5', '198.51.100.7'],
+  ['netmask proxy', '10.0.0.63', 'netmask', '198.51.100.7', '198.51.100.7'],
+  ['netmask: a hop outside it is the client', '10.0.0.1', 'netmask', '198.51.100.7, 10.0.0.64', '10.0.0.64'],
   ['spaces around entries', '127.0.0.1', 'loopback', '  198.51.100.7  ', '198.51.100.7'],
   ['duplicate headers joined by Node', '127.0.0.1', 'loopback', '6.6.6.6, 198.51.100.7', '198.51.100.7'],
   // Malformed values from a trusted proxy: never a key; the last trusted hop is used.

@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   JK_ERR_BAD_REQUEST: { kind: 'input', docs: 'jk_err_bad_request' },
   JK_ERR_INVALID_ARGUMENT: { kind: 'input', docs: 'jk_err_invalid_argument' },
   JK_ERR_INVALID_ROUTE_CONFIG: { kind: 'config', docs: 'jk_err_invalid_route_config' },
+  JK_ERR_EXPRESS_TRUST: { kind: 'config', docs: 'jk_err_express_trust' },
 } as const;
 
 /** Every error code jailkeeper throws (`JK_ERR_*`). */
@@ -43,6 +44,7 @@ export const WARNING_CODES = {
   JK_WRN_NOTIFY_FAILED: 'jk_wrn_notify_failed',
   JK_WRN_ROUTE_BEFORE_PLUGIN: 'jk_wrn_route_before_plugin',
   JK_WRN_CRAWLER_DNS: 'jk_wrn_crawler_dns',
+  JK_WRN_TRUST_FUNCTION_THREW: 'jk_wrn_trust_function_threw',
 } as const;
 
 /** Every warning code (`JK_WRN_*`). */

@@ -52,7 +52,13 @@ export {
   WARNING_CODES,
   type WarningCode,
 } from './errors.js';
-export type { ClientIpHeader, ClientIpOptions, Headers, TrustedProxies } from './identity/client-ip.js';
+export type {
+  ClientIpHeader,
+  ClientIpOptions,
+  Headers,
+  ProxyTrust,
+  TrustedProxies,
+} from './identity/client-ip.js';
 export { type ClientIdentity, requireClient } from './identity/identity.js';
 export {
   type Cidr,

@@ -69,6 +69,31 @@ describe('parseCidr', () => {
     assert.match(parseCidr('10.0.0.0/x') as string, /not a number/);
     assert.match(parseCidr('example.com') as string, /not an IPv4/);
   });
+  it('reads an IPv4 netmask as proxy-addr does, and refuses what proxy-addr refuses', () => {
+    assert.deepEqual(parseCidr('10.0.0.0/255.255.255.192'), parseCidr('10.0.0.0/26'));
+    assert.deepEqual(parseCidr('10.0.0.0/255.0.0.0'), parseCidr('10.0.0.0/8'));
+    assert.deepEqual(parseCidr('10.0.0.7/255.255.255.255'), parseCidr('10.0.0.7'));
+    assert.deepEqual(parseCidr('0.0.0.0/0.0.0.0'), { family: 4, value: 0, prefix: 0 });
+    assert.equal(
+      parseCidr('10.0.0.2/255.255.255.192'),
+      'host bits are set after /26 (the netmask 255.255.255.192) (did you mean 10.0.0.0/26?)',
+    );
+    assert.match(parseCidr('10.0.0.0/255.0.255.0') as string, /not an IPv4 netmask/);
+    // Loose IPv4 spellings are as ambiguous in a netmask as in an address.
+    assert.match(parseCidr('10.0.0.0/255.255.255.0300') as string, /not an IPv4 netmask/);
+    assert.match(parseCidr('10.0.0.0/0xffffff00') as string, /not a number/);
+    // proxy-addr takes a netmask only after a plain IPv4 address: the message shows the prefix to write.
+    assert.equal(
+      parseCidr('fe80::/ffc0::'),
+      'a netmask is accepted only after an IPv4 address (write fe80::/10)',
+    );
+    assert.match(parseCidr('fe80::/255.255.255.0') as string, /only after an IPv4 address/);
+    assert.match(parseCidr('::ffff:a00:2/255.255.255.0') as string, /only after an IPv4 address/);
+    assert.match(parseCidr('10.0.0.1/ffc0::') as string, /not an IPv4 netmask/);
+  });
+  it('names the mapped network to write for a mapped CIDR with host bits', () => {
+    assert.match(parseCidr('::ffff:a00:2/122') as string, /did you mean ::ffff:10\.0\.0\.0\/122\?/);
+  });
 });
 
 describe('IpSet', () => {

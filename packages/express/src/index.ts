@@ -1,6 +1,7 @@
 export { jailkeeperAdmin } from './admin.js';
 export {
   type JailkeeperExpressOptions,
+  type JailkeeperGuardOptions,
   type JailkeeperMiddleware,
   jailkeeper,
   type RouteConfig,

@@ -8,7 +8,8 @@ import {
   type RefusalWriter,
   type RouteConfig,
 } from '@jailkeeper/core/adapter';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
+import { AppTrusts, appTrust, serverApp } from './app-trust.js';
 import { Instrumenter, kRouteJails, kState, type RequestState } from './instrument.js';
 
 /** Options of {@link jailkeeper}. */
@@ -28,7 +29,16 @@ export interface JailkeeperMiddleware extends RequestHandler {
    * `connection`, before HTTP parsing. @default { upgrade: true, connection: false }
    * @example jk.guard(app.listen(3000));
    */
-  guard(server: Server, options?: Omit<GuardOptions, 'block'>): () => void;
+  guard(server: Server, options?: JailkeeperGuardOptions): () => void;
+}
+
+/** Options of `jk.guard(server, options)`. */
+export interface JailkeeperGuardOptions extends Omit<GuardOptions, 'block' | 'trust'> {
+  /**
+   * With `trustedProxies: 'express'`: the app whose `trust proxy` setting judges upgrade requests.
+   * @default the app the server was created with (`app.listen()`, `http.createServer(app)`)
+   */
+  app?: Application;
 }
 
 type Locals = Record<symbol, RequestState | undefined>;
@@ -89,8 +99,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     keeperAt: 'jailkeeper(keeper)',
     options,
     optionsAt: 'jailkeeper options',
+    abilities: { expressTrust: true },
   });
   const onClose = countOnClose(kit);
+  // With trustedProxies: 'express', the app's own trust proxy function, looked up once per app.
+  const trusts = keeper.options.clientIp.trust.kind === 'express' ? new AppTrusts(keeper) : undefined;
 
   const refuse = (res: Response, identity: ClientIdentity, verdict: Banned | null): void => {
     if (verdict === null) kit.refuseBusy(writer, res);
@@ -196,7 +209,8 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       next();
       return;
     }
-    const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req);
+    const trust = trusts === undefined ? undefined : trusts.of(req.app);
+    const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req, trust);
     if (identity === undefined) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else kit.admit(identity, decide, req, res, next);
@@ -212,7 +226,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     return Object.assign(handler, { [kRouteJails]: jails });
   };
   middleware.exempt = () => middleware.route(false);
-  middleware.guard = (server: Server, guardOptions: Omit<GuardOptions, 'block'> = {}) =>
-    kit.guard(server, guardOptions);
+  middleware.guard = (server: Server, guardOptions: JailkeeperGuardOptions = {}) =>
+    kit.guard(server, {
+      ...(guardOptions.upgrade === undefined ? {} : { upgrade: guardOptions.upgrade }),
+      ...(guardOptions.connection === undefined ? {} : { connection: guardOptions.connection }),
+      ...(trusts === undefined ? {} : { trust: appTrust(keeper, guardOptions.app ?? serverApp(server)) }),
+    });
   return middleware;
 }

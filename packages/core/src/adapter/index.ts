@@ -8,6 +8,7 @@ export { describe, invalid } from '../errors.js';
 export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
 export { canonicalRoute } from '../paths/path-pattern.js';
+export type { AdapterAbilities } from './admission.js';
 export { countedMethod } from './counting.js';
 export { AdapterKit, type AdapterKitInput, createAdapterKit } from './kit.js';
 export {

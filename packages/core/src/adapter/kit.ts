@@ -6,7 +6,13 @@ import type { GuardOptions } from '../engine/connections.js';
 import type { Jailkeeper } from '../engine/keeper.js';
 import type { Slots } from '../engine/slots.js';
 import type { ClientIdentity } from '../identity/identity.js';
-import { afterSettling, requireKeeper, responseCounted, responseOpened } from './admission.js';
+import {
+  type AdapterAbilities,
+  afterSettling,
+  requireKeeper,
+  responseCounted,
+  responseOpened,
+} from './admission.js';
 import { countResponse } from './counting.js';
 import { type RefusalWriter, type ResolvedRefusal, resolveRefusal, writeRefusal } from './refusal.js';
 import { compileRouteConfig, NO_JAILS, type RouteJails } from './route-config.js';
@@ -151,11 +157,15 @@ export class AdapterKit {
   }
 
   /** Guards the server below the framework, refusing upgrades the way the adapter refuses requests. */
-  guard(server: Server, options: { upgrade?: boolean; connection?: boolean } = {}): () => void {
+  guard(
+    server: Server,
+    options: { upgrade?: boolean; connection?: boolean; trust?: GuardOptions['trust'] } = {},
+  ): () => void {
     const guardOptions: GuardOptions = {
       upgrade: options.upgrade ?? true,
       connection: options.connection ?? false,
       block: this.refusal.drop ? 'drop' : 'forbid',
+      ...(options.trust === undefined ? {} : { trust: options.trust }),
     };
     return this.keeper.guard(server, guardOptions);
   }
@@ -173,6 +183,8 @@ export interface AdapterKitInput {
   readonly optionsAt: string;
   /** The adapter's own option keys, beside the refusal options every adapter takes. */
   readonly extraKeys?: Readonly<Record<string, true>>;
+  /** What the adapter supplies beyond request facts (Express: the app's `trust proxy` function). */
+  readonly abilities?: AdapterAbilities;
 }
 
 /**
@@ -182,7 +194,7 @@ export interface AdapterKitInput {
  * const kit = createAdapterKit({ keeper, keeperAt: 'jailkeeper(keeper)', options, optionsAt: 'jailkeeper options' });
  */
 export function createAdapterKit(input: AdapterKitInput): AdapterKit {
-  const keeper = requireKeeper(input.keeper, input.keeperAt);
+  const keeper = requireKeeper(input.keeper, input.keeperAt, input.abilities);
   const options = checkKeys(input.optionsAt, input.options ?? {}, { ...REFUSAL_KEYS, ...input.extraKeys });
   return new AdapterKit(keeper, options);
 }

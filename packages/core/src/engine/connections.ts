@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { type Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { ProxyTrust } from '../identity/client-ip.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { pathOf } from '../paths/normalize-path.js';
 
@@ -59,6 +60,7 @@ export interface GuardTarget {
     peer: string | undefined,
     headers: IncomingMessage['headers'],
     request?: unknown,
+    trust?: ProxyTrust,
   ): ClientIdentity | undefined;
   check(
     client: ClientIdentity,
@@ -75,6 +77,11 @@ export interface GuardOptions {
   upgrade?: boolean;
   /** How an upgrade is refused: `'forbid'` writes a 403, `'drop'` destroys the socket (403 behind a proxy). @default 'forbid' */
   block?: 'forbid' | 'drop';
+  /**
+   * With `trustedProxies: 'express'`, the app's compiled `trust proxy` function (required then;
+   * `@jailkeeper/express`'s `jk.guard()` passes it).
+   */
+  trust?: ProxyTrust;
 }
 
 const FORBIDDEN = 'HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
@@ -93,6 +100,7 @@ export function guardServer(
   const gateConnection = options.connection ?? true;
   const gateUpgrade = options.upgrade ?? true;
   const drop = options.block === 'drop';
+  const trust = options.trust;
   const original = server.emit;
   // Every event of the server passes here, 'request' included: no rest arguments or arrays on
   // the way through, only a compare and a forwarding apply.
@@ -106,14 +114,14 @@ export function guardServer(
     return Reflect.apply(original, this, arguments) as boolean;
   }
   function refuseConnection(socket: Socket): boolean {
-    const identity = target.resolve(socket.remoteAddress, {});
+    const identity = target.resolve(socket.remoteAddress, {}, undefined, trust);
     // A trusted proxy's connection carries many clients: only headers can tell them apart.
     if (identity === undefined || identity.viaProxy === true || !target.check(identity).banned) return false;
     socket.destroy();
     return true;
   }
   function refuseUpgrade(request: IncomingMessage, socket: Duplex): boolean {
-    const identity = target.resolve(request.socket.remoteAddress, request.headers, request);
+    const identity = target.resolve(request.socket.remoteAddress, request.headers, request, trust);
     if (identity === undefined) return false;
     const verdict = target.check(identity, {
       method: request.method ?? 'GET',

@@ -4,7 +4,7 @@ import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../clock.js';
 import { JailkeeperError, Warner, type WarningCode } from '../errors.js';
-import { ClientResolver, type Headers } from '../identity/client-ip.js';
+import { ClientResolver, expressTrustMissing, type Headers, type ProxyTrust } from '../identity/client-ip.js';
 import { type ClientIdentity, identify } from '../identity/identity.js';
 import { createMemoryStore } from '../store/memory-store.js';
 import type { Ban, Store } from '../store/store.js';
@@ -115,10 +115,17 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   /**
    * The client of a request: the socket peer, or behind a trusted proxy the address its header
    * names (walked from the right). Headers from any other peer are ignored. `request` is handed to
-   * a configured `getClientIp`. `undefined` only when there is no usable peer address.
+   * a configured `getClientIp`. `trust` is the Express app's compiled `trust proxy` function, which
+   * `@jailkeeper/express` passes with `trustedProxies: 'express'` (required then, ignored
+   * otherwise). `undefined` only when there is no usable peer address.
    */
-  resolve(peer: string | undefined, headers: Headers, request?: unknown): ClientIdentity | undefined {
-    return this.#resolver.resolve(peer, headers, request);
+  resolve(
+    peer: string | undefined,
+    headers: Headers,
+    request?: unknown,
+    trust?: ProxyTrust,
+  ): ClientIdentity | undefined {
+    return this.#resolver.resolve(peer, headers, request, trust);
   }
 
   /**
@@ -139,6 +146,9 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    * keeper.guard(server);
    */
   guard(server: Server | NetServer, options?: GuardOptions): () => void {
+    if (this.options.clientIp.trust.kind === 'express' && typeof options?.trust !== 'function') {
+      throw expressTrustMissing('keeper.guard(server) without { trust }');
+    }
     return guardServer(this, server, options);
   }
 

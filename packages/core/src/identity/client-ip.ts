@@ -1,33 +1,36 @@
-import { invalid, JailkeeperConfigError, type Warner } from '../errors.js';
+import { describe, invalid, JailkeeperConfigError, type Warner } from '../errors.js';
+import { type HeaderGrammar, type Headers, HopsFromRight, headerValue } from './forwarding-header.js';
 import type { ClientIdentity } from './identity.js';
 import { clientKey, formatIp, type ParsedIp, parseIPv4, parseIp } from './ip.js';
 import { IpSet, NAMED_RANGES, networkList } from './ip-set.js';
+import { compileTrust, type ProxyTrust, type Trust, type TrustedProxies } from './trust.js';
+
+export type { Headers } from './forwarding-header.js';
+export type { ProxyTrust, TrustedProxies } from './trust.js';
 
 /** The header a trusted proxy writes the client into. */
 export type ClientIpHeader = 'x-forwarded-for' | 'forwarded' | 'x-real-ip';
 
-/** Request headers as Node gives them (lower-case names; duplicates joined with ", "). */
-export type Headers = Readonly<Record<string, string | string[] | undefined>>;
-
-/** Which peers may speak for the client: networks, named ranges, or a predicate. */
-export type TrustedProxies = string[] | ((address: string, hop: number) => boolean);
-
 /** The identity options of {@link createJailkeeper}. */
 export interface ClientIpOptions {
   /**
-   * The proxies whose forwarding headers are believed: addresses, CIDRs, `'loopback'`, `'private'`,
-   * `'linklocal'`, `'uniquelocal'`, or a predicate `(address, hop) => boolean` (hop 0 is the socket
-   * peer). Trust-everything values (`true`, `'*'`, `0.0.0.0/0`, `::/0`, a hop count) are refused
-   * unless `dangerouslyTrustAllProxies` is set.
+   * The proxies whose forwarding headers are believed, in the words of Express's `trust proxy`:
+   * addresses, CIDRs, IPv4 netmasks (`10.0.0.0/255.255.255.0`), `'loopback'`, `'linklocal'`,
+   * `'uniquelocal'` (as proxy-addr defines them) and `'private'` (the same as `'uniquelocal'`),
+   * as an array or a comma-separated string; or a predicate `(address, hop) => truthy` (hop 0 is
+   * the socket peer); or `'express'`: the Express app's own `trust proxy` setting, supplied by
+   * `@jailkeeper/express`. CIDRs with host bits set are refused. Trust-everything values (`true`,
+   * `'*'`, `0.0.0.0/0`, `::/0`, a hop count) are refused unless `dangerouslyTrustAllProxies` is set.
    * @default [] (headers are never believed; the socket address is the client)
    */
   trustedProxies?: TrustedProxies | boolean | number | string;
   /** The header trusted proxies write. @default 'x-forwarded-for' */
   clientIpHeader?: ClientIpHeader;
   /**
-   * Accepts a trust-everything `trustedProxies`. Only safe when every request reaches the app
-   * through a proxy that overwrites the header: otherwise any client picks its own address, dodges
-   * its bans and gets others banned. @default false
+   * Accepts a trust-everything `trustedProxies` (or, with `'express'`, an app whose `trust proxy`
+   * is `true` or a hop count). Only safe when every request reaches the app through a proxy that
+   * overwrites the header: otherwise any client picks its own address, dodges its bans and gets
+   * others banned. @default false
    */
   dangerouslyTrustAllProxies?: boolean;
   /**
@@ -38,13 +41,13 @@ export interface ClientIpOptions {
 }
 
 export interface ResolvedClientIpOptions {
-  readonly isTrusted: ((ip: ParsedIp, hop: number) => boolean) | null;
+  readonly trust: Trust;
   readonly header: ClientIpHeader;
+  readonly dangerouslyTrustAllProxies: boolean;
   readonly getClientIp: ((request: unknown) => string | undefined) | undefined;
 }
 
 const HEADERS: readonly ClientIpHeader[] = ['x-forwarded-for', 'forwarded', 'x-real-ip'];
-const WIDE = new Set(['*', '0.0.0.0/0', '::/0', 'all']);
 
 /** Validates the identity options once; throws JK_ERR_UNSAFE_TRUST for trust-everything values. */
 export function resolveClientIpOptions(input: ClientIpOptions): ResolvedClientIpOptions {
@@ -55,56 +58,24 @@ export function resolveClientIpOptions(input: ClientIpOptions): ResolvedClientIp
   if (input.getClientIp !== undefined && typeof input.getClientIp !== 'function') {
     invalid('getClientIp', 'a function (request) => string', input.getClientIp);
   }
-  const unsafe = (what: string): never => {
-    throw new JailkeeperConfigError(
-      'JK_ERR_UNSAFE_TRUST',
-      'trustedProxies',
-      `trustedProxies ${what} would believe a forwarding header from any client, so any client could choose its own address, dodge its bans and get others banned. List your proxies' addresses instead, or set dangerouslyTrustAllProxies: true if every request passes a proxy that overwrites ${header}.`,
-    );
-  };
-  const trusted = input.trustedProxies;
-  let isTrusted: ResolvedClientIpOptions['isTrusted'] = null;
-  if (trusted === undefined || trusted === false) {
-    isTrusted = null;
-  } else if (trusted === true) {
-    if (!dangerous) unsafe('true');
-    isTrusted = () => true;
-  } else if (typeof trusted === 'number') {
-    if (!dangerous) unsafe(`${trusted} (a hop count)`);
-    if (!Number.isInteger(trusted) || trusted < 1) invalid('trustedProxies', 'a positive hop count', trusted);
-    // hop 0 is the socket peer: n hops trusts the peer and the n-1 entries nearest to it.
-    isTrusted = (_ip, hop) => hop < trusted;
-  } else if (typeof trusted === 'function') {
-    const predicate = trusted;
-    isTrusted = (ip, hop) => {
-      try {
-        return predicate(formatIp(ip), hop) === true;
-      } catch {
-        return false; // a predicate that throws trusts nobody: fail closed
-      }
-    };
-  } else {
-    const list = typeof trusted === 'string' ? [trusted] : trusted;
-    if (!Array.isArray(list))
-      invalid('trustedProxies', 'an array of addresses, CIDRs or named ranges, or a predicate', trusted);
-    list.forEach((entry: unknown, i) => {
-      if (typeof entry === 'string' && WIDE.has(entry.trim())) {
-        if (!dangerous) unsafe(JSON.stringify(entry));
-      } else if (typeof entry === 'string' && /^\s*\d+\s*$/.test(entry)) {
-        invalid(
-          `trustedProxies[${i}]`,
-          'an address, a CIDR or a named range (a hop count is not an address)',
-          entry,
-        );
-      }
-    });
-    const widened = list.flatMap((entry) =>
-      typeof entry === 'string' && WIDE.has(entry.trim()) ? ['0.0.0.0/0', '::/0'] : [entry],
-    );
-    const set = new IpSet(networkList('trustedProxies', widened));
-    isTrusted = set.size === 0 ? null : (ip) => set.has(ip);
-  }
-  return Object.freeze({ isTrusted, header, getClientIp: input.getClientIp });
+  return Object.freeze({
+    trust: compileTrust(input.trustedProxies, dangerous, header),
+    header,
+    dangerouslyTrustAllProxies: dangerous,
+    getClientIp: input.getClientIp,
+  });
+}
+
+/**
+ * The error for `trustedProxies: 'express'` where no Express app supplies its trust function.
+ * `where` names what lacked it.
+ */
+export function expressTrustMissing(where: string): JailkeeperConfigError {
+  return new JailkeeperConfigError(
+    'JK_ERR_EXPRESS_TRUST',
+    'trustedProxies',
+    `trustedProxies is 'express', which takes the trust proxy setting of the Express app, but ${where} supplies none. Use it with @jailkeeper/express (jk.guard(server) finds the app of app.listen(); otherwise pass { app }), or list your proxies in trustedProxies.`,
+  );
 }
 
 /** The private and loopback ranges, for the unconfigured-proxy check. */
@@ -113,124 +84,6 @@ const LOCAL = new IpSet(networkList('', [...(NAMED_RANGES.loopback ?? []), ...(N
 const SINGLE_PEER_THRESHOLD = 100;
 /** Trusted hops walked at most: no real chain has more proxies, and the walk stays cheap. */
 const MAX_HOPS = 32;
-
-function headerValue(headers: Headers, name: string): string | undefined {
-  const value = headers[name];
-  if (value === undefined) return undefined;
-  return typeof value === 'string' ? value : value.join(', ');
-}
-
-/**
- * Parses one X-Forwarded-For / X-Real-IP entry: an address, or the de-facto forms some load
- * balancers write, `1.2.3.4:port`, `[v6]` and `[v6]:port`.
- */
-function parseListEntry(entry: string): ParsedIp | undefined {
-  if (entry.charCodeAt(0) === 91 /* [ */) {
-    const close = entry.indexOf(']');
-    if (close === -1) return undefined;
-    const rest = entry.slice(close + 1);
-    if (rest !== '' && !/^:\d{1,5}$/.test(rest)) return undefined;
-    const inner = entry.slice(1, close);
-    // Brackets hold IPv6 text only; a mapped address inside them is still the IPv4 client.
-    return inner.includes(':') ? parseIp(inner) : undefined;
-  }
-  const colon = entry.indexOf(':');
-  if (colon !== -1 && colon === entry.lastIndexOf(':')) {
-    // exactly one colon: IPv4 with a port
-    if (!/^\d{1,5}$/.test(entry.slice(colon + 1))) return undefined;
-    const v4 = parseIPv4(entry.slice(0, colon));
-    return v4 === undefined ? undefined : { family: 4, value: v4 };
-  }
-  return parseIp(entry);
-}
-
-/**
- * Parses one RFC 7239 `for=` value: a token (an IPv4 address) or a quoted string holding an
- * IPv4 address with an optional port, or a bracketed IPv6 address with an optional port.
- * Obfuscated identifiers (`unknown`, `_hidden`) are not addresses.
- */
-function parseForwardedFor(raw: string): ParsedIp | undefined {
-  if (raw.charCodeAt(0) === 34 /* " */) {
-    if (raw.length < 2 || raw.charCodeAt(raw.length - 1) !== 34) return undefined;
-    const inner = raw.slice(1, -1);
-    if (inner.includes('"') || inner.includes('\\')) return undefined;
-    return parseListEntry(inner);
-  }
-  // An unquoted token cannot hold ':' or '[' (RFC 7239 section 6): only a plain IPv4 address.
-  const v4 = parseIPv4(raw);
-  return v4 === undefined ? undefined : { family: 4, value: v4 };
-}
-
-/** Splits on `separator` outside quoted strings (for one Forwarded element, already isolated). */
-function splitOutsideQuotes(text: string, separator: string): string[] {
-  const out: string[] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') quoted = !quoted;
-    else if (c === separator && !quoted) {
-      out.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(text.slice(start));
-  return out;
-}
-
-/** The `for=` address of one Forwarded element; undefined when it has none or an invalid one. */
-function forwardedElement(element: string): ParsedIp | undefined {
-  if (element.includes('\\')) return undefined; // no valid for= value needs an escape
-  let found: ParsedIp | undefined;
-  let seen = false;
-  for (const pair of splitOutsideQuotes(element, ';')) {
-    const eq = pair.indexOf('=');
-    if (eq === -1 || pair.slice(0, eq).trim().toLowerCase() !== 'for') continue;
-    if (seen) return undefined; // two for= in one element: ambiguous
-    seen = true;
-    found = parseForwardedFor(pair.slice(eq + 1).trim());
-  }
-  return found;
-}
-
-/**
- * Walks a forwarding header from the right, one hop at a time, without reading further than
- * needed. The right end is written by the nearest (trusted) proxy; the left end may be written by
- * anyone, so it is never parsed before the hops to its right have been judged: padding, unbalanced
- * quotes or garbage on the left cannot change how the right end is read.
- */
-class HopsFromRight {
-  readonly #value: string;
-  readonly #forwarded: boolean;
-  #end: number;
-
-  constructor(value: string, forwarded: boolean) {
-    this.#value = value;
-    this.#forwarded = forwarded;
-    this.#end = value.length;
-  }
-
-  /** The next hop leftwards: an address, `undefined` for a malformed one, or `null` at the start. */
-  next(): ParsedIp | undefined | null {
-    if (this.#end < 0) return null;
-    const value = this.#value;
-    let start: number;
-    if (this.#forwarded) {
-      let quoted = false;
-      start = this.#end - 1;
-      for (; start >= 0; start--) {
-        const c = value.charCodeAt(start);
-        if (c === 34 /* " */) quoted = !quoted;
-        else if (c === 44 /* , */ && !quoted) break;
-      }
-    } else {
-      start = this.#end === 0 ? -1 : value.lastIndexOf(',', this.#end - 1);
-    }
-    const entry = value.slice(start + 1, this.#end).trim();
-    this.#end = start;
-    return this.#forwarded ? forwardedElement(entry) : parseListEntry(entry);
-  }
-}
 
 /**
  * Resolves the client of a request from its socket peer and headers. Built once per keeper; the
@@ -241,6 +94,15 @@ export class ClientResolver {
   readonly #options: ResolvedClientIpOptions;
   readonly #ipv6Subnet: number;
   readonly #warner: Warner;
+  readonly #grammar: HeaderGrammar;
+  /** The compiled trust, split so that a hop's check is one branch: a set, a function, or a count. */
+  readonly #set: IpSet | undefined;
+  readonly #predicate: ProxyTrust | undefined;
+  readonly #hops: number;
+  readonly #kind: Trust['kind'];
+  /** How the trust function last refused an address (it threw, or what it returned), for the warning. */
+  #refusalThrew = false;
+  #refusalValue: unknown;
   /** IPv6 peers parse slowly: a bounded cache of peer text to identity (cleared when full). */
   readonly #v6Cache = new Map<string, ClientIdentity>();
   #singlePeer: string | undefined;
@@ -250,6 +112,13 @@ export class ClientResolver {
     this.#options = options;
     this.#ipv6Subnet = ipv6Subnet;
     this.#warner = warner;
+    const trust = options.trust;
+    this.#kind = trust.kind;
+    this.#set = trust.kind === 'networks' ? trust.set : undefined;
+    this.#predicate = trust.kind === 'predicate' ? trust.fn : undefined;
+    this.#hops = trust.kind === 'hops' ? trust.hops : 0;
+    this.#grammar =
+      trust.kind === 'express' ? 'express' : options.header === 'forwarded' ? 'forwarded' : 'list';
     if (ipv6Subnet < 48 || ipv6Subnet > 64) {
       warner.warn(
         'JK_WRN_IPV6_SUBNET',
@@ -293,17 +162,64 @@ export class ClientResolver {
   }
 
   /**
-   * The client of a request. `peer` is the socket's remote address; `request` is handed to a
-   * configured `getClientIp`. Returns `undefined` only when there is no usable peer address.
+   * Whether the address at `hop` is a trusted proxy. A trust function's result is read as
+   * proxy-addr reads it: truthy trusts. One that throws trusts nobody (fail closed). The Express
+   * app's function is given the text proxy-addr would give it (`raw`); a jailkeeper predicate the
+   * canonical address.
    */
-  resolve(peer: string | undefined, headers: Headers, request?: unknown): ClientIdentity | undefined {
+  #trusts(ip: ParsedIp, raw: string, hop: number, external: ProxyTrust | undefined): boolean {
+    const set = this.#set;
+    if (set !== undefined) return set.has(ip);
+    const fn = external ?? this.#predicate;
+    if (fn === undefined) return hop < this.#hops;
+    let result: unknown;
+    try {
+      result = external === undefined ? fn(formatIp(ip), hop) : fn(raw, hop);
+    } catch (error) {
+      this.#refusalThrew = true;
+      this.#warner.warn(
+        'JK_WRN_TRUST_FUNCTION_THREW',
+        `The ${external === undefined ? 'trustedProxies predicate' : "Express app's trust proxy function"} threw on ${formatIp(ip)} (hop ${hop}): ${error instanceof Error ? error.message : describe(error)}. That address was taken as not trusted.`,
+      );
+      return false;
+    }
+    if (result) return true;
+    this.#refusalThrew = false;
+    this.#refusalValue = result;
+    return false;
+  }
+
+  /** Why the peer was not trusted, in the words of the setting that decided it. */
+  #whyUntrusted(): string {
+    const kind = this.#options.trust.kind;
+    if (kind === 'networks') return 'which is not in trustedProxies';
+    const who =
+      kind === 'express' ? "the Express app's trust proxy function" : 'the trustedProxies predicate';
+    return this.#refusalThrew
+      ? `on which ${who} threw`
+      : `for which ${who} returned ${describe(this.#refusalValue)}`;
+  }
+
+  /**
+   * The client of a request. `peer` is the socket's remote address; `request` is handed to a
+   * configured `getClientIp`; `trust` is the Express app's trust function, used only with
+   * `trustedProxies: 'express'` (and then required). Returns `undefined` only when there is no
+   * usable peer address.
+   */
+  resolve(
+    peer: string | undefined,
+    headers: Headers,
+    request?: unknown,
+    trust?: ProxyTrust,
+  ): ClientIdentity | undefined {
     const options = this.#options;
     if (options.getClientIp !== undefined) {
       const custom = this.#custom(request);
       if (custom !== undefined) return custom;
     }
     if (peer === undefined) return undefined;
-    if (options.isTrusted === null) {
+    const kind = this.#kind;
+    if (kind === 'none') {
       if (!this.#warner.has('JK_WRN_FORWARDED_NO_TRUST') && this.#hasForwardingHeader(headers)) {
         this.#warner.warn(
           'JK_WRN_FORWARDED_NO_TRUST',
@@ -315,23 +231,27 @@ export class ClientResolver {
         this.#watchSinglePeer(identity);
       return identity;
     }
+    let external: ProxyTrust | undefined;
+    if (kind === 'express') {
+      if (typeof trust !== 'function') throw expressTrustMissing('this call of resolve()');
+      external = trust;
+    }
     const peerIp = parseIp(peer);
     if (peerIp === undefined) return undefined;
-    if (!options.isTrusted(peerIp, 0)) {
+    if (!this.#trusts(peerIp, peer, 0, external)) {
       if (!this.#warner.has('JK_WRN_UNTRUSTED_FORWARDED') && this.#hasForwardingHeader(headers)) {
         this.#warner.warn(
           'JK_WRN_UNTRUSTED_FORWARDED',
-          `A forwarding header arrived from ${formatIp(peerIp)}, which is not in trustedProxies; it was ignored. If that peer is your proxy, trust it.`,
+          `A forwarding header arrived from ${formatIp(peerIp)}, ${this.#whyUntrusted()}; it was ignored. If that peer is your proxy, trust it.`,
         );
       }
       return this.#identity(peerIp, false);
     }
-    return this.#fromHeader(peerIp, headers);
+    return this.#fromHeader(peerIp, headers, external);
   }
 
-  #fromHeader(peerIp: ParsedIp, headers: Headers): ClientIdentity {
+  #fromHeader(peerIp: ParsedIp, headers: Headers, external: ProxyTrust | undefined): ClientIdentity {
     const options = this.#options;
-    const isTrusted = options.isTrusted as NonNullable<ResolvedClientIpOptions['isTrusted']>;
     if (!this.#warner.has('JK_WRN_FORWARDED_HEADER_MISMATCH')) {
       const other = options.header === 'forwarded' ? headers['x-forwarded-for'] : headers.forwarded;
       if (other !== undefined && headerValue(headers, options.header) === undefined) {
@@ -343,14 +263,15 @@ export class ClientResolver {
     }
     const value = headerValue(headers, options.header);
     if (value === undefined) return this.#identity(peerIp, true);
-    const hops = new HopsFromRight(value, options.header === 'forwarded');
+    const hops = new HopsFromRight(value, this.#grammar);
     let lastTrusted = peerIp;
     for (let hop = 1; ; hop++) {
       const ip = hops.next();
-      // Every hop is a trusted proxy: the furthest one is the client, as in proxy-addr.
+      // No entry at all (Express skips empty ones): the proxy is the client, as in proxy-addr.
       if (ip === null) return this.#identity(lastTrusted, true);
       if (ip === undefined) return this.#malformed(lastTrusted, 'holds a value that is not an address');
-      if (!isTrusted(ip, hop)) return this.#identity(ip, true);
+      // The furthest entry is the client once reached; proxy-addr never asks whether it is trusted.
+      if (!hops.hasNext() || !this.#trusts(ip, hops.raw, hop, external)) return this.#identity(ip, true);
       if (hop >= MAX_HOPS) return this.#malformed(ip, `lists over ${MAX_HOPS} trusted hops`);
       lastTrusted = ip;
     }

@@ -129,17 +129,31 @@ export class IpSet {
   }
 }
 
-/** Named ranges accepted wherever networks are listed (trustedProxies, ignoreIp). */
-export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = {
-  loopback: ['127.0.0.0/8', '::1/128'],
-  private: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
-  linklocal: ['169.254.0.0/16', 'fe80::/10'],
-  uniquelocal: ['fc00::/7'],
-};
+/**
+ * Named ranges accepted wherever networks are listed (trustedProxies, ignoreIp, admin.allowRemote).
+ * `loopback`, `linklocal` and `uniquelocal` mean exactly what they mean in Express's `trust proxy`
+ * (proxy-addr), IPv4 and IPv6 alike; `private` is jailkeeper's own name for the same networks as
+ * `uniquelocal`.
+ */
+export const NAMED_RANGES: Readonly<Record<string, readonly string[]>> = Object.freeze(
+  Object.assign(Object.create(null) as Record<string, readonly string[]>, {
+    loopback: Object.freeze(['127.0.0.0/8', '::1/128']),
+    linklocal: Object.freeze(['169.254.0.0/16', 'fe80::/10']),
+    uniquelocal: Object.freeze(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']),
+    private: Object.freeze(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7']),
+  }),
+);
 
-/** Parses one entry (an address, a CIDR or a named range) into networks, or a reason. */
+/** The names of {@link NAMED_RANGES}, for messages. */
+const RANGE_NAMES = Object.keys(NAMED_RANGES).join(', ');
+
+/**
+ * Parses one entry (an address, a CIDR, an IPv4 network with a netmask, or a named range) into
+ * networks, or a reason.
+ */
 export function parseNetworkEntry(entry: string): Cidr[] | string {
-  const named = NAMED_RANGES[entry];
+  // Own names only: `constructor` or `__proto__` are not ranges.
+  const named = Object.hasOwn(NAMED_RANGES, entry) ? NAMED_RANGES[entry] : undefined;
   if (named) return named.map((text) => parseCidr(text) as Cidr);
   const cidr = parseCidr(entry);
   return typeof cidr === 'string' ? cidr : [cidr];
@@ -151,7 +165,7 @@ export function canonicalNetworks(entry: string): string[] | string {
   return typeof parsed === 'string' ? parsed : parsed.map((cidr) => formatCidr(cidr));
 }
 
-/** Parses a list of addresses, CIDRs and named ranges. */
+/** Parses a list of addresses, CIDRs (or netmasks) and named ranges. */
 export function networkList(path: string, value: unknown): Cidr[] {
   if (value === undefined) return [];
   if (!Array.isArray(value)) invalid(path, 'an array of addresses, CIDRs or named ranges', value);
@@ -162,7 +176,7 @@ export function networkList(path: string, value: unknown): Cidr[] {
       throw new JailkeeperConfigError(
         'JK_ERR_INVALID_CIDR',
         `${path}[${i}]`,
-        `${path}[${i}] must be an IP address, a CIDR such as "10.0.0.0/8", or one of loopback, private, linklocal, uniquelocal; received ${describe(entry)} (${parsed}).`,
+        `${path}[${i}] must be an IP address, a CIDR such as "10.0.0.0/8", or one of ${RANGE_NAMES}; received ${describe(entry)} (${parsed}).`,
       );
     }
     out.push(...parsed);

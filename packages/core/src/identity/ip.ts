@@ -138,9 +138,23 @@ export type Cidr =
     };
 
 /**
- * Parses `1.2.3.0/24`, `2001:db8::/32` or a single address (a /32 or /128). IPv4-mapped IPv6
- * networks of /96 or longer become IPv4 networks. Host bits after the prefix are an error, because
- * `10.0.0.1/8` usually means a typo. Returns a reason string on failure.
+ * The prefix length of a contiguous IPv4 netmask written as a strict dotted quad
+ * (`255.255.255.192` is 26), or undefined.
+ */
+function netmaskPrefix(text: string): number | undefined {
+  const mask = parseIPv4(text);
+  if (mask === undefined) return undefined;
+  const hostBits = ~mask >>> 0;
+  // A contiguous mask is ones then zeros: its host part plus one is a power of two.
+  if ((hostBits & (hostBits + 1)) !== 0) return undefined;
+  return Math.clz32(hostBits);
+}
+
+/**
+ * Parses `1.2.3.0/24`, `2001:db8::/32`, a single address (a /32 or /128), or, as Express's
+ * proxy-addr does, an IPv4 network with a netmask (`10.0.0.0/255.255.255.192`, the same as /26).
+ * IPv4-mapped IPv6 networks of /96 or longer become IPv4 networks. Host bits after the prefix are
+ * an error, because `10.0.0.1/8` usually means a typo. Returns a reason string on failure.
  */
 export function parseCidr(text: string): Cidr | string {
   if (typeof text !== 'string') return 'not a string';
@@ -151,18 +165,29 @@ export function parseCidr(text: string): Cidr | string {
   const mappedV4 = ip.family === 4 && addressText.indexOf(':') !== -1;
   const max = ip.family === 4 && !mappedV4 ? 32 : 128;
   let prefix = max;
+  let written = '';
   if (slash !== -1) {
     const prefixText = text.slice(slash + 1).trim();
-    if (!/^\d{1,3}$/.test(prefixText)) return 'the prefix length is not a number';
-    prefix = Number(prefixText);
-    if (prefix > max) return `the prefix length is over ${max}`;
+    if (/^\d{1,3}$/.test(prefixText)) {
+      prefix = Number(prefixText);
+      if (prefix > max) return `the prefix length is over ${max}`;
+    } else if (prefixText.includes('.') || prefixText.includes(':')) {
+      const netmask = netmaskReason(prefixText, max === 32, text.slice(0, slash).trim());
+      if (typeof netmask === 'string') return netmask;
+      prefix = netmask;
+      written = ` (the netmask ${prefixText})`;
+    } else {
+      return 'the prefix length is not a number';
+    }
   }
   if (ip.family === 4) {
     const v4Prefix = mappedV4 ? prefix - 96 : prefix;
     if (v4Prefix < 0) return 'an IPv4-mapped network must be /96 or longer';
     const value = (ip.value & maskV4(v4Prefix)) >>> 0;
-    if (value !== ip.value)
-      return `host bits are set after /${prefix} (did you mean ${formatIPv4(value)}/${prefix}?)`;
+    if (value !== ip.value) {
+      const network = mappedV4 ? `::ffff:${formatIPv4(value)}` : formatIPv4(value);
+      return `host bits are set after /${prefix}${written} (did you mean ${network}/${prefix}?)`;
+    }
     return { family: 4, value, prefix: v4Prefix };
   }
   const words = maskWords(ip.words, prefix);
@@ -170,6 +195,37 @@ export function parseCidr(text: string): Cidr | string {
     return `host bits are set after /${prefix} (did you mean ${new ipaddr.IPv6(words).toRFC5952String()}/${prefix}?)`;
   }
   return { family: 6, words, prefix };
+}
+
+/** The prefix length of a netmask after `address`, or why it is refused (as proxy-addr refuses it). */
+function netmaskReason(mask: string, isIPv4: boolean, address: string): number | string {
+  if (!isIPv4) {
+    // proxy-addr takes a netmask only after a plain IPv4 address; an IPv6 one is written as a prefix.
+    const v6 = mask.includes(':') ? parseIp(mask) : undefined;
+    const bits = v6?.family === 6 ? v6Prefix(v6.words) : undefined;
+    return bits === undefined
+      ? 'a netmask is accepted only after an IPv4 address (write a prefix length)'
+      : `a netmask is accepted only after an IPv4 address (write ${address}/${bits})`;
+  }
+  const prefix = netmaskPrefix(mask);
+  if (prefix === undefined)
+    return `${JSON.stringify(mask)} is not an IPv4 netmask such as 255.255.255.0 (ones, then zeros)`;
+  return prefix;
+}
+
+/** The prefix length of a contiguous IPv6 mask, or undefined. */
+function v6Prefix(words: readonly number[]): number | undefined {
+  let bits = 0;
+  let ended = false;
+  for (const word of words) {
+    for (let bit = 15; bit >= 0; bit--) {
+      const set = (word >> bit) & 1;
+      if (set && ended) return undefined;
+      if (set) bits++;
+      else ended = true;
+    }
+  }
+  return bits;
 }
 
 /** The canonical text of a network: `1.2.3.0/24`, `2001:db8::/32`, or the bare address for a host. */

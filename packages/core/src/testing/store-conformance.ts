@@ -283,7 +283,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       it('admits exactly the remaining budget when attempts arrive at once, and frees slots on settle', async (t) => {
         const store = await open();
         const r = reserveOf(store);
-        if (!r) return t.skip(`${name} has no reserve()`);
+        if (!r) {
+          await store.close();
+          return t.skip(`${name} has no reserve()`);
+        }
         const client = freshClient();
         const ids = Array.from({ length: 20 }, nextId);
         const answers = await Promise.all(ids.map((i) => r.reserve(rule(), client, i, 60_000)));
@@ -308,7 +311,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       it('bans at the threshold through settle, and then refuses with the ban', async (t) => {
         const store = await open();
         const r = reserveOf(store);
-        if (!r) return t.skip(`${name} has no reserve()`);
+        if (!r) {
+          await store.close();
+          return t.skip(`${name} has no reserve()`);
+        }
         const client = freshClient();
         const ids = [nextId(), nextId(), nextId()];
         for (const i of ids) assert.equal((await r.reserve(rule(), client, i, 60_000)).admitted, true);
@@ -328,7 +334,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       it('a reservation never settled stops holding its slot after holdMs', async (t) => {
         const store = await open();
         const r = reserveOf(store);
-        if (!r) return t.skip(`${name} has no reserve()`);
+        if (!r) {
+          await store.close();
+          return t.skip(`${name} has no reserve()`);
+        }
         const client = freshClient();
         for (let i = 0; i < 3; i++) await r.reserve(rule(), client, nextId(), 200);
         assert.equal((await r.reserve(rule(), client, nextId(), 200)).admitted, false);
@@ -340,7 +349,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       it('settling an unknown reservation as failed still counts it', async (t) => {
         const store = await open();
         const r = reserveOf(store);
-        if (!r) return t.skip(`${name} has no reserve()`);
+        if (!r) {
+          await store.close();
+          return t.skip(`${name} has no reserve()`);
+        }
         const client = freshClient();
         const result = await r.settle(rule(), client, 'never-reserved', true, 0);
         assert.equal(result?.count, 1);
@@ -350,7 +362,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       it('uses the pardoned threshold while pardoned, and unban frees every slot', async (t) => {
         const store = await open();
         const r = reserveOf(store);
-        if (!r) return t.skip(`${name} has no reserve()`);
+        if (!r) {
+          await store.close();
+          return t.skip(`${name} has no reserve()`);
+        }
         const client = freshClient();
         const pardoned = rule({ pardonMaxRetry: 6 });
         await store.recordPardon('login', client, 60_000);
