@@ -105,7 +105,10 @@ interface Snapshot {
 
 function numbers(bans: readonly Ban[], read: (ban: Ban) => number): Float64Array {
   const out = new Float64Array(bans.length);
-  for (let i = 0; i < bans.length; i++) out[i] = read(bans[i] as Ban);
+  for (let i = 0; i < bans.length; i++) {
+    const value = Number(read(bans[i] as Ban)); // a forged store entry may hold anything
+    out[i] = Number.isFinite(value) ? value : 0;
+  }
   return out;
 }
 

@@ -9,10 +9,11 @@ const SLICE = 262_144;
  * The indices 0..n-1 ordered by `keys` (ascending, ties by index), yielding to the event loop
  * between steps so a million keys never hold it for long. Each key and its index are packed into
  * one float (key rank in the high bits, index in the low ones), so runs sort with the engine's
- * native numeric sort and merge with plain comparisons. Keys whose range does not fit are scaled
- * down (order kept, near-equal keys then tie by index).
+ * native numeric sort and merge with plain comparisons. Keys whose range does not fit in the
+ * float beside the index are first replaced by their rank (a rare case: ban times span weeks).
  */
-export async function sortByKeys(keys: Float64Array): Promise<Uint32Array> {
+export async function sortByKeys(input: Float64Array): Promise<Uint32Array> {
+  let keys = input;
   const n = keys.length;
   const indexBits = Math.max(1, Math.ceil(Math.log2(n + 1)));
   const room = 2 ** (53 - indexBits);
@@ -23,10 +24,13 @@ export async function sortByKeys(keys: Float64Array): Promise<Uint32Array> {
     if (k < min) min = k;
     if (k > max) max = k;
   }
-  const scale = max - min < room ? 1 : room / (max - min + 1);
+  if (max - min >= room) {
+    keys = await rankOf(keys);
+    min = 0;
+  }
   const shift = 2 ** indexBits;
   let from = new Float64Array(n);
-  for (let i = 0; i < n; i++) from[i] = Math.floor(((keys[i] as number) - min) * scale) * shift + i;
+  for (let i = 0; i < n; i++) from[i] = ((keys[i] as number) - min) * shift + i;
   for (let start = 0; start < n; start += RUN) {
     from.subarray(start, Math.min(n, start + RUN)).sort();
     if (n > RUN) await nextTurn();
@@ -64,4 +68,26 @@ export async function sortByKeys(keys: Float64Array): Promise<Uint32Array> {
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = (from[i] as number) % shift;
   return order;
+}
+
+/** Each key's rank among the distinct keys: the same order in a range small enough to pack. */
+async function rankOf(keys: Float64Array): Promise<Float64Array> {
+  const sorted = Float64Array.from(keys).sort();
+  let distinct = 0;
+  for (let i = 0; i < sorted.length; i++)
+    if (i === 0 || sorted[i] !== sorted[distinct - 1]) sorted[distinct++] = sorted[i] as number;
+  const ranks = new Float64Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as number;
+    let lo = 0;
+    let hi = distinct - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((sorted[mid] as number) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    ranks[i] = lo;
+    if ((i & 0xffff) === 0xffff) await nextTurn();
+  }
+  return ranks;
 }

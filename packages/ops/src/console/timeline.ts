@@ -31,7 +31,7 @@ export class Timeline {
   #row(jail: string): Record<TimelineKind, Uint32Array> {
     let row = this.#counts.get(jail);
     if (row === undefined) {
-      if (this.#counts.size >= MAX_JAILS && jail !== OTHER) return this.#row(OTHER);
+      if (this.#counts.size >= MAX_JAILS - 1 && jail !== OTHER) return this.#row(OTHER);
       row = {
         failures: new Uint32Array(MINUTES),
         bans: new Uint32Array(MINUTES),
