@@ -181,6 +181,7 @@ export function createConsoleHandler(
         };
         try {
           const ban = await backend.ban(address, options);
+          backend.pager.invalidate();
           record(
             request,
             session,
@@ -203,6 +204,7 @@ export function createConsoleHandler(
         const jail = request.query.get('jail') || undefined;
         try {
           const lifted = await backend.unban(address, jail);
+          backend.pager.invalidate();
           record(
             request,
             session,
