@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import {
   type Ban,
   DEFAULTS,
@@ -265,6 +266,14 @@ export class RedisBackend implements Backend {
   }
 }
 
+function actor(): string {
+  try {
+    return `${userInfo().username} (cli)`;
+  } catch {
+    return 'cli';
+  }
+}
+
 /** Talks to a running app's admin API. */
 export class HttpBackend implements Backend {
   readonly where: string;
@@ -294,6 +303,8 @@ export class HttpBackend implements Backend {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
+          // Who made a change, for the app's audit log.
+          'x-jailkeeper-actor': actor(),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -321,7 +332,7 @@ export class HttpBackend implements Backend {
         `${this.where} refused the token. Pass the app's admin token with --token or JAILKEEPER_TOKEN.`,
       );
     }
-    if (response.status === 403) {
+    if (response.status === 403 || response.status === 429) {
       throw new CliError(EXIT.refused, `${this.where} refused this caller: ${error?.message ?? 'forbidden'}`);
     }
     if (response.status === 404 && error === undefined) {

@@ -103,31 +103,38 @@ interface Snapshot {
   clientText?: { readonly text: string; readonly starts: Uint32Array };
 }
 
-function numbers(bans: readonly Ban[], read: (ban: Ban) => number): Float64Array {
+async function numbers(
+  bans: readonly Ban[],
+  read: (ban: Ban) => number,
+  nonFinite = 0,
+): Promise<Float64Array> {
   const out = new Float64Array(bans.length);
   for (let i = 0; i < bans.length; i++) {
     const value = Number(read(bans[i] as Ban)); // a forged store entry may hold anything
-    out[i] = Number.isFinite(value) ? value : 0;
+    out[i] = Number.isFinite(value) ? value : nonFinite;
+    if ((i & (SLICE - 1)) === SLICE - 1) await nextTurn();
   }
   return out;
 }
 
 /** The rank of each ban's text among the distinct texts (few: jail names), as sort keys. */
-function ranks(bans: readonly Ban[], read: (ban: Ban) => string): Float64Array {
+function ranks(bans: readonly Ban[], read: (ban: Ban) => string): Promise<Float64Array> {
   const distinct = [...new Set(bans.map(read))].sort();
   const rank = new Map(distinct.map((text, i) => [text, i]));
   return numbers(bans, (b) => rank.get(read(b)) as number);
 }
 
 /** The sort keys of an order: numbers, so that sorting never calls back into JavaScript. */
-function sortKeys(snapshot: Snapshot, sort: BanSortKey): Float64Array {
+async function sortKeys(snapshot: Snapshot, sort: BanSortKey): Promise<Float64Array> {
   const { bans, v4 } = snapshot;
   switch (sort) {
     case 'endMs': {
       // Permanent bans last: one past the latest end.
+      const keys = await numbers(bans, (b) => b.endMs, Number.NaN);
       let latest = 0;
-      for (const b of bans) if (Number.isFinite(b.endMs) && b.endMs > latest) latest = b.endMs;
-      return numbers(bans, (b) => (Number.isFinite(b.endMs) ? b.endMs : latest + 1));
+      for (let i = 0; i < keys.length; i++) if ((keys[i] as number) > latest) latest = keys[i] as number;
+      for (let i = 0; i < keys.length; i++) if (Number.isNaN(keys[i] as number)) keys[i] = latest + 1;
+      return keys;
     }
     case 'startMs':
       return numbers(bans, (b) => b.startMs);
@@ -221,11 +228,12 @@ async function matcher(snapshot: Snapshot, q: string | undefined, jail: string |
     if (typeof cidr !== 'string') network = cidr;
     else {
       text = q.toLowerCase();
-      clients = await clientsContaining(snapshot, text);
+      // A client key is written with digits, a-f, dots, colons and a slash: other text can only be in
+      // a reason, and the clients are not read for it.
+      if (/^[0-9a-f:./]+$/.test(text) && /[0-9:.]/.test(text))
+        clients = await clientsContaining(snapshot, text);
     }
   }
-  // Part of an address never needs the reasons read.
-  const addressOnly = text !== undefined && /^[0-9a-f:.]+$/.test(text);
   return (i: number): boolean => {
     const ban = bans[i] as Ban;
     if (jail !== undefined && ban.jail !== jail) return false;
@@ -249,7 +257,6 @@ async function matcher(snapshot: Snapshot, q: string | undefined, jail: string |
     }
     if (text !== undefined) {
       if (clients?.[i] === 1) return true;
-      if (addressOnly) return false;
       const reason = String(ban.reason);
       let hit = reasons.get(reason);
       if (hit === undefined) {
@@ -320,7 +327,7 @@ export function createBanPager(
   const orderOf = (s: Snapshot, sort: BanSortKey): Promise<Uint32Array> => {
     let order = s.orders.get(sort);
     if (order === undefined) {
-      order = sortByKeys(sortKeys(s, sort));
+      order = sortKeys(s, sort).then(sortByKeys);
       s.orders.set(sort, order);
     }
     return order;

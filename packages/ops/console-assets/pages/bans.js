@@ -246,7 +246,7 @@ export const bansPage = {
                 <td class="reason">${row.reason}</td>
                 <td>${row.origin ?? html`<span class="muted">–</span>`}</td>
                 <td class="num">${row.banCount}</td>
-                <td title=${dateTime(row.startMs)}>${duration(ctx.now() - row.startMs)} ago</td>
+                <td class="since" title=${dateTime(row.startMs)}>${duration(ctx.now() - row.startMs)} ago</td>
                 <td class="num countdown">${timeLeft(ctx, row)}</td>
                 <td><button type="button" class="small" aria-label=${`Unban ${row.client} in ${row.jail}`}
                   @click=${() => unban(ctx, row)}>Unban</button></td>
