@@ -17,13 +17,13 @@ import express from 'express';
 import Fastify from 'fastify';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 
-export const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = '/usr/bin/chromium';
 /** The skip reason when there is no browser: the suite must pass on a machine with Node and npm only. */
 export const NO_BROWSER = existsSync(CHROMIUM)
   ? false
   : `no Chromium at ${CHROMIUM} (apt-get install -y chromium): the console's browser tests are skipped`;
 
-export const TOKEN = 'console-browser-test-token';
+const TOKEN = 'console-browser-test-token';
 
 /** A fresh headless Chromium profile; close it with `close()`. */
 export async function launch(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {

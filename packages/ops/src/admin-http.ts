@@ -66,7 +66,7 @@ export function errorResponse(error: unknown): AdminResponse {
 }
 
 /** Writes an admin response to a Node response: text at once, a stream piped until either side closes. */
-export function writeResponse(res: ServerResponse, response: AdminResponse): void {
+function writeResponse(res: ServerResponse, response: AdminResponse): void {
   res.writeHead(response.status, response.headers);
   const { body } = response;
   if (typeof body === 'string') {

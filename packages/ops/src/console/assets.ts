@@ -21,10 +21,16 @@ function typeOf(file: string): string | undefined {
   return dot === -1 ? undefined : TYPES[file.slice(dot)];
 }
 
+const require = createRequire(import.meta.url);
+/** The entry points of the two libraries the page loads (named here so that tools see the dependency). */
+const ENTRIES: Record<string, () => string> = {
+  'lit-html': () => require.resolve('lit-html'),
+  uplot: () => require.resolve('uplot'),
+};
+
 /** The directory of an installed package (found from its entry point, whatever its exports map). */
 function packageDir(name: string): string {
-  const require = createRequire(import.meta.url);
-  let dir = dirname(require.resolve(name));
+  let dir = dirname((ENTRIES[name] as () => string)());
   for (;;) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name) return dir;

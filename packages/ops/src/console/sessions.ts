@@ -14,7 +14,7 @@ export interface ConsoleSession {
 }
 
 /** The cookie that carries the session id: HttpOnly and SameSite=Strict, scoped to the console's API. */
-export const SESSION_COOKIE = 'jk_console';
+const SESSION_COOKIE = 'jk_console';
 const MAX_SESSIONS = 1000;
 
 /**
