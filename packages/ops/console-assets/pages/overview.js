@@ -82,7 +82,11 @@ export const overviewPage = {
     const { jails, health, ignore, lockedOut, where } = page.data;
     return html`
       ${page.error ? html`<p class="error" role="alert">${page.error}</p>` : ''}
-      <p class="muted">Figures from ${where}. "Refused" and "would ban" are this process's own counts.</p>
+      <p class="muted">Figures from ${where}. ${
+        jails.every((j) => j.refused === null)
+          ? 'Totals, refusals and dry-run counts are kept by each instance: its own console shows them.'
+          : '"Refused" and "would ban" are this process\'s own counts.'
+      }</p>
       <section aria-labelledby="jails-title">
         <h3 id="jails-title">Jails</h3>
         <div class="scroll">
@@ -121,7 +125,7 @@ export const overviewPage = {
       </section>
       ${healthView(health)}
       <section aria-labelledby="gate-title">
-        <h3 id="gate-title">Admin API</h3>
+        <h3 id="gate-title">Access</h3>
         <p class="muted">${ignore.length} ignore entr${ignore.length === 1 ? 'y' : 'ies'} in force.
           ${
             lockedOut.length === 0
