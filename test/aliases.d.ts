@@ -4,3 +4,14 @@ declare module 'express4' {
   import express from 'express';
   export default express;
 }
+
+// The express-login example, started by the issue-15 regression test as the README runs it.
+declare module '@jailkeeper/example-express-login/app.js' {
+  import type { Jailkeeper } from '@jailkeeper/core';
+  export function start(options?: {
+    port?: number;
+    host?: string;
+    admin?: string;
+    adminToken?: string;
+  }): Promise<{ keeper: Jailkeeper; url: string; close(): Promise<void> }>;
+}

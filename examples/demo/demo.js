@@ -160,4 +160,8 @@ To keep an example running and try it with curl:
   npx --yes pnpm@10.34.9 --filter @jailkeeper/example-express-login start
   npx --yes pnpm@10.34.9 --filter @jailkeeper/example-fastify-websocket start
   npx --yes pnpm@10.34.9 --filter @jailkeeper/example-behind-proxy start
+
+To watch and lift bans in the operators' console, start the login example with a token:
+  JAILKEEPER_TOKEN=demo-token-change-me npx --yes pnpm@10.34.9 --filter @jailkeeper/example-express-login start
+then open http://127.0.0.1:3000/_jailkeeper/console/ and sign in with the token.
 `);

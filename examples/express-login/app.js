@@ -34,9 +34,13 @@ export async function start({
   const app = express();
   const jk = jailkeeper(keeper);
   app.use(jk); // first: banned clients are refused before anything else runs
-  // The admin API (what `jailkeeper --url` talks to), only when a token is configured.
+  // The admin API (what `jailkeeper --url` talks to) and the console at /_jailkeeper/console/, only
+  // when a token is configured.
   if (adminToken) {
-    app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: adminToken, metrics: createMetrics(keeper) }));
+    app.use(
+      '/_jailkeeper',
+      jailkeeperAdmin(keeper, { token: adminToken, metrics: createMetrics(keeper), console: true }),
+    );
   }
   app.use(express.json());
   app.post('/login', (req, res) => {

@@ -10,5 +10,7 @@ keeper.on('ban', (b) =>
 console.log(`listening on ${url}; try:
   curl -i -X POST ${url}/login -H 'content-type: application/json' -d '{"user":"alice","password":"nope"}'
 (run it six times from another address than the admin's; the sixth answer is 403 with Retry-After)`);
-if (process.env.JAILKEEPER_TOKEN)
+if (process.env.JAILKEEPER_TOKEN) {
   console.log(`admin API: jailkeeper bans --url ${url}/_jailkeeper (token from JAILKEEPER_TOKEN)`);
+  console.log(`console:   open ${url}/_jailkeeper/console/ and sign in with the token`);
+}

@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import {
   type Ban,
   DEFAULTS,
@@ -80,7 +81,14 @@ export class RedisBackend implements Backend {
   static async open(
     url: string,
     prefix: string,
-    options: { ipv6Subnet?: number; jails?: string[]; ignoreIp?: string[] } = {},
+    options: {
+      ipv6Subnet?: number;
+      jails?: string[];
+      ignoreIp?: string[];
+      /** Bans and unbans the store learns of from the instances (the console's live feed). */
+      onBan?: (ban: Ban) => void;
+      onUnban?: (ban: Ban) => void;
+    } = {},
   ): Promise<RedisBackend> {
     const client = new Redis(url, {
       lazyConnect: true,
@@ -102,8 +110,8 @@ export class RedisBackend implements Backend {
     const store = createRedisStore({ client, prefix, timeout: 3000, reconcileInterval: '1h' });
     await store.init({
       clock: { now: () => Date.now() },
-      onBan: () => {},
-      onUnban: () => {},
+      onBan: (ban) => options.onBan?.(ban),
+      onUnban: (ban) => options.onUnban?.(ban),
       isIgnored: () => false,
       warn: () => {},
     });
@@ -113,6 +121,28 @@ export class RedisBackend implements Backend {
     });
     backend.#assertUp();
     return backend;
+  }
+
+  /** True while Redis does not answer (the store works locally meanwhile). */
+  get degraded(): boolean {
+    return this.#store.degraded;
+  }
+
+  /** Every jail name known: configured, seen in the store, and manual. */
+  async jailNames(): Promise<string[]> {
+    return this.#run(async () =>
+      [...new Set([...this.#configured.jails, ...(await this.#store.jails()), DEFAULTS.manualJail])].sort(),
+    );
+  }
+
+  /** The store's counts per jail, without listing bans. */
+  jailCounts(names: readonly string[]): ReturnType<RedisStore['status']> {
+    return this.#run(() => this.#store.status(names));
+  }
+
+  /** The active bans as the store has them (Infinity for permanent), unsorted. */
+  rawBans(): Promise<Ban[]> {
+    return this.#run(() => this.#store.bans());
   }
 
   #assertUp(): void {
@@ -236,6 +266,14 @@ export class RedisBackend implements Backend {
   }
 }
 
+function actor(): string {
+  try {
+    return `${userInfo().username} (cli)`;
+  } catch {
+    return 'cli';
+  }
+}
+
 /** Talks to a running app's admin API. */
 export class HttpBackend implements Backend {
   readonly where: string;
@@ -265,6 +303,8 @@ export class HttpBackend implements Backend {
         method,
         headers: {
           authorization: `Bearer ${this.#token}`,
+          // Who made a change, for the app's audit log.
+          'x-jailkeeper-actor': actor(),
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -292,7 +332,7 @@ export class HttpBackend implements Backend {
         `${this.where} refused the token. Pass the app's admin token with --token or JAILKEEPER_TOKEN.`,
       );
     }
-    if (response.status === 403) {
+    if (response.status === 403 || response.status === 429) {
       throw new CliError(EXIT.refused, `${this.where} refused this caller: ${error?.message ?? 'forbidden'}`);
     }
     if (response.status === 404 && error === undefined) {

@@ -1,10 +1,23 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { formatDuration, JailkeeperError, parseDuration, toBanTimeMs } from '@jailkeeper/core';
-import { EXPORT_FORMATS, type ExportFormat } from '@jailkeeper/ops';
+import {
+  formatDuration,
+  JailkeeperError,
+  type JailkeeperOptions,
+  parseDuration,
+  parseIp,
+  type ResolvedOptions,
+  resolveOptions,
+  toBanTimeMs,
+} from '@jailkeeper/core';
+import { createConsoleServer, EXPORT_FORMATS, type ExportFormat } from '@jailkeeper/ops';
 import { type Backend, HttpBackend, RedisBackend } from './backend.js';
 import { checkConfig, loadConfig } from './config.js';
+import { fleetBackend, fleetEvents } from './console-backend.js';
 import { CliError, EXIT } from './errors.js';
 import { importFail2ban } from './fail2ban.js';
 import { type Fail2banConfigFiles, readFail2banConfig } from './fail2ban-files.js';
@@ -29,6 +42,9 @@ Commands (against --redis URL / REDIS_URL, or --url of an app's admin API with -
   ignore add|remove <ip|cidr> | ignore list
   export --format F [--name N] [--jail J] [--out FILE] [--watch] [--interval 10s] [--exec CMD]
          formats: ${EXPORT_FORMATS.join(', ')}
+
+The console for a whole fleet (a web page on loopback; sign in with the token):
+  console [--port 9181] [--host 127.0.0.1] [--allow-remote CIDR,...|any] [--token T] [--config FILE]
 
 Commands on files:
   check-config <file>                    every problem of a config, with its code
@@ -61,6 +77,9 @@ const OPTIONS = {
   exec: { type: 'string' },
   filters: { type: 'string' },
   'no-progress': { type: 'boolean' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'allow-remote': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -68,6 +87,123 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 function usage(message: string): never {
   throw new CliError(EXIT.usage, `${message}\nRun jailkeeper --help for the commands.`);
+}
+
+/** The jail names, ignore list and IPv6 grouping of a config file, and its thresholds when it resolves. */
+async function configFacts(values: Values): Promise<{
+  jails: string[];
+  ignoreIp: string[];
+  ipv6Subnet: number | undefined;
+  resolved: ResolvedOptions | undefined;
+}> {
+  if (values.config === undefined)
+    return { jails: [], ignoreIp: [], ipv6Subnet: undefined, resolved: undefined };
+  const config = await loadConfig(values.config);
+  let resolved: ResolvedOptions | undefined;
+  try {
+    resolved = resolveOptions(config as unknown as JailkeeperOptions);
+  } catch {
+    resolved = undefined; // check-config says why; the console then shows names without thresholds
+  }
+  return {
+    jails: Object.keys((config.jails ?? {}) as object),
+    ignoreIp: Array.isArray(config.ignoreIp) ? (config.ignoreIp as string[]) : [],
+    ipv6Subnet: typeof config.ipv6Subnet === 'number' ? config.ipv6Subnet : undefined,
+    resolved,
+  };
+}
+
+/**
+ * `jailkeeper console`: the operators' console for a whole fleet, from the shared Redis store, on
+ * loopback unless told otherwise. Runs until SIGINT or SIGTERM.
+ */
+async function consoleCommand(values: Values, io: Io, signal: AbortSignal): Promise<void> {
+  if (values.url !== undefined) {
+    usage(
+      "console serves a whole fleet from its Redis (--redis). One app's own console is at its admin API's /console/ (the console option).",
+    );
+  }
+  const url = values.redis ?? io.env.REDIS_URL;
+  if (url === undefined) usage('console needs the shared store: --redis URL (or REDIS_URL).');
+  const port = values.port === undefined ? 9181 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    usage('--port must be a port number (0 to 65535).');
+  const host = values.host ?? '127.0.0.1';
+  const hostIp = parseIp(host);
+  const loopback =
+    host === 'localhost' ||
+    (hostIp !== undefined && (hostIp.family === 4 ? hostIp.value >>> 24 === 127 : host === '::1'));
+  const remoteText = values['allow-remote'];
+  const allowRemote =
+    remoteText === undefined
+      ? false
+      : remoteText === 'any'
+        ? true
+        : remoteText
+            .split(',')
+            .map((c) => c.trim())
+            .filter(Boolean);
+  if (!loopback && allowRemote === false) {
+    usage(
+      `--host ${host} listens beyond loopback: say who may connect with --allow-remote CIDR[,CIDR...] (or any).`,
+    );
+  }
+  let token = values.token ?? io.env.JAILKEEPER_TOKEN;
+  const generated = token === undefined || token === '';
+  if (generated) token = randomBytes(24).toString('base64url');
+  if ((token as string).length < 16) usage('--token (or JAILKEEPER_TOKEN) must be at least 16 characters.');
+  const facts = await configFacts(values);
+  const events = fleetEvents();
+  const redis = await RedisBackend.open(url, values.prefix ?? 'jk:', {
+    jails: facts.jails,
+    ignoreIp: facts.ignoreIp,
+    ipv6Subnet: facts.ipv6Subnet,
+    onBan: events.onBan,
+    onUnban: events.onUnban,
+  });
+  const line = (_obj: object, message?: string) => io.err(`${message ?? ''}\n`);
+  let server: ReturnType<typeof createConsoleServer>;
+  try {
+    server = createConsoleServer(fleetBackend(redis, events, facts.resolved), {
+      token: token as string,
+      allowRemote,
+      logger: { info: line, warn: line, error: line },
+    });
+  } catch (error) {
+    await redis.close();
+    throw error;
+  }
+  const http = createServer(server.node);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      http.once('error', reject);
+      http.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    server.close();
+    await redis.close();
+    throw new CliError(
+      EXIT.usage,
+      `Cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code}); choose another --port or --host.`,
+    );
+  }
+  const shown = host.includes(':') ? `[${host}]` : host;
+  io.err(
+    `jailkeeper console for ${redis.where}: http://${shown}:${(http.address() as AddressInfo).port}/console/\n`,
+  );
+  if (generated) {
+    io.err(
+      `Sign in with this token, made for this run (set JAILKEEPER_TOKEN or --token to choose one): ${token}\n`,
+    );
+  }
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  server.close();
+  http.closeAllConnections();
+  await new Promise((resolve) => http.close(resolve));
+  await redis.close();
 }
 
 async function openBackend(values: Values, io: Io): Promise<Backend> {
@@ -83,15 +219,7 @@ async function openBackend(values: Values, io: Io): Promise<Backend> {
   if (redis === undefined)
     usage("Say where the bans are: --redis URL (or REDIS_URL), or --url of the app's admin API.");
   const prefix = values.prefix ?? 'jk:';
-  let jails: string[] = [];
-  let ignoreIp: string[] = [];
-  let ipv6Subnet: number | undefined;
-  if (values.config !== undefined) {
-    const config = await loadConfig(values.config);
-    jails = Object.keys((config.jails ?? {}) as object);
-    ignoreIp = Array.isArray(config.ignoreIp) ? (config.ignoreIp as string[]) : [];
-    if (typeof config.ipv6Subnet === 'number') ipv6Subnet = config.ipv6Subnet;
-  }
+  const { jails, ignoreIp, ipv6Subnet } = await configFacts(values);
   return RedisBackend.open(redis, prefix, { jails, ignoreIp, ipv6Subnet });
 }
 
@@ -353,6 +481,10 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
     case 'import-fail2ban':
       arity(1, 1, '<dir|jail.local> [--filters DIR] [--out FILE]');
       return importCommand(args[0] as string, values, io);
+    case 'console':
+      arity(0, 0, '[--port 9181] [--host 127.0.0.1] [--allow-remote CIDR,...|any] [--token T]');
+      await consoleCommand(values, io, signal);
+      return EXIT.ok;
     case 'status':
     case 'bans':
     case 'ban':

@@ -1,17 +1,26 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Ban, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
+import { checkKeys } from '@jailkeeper/core/adapter';
+import { AdminGate, callerKey } from './admin-gate.js';
 import {
-  type Ban,
-  type BanInfo,
-  IpSet,
-  type Jailkeeper,
-  JailkeeperConfigError,
-  JailkeeperError,
-  parseIp,
-} from '@jailkeeper/core';
-import { checkKeys, invalid, networkList } from '@jailkeeper/core/adapter';
+  type AdminRequest,
+  type AdminResponse,
+  errorResponse,
+  failure,
+  json,
+  nodeHandler,
+} from './admin-http.js';
+import { banJson } from './ban-json.js';
+import { createBanPager, isPageQuery, parseBanQuery } from './ban-pager.js';
+import { type AuditEntry, AuditLog, cleanText } from './console/audit-log.js';
+import { type ConsoleHandler, type ConsoleOptions, createConsoleHandler } from './console/console.js';
+import { keeperBackend } from './console/keeper-backend.js';
 import { type ExportFormat, exportBans } from './export.js';
 import type { JailkeeperMetrics } from './metrics.js';
+import type { LockoutOptions } from './token-lockout.js';
+
+export type { AdminRequest, AdminResponse } from './admin-http.js';
+export { type BanJson, banJson } from './ban-json.js';
 
 /** Options of {@link createAdminApi}. */
 export interface AdminOptions {
@@ -25,26 +34,17 @@ export interface AdminOptions {
   allowRemote?: boolean | string[];
   /** Serves these metrics at `GET /metrics`. */
   metrics?: JailkeeperMetrics;
-}
-
-/** A request as the framework adapters hand it to the admin API. */
-export interface AdminRequest {
-  readonly method: string;
-  /** The path below the mount point, e.g. `/bans`. */
-  readonly path: string;
-  readonly query: URLSearchParams;
-  readonly headers: IncomingHttpHeaders;
-  /** The socket's remote address. */
-  readonly peer: string | undefined;
-  /** The parsed JSON body, when there is one. */
-  readonly body: unknown;
-}
-
-/** The admin API's answer, for the adapter to write: status, headers and a JSON body. */
-export interface AdminResponse {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  readonly body: string;
+  /**
+   * The admin API's own lockout of callers that send wrong tokens (counted here, whatever jails the
+   * app has, and also for callers in `ignoreIp`).
+   * @default { maxRetry: 5, findTime: '10m', banTime: '15m' }
+   */
+  lockout?: LockoutOptions;
+  /**
+   * Serves the operators' console at `<mount>/console/`: `true`, or its options.
+   * @default false
+   */
+  console?: boolean | ConsoleOptions;
 }
 
 /** The admin API of one keeper; mount it with the Express or Fastify adapter, or `node()`. */
@@ -52,56 +52,12 @@ export interface AdminApi {
   handle(request: AdminRequest): Promise<AdminResponse>;
   /** A Node `(req, res)` handler (and Express middleware), reading the body itself. */
   node(req: IncomingMessage, res: ServerResponse): void;
+  /** Stops the console's timers and listeners, and ends its live feeds. */
+  close(): void;
 }
 
-const KEYS = { token: true, allowRemote: true, metrics: true } as const;
-const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-client-ip', 'cf-connecting-ip'];
-const MAX_BODY = 64 * 1024;
-const LOOPBACK = new IpSet(networkList('loopback', ['loopback']));
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
-}
-
-/** A ban as the admin API and the CLI write it: JSON has no Infinity, so a permanent ban's end is null. */
-export interface BanJson {
-  readonly jail: string;
-  readonly client: string;
-  readonly startMs: number;
-  /** null for a permanent ban. */
-  readonly endMs: number | null;
-  /** Milliseconds left (null for a permanent ban); present when the ban came with its time left. */
-  readonly timeLeftMs?: number | null;
-  readonly banCount: number;
-  readonly reason: string;
-  readonly manual: boolean;
-  readonly permanent: boolean;
-  /** `'jail'` for a ban refused only on its jail's routes; present when known. */
-  readonly scope?: 'app' | 'jail';
-}
-
-/** A ban (or a ban with its time left) as JSON: see {@link BanJson}. */
-export function banJson(ban: Ban | BanInfo): BanJson {
-  const permanent = ban.endMs === Number.POSITIVE_INFINITY;
-  return {
-    ...ban,
-    endMs: permanent ? null : ban.endMs,
-    ...('timeLeftMs' in ban ? { timeLeftMs: permanent ? null : ban.timeLeftMs } : {}),
-    permanent,
-  };
-}
-
-function json(status: number, value: unknown, headers: Record<string, string> = {}): AdminResponse {
-  return {
-    status,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
-    body: JSON.stringify(value),
-  };
-}
-
-function failure(status: number, code: string, message: string, headers?: Record<string, string>) {
-  return json(status, { error: { code, message } }, headers);
-}
+const KEYS = { token: true, allowRemote: true, metrics: true, lockout: true, console: true } as const;
+const ROUTES = ['/status', '/bans', '/ignore', '/export', '/metrics', '/console/'];
 
 function field(body: unknown, name: string, required: boolean): string | undefined {
   const value =
@@ -114,41 +70,87 @@ function field(body: unknown, name: string, required: boolean): string | undefin
 }
 
 /**
- * The admin API: status, bans, ban and unban, the runtime ignore list, exports and metrics, as
- * JSON under one mount point. Off unless mounted; every call needs the bearer token (compared in
- * constant time) and, unless `allowRemote`, a loopback caller that did not come through a proxy.
+ * The admin API: status, bans (whole or paged and searched), ban and unban, the runtime ignore
+ * list, exports, metrics and (with `console`) the operators' console, under one mount point. Off
+ * unless mounted; every call needs the bearer token (compared in constant time) and, unless
+ * `allowRemote`, a loopback caller that did not come through a proxy. Wrong tokens are counted per
+ * caller and lock it out (`lockout`); changes are kept in an audit log with who made them.
  * @example
- * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN }));
+ * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN, console: true }));
  */
 export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): AdminApi {
   const input = checkKeys('admin options', options, KEYS);
-  if (typeof input.token !== 'string' || input.token.length < 16) {
-    throw new JailkeeperConfigError(
-      'JK_ERR_INVALID_OPTION',
-      'admin.token',
-      `admin.token must be a secret of at least 16 characters; received ${typeof input.token === 'string' ? `${input.token.length} characters` : String(input.token)}.`,
-    );
-  }
-  const expected = digest(input.token);
-  const allowRemote = input.allowRemote ?? false;
-  let remote: IpSet | 'any' | null = null;
-  if (allowRemote === true) remote = 'any';
-  else if (Array.isArray(allowRemote)) remote = new IpSet(networkList('admin.allowRemote', allowRemote));
-  else if (allowRemote !== false) invalid('admin.allowRemote', 'true, false or a list of CIDRs', allowRemote);
+  const now = () => keeper.clock.now();
+  const audit = new AuditLog(keeper.options.logger);
+  const gate = new AdminGate({
+    token: input.token,
+    allowRemote: input.allowRemote,
+    lockout: input.lockout as LockoutOptions | undefined,
+    path: 'admin',
+    now,
+    onLockout: (caller, untilMs) =>
+      audit.record({
+        atMs: now(),
+        who: 'unknown',
+        via: 'gate',
+        from: caller,
+        action: 'lockout',
+        target: caller,
+        ok: true,
+        detail: `${gate.lockout.maxRetry} wrong tokens: refused until ${new Date(untilMs).toISOString()}`,
+      }),
+  });
   const metrics = input.metrics as JailkeeperMetrics | undefined;
+  const consoleOption = input.console as boolean | ConsoleOptions | undefined;
+  if (
+    consoleOption !== undefined &&
+    typeof consoleOption !== 'boolean' &&
+    typeof consoleOption !== 'object'
+  ) {
+    throw new JailkeeperError('JK_ERR_INVALID_OPTION', 'admin.console must be true, false or an object.');
+  }
+  const backend = consoleOption ? keeperBackend(keeper) : undefined;
+  const consoleHandler: ConsoleHandler | undefined =
+    backend === undefined
+      ? undefined
+      : createConsoleHandler(backend, {
+          gate,
+          audit,
+          options: consoleOption === true ? true : (consoleOption as ConsoleOptions),
+          path: 'admin.console',
+        });
+  // Without a console, paged queries have a pager of their own over the same local index.
+  const pager = backend?.pager ?? createBanPager(() => keeper.activeBans(), { now });
+  if (backend === undefined) {
+    const invalidate = () => pager.invalidate();
+    keeper.on('ban', invalidate);
+    keeper.on('unban', invalidate);
+  }
+  const minIpv6Prefix = Math.min(48, Math.max(32, keeper.options.ipv6Subnet));
 
-  const callerAllowed = (request: AdminRequest): boolean => {
-    if (remote === 'any') return true;
-    const ip = request.peer === undefined ? undefined : parseIp(request.peer);
-    if (ip === undefined) return false;
-    if (remote?.has(ip)) return true;
-    if (!LOOPBACK.has(ip)) return false;
-    return !FORWARDING.some((h) => request.headers[h] !== undefined);
-  };
-  const authorized = (request: AdminRequest): boolean => {
-    const header = request.headers.authorization;
-    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return false;
-    return timingSafeEqual(digest(header.slice(7).trim()), expected);
+  const act = async <T>(
+    request: AdminRequest,
+    action: AuditEntry['action'],
+    target: string,
+    run: () => Promise<T>,
+    detail: (result: T) => string,
+  ): Promise<T> => {
+    const entry = {
+      atMs: now(),
+      who: cleanText(request.headers['x-jailkeeper-actor'], 40) || 'token',
+      via: 'api' as const,
+      from: callerKey(request.peer),
+      action,
+      target: cleanText(target, 120),
+    };
+    try {
+      const result = await run();
+      audit.record({ ...entry, ok: true, detail: cleanText(detail(result), 300) });
+      return result;
+    } catch (error) {
+      audit.record({ ...entry, ok: false, detail: cleanText((error as Error).message, 300) });
+      throw error;
+    }
   };
 
   const route = async (request: AdminRequest): Promise<AdminResponse> => {
@@ -158,48 +160,97 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
     switch (`${method} ${path}`) {
       case 'GET /status':
         return json(200, await keeper.status());
-      case 'GET /bans':
-        return json(200, { bans: (await keeper.bans({ jail })).map(banJson) });
-      case 'POST /bans': {
-        const ban = await keeper.ban(field(request.body, 'address', true) as string, {
-          jail: field(request.body, 'jail', false),
-          duration: field(request.body, 'duration', false),
-          reason: field(request.body, 'reason', false),
+      case 'GET /bans': {
+        if (!isPageQuery(query)) return json(200, { bans: (await keeper.bans({ jail })).map(banJson) });
+        const page = await pager.page(parseBanQuery(query));
+        const at = now();
+        return json(200, {
+          ...page,
+          bans: page.bans.map((b) => banJson({ ...b, timeLeftMs: Math.max(0, b.endMs - at) })),
         });
+      }
+      case 'POST /bans': {
+        const address = field(request.body, 'address', true) as string;
+        const ban = await act(
+          request,
+          'ban',
+          address,
+          () =>
+            keeper.ban(address, {
+              jail: field(request.body, 'jail', false),
+              duration: field(request.body, 'duration', false),
+              reason: field(request.body, 'reason', false),
+            }),
+          (b) => `${b.jail}, until ${Number.isFinite(b.endMs) ? new Date(b.endMs).toISOString() : 'lifted'}`,
+        );
         return json(201, { ban: banJson(ban) });
       }
       case 'DELETE /bans': {
         const address = query.get('address');
         let lifted: Ban[];
-        if (address !== null) lifted = await keeper.unban(address, { jail });
-        else if (query.get('all') === 'true') lifted = await keeper.unbanAll({ jail });
+        const count = (l: Ban[]) => `${l.length} ban(s) lifted${jail ? ` in ${jail}` : ''}`;
+        if (address !== null)
+          lifted = await act(request, 'unban', address, () => keeper.unban(address, { jail }), count);
+        else if (query.get('all') === 'true')
+          lifted = await act(
+            request,
+            'unban-all',
+            jail ?? 'every jail',
+            () => keeper.unbanAll({ jail }),
+            count,
+          );
         else
           throw new JailkeeperError('JK_ERR_BAD_REQUEST', 'DELETE /bans needs ?address=<ip> or ?all=true.');
         return json(200, { lifted: lifted.map(banJson) });
       }
       case 'GET /ignore':
         return json(200, { entries: keeper.ignore.list() });
-      case 'POST /ignore':
-        return json(200, {
-          added: await keeper.ignore.addShared(field(request.body, 'entry', true) as string),
-        });
+      case 'POST /ignore': {
+        const entry = field(request.body, 'entry', true) as string;
+        const added = await act(
+          request,
+          'ignore-add',
+          entry,
+          () => keeper.ignore.addShared(entry),
+          (a) => a.join(', '),
+        );
+        return json(200, { added });
+      }
       case 'DELETE /ignore': {
         const entry = query.get('entry');
         if (entry === null)
           throw new JailkeeperError('JK_ERR_BAD_REQUEST', 'DELETE /ignore needs ?entry=<cidr>.');
-        return json(200, { removed: await keeper.ignore.removeShared(entry) });
+        const removed = await act(
+          request,
+          'ignore-remove',
+          entry,
+          () => keeper.ignore.removeShared(entry),
+          (r) => r.join(', '),
+        );
+        return json(200, { removed });
       }
       case 'GET /export': {
         const format = (query.get('format') ?? 'plain') as ExportFormat;
+        let skipped = 0;
         const text = exportBans(await keeper.bans({ jail }), format, {
           name: query.get('name') ?? undefined,
+          minIpv6Prefix,
+          onInvalid: () => skipped++,
         });
+        if (skipped > 0) {
+          keeper.options.logger?.warn(
+            { event: 'exportSkipped', skipped },
+            `jailkeeper: export left out ${skipped} store entr${skipped === 1 ? 'y' : 'ies'} that are not one client's network`,
+          );
+        }
         return {
           status: 200,
           headers: {
             'content-type':
               format === 'json' ? 'application/json; charset=utf-8' : 'text/plain; charset=utf-8',
             'cache-control': 'no-store',
+            'x-content-type-options': 'nosniff',
+            ...(skipped > 0 ? { 'x-jailkeeper-skipped': String(skipped) } : {}),
           },
           body: text,
         };
@@ -209,88 +260,40 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
           return failure(404, 'JK_ERR_BAD_REQUEST', 'Metrics are not enabled on this admin API.');
         return { status: 200, headers: { 'content-type': metrics.contentType }, body: metrics.text() };
       default: {
-        const known = ['/status', '/bans', '/ignore', '/export', '/metrics'];
-        if (known.includes(path))
+        if (ROUTES.includes(path))
           return failure(405, 'JK_ERR_BAD_REQUEST', `${method} is not allowed on ${path}.`);
         return failure(
           404,
           'JK_ERR_BAD_REQUEST',
-          `No admin route ${path}; the routes are ${known.join(', ')}.`,
+          `No admin route ${path}; the routes are ${ROUTES.join(', ')}.`,
         );
       }
     }
   };
 
   const handle = async (request: AdminRequest): Promise<AdminResponse> => {
-    if (!callerAllowed(request)) {
-      return failure(
-        403,
-        'JK_ERR_ADMIN_FORBIDDEN',
-        'The admin API answers loopback callers only (not through a proxy); set allowRemote to open it.',
-      );
+    const refused = gate.admit(request);
+    if (refused !== undefined) return refused;
+    if (
+      consoleHandler !== undefined &&
+      (request.path === '/console' || request.path.startsWith('/console/'))
+    ) {
+      return consoleHandler.handle(request, request.path.slice('/console'.length));
     }
-    if (!authorized(request)) {
-      return failure(401, 'JK_ERR_ADMIN_UNAUTHORIZED', 'A valid bearer token is required.', {
-        'www-authenticate': 'Bearer realm="jailkeeper"',
-      });
-    }
+    const wrong = gate.verifyBearer(request);
+    if (wrong !== undefined) return wrong;
     try {
       return await route(request);
     } catch (error) {
-      if (error instanceof JailkeeperError) {
-        const code = (error as JailkeeperError).code;
-        const status = code === 'JK_ERR_STORE' ? 503 : code === 'JK_ERR_CLOSED' ? 503 : 400;
-        return failure(status, code, (error as Error).message);
-      }
-      return failure(500, 'JK_ERR_STORE', `The operation failed: ${(error as Error)?.message ?? error}`);
+      return errorResponse(error);
     }
   };
 
-  const node = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = new URL(req.url ?? '/', 'http://admin.invalid');
-    const send = (response: AdminResponse) => {
-      res.writeHead(response.status, response.headers);
-      res.end(response.body);
-    };
-    const run = (body: unknown) =>
-      handle({
-        method: (req.method ?? 'GET').toUpperCase(),
-        path: url.pathname,
-        query: url.searchParams,
-        headers: req.headers,
-        peer: req.socket.remoteAddress,
-        body,
-      }).then(send, () => send(failure(500, 'JK_ERR_STORE', 'The admin API failed.')));
-    const parsed = (req as { body?: unknown }).body;
-    if (parsed !== undefined || req.method === 'GET' || req.method === 'DELETE' || req.method === 'HEAD') {
-      void run(parsed);
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        send(failure(413, 'JK_ERR_BAD_REQUEST', 'The body is over 64 KB.'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY) return;
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text === '') {
-        void run(undefined);
-        return;
-      }
-      try {
-        void run(JSON.parse(text));
-      } catch {
-        send(failure(400, 'JK_ERR_BAD_REQUEST', 'The body is not valid JSON.'));
-      }
-    });
+  return {
+    handle,
+    node: nodeHandler(handle),
+    close() {
+      consoleHandler?.close();
+    },
   };
-
-  return { handle, node };
 }

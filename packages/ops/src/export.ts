@@ -1,9 +1,47 @@
-import { type Ban, JailkeeperError, parseCidr } from '@jailkeeper/core';
+import { type Ban, formatCidr, JailkeeperError, parseCidr } from '@jailkeeper/core';
 
 /** The formats an edge proxy or firewall loads. */
 export const EXPORT_FORMATS = ['plain', 'json', 'nginx-geo', 'nginx-map', 'haproxy-acl', 'ipset'] as const;
 /** A format of `exportBans()`: one of {@link EXPORT_FORMATS}. */
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** Options of {@link exportBans}. */
+export interface ExportOptions {
+  /** The set or variable name (`ipset`, `nginx-geo`). @default 'jailkeeper' */
+  name?: string;
+  /**
+   * The widest IPv6 network written, as a prefix length (32 to 128). A client key is an IPv6
+   * prefix of the keeper's `ipv6Subnet`; anything wider is refused. @default 48
+   */
+  minIpv6Prefix?: number;
+  /** Called for each entry left out, with the reason (for a warning or a count). */
+  onInvalid?: (client: unknown, reason: string) => void;
+}
+
+/** What a stored client key may be made of: no space, no control character, nothing else. */
+const NETWORK_TEXT = /^[0-9A-Fa-f:.]{2,45}(\/\d{1,3})?$/;
+
+/**
+ * The canonical network of a client key read from a store, or the reason it is refused. A key is
+ * an IPv4 address or an IPv6 prefix no wider than `minIpv6Prefix`; IPv4-mapped forms become IPv4,
+ * IPv6 is written in RFC 5952 form. Never `0.0.0.0/0`, `::/0`, an IPv4 range, an unspecified
+ * address, or text with spaces or control characters: a forged store entry must not become a line
+ * of an nginx or ipset file.
+ */
+export function exportableNetwork(client: unknown, minIpv6Prefix = 48): string | { invalid: string } {
+  if (typeof client !== 'string') return { invalid: 'not a string' };
+  if (!NETWORK_TEXT.test(client)) return { invalid: 'not a network in canonical characters' };
+  const cidr = parseCidr(client);
+  if (typeof cidr === 'string') return { invalid: cidr };
+  if (cidr.family === 4) {
+    if (cidr.prefix !== 32) return { invalid: 'an IPv4 range, not one client' };
+    if (cidr.value === 0) return { invalid: 'the unspecified address' };
+  } else {
+    if (cidr.prefix < minIpv6Prefix) return { invalid: `an IPv6 range wider than /${minIpv6Prefix}` };
+    if (cidr.words.every((w) => w === 0)) return { invalid: 'the unspecified address' };
+  }
+  return formatCidr(cidr);
+}
 
 /**
  * Renders active bans for the edge, one network per client key (an IPv4 address, or an IPv6
@@ -14,13 +52,10 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
  * - `nginx-map`: `<net> 1;` lines for an included file (a `geo` block body: nginx `map` cannot match CIDRs);
  * - `haproxy-acl`: one network a line, for `acl banned src -f <file>`;
  * - `ipset`: `ipset restore` input with a `hash:net` set per family (`<name>` and `<name>6`).
- * Client keys are re-validated: anything that is not a network is left out, never written.
+ * Every client key is validated and canonicalised by {@link exportableNetwork}: what is not one
+ * client's network is left out (and reported to `onInvalid`), never written.
  */
-export function exportBans(
-  bans: readonly Ban[],
-  format: ExportFormat,
-  options: { name?: string } = {},
-): string {
+export function exportBans(bans: readonly Ban[], format: ExportFormat, options: ExportOptions = {}): string {
   if (!EXPORT_FORMATS.includes(format)) {
     throw new JailkeeperError(
       'JK_ERR_INVALID_OPTION',
@@ -34,12 +69,22 @@ export function exportBans(
       `export name must be a short identifier; received ${JSON.stringify(name)}.`,
     );
   }
+  const minIpv6Prefix = options.minIpv6Prefix ?? 48;
+  if (!Number.isInteger(minIpv6Prefix) || minIpv6Prefix < 32 || minIpv6Prefix > 128) {
+    throw new JailkeeperError(
+      'JK_ERR_INVALID_OPTION',
+      `export minIpv6Prefix must be an integer from 32 to 128; received ${JSON.stringify(minIpv6Prefix)}.`,
+    );
+  }
   const latest = new Map<string, Ban>();
   for (const ban of bans) {
-    const cidr = parseCidr(ban.client);
-    if (typeof cidr === 'string') continue; // never write what is not a network
-    const held = latest.get(ban.client);
-    if (held === undefined || ban.endMs > held.endMs) latest.set(ban.client, ban);
+    const network = exportableNetwork(ban.client, minIpv6Prefix);
+    if (typeof network !== 'string') {
+      options.onInvalid?.(ban.client, network.invalid);
+      continue; // never write what is not one client's network
+    }
+    const held = latest.get(network);
+    if (held === undefined || ban.endMs > held.endMs) latest.set(network, ban);
   }
   const clients = [...latest.keys()].sort();
   const v4 = clients.filter((c) => !c.includes(':'));
@@ -54,7 +99,7 @@ export function exportBans(
           const ban = latest.get(c) as Ban;
           return {
             client: c,
-            jail: ban.jail,
+            jail: String(ban.jail),
             endMs: ban.endMs === Number.POSITIVE_INFINITY ? null : ban.endMs,
           };
         }),

@@ -42,7 +42,7 @@ describe('admin API: who may call it', () => {
       );
       assert.equal(res.status, 401, String(authorization));
       assert.equal(res.headers['www-authenticate'], 'Bearer realm="jailkeeper"');
-      assert.equal(JSON.parse(res.body).error.code, 'JK_ERR_ADMIN_UNAUTHORIZED');
+      assert.equal(JSON.parse(res.body as string).error.code, 'JK_ERR_ADMIN_UNAUTHORIZED');
     }
     assert.equal((await api.handle(req({ method: 'GET', path: '/bans' }))).status, 200);
   });
@@ -52,7 +52,7 @@ describe('admin API: who may call it', () => {
     for (const peer of ['203.0.113.5', '10.0.0.1', '::ffff:198.51.100.1', 'garbage', undefined]) {
       const res = await api.handle(req({ method: 'GET', path: '/bans', peer }));
       assert.equal(res.status, 403, String(peer));
-      assert.equal(JSON.parse(res.body).error.code, 'JK_ERR_ADMIN_FORBIDDEN');
+      assert.equal(JSON.parse(res.body as string).error.code, 'JK_ERR_ADMIN_FORBIDDEN');
     }
     for (const header of ['x-forwarded-for', 'forwarded', 'x-real-ip']) {
       const res = await api.handle(

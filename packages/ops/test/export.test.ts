@@ -60,3 +60,70 @@ describe('exportBans', () => {
     );
   });
 });
+
+describe('exportBans: forged store entries (issue 15)', () => {
+  const FORGED: Array<[unknown, string]> = [
+    ['0.0.0.0/0', 'everyone'],
+    ['::/0', 'everyone, IPv6'],
+    ['0.0.0.0', 'the unspecified address'],
+    ['::', 'the unspecified address, IPv6'],
+    ['10.0.0.0/8', 'an IPv4 range'],
+    ['203.0.113.0/24', 'an IPv4 range'],
+    ['2001:db8::/16', 'an IPv6 range wider than /48'],
+    ['2001:db8::/32', 'an IPv6 range wider than /48'],
+    [' 203.0.113.5', 'untrimmed'],
+    ['203.0.113.5 ', 'untrimmed'],
+    ['203.0.113.5\n0.0.0.0/0 1;', 'a new line'],
+    ['203.0.113.5\u0000', 'a control character'],
+    ['203.0.113.5;', 'a separator'],
+    ['2001:db8::1%eth0', 'a zone id'],
+    ['203.0.113.5/32 }', 'markup'],
+    [42, 'not a string'],
+    [null, 'not a string'],
+    ['010.1.1.1', 'an ambiguous spelling'],
+    ['2001:db8::1/64', 'host bits set'],
+  ];
+
+  it('leaves out every forged entry in every format, and says why', () => {
+    const bans = [
+      ...FORGED.map(([client]) => ({ ...ban('x', 'login', 9000), client }) as unknown as Ban),
+      ban('198.51.100.1', 'login', 9000),
+    ];
+    for (const format of ['plain', 'nginx-geo', 'nginx-map', 'haproxy-acl', 'ipset', 'json'] as const) {
+      const skipped: unknown[] = [];
+      const text = exportBans(bans, format, { onInvalid: (client) => skipped.push(client) });
+      assert.deepEqual(
+        skipped,
+        FORGED.map(([client]) => client),
+        format,
+      );
+      const networks =
+        format === 'json'
+          ? (JSON.parse(text) as Array<{ client: string }>).map((e) => e.client)
+          : [...text.matchAll(/[0-9a-f:.]+\/?\d*(?= 1;|\n|$)/g)].map((m) => m[0]);
+      assert.ok(networks.includes('198.51.100.1'), format);
+      for (const line of text.split('\n')) {
+        assert.doesNotMatch(
+          line,
+          /0\.0\.0\.0|::\/0|10\.0\.0\.0|\/8|\/16|\/24|\/32|%|\u0000|;.*;/,
+          `${format}: ${line}`,
+        );
+      }
+    }
+  });
+
+  it('canonicalises what it keeps: mapped IPv4, upper case and long IPv6 forms are one client', () => {
+    const bans = [
+      ban('::ffff:198.51.100.7', 'login', 1000),
+      ban('198.51.100.7', 'scan', 2000),
+      ban('2001:DB8:0:0:1::/80', 'login', 3000),
+      ban('2001:db8::1:0:0:0/80', 'scan', 4000),
+    ];
+    assert.equal(exportBans(bans, 'plain'), '198.51.100.7\n2001:db8:0:0:1::/80\n');
+    assert.equal(
+      exportBans([ban('2001:db8:100::/40', 'login', 1)], 'plain', { minIpv6Prefix: 40 }),
+      '2001:db8:100::/40\n',
+    );
+    assert.throws(() => exportBans([], 'plain', { minIpv6Prefix: 16 }), /minIpv6Prefix/);
+  });
+});
