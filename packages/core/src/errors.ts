@@ -43,6 +43,7 @@ export const WARNING_CODES = {
   JK_WRN_STORE_DEGRADED: 'jk_wrn_store_degraded',
   JK_WRN_NOTIFY_FAILED: 'jk_wrn_notify_failed',
   JK_WRN_ROUTE_BEFORE_PLUGIN: 'jk_wrn_route_before_plugin',
+  JK_WRN_INVALID_EVENT: 'jk_wrn_invalid_event',
   JK_WRN_CRAWLER_DNS: 'jk_wrn_crawler_dns',
   JK_WRN_TRUST_FUNCTION_THREW: 'jk_wrn_trust_function_threw',
 } as const;
@@ -138,13 +139,18 @@ export interface Logger {
 
 /** Emits each warning code at most once per warner. */
 export class Warner {
-  readonly #logger: Logger | undefined;
+  #logger: Logger | undefined;
   readonly #seen = new Set<string>();
   readonly #onWarning: ((code: WarningCode, message: string) => void) | undefined;
 
   constructor(logger: Logger | undefined, onWarning?: (code: WarningCode, message: string) => void) {
     this.#logger = logger;
     this.#onWarning = onWarning;
+  }
+
+  /** Adopts a logger when none was configured (a framework's own, e.g. Fastify's `app.log`). */
+  adopt(logger: Logger): void {
+    this.#logger ??= logger;
   }
 
   /** True once the code has been emitted: callers use it to skip work for a warning already given. */

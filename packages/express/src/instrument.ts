@@ -26,6 +26,8 @@ export interface RequestState {
   jails: RouteJails;
   /** The pattern of each mount the request entered, by the text it matched (`req.baseUrl`). */
   mounts: Map<string, string> | null;
+  /** Marked failed by the app (`jk.fail(req)`): in every jail that applies, or in these. */
+  failed: true | Set<string> | undefined;
 }
 
 export const kState = Symbol('jailkeeper.state');

@@ -2,9 +2,11 @@ import type { Server } from 'node:http';
 import type { Banned, ClientIdentity, GuardOptions, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
 import {
   type AdapterKit,
+  type AdapterOptions,
   createAdapterKit,
+  mergeFailed,
   pathOf,
-  type RefusalOptions,
+  type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
 } from '@jailkeeper/core/adapter';
@@ -12,8 +14,8 @@ import type { Application, NextFunction, Request, RequestHandler, Response } fro
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
 import { Instrumenter, kRouteJails, kState, type RequestState } from './instrument.js';
 
-/** Options of {@link jailkeeper}. */
-export interface JailkeeperExpressOptions extends RefusalOptions {}
+/** Options of {@link jailkeeper}: see the options table in the README. */
+export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {}
 
 export type { RouteConfig };
 
@@ -30,6 +32,18 @@ export interface JailkeeperMiddleware extends RequestHandler {
    * @example jk.guard(app.listen(3000));
    */
   guard(server: Server, options?: JailkeeperGuardOptions): () => void;
+  /**
+   * The client jailkeeper resolved for this request (`{ ip, key, viaProxy? }`), for the app's own
+   * logs; undefined when the middleware did not admit it (skipped, or no peer address).
+   */
+  client(req: Request): ClientIdentity | undefined;
+  /**
+   * Marks this request failed, whatever its status: GraphQL and JSON-RPC answer 200 with errors,
+   * and some failures only the app knows. It counts when the response closes, in every jail whose
+   * methods, paths and user agents apply, or only in `jails`. Returns false when the request was
+   * not admitted by the middleware. Throws JK_ERR_UNKNOWN_JAIL for a jail that is not configured.
+   */
+  fail(req: Request, options?: { jails?: string[] }): boolean;
 }
 
 /** Options of `jk.guard(server, options)`. */
@@ -61,23 +75,29 @@ function countOnClose(kit: AdapterKit): (this: Response) => void {
   return function onClose(this: Response): void {
     const state = (this.locals as Locals)[kState];
     if (state === undefined) return;
-    if (kit.watches(this.statusCode, state.slots)) {
+    if (kit.watches(this.statusCode, state.slots, state.failed)) {
       const req = this.req;
-      kit.count(
-        state.identity,
-        req.method,
-        state.route,
-        state.caseInsensitive,
-        req.originalUrl,
-        this.statusCode,
-        req.headers['user-agent'],
-        state.jails,
-        state.slots,
-        !this.writableFinished,
-      );
+      kit.count({
+        identity: state.identity,
+        method: req.method,
+        route: state.route,
+        caseInsensitive: state.caseInsensitive,
+        url: req.originalUrl,
+        status: this.statusCode,
+        userAgent: req.headers['user-agent'],
+        jails: state.jails,
+        slots: state.slots,
+        abandoned: !this.writableFinished,
+        failed: state.failed,
+      });
     }
     kit.closed();
   };
+}
+
+/** The request's state, when the middleware admitted it. */
+function stateOf(req: Request): RequestState | undefined {
+  return (req.res?.locals as Locals | undefined)?.[kState];
 }
 
 /**
@@ -100,15 +120,17 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     options,
     optionsAt: 'jailkeeper options',
     abilities: { expressTrust: true },
+    ...(options.onRefused === undefined
+      ? {}
+      : { onRefused: (res: Response, info: RefusalInfo) => options.onRefused?.(res.req, res, info) }),
   });
+  const skip = options.skip;
   const onClose = countOnClose(kit);
   // With trustedProxies: 'express', the app's own trust proxy function, looked up once per app.
   const trusts = keeper.options.clientIp.trust.kind === 'express' ? new AppTrusts(keeper) : undefined;
 
-  const refuse = (res: Response, identity: ClientIdentity, verdict: Banned | null): void => {
-    if (verdict === null) kit.refuseBusy(writer, res);
-    else kit.refuse(writer, res, verdict, identity);
-  };
+  const refuse = (res: Response, identity: ClientIdentity, verdict: Banned | null): void =>
+    kit.refuse(writer, res, verdict, identity);
 
   // At a route (or a targeted handler mounted with app.use), after routing: jail-scope bans judged
   // on the method the router runs and the route it chose; the attempt's slots reserved.
@@ -172,6 +194,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       caseInsensitive: false,
       jails: undefined,
       mounts: null,
+      failed: undefined,
     };
     (res.locals as Locals)[kState] = state;
     kit.opened();
@@ -211,7 +234,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     }
     const trust = trusts === undefined ? undefined : trusts.of(req.app);
     const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req, trust);
-    if (identity === undefined) next();
+    if (identity === undefined || (skip !== undefined && skip(req))) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else kit.admit(identity, decide, req, res, next);
   } as JailkeeperMiddleware;
@@ -226,6 +249,14 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     return Object.assign(handler, { [kRouteJails]: jails });
   };
   middleware.exempt = () => middleware.route(false);
+  middleware.client = (req: Request) => stateOf(req)?.identity;
+  middleware.fail = (req: Request, failOptions: { jails?: string[] } = {}) => {
+    const jails = failOptions.jails === undefined ? undefined : kit.failJails(failOptions.jails);
+    const state = stateOf(req);
+    if (state === undefined) return false;
+    state.failed = mergeFailed(state.failed, jails);
+    return true;
+  };
   middleware.guard = (server: Server, guardOptions: JailkeeperGuardOptions = {}) =>
     kit.guard(server, {
       ...(guardOptions.upgrade === undefined ? {} : { upgrade: guardOptions.upgrade }),

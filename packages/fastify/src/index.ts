@@ -1,6 +1,7 @@
 export { type JailkeeperAdminOptions, jailkeeperAdmin } from './admin.js';
 export {
   type JailkeeperFastifyOptions,
+  type JailkeeperRequest,
   type JailkeeperRouteConfig,
   jailkeeperPlugin,
   jailkeeperPlugin as default,

@@ -1,9 +1,11 @@
 import type { Banned, ClientIdentity, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
 import {
   type AdapterKit,
+  type AdapterOptions,
   checkKeys,
   createAdapterKit,
-  type RefusalOptions,
+  mergeFailed,
+  type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
   type RouteJails,
@@ -20,8 +22,8 @@ import fp from 'fastify-plugin';
 /** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */
 export type JailkeeperRouteConfig = RouteConfig;
 
-/** Options of the plugin. */
-export interface JailkeeperFastifyOptions extends RefusalOptions {
+/** Options of the plugin: see the options table in the README. */
+export interface JailkeeperFastifyOptions extends AdapterOptions<FastifyRequest, FastifyReply> {
   /** The keeper from createJailkeeper(). */
   keeper: Jailkeeper;
   /**
@@ -40,6 +42,30 @@ declare module 'fastify' {
   interface FastifyInstance {
     jailkeeper: Jailkeeper;
   }
+  interface FastifyRequest {
+    /** jailkeeper's view of this request: its client, and `fail()`. */
+    jailkeeper: JailkeeperRequest;
+  }
+  interface FastifyReply {
+    /** jailkeeper's view of the request this reply answers: its client, and `fail()`. */
+    jailkeeper: JailkeeperRequest;
+  }
+}
+
+/** `request.jailkeeper` and `reply.jailkeeper`. */
+export interface JailkeeperRequest {
+  /**
+   * The client jailkeeper resolved for this request (`{ ip, key, viaProxy? }`), for the app's own
+   * logs; undefined when the plugin did not admit it (skipped, or no peer address).
+   */
+  readonly client: ClientIdentity | undefined;
+  /**
+   * Marks this request failed, whatever its status: GraphQL and JSON-RPC answer 200 with errors,
+   * and some failures only the app knows. It counts when the response closes, in every jail whose
+   * methods, paths and user agents apply, or only in `jails`. Returns false when the request was
+   * not admitted. Throws JK_ERR_UNKNOWN_JAIL for a jail that is not configured.
+   */
+  fail(options?: { jails?: string[] }): boolean;
 }
 
 const OWN_KEYS = { keeper: true, guard: true } as const;
@@ -49,6 +75,7 @@ const kRoute = Symbol('jailkeeper.route');
 const kIdentity = Symbol('jailkeeper.identity');
 const kSlots = Symbol('jailkeeper.slots');
 const kRouteOf = Symbol('jailkeeper.routeOf');
+const kFailed = Symbol('jailkeeper.failed');
 /** On the raw response: the request, for the close listener. */
 const kRequest = Symbol('jailkeeper.request');
 
@@ -64,6 +91,7 @@ type JkRequest = FastifyRequest & {
   [kIdentity]: ClientIdentity | null;
   [kSlots]: Slots | null;
   [kRouteOf]: CompiledRoute | null;
+  [kFailed]: true | Set<string> | null;
 };
 type RouteConfigObject = Record<PropertyKey, unknown> & { [kRoute]?: CompiledRoute };
 
@@ -117,15 +145,52 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     options,
     optionsAt: 'jailkeeper plugin options',
     extraKeys: OWN_KEYS,
+    ...(options?.onRefused === undefined
+      ? {}
+      : {
+          onRefused: (reply: FastifyReply, info: RefusalInfo) =>
+            options.onRefused?.(reply.request, reply, info),
+        }),
   });
+  const skip = options.skip;
   const keeper = kit.keeper;
+  // Log through the app's own logger when the keeper was given none and Fastify's logging is on
+  // (without it, fastify.log is a stand-in that drops everything: warnings would vanish).
+  if (typeof fastify.log.level === 'string' && fastify.log.level !== 'silent')
+    keeper.adoptLogger(fastify.log);
   // find-my-way matches case-insensitively when caseSensitive is false: rules then ignore case.
   const caseInsensitive = fastify.initialConfig.caseSensitive === false;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
-  for (const key of [kIdentity, kSlots, kRouteOf]) {
+  for (const key of [kIdentity, kSlots, kRouteOf, kFailed]) {
     if (!fastify.hasRequestDecorator(key as unknown as string))
       fastify.decorateRequest(key as unknown as string, null);
+  }
+  // request.jailkeeper / reply.jailkeeper: built only when read.
+  const handle = (request: JkRequest): JailkeeperRequest => ({
+    get client() {
+      return request[kIdentity] ?? undefined;
+    },
+    fail(failOptions: { jails?: string[] } = {}) {
+      const jails = failOptions.jails === undefined ? undefined : kit.failJails(failOptions.jails);
+      if (request[kIdentity] === null) return false;
+      request[kFailed] = mergeFailed(request[kFailed] ?? undefined, jails);
+      return true;
+    },
+  });
+  if (!fastify.hasRequestDecorator('jailkeeper')) {
+    fastify.decorateRequest('jailkeeper', {
+      getter(this: FastifyRequest) {
+        return handle(this as JkRequest);
+      },
+    });
+  }
+  if (!fastify.hasReplyDecorator('jailkeeper')) {
+    fastify.decorateReply('jailkeeper', {
+      getter(this: FastifyReply) {
+        return handle(this.request as JkRequest);
+      },
+    });
   }
 
   const compile = (url: string | undefined, config: unknown): CompiledRoute =>
@@ -185,10 +250,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     _next: unknown,
     identity: ClientIdentity,
     verdict: Banned | null,
-  ): void => {
-    if (verdict === null) kit.refuseBusy(writer, reply);
-    else kit.refuse(writer, reply, verdict, identity);
-  };
+  ): void => kit.refuse(writer, reply, verdict, identity);
 
   const decide = (
     request: FastifyRequest,
@@ -222,7 +284,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   // onRequest runs after routing and before the body is read: refuse and admit here.
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
-    if (identity === undefined) next();
+    if (identity === undefined || (skip !== undefined && skip(request))) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else kit.admit(identity, decide, request, reply, next);
   };
@@ -255,20 +317,22 @@ function countOnClose(kit: AdapterKit, caseInsensitive: boolean): (this: JkRespo
     if (identity === null) return;
     const slots = request[kSlots];
     // A clean response holding no slot: nothing to build.
-    if (kit.watches(this.statusCode, slots)) {
+    const failed = request[kFailed] ?? undefined;
+    if (kit.watches(this.statusCode, slots, failed)) {
       const route = request[kRouteOf] ?? NOT_A_ROUTE;
-      kit.count(
+      kit.count({
         identity,
-        request.method,
-        route.url,
+        method: request.method,
+        route: route.url,
         caseInsensitive,
-        request.url,
-        this.statusCode,
-        request.headers['user-agent'],
-        route.jails,
+        url: request.url,
+        status: this.statusCode,
+        userAgent: request.headers['user-agent'],
+        jails: route.jails,
         slots,
-        !this.writableFinished,
-      );
+        abandoned: !this.writableFinished,
+        failed,
+      });
     }
     kit.closed();
   };

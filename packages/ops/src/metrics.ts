@@ -1,4 +1,5 @@
 import type { Jailkeeper } from '@jailkeeper/core';
+import { invalid } from '@jailkeeper/core/adapter';
 
 /** Options of {@link createMetrics}. */
 export interface MetricsOptions {
@@ -71,9 +72,7 @@ function bump(map: Map<string, number>, key: string): void {
 export function createMetrics(keeper: Jailkeeper, options: MetricsOptions = {}): JailkeeperMetrics {
   const prefix = options.prefix ?? 'jailkeeper_';
   if (typeof prefix !== 'string' || (prefix !== '' && !NAME.test(prefix))) {
-    throw new TypeError(
-      `createMetrics options.prefix must be a Prometheus name prefix; received ${JSON.stringify(prefix)}.`,
-    );
+    invalid('createMetrics options.prefix', 'a Prometheus name prefix (letters, digits, _ and :)', prefix);
   }
   const failures = new Map<string, number>();
   const bans = new Map<string, number>();
@@ -83,8 +82,10 @@ export function createMetrics(keeper: Jailkeeper, options: MetricsOptions = {}):
   const onBan = (e: { jail: string; origin: string }) => {
     if (e.origin === 'local') bump(bans, e.jail);
   };
+  // Unbans made elsewhere (the CLI, another instance) are counted too, with origin="remote": every
+  // instance sees them, so a fleet-wide figure takes max() over instances for that origin.
   const onUnban = (e: { jail: string; cause: string; origin: string }) => {
-    if (e.origin === 'local') bump(unbans, `${e.jail}\u0000${e.cause}`);
+    bump(unbans, `${e.jail}\u0000${e.cause}\u0000${e.origin}`);
   };
   const onStoreError = () => {
     storeErrors++;
@@ -116,13 +117,13 @@ export function createMetrics(keeper: Jailkeeper, options: MetricsOptions = {}):
     },
     {
       name: 'unbans_total',
-      help: 'Bans lifted or expired in this process, per jail and cause.',
+      help: 'Bans lifted or expired, per jail, cause and origin (local: here; remote: the CLI or another instance).',
       type: 'counter',
-      labelNames: ['jail', 'cause'],
+      labelNames: ['jail', 'cause', 'origin'],
       samples: () =>
         [...unbans].map(([key, value]) => {
-          const [jail = '', cause = ''] = key.split('\u0000');
-          return { labels: { jail, cause }, value };
+          const [jail = '', cause = '', origin = ''] = key.split('\u0000');
+          return { labels: { jail, cause, origin }, value };
         }),
     },
     {

@@ -25,7 +25,7 @@ describe('metrics', () => {
     assert.match(text, /^# TYPE app_jk_failures_total counter$/m);
     await keeper.unban('203.0.113.1');
     text = metrics.text();
-    assert.match(text, /^app_jk_unbans_total\{jail="login",cause="manual"\} 1$/m);
+    assert.match(text, /^app_jk_unbans_total\{jail="login",cause="manual",origin="local"\} 1$/m);
     assert.doesNotMatch(text, /^app_jk_active_bans\{/m);
     metrics.close();
     await fail('203.0.113.3');

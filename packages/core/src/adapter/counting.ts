@@ -9,36 +9,46 @@ export function countedMethod(method: string): string {
   return method === 'HEAD' ? 'GET' : method;
 }
 
+/** A closed response as an adapter reports it. */
+export interface ResponseFacts {
+  readonly identity: ClientIdentity;
+  readonly method: string;
+  /** The pattern the router matched; null: no route matched; undefined: unknown (a RegExp route). */
+  readonly route: string | null | undefined;
+  /** True when the router matches paths case-insensitively. */
+  readonly caseInsensitive: boolean;
+  /** The request target as received (its query string is dropped here). */
+  readonly url: string | undefined;
+  readonly status: number;
+  readonly userAgent: string | undefined;
+  /** The route's config: NO_JAILS counts nothing, a set only in those jails. */
+  readonly jails: RouteJails;
+  /** The slots the request holds, settled here. */
+  readonly slots: Slots | null;
+  /** The client left before the answer was sent. */
+  readonly abandoned: boolean;
+  /** The app marked the request failed (`fail()`): in every jail that applies, or in these. */
+  readonly failed: true | ReadonlySet<string> | undefined;
+}
+
 /**
- * Reports one finished (or aborted) response to the keeper, the same way on every adapter. Call it
- * when `keeper.watchesStatus(status)` is true or the request holds slots (they must be settled,
- * whatever the status), so that a clean response builds nothing.
- * `route` is the pattern the router matched (null: no route matched; undefined: unknown); `url`
- * is the request target as received (its query string is dropped here).
+ * Reports one closed response to the keeper, the same way on every adapter (HEAD counted as GET,
+ * the query string dropped). Call it when the status is one a jail watches, the request holds
+ * slots (they settle whatever the status) or the app marked it failed, so a clean response builds
+ * nothing.
  */
-export function countResponse(
-  keeper: Jailkeeper,
-  identity: ClientIdentity,
-  method: string,
-  route: string | null | undefined,
-  caseInsensitive: boolean,
-  url: string | undefined,
-  status: number,
-  userAgent: string | undefined,
-  jails: RouteJails,
-  slots: Slots | null,
-  abandoned: boolean,
-): void {
-  if (jails === NO_JAILS && slots === null) return;
+export function countResponse(keeper: Jailkeeper, facts: ResponseFacts): void {
+  if (facts.jails === NO_JAILS && facts.slots === null) return;
   void keeper.observe({
-    client: identity,
-    method: countedMethod(method),
-    route,
-    ...(caseInsensitive ? { caseInsensitive } : {}),
-    path: pathOf(url),
-    status,
-    userAgent,
-    ...(jails === undefined ? {} : { jails }),
-    ...(slots === null ? {} : { slots, abandoned }),
+    client: facts.identity,
+    method: countedMethod(facts.method),
+    route: facts.route,
+    ...(facts.caseInsensitive ? { caseInsensitive: true } : {}),
+    path: pathOf(facts.url),
+    status: facts.status,
+    userAgent: facts.userAgent,
+    ...(facts.jails === undefined ? {} : { jails: facts.jails }),
+    ...(facts.slots === null ? {} : { slots: facts.slots, abandoned: facts.abandoned }),
+    ...(facts.failed === undefined ? {} : { failed: facts.failed }),
   });
 }

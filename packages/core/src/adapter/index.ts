@@ -9,9 +9,11 @@ export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
 export { canonicalRoute } from '../paths/path-pattern.js';
 export type { AdapterAbilities } from './admission.js';
-export { countedMethod } from './counting.js';
-export { AdapterKit, type AdapterKitInput, createAdapterKit } from './kit.js';
+export { countedMethod, type ResponseFacts } from './counting.js';
+export { AdapterKit, type AdapterKitInput, createAdapterKit, mergeFailed } from './kit.js';
 export {
+  type AdapterOptions,
+  type RefusalInfo,
   type RefusalOptions,
   type RefusalWriter,
   type ResolvedRefusal,

@@ -5,6 +5,7 @@ import type { Banned } from '../engine/ban-index.js';
 import type { GuardOptions } from '../engine/connections.js';
 import type { Jailkeeper } from '../engine/keeper.js';
 import type { Slots } from '../engine/slots.js';
+import { invalid } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import {
   type AdapterAbilities,
@@ -13,14 +14,21 @@ import {
   responseCounted,
   responseOpened,
 } from './admission.js';
-import { countResponse } from './counting.js';
-import { type RefusalWriter, type ResolvedRefusal, resolveRefusal, writeRefusal } from './refusal.js';
+import { countResponse, type ResponseFacts } from './counting.js';
+import {
+  type RefusalInfo,
+  type RefusalWriter,
+  type ResolvedRefusal,
+  refusalInfo,
+  resolveRefusal,
+  upgradeAnswer,
+  writeRefusal,
+} from './refusal.js';
 import { compileRouteConfig, NO_JAILS, type RouteJails } from './route-config.js';
 
-/** The options every adapter takes (see {@link RefusalOptions}); an adapter may add its own keys. */
-const REFUSAL_KEYS = { block: true, response: true, retryAfter: true } as const;
+/** The options every adapter takes (see {@link AdapterOptions}); an adapter may add its own keys. */
+const ADAPTER_KEYS = { block: true, response: true, retryAfter: true, onRefused: true, skip: true } as const;
 const NO_TARGETS: Targets = Object.freeze([]);
-const BUSY_BODY = JSON.stringify({ error: 'Too Many Requests' });
 
 /**
  * What an adapter gets from {@link createAdapterKit}: everything that is not framework glue,
@@ -34,13 +42,25 @@ export class AdapterKit {
   /** True when some jail bans with scope 'jail': `check()` then needs the request's method and path. */
   readonly jailScope: boolean;
   readonly #jailNames: readonly string[];
+  readonly #onRefused: ((target: never, info: RefusalInfo) => void) | undefined;
 
-  constructor(keeper: Jailkeeper, input: Record<string, unknown>) {
+  constructor(
+    keeper: Jailkeeper,
+    input: Record<string, unknown>,
+    onRefused: ((target: never, info: RefusalInfo) => void) | undefined,
+  ) {
     this.keeper = keeper;
     this.input = input;
     this.refusal = resolveRefusal('', input);
     this.jailScope = keeper.hasJailScope;
     this.#jailNames = [...keeper.options.jailsByName.keys()];
+    this.#onRefused = onRefused;
+  }
+
+  /** The jails of a `fail({ jails })` call, checked: JK_ERR_UNKNOWN_JAIL for one not configured. */
+  failJails(jails: unknown): ReadonlySet<string> {
+    const compiled = compileRouteConfig(this.#jailNames, 'fail() options', { jails });
+    return compiled as ReadonlySet<string>;
   }
 
   /** Compiles a route's config once, when the route is declared (the same errors on every adapter). */
@@ -59,9 +79,28 @@ export class AdapterKit {
     afterSettling(this.keeper, identity, decide, a, b, c);
   }
 
-  /** Writes the refusal of a banned client through the adapter's writer. */
-  refuse<T>(writer: RefusalWriter<T>, target: T, verdict: Banned, identity: ClientIdentity): void {
-    writeRefusal(writer, target, this.refusal, verdict, identity, this.keeper.clock.now());
+  /**
+   * Refuses a request through the adapter's writer: a ban (`verdict`), or `null` when its attempts
+   * in flight held the budget (429). The app's `onRefused` renders it when there is one; if that
+   * throws, the default answer is written and the error reported.
+   */
+  refuse<T>(writer: RefusalWriter<T>, target: T, verdict: Banned | null, identity: ClientIdentity): void {
+    const info = refusalInfo(this.refusal, verdict, identity, this.keeper.clock.now());
+    if (
+      this.#onRefused !== undefined &&
+      !(info.reason === 'banned' && this.refusal.drop && identity.viaProxy !== true)
+    ) {
+      try {
+        (this.#onRefused as (target: T, info: RefusalInfo) => void)(target, info);
+        return;
+      } catch (error) {
+        this.keeper.warn(
+          'JK_WRN_LISTENER_ERROR',
+          `onRefused threw: ${(error as Error)?.message}; the default refusal was sent.`,
+        );
+      }
+    }
+    writeRefusal(writer, target, this.refusal, info);
   }
 
   /** A response the adapter will count when it closes (`keeper.idle()` waits for it). */
@@ -69,40 +108,17 @@ export class AdapterKit {
     responseOpened(this.keeper);
   }
 
-  /** False when no jail counts a response with this status (and it holds no slots): then build nothing. */
-  watches(status: number, slots: Slots | null): boolean {
-    return slots !== null || this.keeper.watchesStatus(status);
+  /**
+   * False when no jail counts a response with this status, it holds no slots and the app did not
+   * mark it failed: then build nothing.
+   */
+  watches(status: number, slots: Slots | null, failed: unknown): boolean {
+    return slots !== null || failed !== undefined || this.keeper.watchesStatus(status);
   }
 
-  /**
-   * Reports a closed response (call only when `watches(status, slots)`); see `countResponse`.
-   * `abandoned`: the client left before the answer was sent.
-   */
-  count(
-    identity: ClientIdentity,
-    method: string,
-    route: string | null | undefined,
-    caseInsensitive: boolean,
-    url: string | undefined,
-    status: number,
-    userAgent: string | undefined,
-    jails: RouteJails,
-    slots: Slots | null,
-    abandoned: boolean,
-  ): void {
-    countResponse(
-      this.keeper,
-      identity,
-      method,
-      route,
-      caseInsensitive,
-      url,
-      status,
-      userAgent,
-      jails,
-      slots,
-      abandoned,
-    );
+  /** Reports a closed response (call only when `watches()`); see `countResponse`. */
+  count(facts: ResponseFacts): void {
+    countResponse(this.keeper, facts);
   }
 
   /**
@@ -140,17 +156,6 @@ export class AdapterKit {
     });
   }
 
-  /**
-   * Refuses an attempt that found no slot within `attempts.wait`: 429 Too Many Requests with
-   * `Retry-After: 1`. Not a ban: the client's earlier attempts are still being answered.
-   */
-  refuseBusy<T>(writer: RefusalWriter<T>, target: T): void {
-    writer.status(target, 429);
-    writer.header(target, 'content-type', 'application/json; charset=utf-8');
-    writer.header(target, 'retry-after', '1');
-    writer.send(target, BUSY_BODY);
-  }
-
   /** The response marked by `opened()` has closed (after `count`, when it counted). */
   closed(): void {
     responseCounted(this.keeper);
@@ -165,6 +170,7 @@ export class AdapterKit {
       upgrade: options.upgrade ?? true,
       connection: options.connection ?? false,
       block: this.refusal.drop ? 'drop' : 'forbid',
+      answer: (verdict) => upgradeAnswer(this.refusal, verdict, this.keeper.clock.now()),
       ...(options.trust === undefined ? {} : { trust: options.trust }),
     };
     return this.keeper.guard(server, guardOptions);
@@ -185,6 +191,11 @@ export interface AdapterKitInput {
   readonly extraKeys?: Readonly<Record<string, true>>;
   /** What the adapter supplies beyond request facts (Express: the app's `trust proxy` function). */
   readonly abilities?: AdapterAbilities;
+  /**
+   * The app's `onRefused`, adapted to take the adapter's response (`target`): Express passes
+   * `(res, info) => onRefused(res.req, res, info)`.
+   */
+  readonly onRefused?: (target: never, info: RefusalInfo) => void;
 }
 
 /**
@@ -195,6 +206,22 @@ export interface AdapterKitInput {
  */
 export function createAdapterKit(input: AdapterKitInput): AdapterKit {
   const keeper = requireKeeper(input.keeper, input.keeperAt, input.abilities);
-  const options = checkKeys(input.optionsAt, input.options ?? {}, { ...REFUSAL_KEYS, ...input.extraKeys });
-  return new AdapterKit(keeper, options);
+  const options = checkKeys(input.optionsAt, input.options ?? {}, { ...ADAPTER_KEYS, ...input.extraKeys });
+  for (const name of ['onRefused', 'skip'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      invalid(`${input.optionsAt}.${name}`, 'a function', options[name]);
+    }
+  }
+  return new AdapterKit(keeper, options, options.onRefused === undefined ? undefined : input.onRefused);
+}
+
+/** Adds a `fail()` call to what a request is marked with: every jail (`true`) wins over a list. */
+export function mergeFailed(
+  current: true | Set<string> | undefined,
+  jails: ReadonlySet<string> | undefined,
+): true | Set<string> {
+  if (jails === undefined || current === true) return true;
+  const out = current ?? new Set<string>();
+  for (const jail of jails) out.add(jail);
+  return out;
 }

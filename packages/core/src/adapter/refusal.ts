@@ -1,7 +1,10 @@
+import { STATUS_CODES } from 'node:http';
+import { RESERVED_JAILS } from '../config/defaults.js';
 import { checkKeys } from '../config/validate.js';
 import type { Banned } from '../engine/ban-index.js';
 import { invalid } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
+import type { Ban } from '../store/store.js';
 
 /** How a framework adapter refuses a banned client. */
 export interface RefusalOptions {
@@ -16,6 +19,23 @@ export interface RefusalOptions {
   response?: { status?: number; body?: string | object; headers?: Record<string, string> };
   /** Send `Retry-After` with the seconds left (never for a permanent ban). @default true */
   retryAfter?: boolean;
+}
+
+/** The options every adapter takes, typed with its request and response. */
+export interface AdapterOptions<Req, Res> extends RefusalOptions {
+  /**
+   * Renders refusals yourself (an HTML page, an RFC 9457 problem document, i18n, a request id in
+   * your log), instead of the configured response: called with why and what jailkeeper would
+   * send. It must answer. Not called for `drop`, and not for upgrades (they get the response
+   * options). If it throws, the default refusal is sent. @default the configured response
+   */
+  onRefused?: (req: Req, res: Res, info: RefusalInfo) => void;
+  /**
+   * Requests jailkeeper leaves alone: not judged, not counted (a function form of ignoreIp, for
+   * example a load balancer's health check). A client that can make it return true is never
+   * refused: base it on what a client cannot forge. Runs on every request: keep it cheap.
+   */
+  skip?: (req: Req) => boolean;
 }
 
 /** Refusal options after validation: the body serialised and the headers listed once. */
@@ -72,6 +92,56 @@ export function retryAfterSeconds(untilMs: number, nowMs: number): string | unde
   return String(Math.max(1, Math.ceil((untilMs - nowMs) / 1000)));
 }
 
+/** Why a request was refused, as `onRefused` hooks receive it. */
+export interface RefusalInfo {
+  /**
+   * `'banned'`: a ban refuses the client here; `'busy'`: its attempts in flight on a targeted route
+   * held the whole budget for longer than `attempts.wait`; `'unavailable'`: the store is down and
+   * its policy is to fail closed (`onStoreError: 'deny'`).
+   */
+  readonly reason: 'banned' | 'busy' | 'unavailable';
+  /** The status jailkeeper would send: `response.status` (403) for a ban, 429 busy, 503 unavailable. */
+  readonly status: number;
+  /** The `Retry-After` seconds jailkeeper would send; undefined for a permanent ban or `retryAfter: false`. */
+  readonly retryAfter: string | undefined;
+  /** The ban, for `'banned'`. */
+  readonly ban: Ban | null;
+  /** The client as jailkeeper resolved it. */
+  readonly client: ClientIdentity;
+}
+
+const BUSY_BODY = JSON.stringify({ error: 'Too Many Requests' });
+const UNAVAILABLE_BODY = JSON.stringify({ error: 'Service Unavailable' });
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** What to answer: the reason, status and Retry-After of a refusal. `verdict` null: busy. */
+export function refusalInfo(
+  refusal: ResolvedRefusal,
+  verdict: Banned | null,
+  identity: ClientIdentity,
+  nowMs: number,
+): RefusalInfo {
+  if (verdict === null) return { reason: 'busy', status: 429, retryAfter: '1', ban: null, client: identity };
+  if (verdict.jail === RESERVED_JAILS.storeDown) {
+    const retryAfter = retryAfterSeconds(verdict.untilMs, nowMs);
+    return { reason: 'unavailable', status: 503, retryAfter, ban: null, client: identity };
+  }
+  const retryAfter = refusal.retryAfter ? retryAfterSeconds(verdict.untilMs, nowMs) : undefined;
+  return { reason: 'banned', status: refusal.status, retryAfter, ban: verdict.ban, client: identity };
+}
+
+/** The raw HTTP answer to a refused upgrade (no framework there): the refusal's status, headers and body. */
+export function upgradeAnswer(refusal: ResolvedRefusal, verdict: Banned, nowMs: number): string {
+  const info = refusalInfo(refusal, verdict, { ip: '', key: '' }, nowMs);
+  const body = info.reason === 'unavailable' ? UNAVAILABLE_BODY : refusal.body;
+  const lines = [`HTTP/1.1 ${info.status} ${STATUS_CODES[info.status] ?? 'Refused'}`, 'Connection: close'];
+  if (info.reason === 'unavailable') lines.push(`content-type: ${JSON_TYPE}`);
+  else for (const [name, value] of refusal.headers) lines.push(`${name}: ${value}`);
+  if (info.retryAfter !== undefined) lines.push(`retry-after: ${info.retryAfter}`);
+  lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
 /**
  * How an adapter writes to its framework's response: static functions, built once per adapter, so
  * that a refusal allocates nothing. `T` is the framework's response (Node's, Fastify's reply...).
@@ -86,28 +156,31 @@ export interface RefusalWriter<T> {
 }
 
 /**
- * Refuses a banned client, the same way on every adapter: `drop` destroys the connection (a
+ * Refuses a request, the same way on every adapter: for a ban, `drop` destroys the connection (a
  * client behind a trusted proxy gets the status instead, since destroying the proxy's pooled
  * connection would cut other clients); otherwise the status, the headers, `Retry-After` with the
- * seconds left (never for a permanent ban), and the body.
+ * seconds left (never for a permanent ban), and the body. Busy attempts get 429, a store that is
+ * down and fails closed 503, each with Retry-After.
  */
 export function writeRefusal<T>(
   writer: RefusalWriter<T>,
   target: T,
   refusal: ResolvedRefusal,
-  verdict: Banned,
-  identity: ClientIdentity,
-  nowMs: number,
+  info: RefusalInfo,
 ): void {
-  if (refusal.drop && identity.viaProxy !== true) {
+  if (info.reason !== 'banned') {
+    writer.status(target, info.status);
+    writer.header(target, 'content-type', JSON_TYPE);
+    if (info.retryAfter !== undefined) writer.header(target, 'retry-after', info.retryAfter);
+    writer.send(target, info.reason === 'busy' ? BUSY_BODY : UNAVAILABLE_BODY);
+    return;
+  }
+  if (refusal.drop && info.client.viaProxy !== true) {
     writer.drop(target);
     return;
   }
-  writer.status(target, refusal.status);
+  writer.status(target, info.status);
   for (const [name, value] of refusal.headers) writer.header(target, name, value);
-  if (refusal.retryAfter) {
-    const seconds = retryAfterSeconds(verdict.untilMs, nowMs);
-    if (seconds !== undefined) writer.header(target, 'retry-after', seconds);
-  }
+  if (info.retryAfter !== undefined) writer.header(target, 'retry-after', info.retryAfter);
   writer.send(target, refusal.body);
 }

@@ -6,6 +6,14 @@ import type { ConnectionTracker } from './connections.js';
 import type { Announcer, BanEvent, BanInfo, UnbanEvent } from './events.js';
 import type { ResolvedOptions } from './options.js';
 
+/** The request whose failure made a ban: its method, the route it reached (or its path) and status. */
+export interface BanCause {
+  readonly method: string;
+  readonly route: string | null | undefined;
+  readonly path: string;
+  readonly status: number;
+}
+
 /**
  * The bans this process enforces, and their announcements: the local index that `check()` reads,
  * fed by this process's own failures, by operators, and by the store (restored or remote bans).
@@ -47,8 +55,11 @@ export class BanBook {
     };
   }
 
-  /** Adds a ban to the index and announces it, unless the index already holds this very ban. */
-  apply(ban: Ban, origin: BanEvent['origin'], ip?: string, quiet = false): void {
+  /**
+   * Adds a ban to the index and announces it, unless the index already holds this very ban.
+   * `cause`: the failure that made it (its request), for the log line.
+   */
+  apply(ban: Ban, origin: BanEvent['origin'], ip?: string, quiet = false, cause?: BanCause): void {
     if (ban.endMs <= this.#clock.now()) return;
     const held = this.index.get(ban.client)?.find((e) => e.ban.jail === ban.jail);
     if (held && held.ban.startMs === ban.startMs && held.ban.endMs === ban.endMs) return;
@@ -57,7 +68,11 @@ export class BanBook {
     // A jail-scope ban refuses only some routes: the client's other traffic may go on.
     if (appScope && this.#options.closeConnectionsOnBan) this.#connections.close(ban.client);
     if (quiet) return;
-    if (origin === 'local') {
+    if (origin === 'local' || (origin === 'remote' && ban.manual)) {
+      // A ban made here, or one an operator made elsewhere (the CLI, another instance's admin API).
+      const by = origin === 'remote' ? ' by an operator elsewhere' : '';
+      const on =
+        cause === undefined ? '' : ` after ${cause.status} on ${cause.method} ${cause.route ?? cause.path}`;
       this.#announcer.logger?.info(
         {
           event: 'ban',
@@ -66,8 +81,10 @@ export class BanBook {
           endMs: ban.endMs,
           banCount: ban.banCount,
           reason: ban.reason,
+          origin,
+          ...(cause === undefined ? {} : cause),
         },
-        `jailkeeper: banned ${ban.client} in ${ban.jail} for ${formatDuration(ban.endMs - ban.startMs)} (${ban.reason})`,
+        `jailkeeper: banned ${ban.client} in ${ban.jail} for ${formatDuration(ban.endMs - ban.startMs)}${by} (${ban.reason})${on}`,
       );
     }
     this.#announcer.emit('ban', this.#event(ban, origin, ip));

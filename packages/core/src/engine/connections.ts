@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { ProxyTrust } from '../identity/client-ip.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { pathOf } from '../paths/normalize-path.js';
+import type { Banned, Verdict } from './ban-index.js';
 
 const kTracked = Symbol('jailkeeper.trackedClient');
 
@@ -62,10 +63,7 @@ export interface GuardTarget {
     request?: unknown,
     trust?: ProxyTrust,
   ): ClientIdentity | undefined;
-  check(
-    client: ClientIdentity,
-    request?: { method: string; route?: string | null; path: string },
-  ): { banned: boolean };
+  check(client: ClientIdentity, request?: { method: string; route?: string | null; path: string }): Verdict;
   trackConnection(socket: Duplex, identity: ClientIdentity, upgraded?: boolean): void;
 }
 
@@ -77,6 +75,11 @@ export interface GuardOptions {
   upgrade?: boolean;
   /** How an upgrade is refused: `'forbid'` writes a 403, `'drop'` destroys the socket (403 behind a proxy). @default 'forbid' */
   block?: 'forbid' | 'drop';
+  /**
+   * The answer written to a refused upgrade: the adapter's response options (status, headers,
+   * body) with Retry-After. @default an empty 403
+   */
+  answer?: (verdict: Banned) => string;
   /**
    * With `trustedProxies: 'express'`, the app's compiled `trust proxy` function (required then;
    * `@jailkeeper/express`'s `jk.guard()` passes it).
@@ -130,7 +133,7 @@ export function guardServer(
     });
     if (verdict.banned) {
       if (drop && identity.viaProxy !== true) socket.destroy();
-      else socket.end(FORBIDDEN);
+      else socket.end(options.answer === undefined ? FORBIDDEN : options.answer(verdict));
       return true;
     }
     target.trackConnection(socket, identity, true);

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { RESERVED_JAILS } from '../config/defaults.js';
+import { JailkeeperError } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { normalizePath, pathOf } from '../paths/normalize-path.js';
 import type { Ban, Store } from '../store/store.js';
@@ -46,6 +47,15 @@ export class Enforcer {
   }
 
   check(client: ClientIdentity | string, request?: RequestInfo): Verdict {
+    if (
+      typeof client !== 'string' &&
+      (typeof client !== 'object' || client === null || typeof client.key !== 'string')
+    ) {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_ARGUMENT',
+        `check() takes an address or the { ip, key } keeper.resolve() returned; received ${client === null ? 'null' : typeof client}.`,
+      );
+    }
     const key = typeof client === 'string' ? this.#identify(client)?.key : client.key;
     if (key === undefined) return NOT_BANNED;
     const entries = this.#book.index.get(key);

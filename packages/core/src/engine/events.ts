@@ -26,6 +26,11 @@ export interface ResponseEvent {
   readonly slots?: Slots | null;
   /** True when the client left before the answer was sent: on a targeted route, a failure (nginx's 499). */
   readonly abandoned?: boolean;
+  /**
+   * The app marked the request failed (`fail()`), whatever its status: it counts in every jail
+   * whose methods, paths and user agents apply (`true`), or only in those named.
+   */
+  readonly failed?: true | ReadonlySet<string>;
 }
 
 /** What `check()` may use to decide jail-scope bans. */
@@ -59,7 +64,7 @@ export interface JailOutcome {
 /** What `observe()` did with a response. */
 export interface ObserveResult {
   /** Why nothing was counted for the whole response, or null. */
-  readonly ignored: null | 'ignoreIp' | 'invalidClient' | 'closed';
+  readonly ignored: null | 'ignoreIp' | 'invalidClient' | 'invalidEvent' | 'closed';
   readonly jails: readonly JailOutcome[];
 }
 
@@ -152,7 +157,7 @@ export interface KeeperEvents {
  */
 export class Announcer {
   readonly #emitter: EventEmitter<KeeperEvents>;
-  readonly logger: Logger | undefined;
+  logger: Logger | undefined;
   readonly warner: Warner;
 
   constructor(emitter: EventEmitter<KeeperEvents>, logger: Logger | undefined, warner: Warner) {
@@ -187,6 +192,12 @@ export class Announcer {
 
   warn(code: WarningCode, message: string, details?: object): void {
     this.warner.warn(code, message, details);
+  }
+
+  /** Logs through `logger` from now on, unless a logger was configured. */
+  adopt(logger: Logger): void {
+    this.logger ??= logger;
+    this.warner.adopt(logger);
   }
 
   storeError(operation: string, error: unknown): void {

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Clock, systemClock } from '../clock.js';
-import { JailkeeperError, Warner, type WarningCode } from '../errors.js';
+import { JailkeeperError, type Logger, Warner, type WarningCode } from '../errors.js';
 import { ClientResolver, expressTrustMissing, type Headers, type ProxyTrust } from '../identity/client-ip.js';
 import { type ClientIdentity, identify } from '../identity/identity.js';
 import { createMemoryStore } from '../store/memory-store.js';
@@ -105,6 +105,14 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.ready = Promise.resolve(init).catch((error) => announcer.storeError('init', error));
     this.#sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs);
     this.#sweepTimer.unref();
+  }
+
+  /**
+   * Logs through `logger` from now on when the keeper was created without one: adapters hand it
+   * their framework's logger (Fastify's `app.log`). A configured logger is kept.
+   */
+  adoptLogger(logger: Logger): void {
+    this.#announcer.adopt(logger);
   }
 
   /** One-time warning through the logger (or process warnings), also emitted as `warning`. */

@@ -13,6 +13,24 @@ const NONE: ObserveResult = Object.freeze({ ignored: null, jails: Object.freeze(
 const NONE_PROMISE = Promise.resolve(NONE);
 const CLOSED: ObserveResult = Object.freeze({ ignored: 'closed', jails: Object.freeze([]) });
 const INVALID_CLIENT: ObserveResult = Object.freeze({ ignored: 'invalidClient', jails: Object.freeze([]) });
+const INVALID_EVENT: ObserveResult = Object.freeze({ ignored: 'invalidEvent', jails: Object.freeze([]) });
+const INVALID_EVENT_PROMISE = Promise.resolve(INVALID_EVENT);
+
+/** What is wrong with an event an adapter (or the app) passed to observe(), or undefined. */
+function eventProblem(event: ResponseEvent): string | undefined {
+  if (typeof event !== 'object' || event === null) return 'the event is not an object';
+  const client = event.client as unknown;
+  if (typeof client !== 'string') {
+    const id = client as { key?: unknown; ip?: unknown } | null;
+    if (typeof id !== 'object' || id === null || typeof id.key !== 'string' || typeof id.ip !== 'string') {
+      return 'client must be an address or the { ip, key } keeper.resolve() returned';
+    }
+  }
+  if (typeof event.method !== 'string') return 'method must be a string';
+  if (typeof event.path !== 'string') return 'path must be a string';
+  if (typeof event.status !== 'number' || !Number.isInteger(event.status)) return 'status must be an integer';
+  return undefined;
+}
 
 /**
  * Counting: which jails a finished response fails or succeeds in, the store calls that record it,
@@ -136,13 +154,23 @@ export class Recorder {
 
   observe(event: ResponseEvent): Promise<ObserveResult> {
     if (this.closed) return Promise.resolve(CLOSED);
+    const problem = eventProblem(event);
+    if (problem !== undefined) {
+      this.#announcer.warn(
+        'JK_WRN_INVALID_EVENT',
+        `keeper.observe() was given an event it cannot count (${problem}); it was ignored, and later ones are too.`,
+      );
+      return INVALID_EVENT_PROMISE;
+    }
     const slots = event.slots;
     if (slots != null && !slots.settled) {
       // Admitted attempts settle their slots whatever the status: a success frees them.
       slots.settled = true;
       return this.#observe(event, slots);
     }
-    if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status)) return NONE_PROMISE;
+    if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status) && event.failed === undefined) {
+      return NONE_PROMISE;
+    }
     // A claimed crawler that a covered jail would count is verified first (after the response,
     // never for other clients); a real one goes on without those jails.
     if (this.#crawlers !== undefined && typeof event.method === 'string') {
@@ -293,9 +321,10 @@ export class Recorder {
         dryRun: jail.dryRun,
       });
     }
+    const cause = { method: event.method, route: event.route, path: event.path, status: event.status };
     if (result.recidive) {
       if (result.recidiveDryRun) this.#book.wouldHaveBanned(result.recidive, id.ip);
-      else this.#book.apply(result.recidive, 'local', id.ip);
+      else this.#book.apply(result.recidive, 'local', id.ip, false, cause);
     }
     const counted = { jail: jail.name, count: result.count, maxRetry: result.maxRetry };
     if (result.wouldBan) {
@@ -303,7 +332,7 @@ export class Recorder {
       return { ...counted, action: 'wouldBan', ban: result.wouldBan };
     }
     if (result.ban) {
-      this.#book.apply(result.ban, 'local', id.ip);
+      this.#book.apply(result.ban, 'local', id.ip, false, cause);
       return { ...counted, action: 'banned', ban: result.ban };
     }
     this.#onCounted(id.key, jail);
@@ -358,14 +387,21 @@ export class Recorder {
 }
 
 function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
-  if (jail.statuses !== null && !jail.statuses.has(event.status)) return false;
+  if (jail.statuses !== null && !jail.statuses.has(event.status) && !markedFailed(jail, event)) return false;
   if (jail.methods !== null && !jail.methods.has(event.method.toUpperCase())) return false;
   if (!jail.paths.isEmpty && !matchesWhere(jail.paths, event)) return false;
   if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
   return true;
 }
 
+/** The app marked the request failed in this jail (`fail()`). */
+function markedFailed(jail: ResolvedJail, event: ResponseEvent): boolean {
+  const failed = event.failed;
+  return failed !== undefined && (failed === true || failed.has(jail.name));
+}
+
 function succeeds(jail: ResolvedJail, event: ResponseEvent): boolean {
+  if (event.failed !== undefined) return false;
   const pardon = jail.pardon;
   if (pardon === null || !pardon.statuses.has(event.status)) return false;
   if (pardon.methods !== null && !pardon.methods.has(event.method.toUpperCase())) return false;
