@@ -52,6 +52,7 @@ export {
   WARNING_CODES,
   type WarningCode,
 } from './errors.js';
+export { accountKey } from './identity/account.js';
 export type {
   ClientIpHeader,
   ClientIpOptions,

@@ -28,6 +28,8 @@ export interface RequestState {
   mounts: Map<string, string> | null;
   /** Marked failed by the app (`jk.fail(req)`): in every jail that applies, or in these. */
   failed: true | Set<string> | undefined;
+  /** The account the app named (`jk.account(req, name)`), as `accountKey()` wrote it. */
+  account: string | undefined;
 }
 
 export const kState = Symbol('jailkeeper.state');

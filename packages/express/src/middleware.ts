@@ -5,6 +5,7 @@ import {
   type AdapterOptions,
   createAdapterKit,
   mergeFailed,
+  mergeSlots,
   pathOf,
   type RefusalInfo,
   type RefusalWriter,
@@ -44,6 +45,18 @@ export interface JailkeeperMiddleware extends RequestHandler {
    * not admitted by the middleware. Throws JK_ERR_UNKNOWN_JAIL for a jail that is not configured.
    */
   fail(req: Request, options?: { jails?: string[] }): boolean;
+  /**
+   * Names the account this request tries (a login's user name, an API key's id), once the app
+   * knows it (after body parsing): the jails keyed by account (`key: 'account'` or
+   * `'account+address'`) judge it now. Resolves true to go on; false when jailkeeper refused the
+   * request (it has answered: return without answering). See docs/accounts.md.
+   * @example
+   * app.post('/login', express.json(), async (req, res) => {
+   *   if (!(await jk.account(req, req.body?.username))) return;
+   *   // check the password...
+   * });
+   */
+  account(req: Request, name: unknown): Promise<boolean>;
 }
 
 /** Options of `jk.guard(server, options)`. */
@@ -89,6 +102,7 @@ function countOnClose(kit: AdapterKit): (this: Response) => void {
         slots: state.slots,
         abandoned: !this.writableFinished,
         failed: state.failed,
+        account: state.account,
       });
     }
     kit.closed();
@@ -195,6 +209,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       jails: undefined,
       mounts: null,
       failed: undefined,
+      account: undefined,
     };
     (res.locals as Locals)[kState] = state;
     kit.opened();
@@ -250,6 +265,21 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   };
   middleware.exempt = () => middleware.route(false);
   middleware.client = (req: Request) => stateOf(req)?.identity;
+  middleware.account = async (req: Request, name: unknown) => {
+    const state = stateOf(req);
+    const res = req.res;
+    if (state === undefined || res === undefined) return true;
+    const admitted = await kit.account(writer, res, state.identity, name, {
+      method: req.method,
+      route: state.route,
+      path: pathOf(req.originalUrl),
+      caseInsensitive: state.caseInsensitive,
+    });
+    if (admitted === null) return false;
+    state.account = admitted.account;
+    state.slots = mergeSlots(state.slots, admitted.slots);
+    return true;
+  };
   middleware.fail = (req: Request, failOptions: { jails?: string[] } = {}) => {
     const jails = failOptions.jails === undefined ? undefined : kit.failJails(failOptions.jails);
     const state = stateOf(req);

@@ -5,6 +5,7 @@ import {
   checkKeys,
   createAdapterKit,
   mergeFailed,
+  mergeSlots,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
@@ -66,6 +67,13 @@ export interface JailkeeperRequest {
    * not admitted. Throws JK_ERR_UNKNOWN_JAIL for a jail that is not configured.
    */
   fail(options?: { jails?: string[] }): boolean;
+  /**
+   * Names the account this request tries (a login's user name), once the app knows it (in the
+   * handler or a preHandler, after the body is parsed): the jails keyed by account judge it now.
+   * Resolves true to go on; false when jailkeeper refused the request (it has answered: return
+   * the reply). See docs/accounts.md.
+   */
+  account(name: unknown): Promise<boolean>;
 }
 
 const OWN_KEYS = { keeper: true, guard: true } as const;
@@ -76,6 +84,8 @@ const kIdentity = Symbol('jailkeeper.identity');
 const kSlots = Symbol('jailkeeper.slots');
 const kRouteOf = Symbol('jailkeeper.routeOf');
 const kFailed = Symbol('jailkeeper.failed');
+const kAccount = Symbol('jailkeeper.account');
+const kReply = Symbol('jailkeeper.reply');
 /** On the raw response: the request, for the close listener. */
 const kRequest = Symbol('jailkeeper.request');
 
@@ -92,6 +102,8 @@ type JkRequest = FastifyRequest & {
   [kSlots]: Slots | null;
   [kRouteOf]: CompiledRoute | null;
   [kFailed]: true | Set<string> | null;
+  [kAccount]: string | null;
+  [kReply]: FastifyReply | null;
 };
 type RouteConfigObject = Record<PropertyKey, unknown> & { [kRoute]?: CompiledRoute };
 
@@ -162,12 +174,29 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   const caseInsensitive = fastify.initialConfig.caseSensitive === false;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
-  for (const key of [kIdentity, kSlots, kRouteOf, kFailed]) {
+  for (const key of [kIdentity, kSlots, kRouteOf, kFailed, kAccount, kReply]) {
     if (!fastify.hasRequestDecorator(key as unknown as string))
       fastify.decorateRequest(key as unknown as string, null);
   }
   // request.jailkeeper / reply.jailkeeper: built only when read.
-  const handle = (request: JkRequest): JailkeeperRequest => ({
+  const handle = (request: JkRequest, reply?: FastifyReply): JailkeeperRequest => ({
+    async account(name: unknown) {
+      const identity = request[kIdentity];
+      if (identity === null) return true;
+      const route = request[kRouteOf] ?? NOT_A_ROUTE;
+      const target = reply ?? request[kReply];
+      if (target === null) return true;
+      const admitted = await kit.account(writer, target, identity, name, {
+        method: request.method,
+        route: route.url,
+        path: request.url,
+        caseInsensitive,
+      });
+      if (admitted === null) return false;
+      request[kAccount] = admitted.account ?? null;
+      request[kSlots] = mergeSlots(request[kSlots], admitted.slots);
+      return true;
+    },
     get client() {
       return request[kIdentity] ?? undefined;
     },
@@ -188,7 +217,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   if (!fastify.hasReplyDecorator('jailkeeper')) {
     fastify.decorateReply('jailkeeper', {
       getter(this: FastifyReply) {
-        return handle(this.request as JkRequest);
+        return handle(this.request as JkRequest, this);
       },
     });
   }
@@ -237,6 +266,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     // onRequestAbort hook, which would each add Fastify's per-request hook machinery.
     (request as JkRequest)[kIdentity] = identity;
     (request as JkRequest)[kSlots] = slots;
+    (request as JkRequest)[kReply] = reply;
     // One property on the raw response: more would reshape Node's objects for every access after.
     const raw = reply.raw as JkResponse;
     raw[kRequest] = request;
@@ -332,6 +362,7 @@ function countOnClose(kit: AdapterKit, caseInsensitive: boolean): (this: JkRespo
         slots,
         abandoned: !this.writableFinished,
         failed,
+        account: request[kAccount] ?? undefined,
       });
     }
     kit.closed();

@@ -29,6 +29,8 @@ export interface ResponseFacts {
   readonly abandoned: boolean;
   /** The app marked the request failed (`fail()`): in every jail that applies, or in these. */
   readonly failed: true | ReadonlySet<string> | undefined;
+  /** The account the app named (`account()`), as `accountKey()` wrote it. */
+  readonly account?: string | undefined;
 }
 
 /**
@@ -50,5 +52,6 @@ export function countResponse(keeper: Jailkeeper, facts: ResponseFacts): void {
     ...(facts.jails === undefined ? {} : { jails: facts.jails }),
     ...(facts.slots === null ? {} : { slots: facts.slots, abandoned: facts.abandoned }),
     ...(facts.failed === undefined ? {} : { failed: facts.failed }),
+    ...(facts.account === undefined ? {} : { account: facts.account }),
   });
 }

@@ -6,6 +6,7 @@ import type { GuardOptions } from '../engine/connections.js';
 import type { Jailkeeper } from '../engine/keeper.js';
 import type { Slots } from '../engine/slots.js';
 import { invalid } from '../errors.js';
+import { accountKey } from '../identity/account.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import {
   type AdapterAbilities,
@@ -55,6 +56,26 @@ export class AdapterKit {
     this.jailScope = keeper.hasJailScope;
     this.#jailNames = [...keeper.options.jailsByName.keys()];
     this.#onRefused = onRefused;
+  }
+
+  /**
+   * The app named the request's account (`account()`): the jails keyed by account judge it now.
+   * Resolves the account key and the slots it took, or `null` when the request was refused (the
+   * refusal is written through `writer`). A missing or empty name changes nothing.
+   */
+  async account<T>(
+    writer: RefusalWriter<T>,
+    target: T,
+    identity: ClientIdentity,
+    name: unknown,
+    request: { method: string; route: string | null | undefined; path: string; caseInsensitive: boolean },
+  ): Promise<{ account: string | undefined; slots: Slots | null } | null> {
+    const account = accountKey(name);
+    if (account === undefined) return { account: undefined, slots: null };
+    const admission = await this.keeper.admitAccount(identity, account, request);
+    if (admission.admitted) return { account, slots: admission.slots };
+    this.refuse(writer, target, admission.verdict, identity);
+    return null;
   }
 
   /** The jails of a `fail({ jails })` call, checked: JK_ERR_UNKNOWN_JAIL for one not configured. */

@@ -48,6 +48,7 @@ export class Admitter {
   readonly #holdMs: number;
   readonly #waitMs: number;
   readonly #appWide: readonly ResolvedJail[];
+  readonly #accountJails: readonly ResolvedJail[];
   readonly #targetsByRoute = new Map<string, Targets>();
   /** Clients with failures in an app-wide jail: key → jail → until (ms). Bounded. */
   readonly #suspects = new Map<string, Map<string, number>>();
@@ -78,7 +79,10 @@ export class Admitter {
     this.#holdMs = options.attempts.holdMs;
     this.#waitMs = options.attempts.waitMs;
     this.#maxSuspects = options.maxTrackedClients;
-    this.#appWide = options.jails.filter((j) => !j.dryRun && j.paths.isEmpty && j.methods === null);
+    this.#appWide = options.jails.filter(
+      (j) => !j.dryRun && j.key === 'address' && j.paths.isEmpty && j.methods === null,
+    );
+    this.#accountJails = options.jails.filter((j) => !j.dryRun && j.key !== 'address');
     this.enabled = typeof store.reserve === 'function' && typeof store.settle === 'function';
   }
 
@@ -96,6 +100,7 @@ export class Admitter {
       const event = { route, path: route, caseInsensitive };
       const list = this.#jails.filter(
         (j) =>
+          j.key === 'address' &&
           targetsRoutes(j) &&
           (only === undefined || only.has(j.name)) &&
           jailWatches(j, counted, event) &&
@@ -172,7 +177,63 @@ export class Admitter {
       await this.#release(jails.slice(0, ids.length), identity.key, ids);
       return { admitted: false, verdict: answer.verdict };
     }
-    return { admitted: true, slots: new Slots(jails, ids) };
+    return {
+      admitted: true,
+      slots: new Slots(
+        jails,
+        ids,
+        ids.map(() => identity.key),
+      ),
+    };
+  }
+
+  /**
+   * The jails keyed by account (or account and address) that count a request with this method on
+   * this route: `account()` reserves in them once the app knows the account.
+   */
+  accountTargets(
+    method: string,
+    route: string | null | undefined,
+    caseInsensitive: boolean,
+    path: string,
+  ): Targets {
+    if (this.#accountJails.length === 0) return NO_TARGETS;
+    const counted = method === 'HEAD' ? 'GET' : method;
+    const where = { route, path, caseInsensitive };
+    const list = this.#accountJails.filter((j) => jailWatches(j, counted, where) && !isExempt(j, where));
+    return list.length === 0 ? NO_TARGETS : list;
+  }
+
+  /**
+   * Admits an attempt once the app named its account: refused when the account (or the pair) is
+   * banned in one of `targets`; otherwise a slot is reserved there, as for addresses.
+   */
+  async admitAccount(identity: ClientIdentity, account: string, targets: Targets): Promise<Admission> {
+    if (targets.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
+      return ADMITTED_WITHOUT_SLOTS;
+    const deadline = this.#clock.now() + this.#waitMs;
+    const ids: string[] = [];
+    const keys: string[] = [];
+    for (const jail of targets) {
+      const key = jail.key === 'account' ? account : `${account}|${identity.key}`;
+      const held = this.#book.index
+        .get(key)
+        ?.find((e) => e.ban.jail === jail.name && e.ban.endMs > this.#clock.now());
+      const answer =
+        held !== undefined
+          ? { admitted: false as const, verdict: held.verdict }
+          : this.enabled
+            ? await this.#reserveOne(jail, key, deadline)
+            : { admitted: true as const, id: '' };
+      if (answer.admitted) {
+        ids.push(answer.id);
+        keys.push(key);
+        continue;
+      }
+      await this.#releaseKeys(targets.slice(0, ids.length), keys, ids);
+      return { admitted: false, verdict: answer.verdict };
+    }
+    return { admitted: true, slots: this.enabled ? new Slots(targets, ids, keys) : null };
   }
 
   async #reserveOne(
@@ -231,14 +292,34 @@ export class Admitter {
     for (const resume of list) resume();
   }
 
-  async #release(jails: readonly ResolvedJail[], key: string, ids: readonly string[]): Promise<void> {
+  #release(jails: readonly ResolvedJail[], key: string, ids: readonly string[]): Promise<void> {
+    return this.#releaseKeys(
+      jails,
+      ids.map(() => key),
+      ids,
+    );
+  }
+
+  async #releaseKeys(
+    jails: readonly ResolvedJail[],
+    keys: readonly string[],
+    ids: readonly string[],
+  ): Promise<void> {
+    if (!this.enabled) return;
     const settle = this.#store.settle as NonNullable<Store['settle']>;
     await Promise.all(
       jails.map((jail, i) =>
         settle
-          .call(this.#store, this.#rules.get(jail.name) as FailureRule, key, ids[i] as string, false, 0)
+          .call(
+            this.#store,
+            this.#rules.get(jail.name) as FailureRule,
+            keys[i] as string,
+            ids[i] as string,
+            false,
+            0,
+          )
           .then(
-            () => this.wake(jail.name, key),
+            () => this.wake(jail.name, keys[i] as string),
             (error) => this.#announcer.storeError('settle', error),
           ),
       ),

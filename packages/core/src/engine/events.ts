@@ -31,6 +31,8 @@ export interface ResponseEvent {
    * whose methods, paths and user agents apply (`true`), or only in those named.
    */
   readonly failed?: true | ReadonlySet<string>;
+  /** The account the app named for this request (`account()`), as `accountKey()` wrote it: jails keyed by account count under it. */
+  readonly account?: string;
 }
 
 /** What `check()` may use to decide jail-scope bans. */

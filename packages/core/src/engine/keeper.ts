@@ -228,6 +228,21 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   }
 
   /**
+   * Admits an attempt once the app named its account (`account()` in the adapters): the jails
+   * keyed by account (or account and address) that watch this request refuse it when the account
+   * is banned there, and otherwise reserve its slot. `account` is `accountKey(name)`.
+   */
+  admitAccount(identity: ClientIdentity, account: string, request: RequestInfo): Promise<Admission> {
+    const targets = this.#admitter.accountTargets(
+      request.method,
+      request.route,
+      request.caseInsensitive === true,
+      request.path,
+    );
+    return this.#admitter.admitAccount(identity, account, targets);
+  }
+
+  /**
    * False when no jail counts or pardons a response with this status, whatever its route: an
    * adapter then skips building the event at all. Precomputed at setup.
    */

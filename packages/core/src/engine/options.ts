@@ -70,6 +70,13 @@ export interface JailOptions {
   dryRun?: boolean;
   /** A disabled jail is validated and then ignored. @default true */
   enabled?: boolean;
+  /**
+   * What the jail counts and bans: the client's address; the account the app names with
+   * `account()` (credential stuffing spreads one account's guesses over many addresses); or the
+   * pair, which an attacker cannot use to lock a victim out from its own addresses. See
+   * docs/accounts.md for the trade-off. @default 'address'
+   */
+  key?: 'address' | 'account' | 'account+address';
 }
 
 /** The recidive jail: a client banned `maxRetry` times within `findTime` is banned everywhere for `banTime`. */
@@ -151,6 +158,7 @@ export interface ResolvedJail {
   readonly increment: ResolvedIncrement | null;
   readonly pardon: ResolvedPardon | null;
   readonly dryRun: boolean;
+  readonly key: 'address' | 'account' | 'account+address';
   /** True for a jail whose bans are counted by the recidive jail. */
   readonly feedsRecidive: boolean;
 }

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { keyedIdentity } from '../identity/account.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
@@ -195,6 +196,8 @@ export class Recorder {
     const only = event.jails;
     for (const jail of this.#jails) {
       if (only !== undefined && !only.has(jail.name)) continue;
+      // A jail keyed by account counts only requests whose account the app named.
+      if (jail.key !== 'address' && event.account === undefined) continue;
       if (fails(jail, event)) {
         if (isExempt(jail, event)) {
           exempt ??= [];
@@ -240,7 +243,9 @@ export class Recorder {
       for (let i = 0; i < slots.jails.length; i++) {
         const jail = slots.jails[i] as ResolvedJail;
         const failed = failures.includes(jail) || event.abandoned === true;
-        outcomes.push(await this.#settle(jail, id, event, slots.ids[i] as string, failed));
+        const key = slots.keys[i] as string;
+        const held = key === id.key ? id : { ip: id.ip, key };
+        outcomes.push(await this.#settle(jail, held, event, slots.ids[i] as string, failed));
       }
       failures = failures.filter((jail) => !slots.jails.includes(jail));
     }
@@ -249,7 +254,7 @@ export class Recorder {
       return { ignored: 'ignoreIp', jails: outcomes };
     }
     for (const jail of failures) outcomes.push(await this.#fail(jail, id, event, false));
-    for (const jail of pardons) outcomes.push(await this.#pardon(jail, id));
+    for (const jail of pardons) outcomes.push(await this.#pardon(jail, id, event.account));
     return { ignored: null, jails: outcomes };
   }
 
@@ -262,6 +267,14 @@ export class Recorder {
     event: ResponseEvent,
     alone: boolean,
   ): Promise<JailOutcome | ObserveResult> {
+    if (jail.key !== 'address') {
+      const keyed = keyedIdentity(id, event.account, jail.key);
+      if (keyed === undefined) {
+        const skipped: JailOutcome = { jail: jail.name, action: 'ignored' };
+        return Promise.resolve(alone ? { ignored: null, jails: [skipped] } : skipped);
+      }
+      id = keyed;
+    }
     const rule = this.#rules.get(jail.name) as FailureRule;
     const jitterMs =
       jail.increment && jail.increment.jitterMs > 0 ? Math.floor(Math.random() * jail.increment.jitterMs) : 0;
@@ -365,7 +378,9 @@ export class Recorder {
     }
   }
 
-  async #pardon(jail: ResolvedJail, id: ClientIdentity): Promise<JailOutcome> {
+  async #pardon(jail: ResolvedJail, address: ClientIdentity, account?: string): Promise<JailOutcome> {
+    const id = keyedIdentity(address, account, jail.key);
+    if (id === undefined) return { jail: jail.name, action: 'ignored' };
     const pardon = jail.pardon as NonNullable<ResolvedJail['pardon']>;
     try {
       await this.#track(this.#store.recordPardon(jail.name, id.key, pardon.forMs));

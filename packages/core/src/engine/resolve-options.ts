@@ -60,6 +60,7 @@ const JAIL_KEYS: KeyList<JailOptions> = {
   pardon: true,
   dryRun: true,
   enabled: true,
+  key: true,
 };
 const INCREMENT_KEYS: KeyList<BanTimeIncrementOptions> = {
   factor: true,
@@ -195,8 +196,17 @@ function resolveJail(
     increment: resolveIncrement(at('banTimeIncrement'), input.banTimeIncrement),
     pardon,
     dryRun: bool(at('dryRun'), input.dryRun, globalDryRun),
+    key: jailKey(at('key'), input.key),
     feedsRecidive,
   });
+}
+
+function jailKey(path: string, value: unknown): ResolvedJail['key'] {
+  if (value === undefined) return 'address';
+  if (value !== 'address' && value !== 'account' && value !== 'account+address') {
+    invalid(path, '"address", "account" or "account+address"', value);
+  }
+  return value;
 }
 
 function resolveAttempts(value: unknown): ResolvedOptions['attempts'] {

@@ -9,13 +9,16 @@ export class Slots {
   readonly jails: readonly ResolvedJail[];
   /** @internal */
   readonly ids: readonly string[];
+  /** @internal the client key each slot is held under (the address's, or an account's) */
+  readonly keys: readonly string[];
   /** @internal set once settled, so a slot is never settled twice */
   settled = false;
 
   /** @internal */
-  constructor(jails: readonly ResolvedJail[], ids: readonly string[]) {
+  constructor(jails: readonly ResolvedJail[], ids: readonly string[], keys: readonly string[]) {
     this.jails = jails;
     this.ids = ids;
+    this.keys = keys;
   }
 }
 
@@ -23,7 +26,7 @@ export class Slots {
 export function mergeSlots(a: Slots | null, b: Slots | null): Slots | null {
   if (a === null) return b;
   if (b === null) return a;
-  return new Slots([...a.jails, ...b.jails], [...a.ids, ...b.ids]);
+  return new Slots([...a.jails, ...b.jails], [...a.ids, ...b.ids], [...a.keys, ...b.keys]);
 }
 
 /** The targets a request does not hold a slot in yet. */

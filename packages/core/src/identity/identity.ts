@@ -1,4 +1,5 @@
 import { JailkeeperError } from '../errors.js';
+import { identifyAccount, isAccountKey } from './account.js';
 import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp } from './ip.js';
 
 /**
@@ -29,6 +30,7 @@ function identityOf(ip: ParsedIp, ipv6Subnet: number): ClientIdentity {
 export function identify(text: string, ipv6Subnet: number): ClientIdentity | undefined {
   if (typeof text !== 'string') return undefined;
   const trimmed = text.trim();
+  if (isAccountKey(trimmed)) return identifyAccount(trimmed);
   if (trimmed.includes('/')) {
     const cidr = parseCidr(trimmed);
     if (typeof cidr === 'string') return undefined;
