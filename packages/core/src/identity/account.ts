@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ClientIdentity } from './identity.js';
 
 /** The prefix of a client key that names an account rather than an address. */
-export const ACCOUNT_PREFIX = 'acct:';
+const ACCOUNT_PREFIX = 'acct:';
 const SAFE = /^[a-z0-9._@+-]{1,64}$/;
 
 /**
