@@ -4,10 +4,7 @@ import type { ClientIdentity } from '../identity/identity.js';
 import { pathOf } from '../paths/normalize-path.js';
 import { NO_JAILS, type RouteJails } from './route-config.js';
 
-/** The method a request is counted and judged under: HEAD runs the GET route, so it counts as GET. */
-export function countedMethod(method: string): string {
-  return method === 'HEAD' ? 'GET' : method;
-}
+export { countedMethod } from '../engine/rules.js';
 
 /**
  * Reports one finished (or aborted) response to the keeper, the same way on every adapter. Call it
@@ -32,7 +29,8 @@ export function countResponse(
   if (jails === NO_JAILS && slots === null) return;
   void keeper.observe({
     client: identity,
-    method: countedMethod(method),
+    // As sent: jails count HEAD as GET, but only a pardon that names HEAD is earned by one.
+    method,
     route,
     ...(caseInsensitive ? { caseInsensitive } : {}),
     path: pathOf(url),
