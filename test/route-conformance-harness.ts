@@ -19,13 +19,13 @@ export const EXPRESS: readonly FrameworkName[] = ['express 4', 'express 5'];
 export const FASTIFY: readonly FrameworkName[] = ['fastify 4', 'fastify 5'];
 
 /** A value per framework: the exact name wins, then the family (`express`, `fastify`), then `other`. */
-export type PerFramework<T> = T | Partial<Record<FrameworkName | 'express' | 'fastify' | 'other', T>>;
+type PerFramework<T> = T | Partial<Record<FrameworkName | 'express' | 'fastify' | 'other', T>>;
 
 function isPer<T>(value: PerFramework<T>): value is Partial<Record<string, T>> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export function pick<T>(value: PerFramework<T>, framework: FrameworkName): T {
+function pick<T>(value: PerFramework<T>, framework: FrameworkName): T {
   if (!isPer(value)) return value as T;
   const family = framework.startsWith('express') ? 'express' : 'fastify';
   for (const key of [framework, family, 'other']) if (key in value) return value[key] as T;
