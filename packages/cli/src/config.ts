@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type JailkeeperOptions, resolveOptions } from '@jailkeeper/core';
+import { configWarnings, type JailkeeperOptions, resolveOptions } from '@jailkeeper/core';
 import { CliError, EXIT } from './errors.js';
 
 /** One problem `check-config` found. */
@@ -65,7 +65,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Every problem of a configuration, each with its code, like `fail2ban-server --test`. The
+ * Every problem of a configuration, each with its code, like `fail2ban-server --test`; for a
+ * valid one, the warnings the keeper would give at startup (`JK_WRN_*`). The
  * validation stops at the first mistake, so each option is checked on its own: every top-level
  * option, every key of the defaults, of the recidive jail and of each jail (with what it depends
  * on), then each jail whole and the whole file, for what only shows together.
@@ -132,5 +133,9 @@ export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
     }
   }
   add(attempt(input));
+  if (problems.length === 0) {
+    // A valid config may still be doubtful: what the keeper would warn about at startup.
+    for (const w of configWarnings(resolveOptions(input as unknown as JailkeeperOptions))) add(w);
+  }
   return problems;
 }

@@ -259,6 +259,13 @@ export function importFail2ban(
     const names = groups.map((_, i) => (i === 0 ? name : `${name}.${i + 1}`));
     groups.forEach((rule, i) => {
       const jail: Record<string, unknown> = { ...rule, ...common };
+      // A failregex that reads no status counts every response on its paths: said in words.
+      if (rule.statuses === undefined && rule.paths !== undefined && rule.userAgents === undefined) {
+        jail.statuses = 'any';
+        notes.push(
+          `${where}: its failregex reads no status, so every response on its paths counts, as in fail2ban: written statuses: 'any' (name the failure statuses if a success can answer there).`,
+        );
+      }
       if (exempt.length > 0) jail.exempt = exempt;
       jails[names[i] as string] = jail;
       if (verifies) crawlerJails.push(names[i] as string);
@@ -278,7 +285,12 @@ export function importFail2ban(
       notes.push(`[${source}] whitelists clients of ${target}, which was not translated; left out.`);
       continue;
     }
-    jail.pardon = { statuses: [200] };
+    const methods = Array.isArray(jail.methods) ? (jail.methods as string[]) : undefined;
+    // A pardon is earned by default with POST, PUT or PATCH: a jail of GET logins names GET.
+    const byGet = methods !== undefined && !methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m));
+    jail.pardon = byGet
+      ? { statuses: [200], methods: methods.filter((m) => m !== 'HEAD') }
+      : { statuses: [200] };
     notes.push(
       `[${source}]: the whitelist-after-login jail becomes \`pardon\` on ${target}: after a 200 the threshold rises (4 × maxRetry for 30d) instead of immunity, so a stolen session cannot brute-force freely.`,
     );

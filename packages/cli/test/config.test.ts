@@ -95,6 +95,21 @@ describe('check-config', () => {
     );
   });
 
+  it("reports a jail that would count every status on its paths, unless it says statuses: 'any' (issue 13)", async () => {
+    const problems = checkConfig({
+      jails: { login: { paths: ['/login'] }, trap: { statuses: 'any', paths: ['/wp-login.php'] } },
+    });
+    assert.deepEqual(
+      problems.map((p) => `${p.code} ${p.option}`),
+      ['JK_WRN_COUNTS_EVERY_STATUS jails.login.statuses'],
+    );
+    assert.match(problems[0]?.message ?? '', /successes included/);
+    const path = await file('every.json', JSON.stringify({ jails: { login: { paths: ['/login'] } } }));
+    const res = await run(['check-config', path]);
+    assert.equal(res.code, 1);
+    assert.match(res.out, /JK_WRN_COUNTS_EVERY_STATUS jails\.login\.statuses/);
+  });
+
   it('is a command: exit 0 and OK for a valid file, exit 1 with the list for a bad one, exit 2 without a file', async () => {
     const good = await file('good.json', JSON.stringify({ jails: { login: { statuses: [401] } } }));
     const ok = await run(['check-config', good]);

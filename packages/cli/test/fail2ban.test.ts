@@ -352,11 +352,14 @@ failregex = ^<HOST> -.*"(GET|POST) /(php)?[Mm]y[Aa]dmin/setup\.php HTTP/1\.[01]"
       maxRetry: 1,
     });
     assert.deepEqual(config.jails['scanners.2']?.userAgents, ['evilscan/', 'Jorgee']);
+    // A line that reads no status counts every response on its path: said in words.
     assert.deepEqual(config.jails['scanners.3'], {
       methods: ['GET', 'HEAD'],
       paths: ['/backdoor'],
       maxRetry: 1,
+      statuses: 'any',
     });
+    assert.ok(notes.some((n) => /reads no status.*statuses: 'any'/.test(n)));
     assert.ok(notes.some((n) => /becomes 3 jails .*each counts on its own/.test(n)));
     assert.ok(notes.some((n) => /line 4: the query string condition is left out/.test(n)));
 

@@ -34,7 +34,7 @@ export type {
   ResolvedJail,
   ResolvedOptions,
 } from './engine/options.js';
-export { resolveOptions } from './engine/resolve-options.js';
+export { type ConfigWarning, configWarnings, resolveOptions } from './engine/resolve-options.js';
 export type { Slots } from './engine/slots.js';
 export {
   type CrawlerDefinition,

@@ -421,6 +421,68 @@ describe('pardon after success', () => {
   });
 });
 
+describe('pardon: earned only by a success the jail counts, on its routes (issue 13)', () => {
+  const jail = { ...loginJail, pardon: { statuses: [200] } };
+
+  it('never by a login page, a HEAD, a CORS preflight or a request no route matched', async () => {
+    const { k } = keeper({ jails: { login: jail } });
+    for (const [method, route] of [
+      ['GET', '/login'],
+      ['HEAD', '/login'],
+      ['OPTIONS', '/login'],
+      ['POST', null],
+    ] as const) {
+      const r = await k.observe(fail('15.1.0.1', { method, route, status: 200 }));
+      assert.deepEqual(r.jails, [], `${method} ${route}`);
+    }
+    const ok = await k.observe(fail('15.1.0.1', { status: 200 }));
+    assert.equal(ok.jails[0]?.action, 'pardoned');
+  });
+
+  it('by HEAD or OPTIONS when the pardon names them; never on an exempt route', async () => {
+    const { k } = keeper({
+      jails: {
+        login: {
+          ...loginJail,
+          paths: ['/login', '/login/**'],
+          exempt: ['/login/probe'],
+          pardon: { statuses: [200], methods: ['HEAD', 'OPTIONS'] },
+        },
+      },
+    });
+    const head = await k.observe(fail('15.1.0.2', { method: 'HEAD', status: 200 }));
+    assert.equal(head.jails[0]?.action, 'pardoned');
+    const exempt = await k.observe(
+      fail('15.1.0.3', { method: 'HEAD', route: '/login/probe', path: '/login/probe', status: 200 }),
+    );
+    assert.deepEqual(exempt.jails, []);
+  });
+
+  it('HEAD still counts as GET in a jail of GET', async () => {
+    const { k } = keeper({ jails: { secret: { ...loginJail, methods: ['GET'], paths: ['/secret'] } } });
+    const failures: Array<{ method: string }> = [];
+    k.on('failure', (f) => failures.push(f));
+    const r = await k.observe(fail('15.1.0.4', { method: 'HEAD', route: '/secret', path: '/secret' }));
+    assert.equal(r.jails[0]?.action, 'counted');
+    assert.equal(failures[0]?.method, 'GET');
+  });
+});
+
+describe('a jail that counts every status on its paths (issue 13)', () => {
+  it("warns once at startup, unless it says statuses: 'any'", () => {
+    const warnings: Array<{ code?: string; options?: string[] }> = [];
+    const logger = {
+      info() {},
+      error() {},
+      warn(details: { code?: string; options?: string[] }) {
+        warnings.push(details);
+      },
+    };
+    keeper({ jails: { login: { paths: ['/login'] }, trap: { statuses: 'any', paths: ['/trap'] } }, logger });
+    assert.deepEqual(warnings, [{ code: 'JK_WRN_COUNTS_EVERY_STATUS', options: ['jails.login.statuses'] }]);
+  });
+});
+
 describe('dry run', () => {
   it('counts and reports, fires wouldBan, blocks nothing', async () => {
     const { k } = keeper({ jails: { login: loginJail }, dryRun: true });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JailkeeperOptions } from '../src/engine/options.js';
-import { resolveOptions } from '../src/engine/resolve-options.js';
+import { configWarnings, resolveOptions } from '../src/engine/resolve-options.js';
 import { JailkeeperConfigError, JailkeeperError } from '../src/errors.js';
 import { createMemoryStore } from '../src/store/memory-store.js';
 
@@ -302,6 +302,27 @@ const INVALID: Array<[string, unknown, string, string, RegExp?]> = [
     'JK_ERR_UNKNOWN_OPTION',
     'defaults.port',
   ],
+  [
+    'statuses a word other than any',
+    { jails: { login: { ...login, statuses: 'all' } } },
+    'JK_ERR_INVALID_OPTION',
+    'jails.login.statuses',
+    /or "any"/,
+  ],
+  [
+    'pardon methods the jail does not count',
+    { jails: { login: { ...login, methods: ['POST'], pardon: { methods: ['GET'] } } } },
+    'JK_ERR_INVALID_OPTION',
+    'jails.login.pardon.methods',
+    /methods the jail counts \(POST\); received "GET"/,
+  ],
+  [
+    'pardon on a GET-only jail without its methods',
+    { jails: { secret: { statuses: [401], methods: ['GET'], paths: ['/secret'], pardon: {} } } },
+    'JK_ERR_INVALID_OPTION',
+    'jails.secret.pardon.methods',
+    /\["GET"\] for HTTP Basic/,
+  ],
 ];
 
 describe('invalid configurations', () => {
@@ -356,6 +377,29 @@ describe('valid configurations', () => {
     assert.equal(r.jails[0]?.pardon?.maxRetry, 12);
     assert.equal(r.jails[0]?.pardon?.forMs, 30 * 24 * 3600_000);
     assert.equal(r.jails[0]?.pardon?.paths.matchesRoute('/login', false), true);
+  });
+  it("pardon methods: by default those that carry a credential in a body, among the jail's", () => {
+    const methodsOf = (jail: Record<string, unknown>) => [
+      ...(resolveOptions({ jails: { login: { ...login, ...jail } } }).jails[0]?.pardon?.methods ?? []),
+    ];
+    assert.deepEqual(methodsOf({ pardon: {} }), ['POST', 'PUT', 'PATCH']);
+    assert.deepEqual(methodsOf({ methods: ['post', 'GET'], pardon: {} }), ['POST']);
+    // Named: HEAD and OPTIONS only then, HEAD where the jail counts GET.
+    assert.deepEqual(methodsOf({ methods: ['GET'], pardon: { methods: ['get', 'HEAD'] } }), ['GET', 'HEAD']);
+    assert.deepEqual(methodsOf({ pardon: { methods: ['OPTIONS'] } }), ['OPTIONS']);
+  });
+  it("statuses: 'any' counts every status and says so: no warning", () => {
+    const any = resolveOptions({ jails: { trap: { statuses: 'any', paths: ['/wp-login.php'] } } });
+    assert.equal(any.jails[0]?.statuses, null);
+    assert.deepEqual(configWarnings(any), []);
+    const unsaid = resolveOptions({
+      jails: { login: { paths: ['/login'] }, bots: { userAgents: ['sqlmap'] } },
+    });
+    assert.deepEqual(
+      configWarnings(unsaid).map((w) => [w.code, w.option]),
+      [['JK_WRN_COUNTS_EVERY_STATUS', 'jails.login.statuses']],
+    );
+    assert.match(configWarnings(unsaid)[0]?.message ?? '', /successes included.*statuses: "any"/);
   });
   it('accepts the unsafe full whitelist (pardon maxRetry Infinity)', () => {
     const r = resolveOptions({

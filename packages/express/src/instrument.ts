@@ -15,17 +15,33 @@ import {
   type Router,
 } from './route-identity.js';
 
-/** What the middleware keeps per request in `res.locals` (a null-prototype object Express makes). */
+/**
+ * What the middleware keeps per request in `res.locals` (a null-prototype object Express makes).
+ * It is also the request as `keeper.check()` reads it (method, route, path, caseInsensitive), so
+ * judging a jail-scope ban at a route builds nothing.
+ */
 export interface RequestState {
   readonly identity: ClientIdentity;
   slots: Slots | null;
-  /** The pattern of the route (or `app.use` handler) the router is in; null: none; undefined: a RegExp. */
+  /** The method the router runs (after a method override), set at each route. */
+  method: string;
+  /** The request target as received (`keeper.check()` drops the query). */
+  readonly path: string;
+  /**
+   * The pattern of the route (or `app.use` handler) the router is in; null: none; undefined: no
+   * pattern text (a RegExp route, or a sub-app jailkeeper does not see into): its path is judged.
+   */
   route: string | null | undefined;
   caseInsensitive: boolean;
   /** A route config set by `jk.route()` used as middleware; the route's own config wins. */
   jails: RouteJails;
-  /** The pattern of each mount the request entered, by the text it matched (`req.baseUrl`). */
-  mounts: Map<string, string> | null;
+  /** The router of the app whose middleware admitted the request: its routes have no prefix. */
+  readonly root: Router | undefined;
+  /**
+   * The full pattern each router was entered by in this request; under `PENDING_APP`, the one of
+   * the sub-app being entered, until its own middleware claims it for the sub-app's router.
+   */
+  mounts: Map<Router | symbol, string> | null;
   /** Marked failed by the app (`jk.fail(req)`): in every jail that applies, or in these. */
   failed: true | Set<string> | undefined;
   /** The account the app named (`jk.account(req, name)`), as `accountKey()` wrote it. */
@@ -36,6 +52,9 @@ export const kState = Symbol('jailkeeper.state');
 /** On a `jk.route()` middleware: its compiled config, read when the route it stands in is wrapped. */
 export const kRouteJails = Symbol('jailkeeper.routeJails');
 const kWrapped = Symbol('jailkeeper.wrapped');
+/** router 2.3+ (Express 5) keeps the pattern it matched on the request under this symbol's description. */
+const MATCHED_ROUTE = 'router.tracing.matchedRoute';
+const PENDING_APP = Symbol('jailkeeper.pendingApp');
 
 type Req = {
   method: string;
@@ -52,20 +71,27 @@ type Handler = ((req: Req, res: Res, next: Next) => unknown) & {
 type WrappedLayer = Layer & { [kWrapped]?: true };
 
 /** The router of an app, Express 4 or 5, without creating one. */
-function routerOf(app: Req['app']): Router | undefined {
+export function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
 }
 
-/** The adapter's part at each layer: refuse or admit there, then go on with `proceed()`. */
+/** The adapter's part at each layer: refuse or admit there, then go on. */
 export interface LayerHooks {
-  /** At a route (or a targeted `app.use` handler): judge the request where the router is now. */
-  enter(
-    req: Req,
-    res: Res,
-    state: RequestState,
-    targets: Targets,
-    proceed: (slots: Slots | null) => void,
-  ): void;
+  /** Jail-scope bans, judged where the router is now: true when the request was refused. */
+  refused(res: Res, state: RequestState): boolean;
+  /** Reserves the attempt's slots in `targets` (non-empty), then `proceed(slots)`; or refuses. */
+  admit(res: Res, state: RequestState, targets: Targets, proceed: (slots: Slots | null) => void): void;
+}
+
+/** A layer's patterns as declared, and canonical (see `canonicalRoute`), computed once. */
+interface Known {
+  readonly raw: readonly string[];
+  readonly canonical: readonly string[];
+}
+
+function known(patterns: Patterns): Known | undefined {
+  if (patterns === undefined) return undefined;
+  return { raw: patterns, canonical: patterns.map(canonicalRoute) };
 }
 
 /**
@@ -77,6 +103,7 @@ export class Instrumenter {
   readonly #kit: AdapterKit;
   readonly #hooks: LayerHooks;
   readonly #walked = new WeakMap<Router, number>();
+  #kMatched: symbol | null | undefined;
 
   constructor(kit: AdapterKit, hooks: LayerHooks) {
     this.#kit = kit;
@@ -86,66 +113,143 @@ export class Instrumenter {
   /** Walks the app's router when it has layers this instrumenter has not seen. */
   app(app: Req['app']): void {
     const router = routerOf(app);
-    if (router !== undefined && this.#walked.get(router) !== router.stack.length) {
-      this.#walk(router, app.get('case sensitive routing') !== true);
-    }
+    if (router !== undefined && this.#walked.get(router) !== router.stack.length) this.#walk(router);
   }
 
-  #walk(router: Router, inheritedIgnoreCase: boolean): void {
-    const ignoreCase = router.caseSensitive === undefined ? inheritedIgnoreCase : !router.caseSensitive;
+  /**
+   * The middleware mounted again in a sub-app, as the request enters it: the sub-app's router
+   * takes the pattern its mount was entered by.
+   */
+  enterApp(app: Req['app'], state: RequestState): void {
+    this.app(app);
+    const router = routerOf(app);
+    const entered = state.mounts?.get(PENDING_APP);
+    if (router === undefined || router === state.root || state.mounts === null) return;
+    if (entered === undefined) state.mounts.delete(router);
+    else state.mounts.set(router, entered);
+  }
+
+  /** True when the app's router matches paths case-insensitively (Express's default). */
+  ignoresCase(app: Req['app']): boolean {
+    return routerOf(app)?.caseSensitive !== true;
+  }
+
+  #walk(router: Router): void {
+    // A router's own setting: express.Router() does not inherit the app's (undefined: insensitive).
+    const ignoreCase = router.caseSensitive !== true;
     this.#walked.set(router, router.stack.length);
     for (const layer of router.stack as WrappedLayer[]) {
+      const child = layer.handle.stack === undefined ? undefined : (layer.handle as unknown as Router);
       if (layer[kWrapped]) {
-        if (layer.handle.stack !== undefined) this.#walk(layer.handle as unknown as Router, ignoreCase);
+        if (child !== undefined && this.#walked.get(child) !== child.stack.length) this.#walk(child);
         continue;
       }
       if (layer.handle.length > 3) continue; // error handlers keep their arity, and carry no route
       layer[kWrapped] = true;
-      const patterns = patternsOf(layer);
-      if (layer.route !== undefined) this.#wrapRoute(layer, patterns, ignoreCase);
-      else if (layer.handle.stack !== undefined) {
-        this.#wrapMount(layer, patterns, ignoreCase, layer.handle as unknown as Router);
-        this.#walk(layer.handle as unknown as Router, ignoreCase);
-      } else if (layer.handle.name === 'mounted_app') this.#wrapMount(layer, patterns, ignoreCase, undefined);
-      else if (!(patterns?.length === 1 && patterns[0] === '/')) this.#wrapUse(layer, patterns, ignoreCase);
+      const patterns = known(patternsOf(layer));
+      if (layer.route !== undefined) this.#wrapRoute(layer, patterns, ignoreCase, router);
+      else if (child !== undefined) {
+        this.#wrapMount(layer, patterns, ignoreCase, router, child);
+        this.#walk(child);
+      } else if (layer.handle.name === 'mounted_app') this.#wrapApp(layer, patterns, ignoreCase, router);
+      else if (!(patterns?.raw.length === 1 && patterns.raw[0] === '/'))
+        this.#wrapUse(layer, patterns, ignoreCase, router);
     }
   }
 
-  /** The full pattern of the layer the request is entering: its mounts' patterns, then its own. */
-  #fullPattern(req: Req, state: RequestState, layer: Layer, patterns: Patterns, ignoreCase: boolean) {
-    if (patterns === undefined) return undefined;
-    const prefix = req.baseUrl === '' ? '' : state.mounts?.get(req.baseUrl);
-    if (prefix === undefined) return undefined;
-    return canonicalRoute(joinPatterns(prefix, chosen(patterns, layer.path, ignoreCase)));
+  /** The pattern the request entered `owner` by: '' for the app's own router. */
+  #prefix(state: RequestState, owner: Router): string | undefined {
+    return owner === state.root ? '' : state.mounts?.get(owner);
   }
 
-  /** A router (or sub-app) mounted at a path: remember the pattern the request entered it by. */
-  #wrapMount(layer: Layer, patterns: Patterns, ignoreCase: boolean, router: Router | undefined): void {
+  /** The full pattern of the layer the request is entering: its mounts' patterns, then its own. */
+  #full(
+    req: Req,
+    state: RequestState,
+    layer: Layer,
+    patterns: Known | undefined,
+    ignoreCase: boolean,
+    owner: Router,
+  ) {
+    if (patterns === undefined) return undefined;
+    const prefix = this.#prefix(state, owner);
+    if (prefix === undefined) return undefined;
+    const own = this.#own(req, layer, patterns, ignoreCase);
+    return own === undefined ? undefined : joinPatterns(prefix, own);
+  }
+
+  /** The layer's own pattern, canonical; of an array, the element the router matched. */
+  #own(req: Req, layer: Layer, patterns: Known, ignoreCase: boolean): string | undefined {
+    if (patterns.canonical.length === 1) return patterns.canonical[0];
+    if (typeof layer.path !== 'string') {
+      // router 2.3+ keeps no text on the layer, but the element it matched on the request.
+      if (this.#kMatched === undefined) {
+        this.#kMatched =
+          Object.getOwnPropertySymbols(req).find((s) => s.description === MATCHED_ROUTE) ?? null;
+      }
+      const matched =
+        this.#kMatched === null ? undefined : (req as unknown as Record<symbol, unknown>)[this.#kMatched];
+      return typeof matched === 'string' ? canonicalRoute(matched) : undefined;
+    }
+    const element = chosen(patterns.raw, layer.path, ignoreCase);
+    return element === undefined ? undefined : canonicalRoute(element);
+  }
+
+  /** A router mounted at a path: remember the pattern the request entered it by. */
+  #wrapMount(
+    layer: Layer,
+    patterns: Known | undefined,
+    ignoreCase: boolean,
+    owner: Router,
+    child: Router,
+  ): void {
     const original = layer.handle;
     const walked = this.#walked;
     const self = this;
     layer.handle = function jailkeeperMount(this: unknown, req: Req, res: Res, next: Next) {
       const state = res.locals?.[kState];
       if (state !== undefined) {
-        const parent = req.baseUrl.slice(0, req.baseUrl.length - trimmedLength(layer.path));
-        const prefix = parent === '' ? '' : state.mounts?.get(parent);
-        if (patterns !== undefined && prefix !== undefined) {
+        const entered = self.#full(req, state, layer, patterns, ignoreCase, owner);
+        if (entered !== undefined) {
           state.mounts ??= new Map();
-          state.mounts.set(
-            req.baseUrl,
-            canonicalRoute(joinPatterns(prefix, chosen(patterns, layer.path, ignoreCase))),
-          );
-        }
-        if (router !== undefined && walked.get(router) !== router.stack.length)
-          self.#walk(router, ignoreCase);
+          state.mounts.set(child, entered);
+        } else state.mounts?.delete(child);
+        if (walked.get(child) !== child.stack.length) self.#walk(child);
       }
       return original.call(this, req, res, next);
     } as Layer['handle'];
-    if (router !== undefined) (layer.handle as Handler).stack = router.stack;
+    (layer.handle as Handler).stack = child.stack;
+  }
+
+  /**
+   * A sub-app mounted at a path: its routes are known when it mounts the middleware too (which
+   * hands its router the mount's pattern); until one of them says where the request is, the
+   * request is judged by its path, as the sub-app's router reads it.
+   */
+  #wrapApp(layer: Layer, patterns: Known | undefined, ignoreCase: boolean, owner: Router): void {
+    const original = layer.handle;
+    const self = this;
+    layer.handle = function jailkeeperApp(this: unknown, req: Req, res: Res, next: Next) {
+      const state = res.locals?.[kState];
+      if (state === undefined) return original.call(this, req, res, next);
+      const entered = self.#full(req, state, layer, patterns, ignoreCase, owner);
+      state.mounts ??= new Map();
+      if (entered !== undefined) state.mounts.set(PENDING_APP, entered);
+      else state.mounts.delete(PENDING_APP);
+      const before = state.route;
+      const beforeCase = state.caseInsensitive;
+      state.route = undefined;
+      state.caseInsensitive = ignoreCase; // a sub-app's settings inherit its parent's
+      return original.call(this, req, res, (error?: unknown) => {
+        state.route = before;
+        state.caseInsensitive = beforeCase;
+        next(error);
+      });
+    } as Layer['handle'];
   }
 
   /** A route: its full pattern is the request's route; admit there (targeted jails, jail-scope bans). */
-  #wrapRoute(layer: Layer, patterns: Patterns, ignoreCase: boolean): void {
+  #wrapRoute(layer: Layer, patterns: Known | undefined, ignoreCase: boolean, owner: Router): void {
     const original = layer.handle;
     const kit = this.#kit;
     const hooks = this.#hooks;
@@ -156,17 +260,19 @@ export class Instrumenter {
     layer.handle = function jailkeeperRoute(this: unknown, req: Req, res: Res, next: Next) {
       const state = res.locals?.[kState];
       if (state === undefined) return original.call(this, req, res, next);
-      const route = self.#fullPattern(req, state, layer, patterns, ignoreCase);
+      const route = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.route = route;
       state.caseInsensitive = ignoreCase;
+      state.method = req.method;
       if (own !== undefined) state.jails = own;
+      if (kit.jailScope && hooks.refused(res, state)) return undefined;
       const targets =
         route === undefined
           ? NONE
           : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
-      // Nothing to judge here: on to the route's handlers without a closure.
-      if (targets.length === 0 && !kit.jailScope) return original.call(this, req, res, next);
-      hooks.enter(req, res, state, targets, (slots) => {
+      // Nothing to reserve here: on to the route's handlers without a closure.
+      if (targets.length === 0) return original.call(this, req, res, next);
+      hooks.admit(res, state, targets, (slots) => {
         state.slots = mergeSlots(state.slots, slots);
         original.call(this, req, res, next);
       });
@@ -175,43 +281,40 @@ export class Instrumenter {
   }
 
   /** A handler mounted with `app.use(path, fn)`: the route while it runs; given back when it calls next(). */
-  #wrapUse(layer: Layer, patterns: Patterns, ignoreCase: boolean): void {
+  #wrapUse(layer: Layer, patterns: Known | undefined, ignoreCase: boolean, owner: Router): void {
     const original = layer.handle;
     const kit = this.#kit;
     const hooks = this.#hooks;
     const self = this;
+    const config = (original as Handler)[kRouteJails];
     layer.handle = function jailkeeperUse(this: unknown, req: Req, res: Res, next: Next) {
       const state = res.locals?.[kState];
-      if (state === undefined) return original.call(this, req, res, next);
-      const own = (original as Handler)[kRouteJails];
-      if (own !== undefined) {
-        // jk.route() mounted with app.use: a config for what follows, not a handler.
-        return original.call(this, req, res, next);
-      }
+      // jk.route() mounted with app.use: a config for what follows, not a handler.
+      if (state === undefined || config !== undefined) return original.call(this, req, res, next);
       const before = state.route;
-      const route = self.#fullPattern(req, state, layer, patterns, ignoreCase);
+      const beforeCase = state.caseInsensitive;
+      const route = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.route = route;
       state.caseInsensitive = ignoreCase;
+      state.method = req.method;
+      if (kit.jailScope && hooks.refused(res, state)) return undefined;
       const targets =
         route === undefined
           ? NONE
           : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
-      hooks.enter(req, res, state, targets, (slots) => {
+      const run = (slots: Slots | null) => {
         state.slots = mergeSlots(state.slots, slots);
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
+          state.caseInsensitive = beforeCase;
           next(error);
         });
-      });
+      };
+      if (targets.length === 0) run(null);
+      else hooks.admit(res, state, targets, run);
       return undefined;
     } as Layer['handle'];
   }
 }
 
 const NONE: Targets = Object.freeze([]);
-
-/** The length of the mount text Express appended to `req.baseUrl` (it drops a trailing slash). */
-function trimmedLength(matched: string | undefined): number {
-  if (matched === undefined) return 0;
-  return matched.endsWith('/') ? matched.length - 1 : matched.length;
-}

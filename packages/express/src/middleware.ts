@@ -13,7 +13,7 @@ import {
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
-import { Instrumenter, kRouteJails, kState, type RequestState } from './instrument.js';
+import { Instrumenter, kRouteJails, kState, type RequestState, routerOf } from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
 export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {}
@@ -146,34 +146,27 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   const refuse = (res: Response, identity: ClientIdentity, verdict: Banned | null): void =>
     kit.refuse(writer, res, verdict, identity);
 
-  // At a route (or a targeted handler mounted with app.use), after routing: jail-scope bans judged
-  // on the method the router runs and the route it chose; the attempt's slots reserved.
+  // At a route (or a handler mounted with app.use), after routing: jail-scope bans judged on the
+  // method the router runs and the route it chose; the attempt's slots reserved.
   const instrumenter = new Instrumenter(kit, {
-    enter(req, res, state, targets, proceed) {
-      if (kit.jailScope) {
-        const verdict = keeper.check(state.identity, {
-          method: req.method,
-          route: state.route,
-          path: pathOf(req.originalUrl),
-          caseInsensitive: state.caseInsensitive,
-        });
-        if (verdict.banned) {
-          kit.refuse(writer, res as unknown as Response, verdict, state.identity);
-          return;
-        }
-      }
-      if (targets.length === 0) proceed(null);
-      else
-        kit.admitThen(
-          state.identity,
-          targets,
-          atRoute,
-          refusedAtRoute,
-          res as unknown as Response,
-          proceed,
-          0,
-          false,
-        );
+    refused(res, state) {
+      // The state is the request as check() reads it: nothing is built for a clean client.
+      const verdict = keeper.check(state.identity, state);
+      if (!verdict.banned) return false;
+      kit.refuse(writer, res as unknown as Response, verdict, state.identity);
+      return true;
+    },
+    admit(res, state, targets, proceed) {
+      kit.admitThen(
+        state.identity,
+        targets,
+        atRoute,
+        refusedAtRoute,
+        res as unknown as Response,
+        proceed,
+        0,
+        false,
+      );
     },
   });
   const atRoute = (
@@ -204,9 +197,12 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     const state: RequestState = {
       identity,
       slots,
+      method: req.method,
+      path: req.originalUrl,
       route: null,
       caseInsensitive: false,
       jails: undefined,
+      root: routerOf(req.app as never),
       mounts: null,
       failed: undefined,
       account: undefined,
@@ -225,11 +221,18 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   ) => refuse(res, identity, verdict);
 
   const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
-    // Before routing: app-scope bans; jail-scope bans judge the raw path and its normalised forms
-    // here, and the route Express chose when it gets there.
+    // Before routing: app-scope bans; jail-scope bans on the path as the app's router reads it
+    // (no other spelling: it may be another route's), then at the route Express chose.
     const verdict = keeper.check(
       identity,
-      kit.jailScope ? { method: req.method, path: req.originalUrl } : undefined,
+      kit.jailScope
+        ? {
+            method: req.method,
+            route: null,
+            path: req.originalUrl,
+            caseInsensitive: instrumenter.ignoresCase(req.app as never),
+          }
+        : undefined,
     );
     if (verdict.banned) {
       kit.refuse(writer, res, verdict, identity);
@@ -243,7 +246,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
     if ((res.locals as Locals)[kState] !== undefined) {
       // Mounted again in a sub-app: the request is admitted already; learn the sub-app's routes.
-      instrumenter.app(req.app as never);
+      instrumenter.enterApp(req.app as never, (res.locals as Locals)[kState] as RequestState);
       next();
       return;
     }

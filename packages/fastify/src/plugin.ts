@@ -171,7 +171,12 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   if (typeof fastify.log.level === 'string' && fastify.log.level !== 'silent')
     keeper.adoptLogger(fastify.log);
   // find-my-way matches case-insensitively when caseSensitive is false: rules then ignore case.
-  const caseInsensitive = fastify.initialConfig.caseSensitive === false;
+  // Fastify 5.x takes it in routerOptions too, which win (initialConfig keeps the top level's).
+  const config = fastify.initialConfig as {
+    caseSensitive?: boolean;
+    routerOptions?: { caseSensitive?: boolean };
+  };
+  const caseInsensitive = (config.routerOptions?.caseSensitive ?? config.caseSensitive) === false;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
   for (const key of [kIdentity, kSlots, kRouteOf, kFailed, kAccount, kReply]) {

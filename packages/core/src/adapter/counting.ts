@@ -4,10 +4,7 @@ import type { ClientIdentity } from '../identity/identity.js';
 import { pathOf } from '../paths/normalize-path.js';
 import { NO_JAILS, type RouteJails } from './route-config.js';
 
-/** The method a request is counted and judged under: HEAD runs the GET route, so it counts as GET. */
-export function countedMethod(method: string): string {
-  return method === 'HEAD' ? 'GET' : method;
-}
+export { countedMethod } from '../engine/rules.js';
 
 /** A closed response as an adapter reports it. */
 export interface ResponseFacts {
@@ -43,7 +40,8 @@ export function countResponse(keeper: Jailkeeper, facts: ResponseFacts): void {
   if (facts.jails === NO_JAILS && facts.slots === null) return;
   void keeper.observe({
     client: facts.identity,
-    method: countedMethod(facts.method),
+    // As sent: jails count HEAD as GET, but only a pardon that names HEAD is earned by one.
+    method: facts.method,
     route: facts.route,
     ...(facts.caseInsensitive ? { caseInsensitive: true } : {}),
     path: pathOf(facts.url),

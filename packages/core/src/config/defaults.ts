@@ -13,6 +13,8 @@ export const DEFAULTS = Object.freeze({
   pardonMaxRetryFactor: 4,
   /** The statuses that prove a success, for a pardon. */
   pardonStatuses: Object.freeze([200]) as readonly number[],
+  /** The methods that earn a pardon unless it names its own: those that carry a credential in a body. */
+  pardonMethods: Object.freeze(['POST', 'PUT', 'PATCH']) as readonly string[],
   /** The longest an escalated ban may last. */
   incrementMaxTimeMs: 7 * 86_400_000,
   incrementFactor: 1,

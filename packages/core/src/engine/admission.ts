@@ -14,6 +14,7 @@ import { Slots } from './slots.js';
 export type Targets = readonly ResolvedJail[];
 
 const NO_TARGETS: Targets = Object.freeze([]);
+type RouteTables = [Map<string, Map<string, Targets>>, Map<string, Map<string, Targets>>];
 /** The most (method, route) pairs remembered; routes are patterns, so this is rarely reached. */
 const MAX_CACHED_ROUTES = 10_000;
 
@@ -48,8 +49,13 @@ export class Admitter {
   readonly #holdMs: number;
   readonly #waitMs: number;
   readonly #appWide: readonly ResolvedJail[];
+  /** The jails that target routes (name paths or methods) by address: the only ones `targets()` looks at. */
+  readonly #routeJails: readonly ResolvedJail[];
   readonly #accountJails: readonly ResolvedJail[];
-  readonly #targetsByRoute = new Map<string, Targets>();
+  /** Targets by route then method, case-sensitive [0] and not [1]; per route config in the WeakMap. */
+  readonly #targetsByRoute: RouteTables = [new Map(), new Map()];
+  readonly #targetsByConfig = new WeakMap<ReadonlySet<string>, RouteTables>();
+  #cachedRoutes = 0;
   /** Clients with failures in an app-wide jail: key → jail → until (ms). Bounded. */
   readonly #suspects = new Map<string, Map<string, number>>();
   readonly #maxSuspects: number;
@@ -82,6 +88,7 @@ export class Admitter {
     this.#appWide = options.jails.filter(
       (j) => !j.dryRun && j.key === 'address' && j.paths.isEmpty && j.methods === null,
     );
+    this.#routeJails = options.jails.filter((j) => j.key === 'address' && targetsRoutes(j));
     this.#accountJails = options.jails.filter((j) => !j.dryRun && j.key !== 'address');
     this.enabled = typeof store.reserve === 'function' && typeof store.settle === 'function';
   }
@@ -92,23 +99,31 @@ export class Admitter {
    * `only` is the route's own config (`{ jails }`). Cached per pair.
    */
   targets(method: string, route: string, caseInsensitive: boolean, only?: ReadonlySet<string>): Targets {
-    if (!this.enabled) return NO_TARGETS;
+    if (!this.enabled || this.#routeJails.length === 0) return NO_TARGETS;
     const counted = method === 'HEAD' ? 'GET' : method;
-    const cacheKey = `${caseInsensitive ? 'i' : 's'}${counted} ${route}`;
-    let targets = only === undefined ? this.#targetsByRoute.get(cacheKey) : undefined;
+    // Looked up without building a key: a request on a route no jail targets allocates nothing.
+    let tables = only === undefined ? this.#targetsByRoute : this.#targetsByConfig.get(only);
+    if (tables === undefined) {
+      tables = [new Map(), new Map()];
+      this.#targetsByConfig.set(only as ReadonlySet<string>, tables);
+    }
+    const byRoute = tables[caseInsensitive ? 1 : 0];
+    let byMethod = byRoute.get(route);
+    let targets = byMethod?.get(counted);
     if (targets === undefined) {
       const event = { route, path: route, caseInsensitive };
-      const list = this.#jails.filter(
+      const list = this.#routeJails.filter(
         (j) =>
-          j.key === 'address' &&
-          targetsRoutes(j) &&
-          (only === undefined || only.has(j.name)) &&
-          jailWatches(j, counted, event) &&
-          !isExempt(j, event),
+          (only === undefined || only.has(j.name)) && jailWatches(j, counted, event) && !isExempt(j, event),
       );
       targets = list.length === 0 ? NO_TARGETS : Object.freeze(list);
-      if (only === undefined && this.#targetsByRoute.size < MAX_CACHED_ROUTES) {
-        this.#targetsByRoute.set(cacheKey, targets);
+      if (this.#cachedRoutes < MAX_CACHED_ROUTES) {
+        this.#cachedRoutes++;
+        if (byMethod === undefined) {
+          byMethod = new Map();
+          byRoute.set(route, byMethod);
+        }
+        byMethod.set(counted, targets);
       }
     }
     return targets;

@@ -114,10 +114,12 @@ export class Enforcer {
     if (typeof request.route === 'string') {
       return jail.paths.matchesRoute(request.route, request.caseInsensitive === true);
     }
-    // Before routing (Express), the route is unknown: match the raw path and every spelling a
-    // router may take for it. Matching too much only refuses a banned client on a few more URLs;
-    // matching too little would let it reach the jail's routes.
     const path = pathOf(request.path);
+    // No route (yet): the path as the router reads it, and no other spelling, which may be
+    // another route's (Express judges the route it chose again when it gets there).
+    if (request.route === null) return jail.paths.matchesPath(path, request.caseInsensitive === true);
+    // No router information: every spelling a router may take for the path. Matching too much
+    // only refuses a banned client on a few more URLs; too little would let it reach the jail's.
     return jail.paths.matchesPath(path, true) || jail.paths.matchesPath(normalizePath(path), true);
   }
 }

@@ -8,6 +8,7 @@ import type { Slots } from './slots.js';
 export interface ResponseEvent {
   /** The resolved client, or an address as text. */
   readonly client: ClientIdentity | string;
+  /** As sent: a jail's `methods` count HEAD as GET; a pardon is earned by HEAD only when it names HEAD. */
   readonly method: string;
   /**
    * The route pattern the router matched (`'/users/:id'`); `null` when the router matched no route
@@ -38,6 +39,10 @@ export interface ResponseEvent {
 /** What `check()` may use to decide jail-scope bans. */
 export interface RequestInfo {
   readonly method: string;
+  /**
+   * The route pattern the router chose; `null`: none (or not yet): the path is judged as the
+   * router reads it; `undefined`: no router information: every spelling of the path is judged.
+   */
   readonly route?: string | null;
   readonly path: string;
   /** True when the router matches paths case-insensitively (Express's default; Fastify's `caseSensitive: false`). */

@@ -26,7 +26,7 @@ import { IgnoreList } from './ignore-list.js';
 import { type ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
 import { Recorder } from './recording.js';
-import { resolveOptions } from './resolve-options.js';
+import { configWarnings, resolveOptions } from './resolve-options.js';
 import { buildRules } from './rules.js';
 
 /** The adapter toolkit's handle on the keeper's count of open responses. */
@@ -72,6 +72,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     });
     const announcer = new Announcer(this, options.logger, warner);
     this.#announcer = announcer;
+    const doubts = configWarnings(options);
+    if (doubts.length > 0) {
+      // One warning per code: the jails it concerns in one message.
+      warner.warn(doubts[0]!.code, doubts.map((d) => d.message).join(' '), {
+        options: doubts.map((d) => d.option),
+      });
+    }
     this.#resolver = new ClientResolver(options.clientIp, options.ipv6Subnet, warner);
     const store =
       options.store ??

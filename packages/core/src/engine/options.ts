@@ -27,14 +27,18 @@ export interface BanTimeIncrementOptions {
 
 /**
  * A higher threshold after a success, for the whitelist-after-login case: a client whose request
- * matches gets `maxRetry` in this jail for `for`, instead of immunity.
+ * matches gets `maxRetry` in this jail for `for`, instead of immunity. A success counts only on a
+ * route the router chose (never a request no route matched) that the jail does not exempt.
  */
 export interface PardonOptions {
   /** Statuses that prove a success. @default [200] */
   statuses?: number[];
   /** Paths (route patterns) of the success, e.g. `['/login']`. @default the jail's `paths` */
   paths?: PathPattern[];
-  /** Methods of the success. @default any */
+  /**
+   * Methods of the success: methods the jail counts. HEAD and OPTIONS pardon only when named here.
+   * @default the jail's methods among POST, PUT and PATCH (those that carry a credential in a body)
+   */
   methods?: string[];
   /** How long the pardon lasts; each success renews it. @default '30d' */
   for?: Duration;
@@ -44,8 +48,13 @@ export interface PardonOptions {
 
 /** One jail: which responses are failures, and the thresholds. */
 export interface JailOptions {
-  /** Response statuses counted as failures (400 to 599). @default any, when `paths` or `userAgents` are given */
-  statuses?: number[];
+  /**
+   * Response statuses counted as failures (400 to 599), or `'any'`: every response on the jail's
+   * `paths` (a honeypot) or from its `userAgents` counts. A jail with `paths` and no `statuses`
+   * counts every status too, but warns (JK_WRN_COUNTS_EVERY_STATUS): it would count successes.
+   * @default any, when `paths` or `userAgents` are given
+   */
+  statuses?: number[] | 'any';
   /** Request methods counted. @default any */
   methods?: string[];
   /** Route patterns (or paths, for unrouted requests) this jail watches. @default every path */
@@ -161,6 +170,8 @@ export interface ResolvedJail {
   readonly key: 'address' | 'account' | 'account+address';
   /** True for a jail whose bans are counted by the recidive jail. */
   readonly feedsRecidive: boolean;
+  /** True when the jail counts every status on its paths without saying `statuses: 'any'` (a warning). */
+  readonly countsEveryStatusUnsaid: boolean;
 }
 
 export interface ResolvedIncrement {
@@ -174,7 +185,7 @@ export interface ResolvedIncrement {
 export interface ResolvedPardon {
   readonly statuses: ReadonlySet<number>;
   readonly paths: PathMatcher;
-  readonly methods: ReadonlySet<string> | null;
+  readonly methods: ReadonlySet<string>;
   readonly forMs: number;
   readonly maxRetry: number;
 }

@@ -6,7 +6,7 @@ import type { BanBook } from './ban-book.js';
 import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
-import { isExempt, matchesWhere } from './rules.js';
+import { countedMethod, isExempt, matchesWhere, pardons as succeeds } from './rules.js';
 import type { Slots } from './slots.js';
 import { CrawlerVerifier } from './verified-crawlers.js';
 
@@ -206,7 +206,11 @@ export class Recorder {
           failures ??= [];
           failures.push(jail);
         }
-      } else if (jail.pardon !== null && succeeds(jail, event)) {
+      } else if (
+        jail.pardon !== null &&
+        event.failed === undefined &&
+        succeeds(jail, event.method, event.status, event)
+      ) {
         pardons ??= [];
         pardons.push(jail);
       }
@@ -327,7 +331,7 @@ export class Recorder {
         count: result.count,
         maxRetry: result.maxRetry,
         pardoned: result.pardoned,
-        method: event.method,
+        method: countedMethod(event.method),
         route: event.route,
         path: event.path,
         status: event.status,
@@ -403,7 +407,7 @@ export class Recorder {
 
 function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
   if (jail.statuses !== null && !jail.statuses.has(event.status) && !markedFailed(jail, event)) return false;
-  if (jail.methods !== null && !jail.methods.has(event.method.toUpperCase())) return false;
+  if (jail.methods !== null && !jail.methods.has(countedMethod(event.method.toUpperCase()))) return false;
   if (!jail.paths.isEmpty && !matchesWhere(jail.paths, event)) return false;
   if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
   return true;
@@ -413,12 +417,4 @@ function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
 function markedFailed(jail: ResolvedJail, event: ResponseEvent): boolean {
   const failed = event.failed;
   return failed !== undefined && (failed === true || failed.has(jail.name));
-}
-
-function succeeds(jail: ResolvedJail, event: ResponseEvent): boolean {
-  if (event.failed !== undefined) return false;
-  const pardon = jail.pardon;
-  if (pardon === null || !pardon.statuses.has(event.status)) return false;
-  if (pardon.methods !== null && !pardon.methods.has(event.method.toUpperCase())) return false;
-  return matchesWhere(pardon.paths, event);
 }

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.js';
 import { DEFAULTS, JAIL_NAME, RESERVED_JAILS } from '../config/defaults.js';
 import { toBanTimeMs, toDurationMs } from '../config/duration.js';
 import { bool, checkKeys, type KeyList, methodSet, positiveInteger, statusSet } from '../config/validate.js';
-import { invalid, JailkeeperConfigError, type Logger } from '../errors.js';
+import { invalid, JailkeeperConfigError, type Logger, type WarningCode } from '../errors.js';
 import { type ClientIpOptions, resolveClientIpOptions } from '../identity/client-ip.js';
 import { networkList } from '../identity/ip-set.js';
 import { compilePaths, compileUserAgents } from '../paths/path-pattern.js';
@@ -128,7 +128,11 @@ function resolveJail(
   const at = (key: string) => (Object.hasOwn(own, key) ? `${path}.${key}` : `defaults.${key}`);
   if (!bool(at('enabled'), input.enabled, true)) return null;
 
-  const statuses = statusSet(at('statuses'), input.statuses, [400, 599], 'failure statuses');
+  // 'any' says in words that every status counts: the jail matches by its paths or user agents.
+  const statusesAny = input.statuses === 'any';
+  const statuses = statusesAny
+    ? null
+    : statusSet(at('statuses'), input.statuses, [400, 599], 'failure statuses (or "any")');
   const paths = compilePaths(at('paths'), input.paths);
   const userAgent = compileUserAgents(at('userAgents'), input.userAgents);
   if (statuses === null && paths.isEmpty && userAgent === undefined) {
@@ -139,6 +143,7 @@ function resolveJail(
     );
   }
   const maxRetry = positiveInteger(at('maxRetry'), input.maxRetry, DEFAULTS.maxRetry);
+  const jailMethods = methodSet(at('methods'), input.methods);
   const scope = input.scope ?? 'app';
   if (scope !== 'app' && scope !== 'jail') invalid(at('scope'), '"app" or "jail"', scope);
 
@@ -175,7 +180,7 @@ function resolveJail(
     pardon = Object.freeze({
       statuses: pardonStatuses,
       paths: pardonPaths,
-      methods: methodSet(`${pathP}.methods`, p.methods),
+      methods: pardonMethods(pathP, p.methods, jailMethods),
       forMs: p.for === undefined ? DEFAULTS.pardonForMs : toDurationMs(`${pathP}.for`, p.for),
       maxRetry: pardonMax as number,
     });
@@ -184,7 +189,7 @@ function resolveJail(
   return Object.freeze({
     name,
     statuses,
-    methods: methodSet(at('methods'), input.methods),
+    methods: jailMethods,
     paths,
     exempt: compilePaths(at('exempt'), input.exempt),
     userAgent,
@@ -198,6 +203,7 @@ function resolveJail(
     dryRun: bool(at('dryRun'), input.dryRun, globalDryRun),
     key: jailKey(at('key'), input.key),
     feedsRecidive,
+    countsEveryStatusUnsaid: statuses === null && !statusesAny && !paths.isEmpty && userAgent === undefined,
   });
 }
 
@@ -207,6 +213,58 @@ function jailKey(path: string, value: unknown): ResolvedJail['key'] {
     invalid(path, '"address", "account" or "account+address"', value);
   }
   return value;
+}
+
+/** A doubtful configuration that is valid: warned once at startup, reported by `check-config`. */
+export interface ConfigWarning {
+  readonly code: WarningCode;
+  /** The option to change, as in errors: `jails.login.statuses`. */
+  readonly option: string;
+  readonly message: string;
+}
+
+/**
+ * The doubtful parts of a valid configuration. A jail that names `paths` but no `statuses` (nor
+ * user agents) counts every response on those paths, successes included: `{ paths: ['/login'] }`
+ * bans users who log in. It is said in words with `statuses: 'any'`.
+ */
+export function configWarnings(options: ResolvedOptions): ConfigWarning[] {
+  return options.jails
+    .filter((jail) => jail.countsEveryStatusUnsaid)
+    .map((jail) => ({
+      code: 'JK_WRN_COUNTS_EVERY_STATUS' as const,
+      option: `jails.${jail.name}.statuses`,
+      message: `jails.${jail.name} names paths (${jail.paths.source.slice(0, 3).join(', ')}) but no statuses, so it counts every response there, successes included (a login that succeeds counts as a failure). Name the failure statuses (e.g. statuses: [401]), or say statuses: "any" if every response there is a failure (a honeypot path).`,
+    }));
+}
+
+/**
+ * The methods that earn a pardon. Named: methods the jail counts (HEAD where it counts GET), and
+ * only those: OPTIONS or HEAD pardon only when named. Not named: the jail's methods that carry a
+ * credential in a body (POST, PUT, PATCH), so that a login page, a HEAD or a CORS preflight on
+ * the login path never pardons.
+ */
+function pardonMethods(path: string, value: unknown, jailMethods: ReadonlySet<string> | null): Set<string> {
+  const named = methodSet(`${path}.methods`, value);
+  if (named === null) {
+    const methods = new Set(DEFAULTS.pardonMethods.filter((m) => jailMethods === null || jailMethods.has(m)));
+    if (methods.size === 0) {
+      invalid(
+        `${path}.methods`,
+        `the methods of a success, since the jail counts only ${[...(jailMethods ?? [])].join(', ')} and a pardon is earned by default only with ${DEFAULTS.pardonMethods.join(', ')} (e.g. ["GET"] for HTTP Basic logins)`,
+        value,
+      );
+    }
+    return methods;
+  }
+  if (jailMethods !== null) {
+    for (const method of named) {
+      if (!jailMethods.has(method === 'HEAD' ? 'GET' : method)) {
+        invalid(`${path}.methods`, `methods the jail counts (${[...jailMethods].join(', ')})`, method);
+      }
+    }
+  }
+  return named;
 }
 
 function resolveAttempts(value: unknown): ResolvedOptions['attempts'] {

@@ -56,9 +56,14 @@ export function matchesWhere(rules: PathMatcher, where: Where): boolean {
   return rules.matchesPath(where.path, where.caseInsensitive === true);
 }
 
+/** The method a request is counted and judged under: HEAD runs the GET route, so it counts as GET. */
+export function countedMethod(method: string): string {
+  return method === 'HEAD' ? 'GET' : method;
+}
+
 /** True when the jail counts a request with this method there (its methods and paths). */
 export function jailWatches(jail: ResolvedJail, method: string, where: Where): boolean {
-  if (jail.methods !== null && !jail.methods.has(method.toUpperCase())) return false;
+  if (jail.methods !== null && !jail.methods.has(countedMethod(method.toUpperCase()))) return false;
   return jail.paths.isEmpty || matchesWhere(jail.paths, where);
 }
 
@@ -66,4 +71,17 @@ export function jailWatches(jail: ResolvedJail, method: string, where: Where): b
 export function isExempt(jail: ResolvedJail, where: Where): boolean {
   if (jail.exempt.isEmpty || where.route === null) return false;
   return matchesWhere(jail.exempt, where);
+}
+
+/**
+ * True when a response is a success that pardons the client in this jail: a pardon status, with
+ * one of the pardon's methods (as sent: HEAD and OPTIONS only when named), on a route of the
+ * pardon's paths that the jail does not exempt. A request the router matched to no route (an
+ * OPTIONS answered by Express itself, a 404) never pardons.
+ */
+export function pardons(jail: ResolvedJail, method: string, status: number, where: Where): boolean {
+  const pardon = jail.pardon;
+  if (pardon === null || !pardon.statuses.has(status) || where.route === null) return false;
+  if (!pardon.methods.has(method.toUpperCase())) return false;
+  return matchesWhere(pardon.paths, where) && !isExempt(jail, where);
 }

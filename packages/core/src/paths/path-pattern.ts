@@ -28,12 +28,38 @@ const SLASHES = /\/{2,}/g;
 /**
  * A route pattern in the one form rules are compared with: repeated slashes collapsed, the
  * trailing slash dropped (but for `/`), and every `:name` parameter written `:` (the name is
- * the route's own business: `/users/:id` and `/users/:userId` are one route shape).
+ * the route's own business: `/users/:id` and `/users/:userId` are one route shape), without the
+ * expression a router may give it (`/rx/:id(^\\d+)` is `/rx/:`).
  */
 export function canonicalRoute(pattern: string): string {
   let out = pattern.includes('//') ? pattern.replace(SLASHES, '/') : pattern;
   if (out.length > 1 && out.endsWith('/')) out = out.slice(0, -1);
-  return out.includes(':') ? out.replace(PARAM, ':') : out;
+  if (!out.includes(':')) return out;
+  if (out.includes('(')) out = withoutExpressions(out);
+  return out.replace(PARAM, ':');
+}
+
+/** Drops the `(...)` expression after each `:name` (find-my-way's and path-to-regexp 0.1's syntax). */
+function withoutExpressions(pattern: string): string {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] as string;
+    out += c;
+    if (c !== ':') continue;
+    let j = i + 1;
+    while (j < pattern.length && /[A-Za-z0-9_$]/.test(pattern[j] as string)) j++;
+    if (j === i + 1 || pattern[j] !== '(') continue;
+    out += pattern.slice(i + 1, j);
+    let depth = 0;
+    for (; j < pattern.length; j++) {
+      const d = pattern[j];
+      if (d === '\\') j++;
+      else if (d === '(') depth++;
+      else if (d === ')' && --depth === 0) break;
+    }
+    i = j;
+  }
+  return out;
 }
 
 const EMPTY: PathMatcher = Object.freeze({
