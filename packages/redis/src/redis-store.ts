@@ -304,7 +304,7 @@ export class RedisStore implements Store {
       this.#down(error);
       return;
     }
-    if (!present && this.#reconciled) await this.#writeBack(this.#ctx?.activeBans?.() ?? []);
+    if (!present && this.#reconciled) await this.#writeBack([...(this.#ctx?.activeBans?.() ?? [])]);
     try {
       await this.#call(() => this.#client.set(sentinel, '1', 'PX', keepMs));
       if (this.#ctx?.onIgnore) this.#ctx.onIgnore('set', await this.ignoreEntries());

@@ -86,6 +86,19 @@ export interface RecidiveOptions {
   dryRun?: boolean;
 }
 
+/**
+ * Range bans for IPv6 rotation: when `threshold` clients (/64s, or the `ipv6Subnet` prefix) inside
+ * one `/prefix` network are banned in a jail within its `findTime`, the whole network is banned in
+ * that jail as one entry (reported and exported as one network). The trade-off: one site, or one
+ * mobile carrier's pool, may share a /48; see docs/security.md.
+ */
+export interface Ipv6RangeBanOptions {
+  /** The network banned as one entry, as a prefix length (shorter than `ipv6Subnet`). @default 48 */
+  prefix?: number;
+  /** Banned clients inside one network, within the jail's findTime, that ban the network. @default 8 */
+  threshold?: number;
+}
+
 /** Options of {@link createJailkeeper}. The identity options are described on {@link ClientIpOptions}. */
 export interface JailkeeperOptions extends ClientIpOptions {
   /** The jails, by name (letters, digits, `.`, `_`, `-`). */
@@ -121,6 +134,8 @@ export interface JailkeeperOptions extends ClientIpOptions {
    * (reverse, then forward) before it is counted; `true` for every jail. @default off
    */
   verifiedCrawlers?: VerifiedCrawlersOptions | boolean;
+  /** Ban a whole IPv6 network when many of its clients are banned; `true` for the defaults. @default off */
+  ipv6RangeBan?: Ipv6RangeBanOptions | boolean;
 }
 
 /** A jail after validation: durations in ms, paths compiled. */
@@ -182,4 +197,5 @@ export interface ResolvedOptions {
   readonly sweepIntervalMs: number;
   readonly closeConnectionsOnBan: boolean;
   readonly verifiedCrawlers: ResolvedVerifiedCrawlers | null;
+  readonly ipv6RangeBan: { readonly prefix: number; readonly threshold: number } | null;
 }

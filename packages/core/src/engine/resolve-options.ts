@@ -9,6 +9,7 @@ import { compilePaths, compileUserAgents } from '../paths/path-pattern.js';
 import type { Store } from '../store/store.js';
 import type {
   BanTimeIncrementOptions,
+  Ipv6RangeBanOptions,
   JailkeeperOptions,
   JailOptions,
   PardonOptions,
@@ -42,7 +43,21 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   getClientIp: true,
   closeConnectionsOnBan: true,
   verifiedCrawlers: true,
+  ipv6RangeBan: true,
 };
+const RANGE_KEYS: KeyList<Ipv6RangeBanOptions> = { prefix: true, threshold: true };
+
+function resolveRangeBan(value: unknown, ipv6Subnet: number): ResolvedOptions['ipv6RangeBan'] {
+  if (value === undefined || value === false) return null;
+  const input = value === true ? {} : checkKeys('ipv6RangeBan', value, RANGE_KEYS);
+  const prefix = positiveInteger('ipv6RangeBan.prefix', input.prefix, 48, { max: 127 });
+  if (prefix >= ipv6Subnet) {
+    invalid('ipv6RangeBan.prefix', `a prefix length shorter than ipv6Subnet (${ipv6Subnet})`, prefix);
+  }
+  const threshold = positiveInteger('ipv6RangeBan.threshold', input.threshold, 8);
+  if (threshold < 2) invalid('ipv6RangeBan.threshold', 'an integer of 2 or more', threshold);
+  return Object.freeze({ prefix, threshold });
+}
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
   methods: true,
@@ -316,5 +331,9 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
         : toDurationMs('sweepInterval', top.sweepInterval),
     closeConnectionsOnBan: bool('closeConnectionsOnBan', top.closeConnectionsOnBan, true),
     verifiedCrawlers: resolveVerifiedCrawlers(top.verifiedCrawlers, names),
+    ipv6RangeBan: resolveRangeBan(
+      top.ipv6RangeBan,
+      positiveInteger('ipv6Subnet', top.ipv6Subnet, DEFAULTS.ipv6Subnet, { max: 128 }),
+    ),
   });
 }
