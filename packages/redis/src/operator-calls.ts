@@ -1,0 +1,164 @@
+import type { Ban, BanPage, BanPageQuery, ManualBanInput, StoreJailStatus } from '@jailkeeper/core';
+import { fromRedis, listOf, storableReason, versionOf } from './codec.js';
+import { SHARDS, shardOf } from './keys.js';
+import { type Parts, totalsOf } from './parts.js';
+import type { JailRegistry } from './registry.js';
+
+/**
+ * What operators do through the store (ban, unban, list, status): a failure is reported, degrades
+ * the store, and is thrown (an operator's call is never answered from a guess). Lists are read in
+ * pages of whole shards; unbanAll lifts a shard per call.
+ */
+export class OperatorCalls {
+  readonly #p: Parts;
+  readonly #registry: JailRegistry;
+  readonly #jails: () => readonly string[];
+
+  constructor(parts: Parts, registry: JailRegistry, jails: () => readonly string[]) {
+    this.#p = parts;
+    this.#registry = registry;
+    this.#jails = jails;
+  }
+
+  async #operate<T>(operation: string, run: () => Promise<T>, timeoutMs?: number): Promise<T> {
+    try {
+      return await this.#p.link.call(run, timeoutMs);
+    } catch (error) {
+      this.#p.link.fail(operation, error);
+      throw error;
+    }
+  }
+
+  async ban(input: ManualBanInput): Promise<Ban> {
+    const { link, keys, fallback } = this.#p;
+    if (link.degraded) return fallback.local.ban(input);
+    const n = shardOf(input.client);
+    const text = await this.#operate('ban', () =>
+      this.#p.client.jkManualBan(
+        keys.bans(n),
+        keys.version(n),
+        keys.history(input.client),
+        keys.failures(input.client, input.jail),
+        input.jail,
+        input.client,
+        input.durationMs === Number.POSITIVE_INFINITY ? -1 : input.durationMs,
+        storableReason(input.reason),
+        input.historyTimeMs,
+        keys.channel,
+        this.#p.origin,
+      ),
+    );
+    const out = JSON.parse(text) as { ban: Ban; epoch?: unknown; seqs?: unknown };
+    this.#p.sync.note(n, versionOf(out));
+    totalsOf(this.#p, input.jail).banned++;
+    return fromRedis(out.ban);
+  }
+
+  async unban(client: string, jail?: string): Promise<Ban[]> {
+    const { link, keys, fallback } = this.#p;
+    const local = await fallback.local.unban(client, jail);
+    if (link.degraded) return local;
+    const n = shardOf(client);
+    const text = await this.#operate('unban', () =>
+      this.#p.client.jkUnban(
+        keys.bans(n),
+        keys.version(n),
+        client,
+        jail ?? '',
+        keys.channel,
+        this.#p.origin,
+        keys.base(n),
+        ...(jail === undefined ? this.#jails() : []),
+      ),
+    );
+    const out = JSON.parse(text) as { lifted: unknown; epoch?: unknown; seqs?: unknown };
+    this.#p.sync.note(n, versionOf(out));
+    return [...local, ...listOf<Ban>(out.lifted).map(fromRedis)];
+  }
+
+  async unbanAll(jail?: string): Promise<Ban[]> {
+    const { link, keys, fallback } = this.#p;
+    const lifted = await fallback.local.unbanAll(jail);
+    if (link.degraded) return lifted;
+    const versions = await this.#operate('unbanAll', () => this.#p.sync.versions(), 5000);
+    for (let n = 0; n < SHARDS; n++) {
+      if (versions[n] === null) continue; // no shard, no ban
+      const text = await this.#operate('unbanAll', () =>
+        this.#p.client.jkUnbanShard(
+          keys.bans(n),
+          keys.version(n),
+          jail ?? '',
+          keys.channel,
+          this.#p.origin,
+          keys.base(n),
+        ),
+      );
+      const out = JSON.parse(text) as { lifted: unknown; epoch?: unknown; seqs?: unknown };
+      this.#p.sync.note(n, versionOf(out));
+      for (const ban of listOf<Ban>(out.lifted)) lifted.push(fromRedis(ban));
+    }
+    return lifted;
+  }
+
+  /** Every active ban, a page at a time. */
+  async bans(jail?: string): Promise<Ban[]> {
+    const out: Ban[] = [];
+    let after: string | undefined;
+    do {
+      const page = await this.bansPage({ jail, after, limit: 5000 });
+      for (const ban of page.bans) out.push(ban);
+      after = page.next;
+    } while (after !== undefined);
+    return out;
+  }
+
+  /**
+   * A page of the active bans: whole shards after the cursor (a client's bans live in one shard,
+   * so they are never split), until about `limit` bans. One read of the versions skips empty
+   * shards. While degraded: the bans made here.
+   */
+  async bansPage(query: BanPageQuery): Promise<BanPage> {
+    const { link, fallback, sync, io } = this.#p;
+    const local = query.after === undefined ? await fallback.local.bans(query.jail) : [];
+    if (link.degraded) return { bans: local };
+    const from = query.after === undefined ? 0 : Number(query.after) + 1;
+    if (!Number.isInteger(from) || from < 0 || from >= SHARDS) return { bans: local };
+    const versions = await this.#operate('bans', () => sync.versions(), 5000);
+    const shards: number[] = [];
+    for (let n = from; n < SHARDS; n++) if (versions[n] !== null) shards.push(n);
+    const out = local;
+    const now = sync.clock.now();
+    let at = 0;
+    while (at < shards.length && out.length < query.limit) {
+      // A few shards at a time: about `limit` bans, however they spread.
+      const take = shards.slice(at, at + Math.max(1, Math.ceil((query.limit - out.length) / 64)));
+      at += take.length;
+      await this.#operate(
+        'bans',
+        () =>
+          io.read(take, ({ bans }) => {
+            for (const ban of bans)
+              if (ban.endMs > now && (query.jail === undefined || ban.jail === query.jail)) out.push(ban);
+          }),
+        5000,
+      );
+    }
+    return at < shards.length ? { bans: out, next: String(shards[at - 1]) } : { bans: out };
+  }
+
+  async status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>> {
+    const bans = await this.bans();
+    const failing = this.#p.link.degraded ? new Map<string, number>() : await this.#registry.failing();
+    const out: Record<string, StoreJailStatus> = {};
+    for (const jail of jails) {
+      const totals = this.#p.totals.get(jail);
+      out[jail] = {
+        currentlyFailed: failing.get(jail) ?? 0,
+        totalFailed: totals?.failed ?? 0,
+        currentlyBanned: bans.filter((b) => b.jail === jail).length,
+        totalBanned: totals?.banned ?? 0,
+      };
+    }
+    return out;
+  }
+}
