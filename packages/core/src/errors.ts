@@ -41,6 +41,7 @@ export const WARNING_CODES = {
   JK_WRN_CUSTOM_CLIENT_IP: 'jk_wrn_custom_client_ip',
   JK_WRN_LISTENER_ERROR: 'jk_wrn_listener_error',
   JK_WRN_STORE_DEGRADED: 'jk_wrn_store_degraded',
+  JK_WRN_NOT_READY: 'jk_wrn_not_ready',
   JK_WRN_NOTIFY_FAILED: 'jk_wrn_notify_failed',
   JK_WRN_CRAWLER_DNS: 'jk_wrn_crawler_dns',
 } as const;

@@ -10,7 +10,7 @@ import {
   parseIp,
 } from '@jailkeeper/core';
 import { checkKeys, invalid, networkList } from '@jailkeeper/core/adapter';
-import { type ExportFormat, exportBans } from './export.js';
+import { type ExportFormat, exportBanPages } from './export.js';
 import type { JailkeeperMetrics } from './metrics.js';
 
 /** Options of {@link createAdminApi}. */
@@ -55,6 +55,18 @@ export interface AdminApi {
 }
 
 const KEYS = { token: true, allowRemote: true, metrics: true } as const;
+/** Bans per page of `GET /bans` when the caller does not say (`?limit=`, at most 100,000). */
+const DEFAULT_PAGE = 1000;
+
+/** Every active ban, a page at a time. */
+async function* pagesOf(keeper: Jailkeeper, jail: string | undefined): AsyncGenerator<BanInfo[]> {
+  let after: string | undefined;
+  do {
+    const page = await keeper.bansPage({ jail, after, limit: 5000 });
+    yield page.bans;
+    after = page.next;
+  } while (after !== undefined);
+}
 const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-client-ip', 'cf-connecting-ip'];
 const MAX_BODY = 64 * 1024;
 const LOOPBACK = new IpSet(networkList('loopback', ['loopback']));
@@ -158,8 +170,19 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
     switch (`${method} ${path}`) {
       case 'GET /status':
         return json(200, await keeper.status());
-      case 'GET /bans':
-        return json(200, { bans: (await keeper.bans({ jail })).map(banJson) });
+      case 'GET /bans': {
+        // Paged: a million bans are never built, serialised or sent at once.
+        const limit = query.get('limit');
+        const page = await keeper.bansPage({
+          jail,
+          after: query.get('after') ?? undefined,
+          limit: limit === null ? DEFAULT_PAGE : Number(limit),
+        });
+        return json(200, {
+          bans: page.bans.map(banJson),
+          ...(page.next === undefined ? {} : { next: page.next }),
+        });
+      }
       case 'POST /bans': {
         const ban = await keeper.ban(field(request.body, 'address', true) as string, {
           jail: field(request.body, 'jail', false),
@@ -191,7 +214,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       }
       case 'GET /export': {
         const format = (query.get('format') ?? 'plain') as ExportFormat;
-        const text = exportBans(await keeper.bans({ jail }), format, {
+        const text = await exportBanPages(pagesOf(keeper, jail), format, {
           name: query.get('name') ?? undefined,
         });
         return {

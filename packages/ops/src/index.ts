@@ -7,7 +7,7 @@ export {
   banJson,
   createAdminApi,
 } from './admin.js';
-export { EXPORT_FORMATS, type ExportFormat, exportBans } from './export.js';
+export { EXPORT_FORMATS, type ExportFormat, exportBanPages, exportBans } from './export.js';
 export {
   createMetrics,
   type JailkeeperMetrics,

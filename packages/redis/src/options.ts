@@ -33,6 +33,11 @@ export interface RedisStoreOptions {
    * active bans) before it goes on degraded. @default '5s'
    */
   startTimeout?: Duration;
+  /**
+   * `false` for tools that only act on the store (the CLI): no bans are loaded or followed, no
+   * jail names registered. An app's keeper needs them. @default true
+   */
+  loadBans?: boolean;
 }
 
 /** The options after validation. */
@@ -44,6 +49,7 @@ export interface ResolvedRedisOptions {
   readonly reconcileMs: number;
   readonly probeMs: number;
   readonly startMs: number;
+  readonly loadBans: boolean;
 }
 
 const OPTION_KEYS = {
@@ -54,6 +60,7 @@ const OPTION_KEYS = {
   reconcileInterval: true,
   probeInterval: true,
   startTimeout: true,
+  loadBans: true,
 } as const;
 
 function ms(value: unknown, path: string, fallback: number): number {
@@ -88,6 +95,13 @@ export function resolveRedisOptions(options: RedisStoreOptions): ResolvedRedisOp
       `createRedisStore options.prefix must be up to 64 letters, digits, ":", "_" or "-"; received ${JSON.stringify(prefix)}.`,
     );
   }
+  if (input.loadBans !== undefined && typeof input.loadBans !== 'boolean') {
+    throw new JailkeeperConfigError(
+      'JK_ERR_INVALID_OPTION',
+      'loadBans',
+      `createRedisStore options.loadBans must be true or false; received ${JSON.stringify(input.loadBans)}.`,
+    );
+  }
   const policy = input.onStoreError ?? 'local';
   if (policy !== 'local' && policy !== 'allow' && policy !== 'deny') {
     throw new JailkeeperConfigError(
@@ -104,5 +118,6 @@ export function resolveRedisOptions(options: RedisStoreOptions): ResolvedRedisOp
     reconcileMs: ms(input.reconcileInterval, 'reconcileInterval', 1000),
     probeMs: ms(input.probeInterval, 'probeInterval', 1000),
     startMs: ms(input.startTimeout, 'startTimeout', 5000),
+    loadBans: input.loadBans === undefined ? true : input.loadBans === true,
   });
 }

@@ -36,6 +36,7 @@ export class RedisStore implements Store {
   readonly #p: Parts;
   readonly #reconcileMs: number;
   readonly #startMs: number;
+  readonly #loadBans: boolean;
   readonly #counting: Counting;
   readonly #calls: OperatorCalls;
   readonly #registry: JailRegistry;
@@ -74,6 +75,7 @@ export class RedisStore implements Store {
     };
     this.#reconcileMs = o.reconcileMs;
     this.#startMs = o.startMs;
+    this.#loadBans = o.loadBans;
     this.#registry = new JailRegistry(client, keys, link);
     this.#ignore = new IgnoreSet(client, keys, link);
     this.#counting = new Counting(this.#p);
@@ -129,6 +131,10 @@ export class RedisStore implements Store {
           },
     );
     fallback.init(ctx, sync.clock);
+    if (!this.#loadBans) {
+      if (!(await link.connected(this.#startMs))) link.fail('init', new Error('no connection'));
+      return;
+    }
     this.#registry.want(ctx.jails ?? []);
     link.attach(ctx, () => this.#soon());
     const subscriber = client.duplicate();

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { type Duration, formatDuration, toDurationMs } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { GuardOptions } from '../engine/connections.js';
@@ -9,8 +10,10 @@ import { countResponse } from './counting.js';
 import { type RefusalWriter, type ResolvedRefusal, resolveRefusal, writeRefusal } from './refusal.js';
 import { compileRouteConfig, type RouteJails } from './route-config.js';
 
-/** The options every adapter takes (see {@link RefusalOptions}); an adapter may add its own keys. */
-const REFUSAL_KEYS = { block: true, response: true, retryAfter: true } as const;
+/** The options every adapter takes (see {@link RefusalOptions} and `readyTimeout`); an adapter may add its own keys. */
+const COMMON_KEYS = { block: true, response: true, retryAfter: true, readyTimeout: true } as const;
+/** How long requests are held at most while the keeper's store loads. */
+const READY_TIMEOUT_MS = 10_000;
 
 /**
  * What an adapter gets from {@link createAdapterKit}: everything that is not framework glue,
@@ -24,6 +27,11 @@ export class AdapterKit {
   /** True when some jail bans with scope 'jail': `check()` then needs the request's method and path. */
   readonly jailScope: boolean;
   readonly #jailNames: readonly string[];
+  readonly #readyTimeoutMs: number;
+  /** While the store loads: the one promise every held request waits on. */
+  #loading: Promise<void> | undefined;
+  /** True once the wait timed out: requests go on (the warning was given). */
+  #gaveUp = false;
 
   constructor(keeper: Jailkeeper, input: Record<string, unknown>) {
     this.keeper = keeper;
@@ -31,6 +39,10 @@ export class AdapterKit {
     this.refusal = resolveRefusal('', input);
     this.jailScope = keeper.hasJailScope;
     this.#jailNames = [...keeper.options.jailsByName.keys()];
+    this.#readyTimeoutMs =
+      input.readyTimeout === undefined
+        ? READY_TIMEOUT_MS
+        : toDurationMs('readyTimeout', input.readyTimeout as Duration, { allowZero: true });
   }
 
   /** Compiles a route's config once, when the route is declared (the same errors on every adapter). */
@@ -38,7 +50,11 @@ export class AdapterKit {
     return compileRouteConfig(this.#jailNames, 'jailkeeper route config', config);
   }
 
-  /** Runs `decide` once the client has no failure still being recorded (see `afterSettling`). */
+  /**
+   * Runs `decide` once the keeper's store has loaded (a request that arrives before `ready` is
+   * held, at most `readyTimeout`, so that a banned client is never judged against no bans) and
+   * the client has no failure still being recorded (see `afterSettling`).
+   */
   admit<A, B, C>(
     identity: ClientIdentity,
     decide: (a: A, b: B, c: C, identity: ClientIdentity) => void,
@@ -46,12 +62,34 @@ export class AdapterKit {
     b: B,
     c: C,
   ): void {
-    afterSettling(this.keeper, identity, decide, a, b, c);
+    if (this.keeper.isReady || this.#gaveUp) afterSettling(this.keeper, identity, decide, a, b, c);
+    else this.#whenReady().then(() => afterSettling(this.keeper, identity, decide, a, b, c));
+  }
+
+  /** Resolves when the store has loaded, or after `readyTimeout` (then warns once and stops waiting). */
+  #whenReady(): Promise<void> {
+    this.#loading ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#gaveUp = true;
+        this.keeper.warn(
+          'JK_WRN_NOT_READY',
+          `The store had not loaded its bans ${formatDuration(this.#readyTimeoutMs)} after the first request; requests go on, judged against the bans known so far. Await keeper.ready before listening, or raise readyTimeout.`,
+        );
+        resolve();
+      }, this.#readyTimeoutMs);
+      timer.unref();
+      this.keeper.ready.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.#loading;
   }
 
   /** Writes the refusal of a banned client through the adapter's writer. */
   refuse<T>(writer: RefusalWriter<T>, target: T, verdict: Banned, identity: ClientIdentity): void {
-    writeRefusal(writer, target, this.refusal, verdict, identity, this.keeper.clock.now());
+    // Retry-After in the bans' own clock (the store's): a skewed app clock cannot stretch it.
+    writeRefusal(writer, target, this.refusal, verdict, identity, this.keeper.banClock.now());
   }
 
   /** A response the adapter will count when it closes (`keeper.idle()` waits for it). */
@@ -115,6 +153,6 @@ export interface AdapterKitInput {
  */
 export function createAdapterKit(input: AdapterKitInput): AdapterKit {
   const keeper = requireKeeper(input.keeper, input.keeperAt);
-  const options = checkKeys(input.optionsAt, input.options ?? {}, { ...REFUSAL_KEYS, ...input.extraKeys });
+  const options = checkKeys(input.optionsAt, input.options ?? {}, { ...COMMON_KEYS, ...input.extraKeys });
   return new AdapterKit(keeper, options);
 }

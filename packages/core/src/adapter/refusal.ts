@@ -1,3 +1,4 @@
+import type { Duration } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
 import type { Banned } from '../engine/ban-index.js';
 import { invalid } from '../errors.js';
@@ -16,6 +17,13 @@ export interface RefusalOptions {
   response?: { status?: number; body?: string | object; headers?: Record<string, string> };
   /** Send `Retry-After` with the seconds left (never for a permanent ban). @default true */
   retryAfter?: boolean;
+  /**
+   * (Every adapter's, beside the refusal options.) Requests that arrive before the keeper's store
+   * has loaded its bans (`keeper.ready`) are held at most this long, then go on with a warning
+   * (JK_WRN_NOT_READY), so forgetting `await keeper.ready` cannot let a banned client in.
+   * @default '10s'
+   */
+  readyTimeout?: Duration;
 }
 
 /** Refusal options after validation: the body serialised and the headers listed once. */
