@@ -60,7 +60,10 @@ export class RedisStore implements Store {
       () => this.#catchUp('remote'),
       () => void this.#flushFallback(),
     );
-    const io = new ShardIO(client, keys, link, Math.max(o.startMs, 10 * o.timeoutMs));
+    // Loads, reconciles and operators' calls get a longer deadline than the hot path's: a busy
+    // Redis is slow to answer a batch, not down.
+    const bulkMs = Math.max(o.startMs, 10 * o.timeoutMs);
+    const io = new ShardIO(client, keys, link, bulkMs);
     const sync = new BanSync(io, keys, { origin, historyMs: DEFAULTS.historyTimeMs });
     this.#p = {
       client,
@@ -76,8 +79,8 @@ export class RedisStore implements Store {
     this.#reconcileMs = o.reconcileMs;
     this.#startMs = o.startMs;
     this.#loadBans = o.loadBans;
-    this.#registry = new JailRegistry(client, keys, link);
-    this.#ignore = new IgnoreSet(client, keys, link);
+    this.#registry = new JailRegistry(client, keys, link, bulkMs);
+    this.#ignore = new IgnoreSet(client, keys, link, bulkMs);
     this.#counting = new Counting(this.#p);
     this.#calls = new OperatorCalls(this.#p, this.#registry, () => this.#ctx?.jails ?? []);
   }

@@ -14,12 +14,15 @@ export class JailRegistry {
   readonly #client: Redis | Cluster;
   readonly #keys: Keys;
   readonly #link: Link;
+  /** Background and operators' calls: the bulk deadline, not the hot path's. */
+  readonly #timeoutMs: number;
   #names: readonly string[] = [];
 
-  constructor(client: Redis | Cluster, keys: Keys, link: Link) {
+  constructor(client: Redis | Cluster, keys: Keys, link: Link, timeoutMs: number) {
     this.#client = client;
     this.#keys = keys;
     this.#link = link;
+    this.#timeoutMs = timeoutMs;
   }
 
   /** The names this instance registers. */
@@ -30,17 +33,19 @@ export class JailRegistry {
   async register(): Promise<void> {
     if (this.#names.length === 0) return;
     const key = this.#keys.jails;
-    await this.#link.call(() =>
-      this.#client
-        .multi()
-        .sadd(key, ...this.#names)
-        .pexpire(key, REGISTRY_TTL_MS)
-        .exec(),
+    await this.#link.call(
+      () =>
+        this.#client
+          .multi()
+          .sadd(key, ...this.#names)
+          .pexpire(key, REGISTRY_TTL_MS)
+          .exec(),
+      this.#timeoutMs,
     );
   }
 
   async list(): Promise<string[]> {
-    return (await this.#link.call(() => this.#client.smembers(this.#keys.jails))).sort();
+    return (await this.#link.call(() => this.#client.smembers(this.#keys.jails), this.#timeoutMs)).sort();
   }
 
   /** Clients with failures in their window, per jail: one SCAN of the failure keys on every master. */
@@ -57,7 +62,7 @@ export class JailRegistry {
       do {
         const [next, batch] = await this.#link.call(
           () => node.scan(cursor, 'MATCH', match, 'COUNT', 1000),
-          5000,
+          this.#timeoutMs,
         );
         cursor = next;
         for (const key of batch) {
@@ -79,25 +84,29 @@ export class IgnoreSet {
   readonly #client: Redis | Cluster;
   readonly #keys: Keys;
   readonly #link: Link;
+  readonly #timeoutMs: number;
 
-  constructor(client: Redis | Cluster, keys: Keys, link: Link) {
+  constructor(client: Redis | Cluster, keys: Keys, link: Link, timeoutMs: number) {
     this.#client = client;
     this.#keys = keys;
     this.#link = link;
+    this.#timeoutMs = timeoutMs;
   }
 
   async edit(op: 'add' | 'remove', entries: readonly string[]): Promise<void> {
     if (entries.length === 0) return;
     const key = this.#keys.ignore;
-    await this.#link.call(() =>
-      op === 'add' ? this.#client.sadd(key, ...entries) : this.#client.srem(key, ...entries),
+    await this.#link.call(
+      () => (op === 'add' ? this.#client.sadd(key, ...entries) : this.#client.srem(key, ...entries)),
+      this.#timeoutMs,
     );
-    await this.#link.call(() =>
-      this.#client.publish(this.#keys.channel, JSON.stringify({ type: `ignore-${op}`, entries })),
+    await this.#link.call(
+      () => this.#client.publish(this.#keys.channel, JSON.stringify({ type: `ignore-${op}`, entries })),
+      this.#timeoutMs,
     );
   }
 
   async list(): Promise<string[]> {
-    return (await this.#link.call(() => this.#client.smembers(this.#keys.ignore))).sort();
+    return (await this.#link.call(() => this.#client.smembers(this.#keys.ignore), this.#timeoutMs)).sort();
   }
 }
