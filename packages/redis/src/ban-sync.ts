@@ -203,7 +203,7 @@ export class BanSync {
     const ended = Date.now();
     if (time === undefined || ended - started > 250) return; // too slow to be precise
     const redisMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
-    this.#offsetMs = redisMs - (started + ended) / 2;
+    this.#offsetMs = Math.round(redisMs - (started + ended) / 2);
   }
 
   // ------------------------------------------------------------- reading shards
