@@ -8,6 +8,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export class TcpProxy {
   delayMs = 0;
+  /** Extra delay of the replies on the first connection only (a client's commands, not its subscriber). */
+  firstConnectionDelayMs = 0;
+  #connections = 0;
   #cut = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
@@ -22,14 +25,16 @@ export class TcpProxy {
       }
       const upstream = connect(this.#upstreamPort, '127.0.0.1');
       this.#sockets.add(downstream).add(upstream);
+      const extra = this.#connections++ === 0 ? this.firstConnectionDelayMs : 0;
       let releaseAt = 0;
       downstream.on('data', (chunk) => upstream.write(chunk));
       upstream.on('data', (chunk) => {
-        if (this.delayMs === 0 && releaseAt <= Date.now()) {
+        const delay = this.delayMs + extra;
+        if (delay === 0 && releaseAt <= Date.now()) {
           downstream.write(chunk);
           return;
         }
-        releaseAt = Math.max(Date.now() + this.delayMs, releaseAt);
+        releaseAt = Math.max(Date.now() + delay, releaseAt);
         setTimeout(() => downstream.writable && downstream.write(chunk), releaseAt - Date.now());
       });
       const close = () => {
