@@ -47,7 +47,7 @@ describe('origin: local on exactly one instance', () => {
     // Each instance's script replies come 20 ms after its pub/sub messages: the echo of its own
     // ban always arrives first, the order that made about a third of the bans 'remote'.
     const proxies = [new TcpProxy(redis.port), new TcpProxy(redis.port), new TcpProxy(redis.port)];
-    const fleet = [];
+    const fleet: ReturnType<typeof instance>[] = [];
     for (const proxy of proxies) {
       proxy.firstConnectionDelayMs = 20;
       fleet.push(instance(`redis://127.0.0.1:${await proxy.listen()}`, prefix));
