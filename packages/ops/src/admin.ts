@@ -62,7 +62,7 @@ const DEFAULT_PAGE = 1000;
 async function* pagesOf(keeper: Jailkeeper, jail: string | undefined): AsyncGenerator<BanInfo[]> {
   let after: string | undefined;
   do {
-    const page = await keeper.bansPage({ jail, after, limit: 5000 });
+    const page = await keeper.bansPage({ jail, after, limit: 2000 });
     yield page.bans;
     after = page.next;
   } while (after !== undefined);

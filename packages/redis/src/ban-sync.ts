@@ -236,15 +236,16 @@ export class BanSync {
     const v = parseVersion(shard.version);
     if (v !== null && this.#seenEpoch[n] === v.epoch && (this.#seenSeq[n] as number) > v.seq) return; // stale
     const now = this.#clock.now();
-    const present = new Set<string>();
+    const mine = local.get(n);
+    const present = mine === undefined ? undefined : new Set<string>();
     for (const ban of bans) {
       if (ban.endMs <= now) continue;
-      present.add(banKey(ban));
+      present?.add(banKey(ban));
       if (!ctx.isIgnored(ban.client)) ctx.onBan(ban, origin);
     }
-    for (const ban of local.get(n) ?? []) {
+    for (const ban of mine ?? []) {
       // Ended bans end by themselves; a ban about to end may already be tidied away in Redis.
-      if (ban.endMs > now + 1000 && !present.has(banKey(ban))) ctx.onUnban(ban, 'remote');
+      if (ban.endMs > now + 1000 && !present?.has(banKey(ban))) ctx.onUnban(ban, 'remote');
     }
     this.#epochs[n] = v?.epoch ?? null;
     this.#seqs[n] = v?.seq ?? 0;

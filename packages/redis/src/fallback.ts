@@ -37,8 +37,12 @@ export class Fallback {
     this.#seen.delete(key);
     if (banned || count <= 0) return;
     if (this.#seen.size >= SEEN_CAP) {
-      const oldest = this.#seen.keys().next();
-      if (!oldest.done) this.#seen.delete(oldest.value);
+      // The oldest tenth at once: one at a time, V8's Map would scan its deleted front each time.
+      let drop = SEEN_CAP / 10;
+      for (const old of this.#seen.keys()) {
+        this.#seen.delete(old);
+        if (--drop === 0) break;
+      }
     }
     this.#seen.set(key, { count, atMs: (this.#clock as Clock).now() });
   }

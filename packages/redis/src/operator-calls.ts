@@ -4,6 +4,9 @@ import { SHARDS, shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';
 import type { JailRegistry } from './registry.js';
 
+/** Shards read per pipeline while paging: empty shards cost one short reply each. */
+const SHARDS_PER_READ = 16;
+
 /**
  * What operators do through the store (ban, unban, list, status): a failure is reported, degrades
  * the store, and is thrown (an operator's call is never answered from a guess). Lists are read in
@@ -114,25 +117,21 @@ export class OperatorCalls {
 
   /**
    * A page of the active bans: whole shards after the cursor (a client's bans live in one shard,
-   * so they are never split), until about `limit` bans. One read of the versions skips empty
-   * shards. While degraded: the bans made here.
+   * so they are never split), read a pipeline of shards at a time until about `limit` bans.
+   * While degraded: the bans made here.
    */
   async bansPage(query: BanPageQuery): Promise<BanPage> {
     const { link, fallback, sync, io } = this.#p;
     const local = query.after === undefined ? await fallback.local.bans(query.jail) : [];
     if (link.degraded) return { bans: local };
-    const from = query.after === undefined ? 0 : Number(query.after) + 1;
-    if (!Number.isInteger(from) || from < 0 || from >= SHARDS) return { bans: local };
-    const versions = await this.#operate('bans', () => sync.versions(), 5000);
-    const shards: number[] = [];
-    for (let n = from; n < SHARDS; n++) if (versions[n] !== null) shards.push(n);
+    let n = query.after === undefined ? 0 : Number(query.after) + 1;
+    if (!Number.isInteger(n) || n < 0 || n >= SHARDS) return { bans: local };
     const out = local;
     const now = sync.clock.now();
-    let at = 0;
-    while (at < shards.length && out.length < query.limit) {
-      // A few shards at a time: about `limit` bans, however they spread.
-      const take = shards.slice(at, at + Math.max(1, Math.ceil((query.limit - out.length) / 64)));
-      at += take.length;
+    while (n < SHARDS && out.length < query.limit) {
+      const take: number[] = [];
+      for (let m = n; m < Math.min(SHARDS, n + SHARDS_PER_READ); m++) take.push(m);
+      n += take.length;
       await this.#operate(
         'bans',
         () =>
@@ -143,7 +142,7 @@ export class OperatorCalls {
         5000,
       );
     }
-    return at < shards.length ? { bans: out, next: String(shards[at - 1]) } : { bans: out };
+    return n < SHARDS ? { bans: out, next: String(n - 1) } : { bans: out };
   }
 
   async status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>> {

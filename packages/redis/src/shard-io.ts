@@ -8,6 +8,8 @@ import type { Link } from './link.js';
 /** Shards per pipeline, and pipelines in flight: a million bans load in about a second, in slices. */
 const BATCH = 16;
 const PARALLEL = 4;
+/** Bans handled between two turns of the event loop. */
+const SLICE = 2000;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A shard as read: its version (`<epoch>:<seq>`, null when the shard does not exist) and its bans. */

@@ -42,7 +42,17 @@ export class BanBook {
 
   /** A ban as operators see it, with its time left at `now`. */
   info(ban: Ban, now: number): BanInfo {
-    return { ...plain(ban), timeLeftMs: Math.max(0, ban.endMs - now), scope: this.scopeOf(ban.jail) };
+    return {
+      jail: ban.jail,
+      client: ban.client,
+      startMs: ban.startMs,
+      endMs: ban.endMs,
+      banCount: ban.banCount,
+      reason: ban.reason,
+      manual: ban.manual,
+      timeLeftMs: Math.max(0, ban.endMs - now),
+      scope: this.scopeOf(ban.jail),
+    };
   }
 
   #event(ban: Ban, origin: BanEvent['origin'], ip?: string): BanEvent {
@@ -58,17 +68,10 @@ export class BanBook {
   /** Adds a ban to the index and announces it, unless the index already holds this very ban. */
   apply(ban: Ban, origin: BanEvent['origin'], ip?: string, quiet = false): void {
     if (ban.endMs <= this.#clock.now()) return;
-    const held = this.index.find(ban.client, ban.jail);
-    if (
-      held !== NO_SLOT &&
-      this.index.startMs(held) === ban.startMs &&
-      this.index.endMs(held) === ban.endMs
-    ) {
-      return;
-    }
     const appScope = this.scopeOf(ban.jail) === 'app';
-    this.index.add(ban, appScope);
-    if (held === NO_SLOT) this.#countRange(ban, 1);
+    const change = this.index.apply(ban, appScope);
+    if (change === 'same') return;
+    if (change === 'added') this.#countRange(ban, 1);
     // A jail-scope ban refuses only some routes: the client's other traffic may go on.
     if (appScope && this.#options.closeConnectionsOnBan) this.#connections.close(ban.client);
     if (quiet) return;
@@ -120,12 +123,17 @@ export class BanBook {
     this.#announcer.emit('wouldBan', this.#event(ban, 'local', ip));
   }
 
-  /** Drops and announces the bans that have ended: the cost is what ends, not what is held. */
-  expire(): void {
-    for (const ban of this.index.expire(this.#clock.now())) {
+  /**
+   * Drops and announces the bans that have ended, at most `max`: the cost is what ends, not what
+   * is held. Returns true when more are due (the sweep goes on after a turn of the event loop).
+   */
+  expire(max = Number.POSITIVE_INFINITY): boolean {
+    const { bans, more } = this.index.expire(this.#clock.now(), max);
+    for (const ban of bans) {
       this.#countRange(ban, -1);
       this.#announceUnban(ban, 'expired', 'local');
     }
+    return more;
   }
 
   /** The active bans in the index, built one by one as they are read. */

@@ -100,6 +100,18 @@ export class BanIndex {
     return slot;
   }
 
+  /**
+   * Adds or replaces the client's ban in that jail, unless the index holds this very ban (same
+   * start and end): `'same'`, `'added'` (a new entry) or `'replaced'`.
+   */
+  apply(ban: Ban, appScope: boolean): 'same' | 'added' | 'replaced' {
+    const size = this.#table.size;
+    const slot = this.#table.upsert(ban, appScope);
+    if (slot === undefined) return 'same';
+    if (this.#verdicts.size > 0) this.#verdicts.delete(slot);
+    return this.#table.size > size ? 'added' : 'replaced';
+  }
+
   /** Removes the client's ban in one jail; returns it. */
   remove(client: string, jail: string): Ban | undefined {
     const slot = this.#table.find(client, jail);
@@ -109,14 +121,18 @@ export class BanIndex {
     return ban;
   }
 
-  /** Removes and returns every ban whose end is at or before `now`. */
-  expire(now: number): Ban[] {
-    const out: Ban[] = [];
-    this.#table.expire(now, (slot) => {
-      out.push(this.#table.ban(slot));
-      this.#verdicts.delete(slot);
-    });
-    return out;
+  /** Removes and returns the bans whose end is at or before `now`, at most `max`; `more`: some are left. */
+  expire(now: number, max = Number.POSITIVE_INFINITY): { bans: Ban[]; more: boolean } {
+    const bans: Ban[] = [];
+    const more = this.#table.expire(
+      now,
+      (slot) => {
+        bans.push(this.#table.ban(slot));
+        this.#verdicts.delete(slot);
+      },
+      max,
+    );
+    return { bans, more };
   }
 
   /** A page of a walk over the active bans; see {@link BanTable.page}. */

@@ -28,6 +28,9 @@ import { watchRanges } from './range-bans.js';
 import { Recorder } from './recording.js';
 import { resolveOptions } from './resolve-options.js';
 
+/** Bans expired (and announced) between two turns of the event loop. */
+const EXPIRE_SLICE = 2000;
+
 /** The adapter toolkit's handle on the keeper's count of open responses. */
 export const kResponses = Symbol('jailkeeper.responses');
 
@@ -295,7 +298,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   sweep(): Promise<void> {
     this.#sweeping ??= (async () => {
       try {
-        this.#book.expire();
+        // A wave of bans ending together expires in slices, a turn of the event loop apart.
+        while (this.#book.expire(EXPIRE_SLICE)) await new Promise((resolve) => setImmediate(resolve));
         await this.store.sweep();
       } catch (error) {
         this.#announcer.storeError('sweep', error);

@@ -131,9 +131,8 @@ export class Operations {
   }
 
   async bans(options: { jail?: string } = {}): Promise<BanInfo[]> {
-    const list = await allBans(this.#store, options.jail);
     const now = this.#clock.now();
-    const infos = list.map((ban) => this.#book.info(ban, now));
+    const infos = await allBans(this.#store, options.jail, (ban) => this.#book.info(ban, now));
     return sortInSlices(infos, (a, b) => a.endMs - b.endMs);
   }
 

@@ -1,7 +1,7 @@
 import type { Ban, BanPage, Store } from '../store/store.js';
 
 /** How much work runs between two turns of the event loop while walking or sorting bans. */
-const SLICE = 5000;
+const SLICE = 2000;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
@@ -19,14 +19,14 @@ export async function storePage(
   return to < all.length ? { bans: all.slice(from, to), next: String(to) } : { bans: all.slice(from) };
 }
 
-/** Every active ban of the store, read a page at a time. */
-export async function allBans(store: Store, jail?: string): Promise<Ban[]> {
-  if (store.bansPage === undefined) return store.bans(jail);
-  const out: Ban[] = [];
+/** Every active ban of the store, read (and mapped) a page at a time. */
+export async function allBans<T>(store: Store, jail: string | undefined, map: (ban: Ban) => T): Promise<T[]> {
+  if (store.bansPage === undefined) return (await store.bans(jail)).map(map);
+  const out: T[] = [];
   let after: string | undefined;
   do {
     const page = await store.bansPage({ jail, after, limit: SLICE });
-    for (const ban of page.bans) out.push(ban);
+    for (const ban of page.bans) out.push(map(ban));
     after = page.next;
     if (after !== undefined) await turn();
   } while (after !== undefined);

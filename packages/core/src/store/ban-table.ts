@@ -116,16 +116,36 @@ export class BanTable {
    * Returns the slot.
    */
   set(ban: Ban, ownerFlag = false): number {
-    let slot = this.find(ban.client, ban.jail);
+    return this.upsert(ban, ownerFlag) ?? this.find(ban.client, ban.jail);
+  }
+
+  /**
+   * Like `set`, but leaves the table alone when it holds this very ban already (same start and
+   * end): returns the slot written, or undefined when nothing changed. One Map lookup for a new
+   * client (a million bans loaded at start are a million of these).
+   */
+  upsert(ban: Ban, ownerFlag = false): number | undefined {
+    const head = this.#heads.get(ban.client);
+    const id = head === undefined ? undefined : this.#jails.peek(ban.jail);
+    let slot = NONE;
+    if (id !== undefined) {
+      for (let s = head as number; s !== NONE; s = this.#chain[s] as number) {
+        if (this.#jail[s] === id) {
+          slot = s;
+          break;
+        }
+      }
+    }
     if (slot === NONE) {
       slot = this.#allocate();
-      const head = this.#heads.get(ban.client);
       // The Map keeps the first string it was given for the client: the slot shares it.
       this.#clients[slot] = ban.client;
       this.#chain[slot] = head ?? NONE;
       this.#heads.set(ban.client, slot);
       this.#jail[slot] = this.#jails.acquire(ban.jail);
       this.#size++;
+    } else if (this.#start[slot] === ban.startMs && this.#end[slot] === ban.endMs) {
+      return undefined;
     } else {
       this.#unbucket(slot);
       this.#reasons.release(this.#reason[slot] as number);
@@ -163,11 +183,14 @@ export class BanTable {
 
   /**
    * Removes the bans that ended at or before `now`, calling `ended` with each (before its slot is
-   * freed, so the slot's fields can still be read).
+   * freed, so the slot's fields can still be read), at most `max` of them: returns true when more
+   * are due (the caller goes on after a turn of the event loop; an ended ban is never enforced
+   * meanwhile, since every reader compares its end with the time).
    */
-  expire(now: number, ended: (slot: number) => void): void {
+  expire(now: number, ended: (slot: number) => void, max = Number.POSITIVE_INFINITY): boolean {
     const second = Math.floor(now / 1000);
     const heap = this.#seconds;
+    let removed = 0;
     while (heap.length > 0 && (heap[0] as number) <= second) {
       const at = heap[0] as number;
       let s = this.#buckets.get(at);
@@ -177,16 +200,19 @@ export class BanTable {
       }
       const whole = at < second;
       while (s !== NONE) {
+        if (removed >= max) return true;
         const next = this.#next[s] as number;
         if (whole || (this.#end[s] as number) <= now) {
           ended(s);
           this.remove(s);
+          removed++;
         }
         s = next;
       }
       if (!this.#buckets.has(at)) popMin(heap);
       else break; // the current second: the rest of its bucket ends later
     }
+    return false;
   }
 
   /**

@@ -38,8 +38,8 @@ export interface MemoryStoreOptions {
 }
 
 const MEMORY_KEYS = { maxTrackedClients: true, persist: true, persistDelay: true } as const;
-/** Entries of each table a sweep looks at, at most: a sweep's cost is bounded whatever the size. */
-const SWEEP_SLICE = 5000;
+/** Entries of each table a sweep looks at between two turns of the event loop. */
+const SWEEP_SLICE = 2000;
 /** Bans per page of `bans()`, built between two turns of the event loop. */
 const PAGE = 5000;
 

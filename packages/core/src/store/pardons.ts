@@ -1,3 +1,5 @@
+import { evictOldest } from './ban-history.js';
+
 /**
  * Pardons of the memory store: until when a client has the pardoned threshold in a jail. Capped
  * like counters (losing one only lowers a threshold back to normal); expired ones are dropped a
@@ -21,10 +23,7 @@ export class PardonTable {
 
   set(key: string, untilMs: number): void {
     this.#until.delete(key);
-    if (this.#until.size >= this.#cap) {
-      const oldest = this.#until.keys().next();
-      if (!oldest.done) this.#until.delete(oldest.value);
-    }
+    if (this.#until.size >= this.#cap) evictOldest(this.#until, this.#cap);
     this.#until.set(key, untilMs);
   }
 

@@ -238,7 +238,10 @@ export interface Store {
   addIgnore?(entries: readonly string[]): Promise<void>;
   removeIgnore?(entries: readonly string[]): Promise<void>;
   ignoreEntries?(): Promise<string[]>;
-  /** Removes what has expired; returns the bans that ended. Called by the engine on its sweep. */
+  /**
+   * Removes what has expired; returns the bans that ended (when very many end at once, a store
+   * may return only some: the engine does not use them). Called by the engine on its sweep.
+   */
   sweep(): Promise<Ban[]>;
   close(): Promise<void>;
 }

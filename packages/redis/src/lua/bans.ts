@@ -32,29 +32,40 @@ return cjson.encode({ ban = ban, epoch = epoch, seqs = { seq } })
  */
 export const RESTORE = `${PRELUDE}
 local channel, origin, history_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local results, seqs, epoch = {}, {}, nil
+local results, seqs = {}, {}
+-- The version is read once and written once: a batch of bans is a run of seqs.
+local v = redis.call('GET', KEYS[2])
+local epoch, seq = nil, 0
+if v then
+  local e, s = string.match(v, '^([^:]+):(%d+)$')
+  epoch, seq = e, tonumber(s) or 0
+end
+if not epoch then epoch = t[1] .. string.format('%06d', tonumber(t[2])) end
+local latest = 0
 local n = (#ARGV - 3) / 7
 for i = 1, n do
   local a = 3 + (i - 1) * 7
   local ban = { jail = ARGV[a + 1], client = ARGV[a + 2], startMs = tonumber(ARGV[a + 3]),
                 endMs = tonumber(ARGV[a + 4]), banCount = tonumber(ARGV[a + 5]),
                 manual = ARGV[a + 6] == '1', reason = ARGV[a + 7] }
-  local held = find(read(KEYS[1], ban.client), ban.jail)
+  local list = read(KEYS[1], ban.client)
+  local held, at = find(list, ban.jail)
   if held and active(held) then
     results[i] = { kept = held }
   elseif not active(ban) then
     results[i] = { ended = true }
   else
-    local seq
-    epoch, seq = put_ban(KEYS[1], KEYS[2], ban, channel, origin)
+    if at then list[at] = ban else list[#list + 1] = ban end
+    store(KEYS[1], ban.client, list)
+    seq = seq + 1
     seqs[#seqs + 1] = seq
+    announce(channel, 'ban', ban, epoch, seq, origin)
+    if latest >= 0 and (ban.endMs < 0 or ban.endMs > latest) then latest = ban.endMs end
     -- The history keeps at least this ban's count: the next ban escalates as it would have.
     local hkey = KEYS[2 + i]
-    for _, field in ipairs({ ban.jail, '*' }) do
-      if tonumber(redis.call('HGET', hkey, field) or '0') < ban.banCount then
-        redis.call('HSET', hkey, field, ban.banCount)
-      end
-    end
+    local h = redis.call('HMGET', hkey, ban.jail, '*')
+    if tonumber(h[1] or '0') < ban.banCount then redis.call('HSET', hkey, ban.jail, ban.banCount) end
+    if tonumber(h[2] or '0') < ban.banCount then redis.call('HSET', hkey, '*', ban.banCount) end
     if ban.endMs < 0 then
       redis.call('PERSIST', hkey)
     else
@@ -65,7 +76,12 @@ for i = 1, n do
     results[i] = { written = true }
   end
 end
-return cjson.encode({ results = results, epoch = epoch or false, seqs = seqs })
+if #seqs > 0 then
+  redis.call('SET', KEYS[2], epoch .. ':' .. string.format('%d', seq), 'KEEPTTL')
+  extend(KEYS[1], KEYS[2], latest)
+  tidy(KEYS[1])
+end
+return cjson.encode({ results = results, epoch = #seqs > 0 and epoch or false, seqs = seqs })
 `;
 
 /** Shared by the unbans: lifts the bans of `list` in `jail` ('' for every jail). */
