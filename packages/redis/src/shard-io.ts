@@ -92,8 +92,9 @@ export class ShardIO {
           return { group, replies: (await this.#link.call(() => pipeline.exec(), this.#bulkMs)) ?? [] };
         }),
       );
+      let since = 0;
       for (const { group, replies } of batches) {
-        group.forEach((n, k) => {
+        for (let k = 0; k < group.length; k++) {
           const [error, value] = replies[k] ?? [new Error('no reply')];
           if (error) throw error;
           const [version, flat] = value as [string | null, string[]];
@@ -103,10 +104,15 @@ export class ShardIO {
             if (field.charCodeAt(0) !== 35 /* # */)
               decodeBans(field, flat[f + 1] as string, this.#pool, bans);
           }
-          each({ n, version, bans });
-        });
-        await turn();
+          each({ n: group[k] as number, version, bans });
+          since += bans.length;
+          if (since >= SLICE) {
+            since = 0;
+            await turn();
+          }
+        }
       }
+      await turn();
     }
   }
 
