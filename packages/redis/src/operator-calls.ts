@@ -1,4 +1,11 @@
-import type { Ban, BanPage, BanPageQuery, ManualBanInput, StoreJailStatus } from '@jailkeeper/core';
+import type {
+  Ban,
+  BanPage,
+  BanPageQuery,
+  ManualBanInput,
+  StoreContext,
+  StoreJailStatus,
+} from '@jailkeeper/core';
 import { fromRedis, listOf, storableReason, versionOf } from './codec.js';
 import { SHARDS, shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';
@@ -15,12 +22,17 @@ const SHARDS_PER_READ = 16;
 export class OperatorCalls {
   readonly #p: Parts;
   readonly #registry: JailRegistry;
-  readonly #jails: () => readonly string[];
+  readonly #ctx: () => StoreContext | undefined;
 
-  constructor(parts: Parts, registry: JailRegistry, jails: () => readonly string[]) {
+  constructor(parts: Parts, registry: JailRegistry, ctx: () => StoreContext | undefined) {
     this.#p = parts;
     this.#registry = registry;
-    this.#jails = jails;
+    this.#ctx = ctx;
+  }
+
+  /** The jail names this keeper answers to (their counters are cleared by an unban of every jail). */
+  #jails(): readonly string[] {
+    return this.#ctx()?.jails ?? [];
   }
 
   async #operate<T>(operation: string, run: () => Promise<T>, timeoutMs?: number): Promise<T> {
@@ -118,12 +130,12 @@ export class OperatorCalls {
   /**
    * A page of the active bans: whole shards after the cursor (a client's bans live in one shard,
    * so they are never split), read a pipeline of shards at a time until about `limit` bans.
-   * While degraded: the bans made here.
+   * While degraded: the bans this instance enforces.
    */
   async bansPage(query: BanPageQuery): Promise<BanPage> {
     const { link, fallback, sync, io } = this.#p;
+    if (link.degraded) return this.#enforcedPage(query);
     const local = query.after === undefined ? await fallback.local.bans(query.jail) : [];
-    if (link.degraded) return { bans: local };
     let n = query.after === undefined ? 0 : Number(query.after) + 1;
     if (!Number.isInteger(n) || n < 0 || n >= SHARDS) return { bans: local };
     const out = local;
@@ -143,6 +155,23 @@ export class OperatorCalls {
       );
     }
     return n < SHARDS ? { bans: out, next: String(n - 1) } : { bans: out };
+  }
+
+  /**
+   * While Redis is away: the bans this instance enforces (the fleet's it knew, and its own since),
+   * from the keeper's index, paged by position.
+   */
+  #enforcedPage(query: BanPageQuery): BanPage {
+    const from = query.after === undefined ? 0 : Number(query.after);
+    const bans: Ban[] = [];
+    let at = 0;
+    for (const ban of this.#ctx()?.activeBans?.() ?? []) {
+      if (query.jail !== undefined && ban.jail !== query.jail) continue;
+      if (at++ < from) continue;
+      if (bans.length === query.limit) return { bans, next: String(from + bans.length) };
+      bans.push(ban);
+    }
+    return { bans };
   }
 
   async status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>> {

@@ -82,7 +82,7 @@ export class RedisStore implements Store {
     this.#registry = new JailRegistry(client, keys, link, bulkMs);
     this.#ignore = new IgnoreSet(client, keys, link, bulkMs);
     this.#counting = new Counting(this.#p);
-    this.#calls = new OperatorCalls(this.#p, this.#registry, () => this.#ctx?.jails ?? []);
+    this.#calls = new OperatorCalls(this.#p, this.#registry, () => this.#ctx);
   }
 
   /** The pub/sub channel on which bans, unbans and ignore-list edits are announced. */
