@@ -5,7 +5,7 @@ import { RECORD_FAILURE, RESERVE, SETTLE } from './lua/failure.js';
 type Args = (string | number)[];
 
 /** The store's scripts, as ioredis commands. */
-export interface Commands {
+interface Commands {
   jkRecordFailure(...args: Args): Promise<string>;
   jkReserve(...args: Args): Promise<string>;
   jkSettle(...args: Args): Promise<string>;

@@ -2,7 +2,7 @@ import type { StoreContext } from '@jailkeeper/core';
 import type { Cluster, Redis } from 'ioredis';
 
 /** A call that took longer than its deadline. */
-export class TimeoutError extends Error {
+class TimeoutError extends Error {
   readonly code = 'JK_REDIS_TIMEOUT';
 }
 

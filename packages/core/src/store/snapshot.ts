@@ -12,11 +12,11 @@ export interface Snapshot {
   readonly pardons: PardonRecord[];
 }
 
-export interface HistoryRecord extends Readonly<HistoryEntry> {
+interface HistoryRecord extends Readonly<HistoryEntry> {
   readonly client: string;
 }
 
-export interface PardonRecord {
+interface PardonRecord {
   readonly jail: string;
   readonly client: string;
   readonly untilMs: number;
