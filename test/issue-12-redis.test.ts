@@ -35,7 +35,8 @@ const fail = (ip: string) => ({ client: ip, method: 'POST', route: '/login', pat
 function instance(url: string, prefix: string): { keeper: Jailkeeper; store: RedisStore } {
   const c = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
   clients.push(c);
-  const store = createRedisStore({ client: c, prefix, timeout: 200 });
+  // A generous deadline: these tests are about the order of replies and messages, not timeouts.
+  const store = createRedisStore({ client: c, prefix, timeout: 2000 });
   const keeper = createJailkeeper({ jails: JAILS, logger: quietLogger, store });
   keepers.push(keeper);
   return { keeper, store };

@@ -1,4 +1,4 @@
-import type { FailureResult, FailureRule, Reservation } from '@jailkeeper/core';
+import type { FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core';
 import { packRule, parseFailure, parseReservation, type Versioned } from './codec.js';
 import { shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';
@@ -13,9 +13,38 @@ const NOT_COUNTED = Object.freeze({ wouldBan: null, recidive: null, recidiveDryR
 export class Counting {
   readonly #p: Parts;
   readonly #packed = new WeakMap<FailureRule, string>();
+  #ctx: StoreContext | undefined;
 
   constructor(parts: Parts) {
     this.#p = parts;
+  }
+
+  attach(ctx: StoreContext): void {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * A failure script's call with the store's deadline. Past it the store answers from its
+   * fallback, but the script may still have run: when its reply comes after all, a ban it made is
+   * reported as made here (its announcement's echo is ignored by this instance, which made it).
+   */
+  async #failureCall(client: string, pending: Promise<string>): Promise<string> {
+    try {
+      return await this.#p.link.call(() => pending);
+    } catch (error) {
+      pending.then(
+        (text) => {
+          if (text === 'null') return;
+          const reply = parseFailure(text);
+          this.#p.sync.note(shardOf(client), reply);
+          const { ban, alreadyBanned, recidive, recidiveDryRun } = reply.result;
+          if (ban && !alreadyBanned) this.#ctx?.onBan(ban, 'local');
+          if (recidive && !recidiveDryRun) this.#ctx?.onBan(recidive, 'local');
+        },
+        () => {},
+      );
+      throw error;
+    }
   }
 
   /** A rule's constant arguments, joined once per rule. */
@@ -56,7 +85,8 @@ export class Counting {
     const { link } = this.#p;
     if (!link.degraded) {
       try {
-        const text = await link.call(() =>
+        const text = await this.#failureCall(
+          client,
           this.#p.client.jkRecordFailure(
             ...this.#failureKeys(rule, client),
             rule.jail,
@@ -128,7 +158,8 @@ export class Counting {
     const { link, keys } = this.#p;
     if (!link.degraded) {
       try {
-        const text = await link.call(() =>
+        const text = await this.#failureCall(
+          client,
           this.#p.client.jkSettle(
             ...this.#failureKeys(rule, client),
             keys.reservations(client, rule.jail),

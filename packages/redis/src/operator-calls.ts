@@ -35,7 +35,8 @@ export class OperatorCalls {
     return this.#ctx()?.jails ?? [];
   }
 
-  async #operate<T>(operation: string, run: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  /** An operator's call, with the bulk deadline: an operator waits a little rather than degrade. */
+  async #operate<T>(operation: string, run: () => Promise<T>, timeoutMs = this.#p.bulkMs): Promise<T> {
     try {
       return await this.#p.link.call(run, timeoutMs);
     } catch (error) {
@@ -95,7 +96,7 @@ export class OperatorCalls {
     const { link, keys, fallback } = this.#p;
     const lifted = await fallback.local.unbanAll(jail);
     if (link.degraded) return lifted;
-    const versions = await this.#operate('unbanAll', () => this.#p.sync.versions(), 5000);
+    const versions = await this.#operate('unbanAll', () => this.#p.sync.versions());
     for (let n = 0; n < SHARDS; n++) {
       if (versions[n] === null) continue; // no shard, no ban
       const text = await this.#operate('unbanAll', () =>
@@ -144,14 +145,11 @@ export class OperatorCalls {
       const take: number[] = [];
       for (let m = n; m < Math.min(SHARDS, n + SHARDS_PER_READ); m++) take.push(m);
       n += take.length;
-      await this.#operate(
-        'bans',
-        () =>
-          io.read(take, ({ bans }) => {
-            for (const ban of bans)
-              if (ban.endMs > now && (query.jail === undefined || ban.jail === query.jail)) out.push(ban);
-          }),
-        5000,
+      await this.#operate('bans', () =>
+        io.read(take, ({ bans }) => {
+          for (const ban of bans)
+            if (ban.endMs > now && (query.jail === undefined || ban.jail === query.jail)) out.push(ban);
+        }),
       );
     }
     return n < SHARDS ? { bans: out, next: String(n - 1) } : { bans: out };

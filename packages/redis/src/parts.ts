@@ -16,6 +16,8 @@ export interface Parts {
   /** This instance, in its announcements: its own echo is not a remote ban. */
   readonly origin: string;
   readonly onStoreError: 'local' | 'allow' | 'deny';
+  /** The deadline of loads, reconciles and operators' calls (longer than the hot path's). */
+  readonly bulkMs: number;
   /** This instance's totals per jail (status()). */
   readonly totals: Map<string, { failed: number; banned: number }>;
 }

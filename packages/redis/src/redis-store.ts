@@ -74,6 +74,7 @@ export class RedisStore implements Store {
       fallback: new Fallback(),
       origin,
       onStoreError: o.onStoreError,
+      bulkMs,
       totals: new Map(),
     };
     this.#reconcileMs = o.reconcileMs;
@@ -134,6 +135,7 @@ export class RedisStore implements Store {
           },
     );
     fallback.init(ctx, sync.clock);
+    this.#counting.attach(ctx);
     if (!this.#loadBans) {
       if (!(await link.connected(this.#startMs))) link.fail('init', new Error('no connection'));
       return;

@@ -142,8 +142,11 @@ export interface StoreContext {
   readonly clock: Clock;
   /** The jail names this keeper answers to (a shared store may register them for its tools). */
   readonly jails?: readonly string[];
-  /** A ban the store learned of outside a call (restored, or from another instance). */
-  onBan(ban: Ban, origin: 'restored' | 'remote'): void;
+  /**
+   * A ban the store learned of outside a call: restored, from another instance, or (`local`) made
+   * by this instance's own call whose reply came after the call was given up.
+   */
+  onBan(ban: Ban, origin: 'restored' | 'remote' | 'local'): void;
   /** A ban lifted outside a call (by another instance). */
   onUnban(ban: Ban, origin: 'remote'): void;
   /** True for a client key that the ignore list covers: such bans are not restored. */
