@@ -1,10 +1,9 @@
 import { DEFAULTS } from '../config/defaults.js';
 import { type Duration, toDurationMs } from '../config/duration.js';
 import { checkKeys, positiveInteger } from '../config/validate.js';
-import { BanHistory } from './ban-history.js';
-import { BanTable } from './ban-table.js';
 import { nextBanTimeMs } from './ban-time.js';
 import { CounterTable } from './counter-table.js';
+import { MemoryBans } from './memory-bans.js';
 import { restoreSnapshot } from './memory-restore.js';
 import { PardonTable } from './pardons.js';
 import { ReservationTable } from './reservations.js';
@@ -61,13 +60,10 @@ class InMemoryStore implements Store {
   readonly #counters: CounterTable;
   /** findTime per jail, so that the sweep knows each counter's window. */
   readonly #windows = new Map<string, number>();
-  readonly #bans = new BanTable();
-  readonly #history: BanHistory;
+  readonly #b: MemoryBans;
   readonly #pardons: PardonTable;
   readonly #totals = new Map<string, Totals>();
   readonly #reservations = new ReservationTable();
-  /** How long ended bans are remembered: the latest the engine passed. */
-  #historyTimeMs: number = DEFAULTS.historyTimeMs;
   #ctx: StoreContext | undefined;
   #writer: SnapshotWriter | undefined;
 
@@ -80,7 +76,7 @@ class InMemoryStore implements Store {
         ? DEFAULTS.persistDelayMs
         : toDurationMs('persistDelay', input.persistDelay, { allowZero: true });
     this.#counters = new CounterTable(cap);
-    this.#history = new BanHistory(cap);
+    this.#b = new MemoryBans(cap);
     this.#pardons = new PardonTable(cap);
   }
 
@@ -102,8 +98,8 @@ class InMemoryStore implements Store {
     const file = this.#persistFile;
     if (file === undefined) return;
     const writable = restoreSnapshot(file, ctx, {
-      ban: (ban) => this.#bans.set(ban),
-      history: (client, entry) => this.#history.restore(client, entry),
+      ban: (ban) => this.#b.table.set(ban),
+      history: (client, entry) => this.#b.history.restore(client, entry),
       pardon: (jail, client, untilMs) => this.#pardons.set(keyOf(jail, client), untilMs),
     });
     if (!writable) return; // an unreadable file is left alone: never overwritten
@@ -120,12 +116,12 @@ class InMemoryStore implements Store {
 
   #source() {
     const now = this.#now;
-    const table = this.#bans;
+    const table = this.#b.table;
     return {
       *bans() {
         for (const slot of table.slots()) if (table.endMs(slot) > now) yield table.ban(slot);
       },
-      history: () => mapIter(this.#history.entries(), ([client, h]) => ({ client, ...h })),
+      history: () => mapIter(this.#b.history.entries(), ([client, h]) => ({ client, ...h })),
       pardons: () =>
         mapIter(this.#pardons.entries(), ([key, untilMs]) => {
           const at = key.indexOf(SEP);
@@ -134,57 +130,16 @@ class InMemoryStore implements Store {
     };
   }
 
-  /** The slot of the client's active ban in `jail`, or -1. A ban that ended is folded away first. */
-  #live(jail: string, client: string, now: number): number {
-    const slot = this.#bans.find(client, jail);
-    if (slot === -1 || this.#bans.endMs(slot) > now) return slot;
-    this.#end(slot, now);
-    return -1;
-  }
-
-  /** A ban ends (expired, lifted or replaced): what it leaves is the client's history. */
-  #end(slot: number, now: number): void {
-    const t = this.#bans;
-    this.#history.record(
-      t.client(slot),
-      t.jail(slot),
-      t.banCount(slot),
-      Math.min(t.endMs(slot), now),
-      this.#historyTimeMs,
-    );
-    t.remove(slot);
-  }
-
-  /** Earlier bans of the client: its history plus the bans it holds now (each its own history). */
-  #earlier(jail: string, client: string, overall: boolean, now: number): number {
-    const h = this.#history.get(client, now);
-    const t = this.#bans;
-    if (overall) {
-      let held = 0;
-      for (let s = t.head(client); s !== -1; s = t.chained(s)) held++;
-      return (h?.total ?? 0) + held;
-    }
-    const slot = t.find(client, jail);
-    return Math.max(h?.jails[jail] ?? 0, slot === -1 ? 0 : t.banCount(slot));
-  }
-
-  /** Writes a ban (replacing the client's ban in that jail, which then ends). */
-  #create(ban: Ban, now: number): void {
-    const held = this.#bans.find(ban.client, ban.jail);
-    if (held !== -1) this.#end(held, now);
-    this.#bans.set(ban);
-    this.#totalsOf(ban.jail).banned++;
-  }
-
   async reserve(input: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
     const now = this.#now;
     const key = keyOf(input.jail, client);
     this.#windows.set(input.jail, input.findTimeMs);
-    const slot = this.#live(input.jail, client, now);
+    const slot = this.#b.live(input.jail, client, now);
     const maxRetry = this.#pardons.has(key, now) ? input.pardonMaxRetry : input.maxRetry;
     const count = this.#counters.count(key, now, input.findTimeMs);
     const open = this.#reservations.open(key, now);
-    if (slot !== -1) return { admitted: false, ban: this.#bans.ban(slot), count, inFlight: open, maxRetry };
+    if (slot !== -1)
+      return { admitted: false, ban: this.#b.table.ban(slot), count, inFlight: open, maxRetry };
     if (count + open >= maxRetry) return { admitted: false, ban: null, count, inFlight: open, maxRetry };
     this.#reservations.add(key, id, now + holdMs);
     return { admitted: true, ban: null, count, inFlight: open + 1, maxRetry };
@@ -205,10 +160,10 @@ class InMemoryStore implements Store {
     const now = this.#now;
     const key = keyOf(input.jail, client);
     this.#windows.set(input.jail, input.findTimeMs);
-    this.#historyTimeMs = input.historyTimeMs;
-    const held = this.#live(input.jail, client, now);
+    this.#b.historyTimeMs = input.historyTimeMs;
+    const held = this.#b.live(input.jail, client, now);
     if (held !== -1) {
-      const ban = this.#bans.ban(held);
+      const ban = this.#b.table.ban(held);
       return { count: 0, maxRetry: input.maxRetry, pardoned: false, ban, alreadyBanned: true, ...NO_BAN };
     }
     const pardoned = this.#pardons.has(key, now);
@@ -219,7 +174,7 @@ class InMemoryStore implements Store {
 
     // The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
     this.#counters.delete(key);
-    const earlier = this.#earlier(input.jail, client, input.increment?.overallJails ?? false, now);
+    const earlier = this.#b.earlier(input.jail, client, input.increment?.overallJails ?? false, now);
     const durationMs = nextBanTimeMs(input.banTimeMs, input.increment, earlier, jitterMs);
     const ban: Ban = {
       jail: input.jail,
@@ -233,7 +188,8 @@ class InMemoryStore implements Store {
     if (input.dryRun) {
       return { count, maxRetry, pardoned, ban: null, alreadyBanned: false, ...NO_BAN, wouldBan: ban };
     }
-    this.#create(ban, now);
+    this.#b.create(ban, now);
+    this.#totalsOf(ban.jail).banned++;
     const recidive = input.recidive ? this.#feedRecidive(input, client, now) : null;
     this.#writer?.changed();
     return {
@@ -253,7 +209,7 @@ class InMemoryStore implements Store {
     const r = input.recidive as NonNullable<FailureRule['recidive']>;
     const key = keyOf(r.jail, client);
     this.#windows.set(r.jail, r.findTimeMs);
-    if (this.#live(r.jail, client, now) !== -1) return null;
+    if (this.#b.live(r.jail, client, now) !== -1) return null;
     const count = this.#counters.add(key, now, r.findTimeMs, r.maxRetry);
     this.#totalsOf(r.jail).failed++;
     if (count < r.maxRetry) return null;
@@ -263,11 +219,14 @@ class InMemoryStore implements Store {
       client,
       startMs: now,
       endMs: now + r.banTimeMs,
-      banCount: this.#earlier(r.jail, client, false, now) + 1,
+      banCount: this.#b.earlier(r.jail, client, false, now) + 1,
       reason: `banned ${count} times within ${Math.round(r.findTimeMs / 1000)}s`,
       manual: false,
     };
-    if (!r.dryRun) this.#create(ban, now);
+    if (!r.dryRun) {
+      this.#b.create(ban, now);
+      this.#totalsOf(ban.jail).banned++;
+    }
     return ban;
   }
 
@@ -278,35 +237,26 @@ class InMemoryStore implements Store {
 
   async ban(input: ManualBanInput): Promise<Ban> {
     const now = this.#now;
-    this.#historyTimeMs = input.historyTimeMs;
-    this.#live(input.jail, input.client, now);
+    this.#b.historyTimeMs = input.historyTimeMs;
+    this.#b.live(input.jail, input.client, now);
     const ban: Ban = {
       jail: input.jail,
       client: input.client,
       startMs: now,
       endMs: now + input.durationMs,
-      banCount: this.#earlier(input.jail, input.client, false, now) + 1,
+      banCount: this.#b.earlier(input.jail, input.client, false, now) + 1,
       reason: input.reason,
       manual: true,
     };
-    this.#create(ban, now);
+    this.#b.create(ban, now);
+    this.#totalsOf(ban.jail).banned++;
     this.#counters.delete(keyOf(input.jail, input.client));
     this.#writer?.changed();
     return ban;
   }
 
   async unban(client: string, jail?: string): Promise<Ban[]> {
-    const now = this.#now;
-    const lifted: Ban[] = [];
-    const t = this.#bans;
-    const slots: number[] = [];
-    for (let s = t.head(client); s !== -1; s = t.chained(s))
-      if (jail === undefined || t.jail(s) === jail) slots.push(s);
-    const jails = jail === undefined ? slots.map((s) => t.jail(s)) : [jail];
-    for (const s of slots) {
-      if (t.endMs(s) > now) lifted.push(t.ban(s));
-      this.#end(s, now);
-    }
+    const { lifted, jails } = this.#b.lift(client, jail, this.#now);
     for (const name of jails) {
       this.#counters.delete(keyOf(name, client));
       this.#reservations.clear(keyOf(name, client));
@@ -316,15 +266,9 @@ class InMemoryStore implements Store {
   }
 
   async unbanAll(jail?: string): Promise<Ban[]> {
-    const now = this.#now;
-    const lifted: Ban[] = [];
-    const t = this.#bans;
-    for (const s of [...t.slots()]) {
-      if (jail !== undefined && t.jail(s) !== jail) continue;
-      if (t.endMs(s) > now) lifted.push(t.ban(s));
-      this.#counters.delete(keyOf(t.jail(s), t.client(s)));
-      this.#end(s, now);
-    }
+    const lifted = this.#b.liftAll(jail, this.#now, (name, client) =>
+      this.#counters.delete(keyOf(name, client)),
+    );
     if (lifted.length > 0) this.#writer?.changed();
     return lifted;
   }
@@ -344,7 +288,7 @@ class InMemoryStore implements Store {
 
   async bansPage(query: BanPageQuery): Promise<BanPage> {
     const after = query.after === undefined ? undefined : Number(query.after);
-    const page = this.#bans.page(
+    const page = this.#b.table.page(
       Number.isInteger(after) ? after : undefined,
       query.limit,
       this.#now,
@@ -360,7 +304,7 @@ class InMemoryStore implements Store {
       const jail = key.slice(0, key.indexOf(SEP));
       failed.set(jail, (failed.get(jail) ?? 0) + 1);
     }
-    const banned = this.#bans.counts();
+    const banned = this.#b.table.counts();
     const out: Record<string, StoreJailStatus> = {};
     for (const jail of jails) {
       const totals = this.#totals.get(jail);
@@ -378,23 +322,16 @@ class InMemoryStore implements Store {
     return this.#windows.get(key.slice(0, key.indexOf(SEP))) ?? 0;
   }
 
-  /** Expiry costs what ends: bans by their end time; the other tables a bounded slice per sweep. */
+  /**
+   * Expiry costs what ends: bans by their end time, a slice at a time with a turn of the event loop
+   * between slices; the other tables a bounded slice per sweep.
+   */
   async sweep(): Promise<Ban[]> {
     const now = this.#now;
     const ended: Ban[] = [];
-    this.#bans.expire(now, (slot) => {
-      ended.push(this.#bans.ban(slot));
-      const t = this.#bans;
-      this.#history.record(
-        t.client(slot),
-        t.jail(slot),
-        t.banCount(slot),
-        t.endMs(slot),
-        this.#historyTimeMs,
-      );
-    });
+    while (this.#b.expire(now, SWEEP_SLICE, ended, SWEEP_SLICE)) await turn();
     this.#pardons.sweep(now, SWEEP_SLICE);
-    this.#history.sweep(now, SWEEP_SLICE);
+    this.#b.history.sweep(now, SWEEP_SLICE);
     this.#counters.sweep(now, (k) => this.#windowOf(k), SWEEP_SLICE);
     this.#reservations.sweep(now);
     if (ended.length > 0) this.#writer?.changed();
@@ -415,8 +352,8 @@ class InMemoryStore implements Store {
     return {
       size: this.#counters.size,
       evictions: this.#counters.evictions,
-      bans: this.#bans.size,
-      history: this.#history.size,
+      bans: this.#b.table.size,
+      history: this.#b.history.size,
     };
   }
 
