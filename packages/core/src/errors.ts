@@ -154,6 +154,12 @@ export class Warner {
   warn(code: WarningCode, message: string, details?: object): void {
     if (this.#seen.has(code)) return;
     this.#seen.add(code);
+    this.repeat(code, message, details);
+  }
+
+  /** A warning given each time it happens (the start of every store outage), not once. */
+  repeat(code: WarningCode, message: string, details?: object): void {
+    this.#seen.add(code);
     const text = `${message} See ${docsFor(code)}`;
     if (this.#logger) this.#logger.warn({ code, ...details }, text);
     else process.emitWarning(text, { code });

@@ -1,6 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import { formatDuration } from '../config/duration.js';
-import { docsFor, type Logger, type Warner, type WarningCode } from '../errors.js';
+import type { Logger, Warner, WarningCode } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { Ban, StoreDownInfo, StoreJailStatus } from '../store/store.js';
 
@@ -200,11 +200,11 @@ export class Announcer {
    * other warnings), the `warning` and `storeDown` events.
    */
   storeDown(info: StoreDownInfo): void {
-    const code = 'JK_WRN_STORE_DEGRADED';
-    const message = `The shared store is unreachable (${info.reason}); jailkeeper goes on with the bans it knows${info.meanwhile} until it answers again. See ${docsFor(code)}`;
-    if (this.logger) this.logger.warn({ code, event: 'storeDown', reason: info.reason }, message);
-    else process.emitWarning(message, { code });
-    this.emit('warning', { code, message });
+    this.warner.repeat(
+      'JK_WRN_STORE_DEGRADED',
+      `The shared store is unreachable (${info.reason}); jailkeeper goes on with the bans it knows${info.meanwhile} until it answers again.`,
+      { event: 'storeDown', reason: info.reason },
+    );
     this.emit('storeDown', { reason: info.reason, error: info.error });
   }
 
