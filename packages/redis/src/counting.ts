@@ -34,8 +34,15 @@ export class Counting {
     } catch (error) {
       pending.then(
         (text) => {
-          if (text === 'null') return;
-          const reply = parseFailure(text);
+          // A reply given up on is trusted only when it is one: after a reconnection ioredis has
+          // been seen to resolve a stale command with another command's reply ("PONG").
+          let reply: ReturnType<typeof parseFailure>;
+          try {
+            reply = parseFailure(text);
+          } catch {
+            return;
+          }
+          if (typeof reply.result.count !== 'number') return;
           this.#p.sync.note(shardOf(client), reply);
           const { ban, alreadyBanned, recidive, recidiveDryRun } = reply.result;
           if (ban && !alreadyBanned) this.#ctx?.onBan(ban, 'local');
