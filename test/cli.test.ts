@@ -267,6 +267,20 @@ describe('jailkeeper CLI against Redis, beside a running keeper', () => {
     assert.match(range.stderr, /wider than one client/);
   });
 
+  it('refuses an unknown jail as --url does (exit 5): the jails are those the running keepers registered, or --config', async () => {
+    const typo = await cli(['ban', '203.0.113.25', '--jail', 'logn', ...R]);
+    assert.equal(typo.code, 5, typo.stdout);
+    assert.match(typo.stderr, /JK_ERR_UNKNOWN_JAIL.*"logn".*login, manual/);
+    assert.equal(keeper.check('203.0.113.25').banned, false, 'nothing was written');
+    const unban = await cli(['unban', '203.0.113.25', '--jail', 'logn', ...R]);
+    assert.equal(unban.code, 5);
+    // The running keeper registered "login" in Redis at start.
+    const known = await cli(['ban', '203.0.113.25', '--jail', 'login', '--for', '10m', ...R]);
+    assert.equal(known.code, 0, known.stderr);
+    await until(() => keeper.check('203.0.113.25').banned, { within: 5000 });
+    await cli(['unban', '203.0.113.25', ...R]);
+  });
+
   it('reports an unreachable Redis with exit code 3 and what to check', async () => {
     const port = await freePort();
     const res = await cli(['bans', '--redis', `redis://127.0.0.1:${port}`]);

@@ -75,6 +75,24 @@ describe('issue 15: exports never write a forged store entry', () => {
     const base = createMemoryStore();
     const store = new Proxy(base, {
       get(target, property, receiver) {
+        if (property === 'bansPage') {
+          // The forged entries on the first page of the store's paged list, which exports read.
+          return async (query: { jail?: string; after?: string; limit: number }) => {
+            const page = await (target.bansPage as NonNullable<Store['bansPage']>).call(target, query);
+            if (query.after !== undefined) return page;
+            const now = Date.now();
+            const fakes = forged.map((client) => ({
+              jail: 'login',
+              client,
+              startMs: now,
+              endMs: now + 60_000,
+              banCount: 1,
+              reason: 'forged',
+              manual: false,
+            }));
+            return { ...page, bans: [...page.bans, ...fakes] };
+          };
+        }
         if (property === 'bans') {
           return async (jail?: string): Promise<Ban[]> => {
             const real = await target.bans(jail);

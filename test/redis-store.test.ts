@@ -9,6 +9,7 @@ import {
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
+import { activeIn } from './redis-bans.js';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
@@ -128,9 +129,17 @@ describe('redis store: one jail for every instance', () => {
     const probe = client();
     const keys = await probe.keys(`${prefix}*`);
     assert.ok(keys.length >= 5, keys.join(' '));
+    // The permanent ban, its history and its shard (the hash it is in, and the shard's version).
+    const [permanentShard] = (await probe.keys(`${prefix}{s*}:h:203.0.113.12`)).map((k) =>
+      k.slice(0, k.indexOf('}') + 1),
+    );
     for (const key of keys) {
       const ttl = await probe.pttl(key);
-      if (key.includes('{203.0.113.12}')) continue; // the permanent ban and its history
+      if (key.endsWith(':203.0.113.12') || key === `${permanentShard}:b` || key === `${permanentShard}:v`) {
+        assert.equal(ttl, -1, `${key} lasts as long as the permanent ban`);
+        continue;
+      }
+      if (key === `${prefix}jails`) continue; // renewed while instances run, a week otherwise
       assert.ok(ttl > 0, `${key} has a TTL (${ttl})`);
     }
     for (const key of keys) assert.ok(key.length < 128 && /^[\w:{}.\-/]+$/.test(key), key);
@@ -166,7 +175,7 @@ describe('redis store: when Redis fails', () => {
     try {
       await until(() => !store.degraded, { within: 5000 });
       const probe = client(url);
-      await until(async () => (await probe.keys('jkdown:*:b:login')).length === 1, { within: 5000 });
+      await until(async () => (await activeIn(probe, 'jkdown:', 'login')).length === 1, { within: 5000 });
       assert.equal(k.check('203.0.113.20').banned, true);
     } finally {
       await server.stop();
@@ -215,8 +224,8 @@ describe('redis store: when Redis fails', () => {
       await own.restart(); // empty: no persistence
       await until(() => !store.degraded, { within: 5000 });
       const probe = client(own.url);
-      await until(async () => (await probe.keys('jkkill:*:b:login')).length === 1, { within: 5000 });
-      await until(async () => (await probe.keys('jkkill:*:b:manual')).length === 1, { within: 5000 });
+      await until(async () => (await activeIn(probe, 'jkkill:', 'login')).length === 1, { within: 5000 });
+      await until(async () => (await activeIn(probe, 'jkkill:', 'manual')).length === 1, { within: 5000 });
       assert.equal(k.check('203.0.113.30').banned, true);
     } finally {
       await own.stop();

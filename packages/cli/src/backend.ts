@@ -107,7 +107,9 @@ export class RedisBackend implements Backend {
         `Cannot reach Redis at ${url} (${(error as Error).message}). Is it running, and is --redis (or REDIS_URL) right?`,
       );
     }
-    const store = createRedisStore({ client, prefix, timeout: 3000, reconcileInterval: '1h' });
+    // A one-shot command needs no copy of the fleet's bans; the console follows them for its feed.
+    const follow = options.onBan !== undefined || options.onUnban !== undefined;
+    const store = createRedisStore({ client, prefix, timeout: 3000, loadBans: follow });
     await store.init({
       clock: { now: () => Date.now() },
       onBan: (ban) => options.onBan?.(ban),
@@ -143,6 +145,27 @@ export class RedisBackend implements Backend {
   /** The active bans as the store has them (Infinity for permanent), unsorted. */
   rawBans(): Promise<Ban[]> {
     return this.#run(() => this.#store.bans());
+  }
+
+  /**
+   * A jail the apps answer to, as the admin API requires: the names in --config, those the
+   * running instances registered in Redis, and `manual`. Anything else is refused (exit 5), so a
+   * typo never writes a ban no app enforces as meant.
+   */
+  async #requireJail(jail: string): Promise<string> {
+    if (!isJailName(jail)) {
+      throw new JailkeeperError('JK_ERR_UNKNOWN_JAIL', `${JSON.stringify(jail)} is not a jail name.`);
+    }
+    const known = new Set([
+      ...this.#configured.jails,
+      ...(await this.#run(() => this.#store.jails())),
+      DEFAULTS.manualJail,
+    ]);
+    if (known.has(jail)) return jail;
+    throw new JailkeeperError(
+      'JK_ERR_UNKNOWN_JAIL',
+      `There is no jail ${JSON.stringify(jail)}; the jails are ${[...known].sort().join(', ')} (from --config and the apps running on this Redis).`,
+    );
   }
 
   #assertUp(): void {
@@ -191,10 +214,7 @@ export class RedisBackend implements Backend {
     options: { jail?: string; duration?: string; reason?: string },
   ): Promise<BanRow> {
     const id = requireClient(address, this.#ipv6Subnet);
-    const jail = options.jail ?? DEFAULTS.manualJail;
-    if (!isJailName(jail)) {
-      throw new JailkeeperError('JK_ERR_UNKNOWN_JAIL', `${JSON.stringify(jail)} is not a jail name.`);
-    }
+    const jail = await this.#requireJail(options.jail ?? DEFAULTS.manualJail);
     const durationMs =
       options.duration === undefined ? DEFAULTS.manualBanMs : toBanTimeMs('--for', options.duration);
     // The engine's own ignore test, over the configured and the shared entries.
@@ -220,6 +240,7 @@ export class RedisBackend implements Backend {
 
   async unban(address: string, jail?: string): Promise<BanRow[]> {
     const client = requireClient(address, this.#ipv6Subnet).key;
+    if (jail !== undefined) await this.#requireJail(jail);
     const now = Date.now();
     return (await this.#run(() => this.#store.unban(client, jail))).map((b) => row(b, now));
   }
@@ -354,9 +375,19 @@ export class HttpBackend implements Backend {
     return s;
   }
 
+  /** Every page of `GET /bans`. */
   async bans(jail?: string): Promise<BanRow[]> {
-    const q = jail === undefined ? '' : `?jail=${encodeURIComponent(jail)}`;
-    return ((await this.#request('GET', `/bans${q}`)) as { bans: BanRow[] }).bans;
+    const out: BanRow[] = [];
+    let after: string | undefined;
+    do {
+      const query = new URLSearchParams({ limit: '10000' });
+      if (jail !== undefined) query.set('jail', jail);
+      if (after !== undefined) query.set('after', after);
+      const page = (await this.#request('GET', `/bans?${query}`)) as { bans: BanRow[]; next?: string };
+      out.push(...page.bans);
+      after = page.next;
+    } while (after !== undefined);
+    return out;
   }
 
   async ban(

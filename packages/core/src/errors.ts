@@ -32,6 +32,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export const WARNING_CODES = {
   JK_WRN_PERSIST_CORRUPT: 'jk_wrn_persist_corrupt',
   JK_WRN_PERSIST_WRITE: 'jk_wrn_persist_write',
+  JK_WRN_PERSIST_UNREADABLE: 'jk_wrn_persist_unreadable',
   JK_WRN_IPV6_SUBNET: 'jk_wrn_ipv6_subnet',
   JK_WRN_FORWARDED_NO_TRUST: 'jk_wrn_forwarded_no_trust',
   JK_WRN_UNTRUSTED_FORWARDED: 'jk_wrn_untrusted_forwarded',
@@ -41,6 +42,7 @@ export const WARNING_CODES = {
   JK_WRN_CUSTOM_CLIENT_IP: 'jk_wrn_custom_client_ip',
   JK_WRN_LISTENER_ERROR: 'jk_wrn_listener_error',
   JK_WRN_STORE_DEGRADED: 'jk_wrn_store_degraded',
+  JK_WRN_NOT_READY: 'jk_wrn_not_ready',
   JK_WRN_NOTIFY_FAILED: 'jk_wrn_notify_failed',
   JK_WRN_ROUTE_BEFORE_PLUGIN: 'jk_wrn_route_before_plugin',
   JK_WRN_INVALID_EVENT: 'jk_wrn_invalid_event',
@@ -161,6 +163,12 @@ export class Warner {
 
   warn(code: WarningCode, message: string, details?: object): void {
     if (this.#seen.has(code)) return;
+    this.#seen.add(code);
+    this.repeat(code, message, details);
+  }
+
+  /** A warning given each time it happens (the start of every store outage), not once. */
+  repeat(code: WarningCode, message: string, details?: object): void {
     this.#seen.add(code);
     const text = `${message} See ${docsFor(code)}`;
     if (this.#logger) this.#logger.warn({ code, ...details }, text);

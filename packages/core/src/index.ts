@@ -19,14 +19,17 @@ export type {
   PardonEvent,
   RequestInfo,
   ResponseEvent,
+  StoreDownEvent,
+  StoreRecoveredEvent,
   UnbanEvent,
 } from './engine/events.js';
 export { IgnoreList, parseIgnoreEntry } from './engine/ignore-list.js';
 export { createJailkeeper, Jailkeeper } from './engine/keeper.js';
-export { jailNames, type ManualBanOptions } from './engine/operations.js';
+export { type BanInfoPage, jailNames, type ManualBanOptions } from './engine/operations.js';
 export type {
   AttemptOptions,
   BanTimeIncrementOptions,
+  Ipv6RangeBanOptions,
   JailkeeperOptions,
   JailOptions,
   PardonOptions,
@@ -72,15 +75,19 @@ export {
 } from './identity/ip.js';
 export { canonicalNetworks, IpSet, NAMED_RANGES } from './identity/ip-set.js';
 export type { PathPattern } from './paths/path-pattern.js';
-export { createMemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
+export { createMemoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export type {
   Ban,
+  BanPage,
+  BanPageQuery,
   FailureResult,
   FailureRule,
   IncrementInput,
   ManualBanInput,
   RecidiveInput,
+  Reservation,
   Store,
   StoreContext,
+  StoreDownInfo,
   StoreJailStatus,
 } from './store/store.js';

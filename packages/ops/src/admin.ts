@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Ban, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
+import { type Ban, type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys } from '@jailkeeper/core/adapter';
 import { AdminGate, callerKey } from './admin-gate.js';
 import {
@@ -15,7 +15,7 @@ import { createBanPager, isPageQuery, parseBanQuery } from './ban-pager.js';
 import { type AuditEntry, AuditLog, cleanText } from './console/audit-log.js';
 import { type ConsoleHandler, type ConsoleOptions, createConsoleHandler } from './console/console.js';
 import { keeperBackend } from './console/keeper-backend.js';
-import { type ExportFormat, exportBans } from './export.js';
+import { type ExportFormat, exportBanPages } from './export.js';
 import type { JailkeeperMetrics } from './metrics.js';
 import type { LockoutOptions } from './token-lockout.js';
 
@@ -58,6 +58,18 @@ export interface AdminApi {
 
 const KEYS = { token: true, allowRemote: true, metrics: true, lockout: true, console: true } as const;
 const ROUTES = ['/status', '/bans', '/ignore', '/export', '/metrics', '/console/'];
+/** Bans per page of `GET /bans?after=` when the caller does not say (`?limit=`, at most 100,000). */
+const DEFAULT_PAGE = 1000;
+
+/** Every active ban, a page at a time. */
+async function* pagesOf(keeper: Jailkeeper, jail: string | undefined): AsyncGenerator<BanInfo[]> {
+  let after: string | undefined;
+  do {
+    const page = await keeper.bansPage({ jail, after, limit: 2000 });
+    yield page.bans;
+    after = page.next;
+  } while (after !== undefined);
+}
 
 function field(body: unknown, name: string, required: boolean): string | undefined {
   const value =
@@ -161,7 +173,21 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       case 'GET /status':
         return json(200, await keeper.status());
       case 'GET /bans': {
+        if (query.has('after') || (query.has('limit') && !isPageQuery(without(query, 'limit')))) {
+          // Store-side pages: a million bans are never built, serialised or sent at once.
+          const limit = query.get('limit');
+          const page = await keeper.bansPage({
+            jail,
+            after: query.get('after') ?? undefined,
+            limit: limit === null ? DEFAULT_PAGE : Number(limit),
+          });
+          return json(200, {
+            bans: page.bans.map(banJson),
+            ...(page.next === undefined ? {} : { next: page.next }),
+          });
+        }
         if (!isPageQuery(query)) return json(200, { bans: (await keeper.bans({ jail })).map(banJson) });
+        // The console's pages: searched and sorted over a snapshot, in slices.
         const page = await pager.page(parseBanQuery(query));
         const at = now();
         return json(200, {
@@ -232,7 +258,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       case 'GET /export': {
         const format = (query.get('format') ?? 'plain') as ExportFormat;
         let skipped = 0;
-        const text = exportBans(await keeper.bans({ jail }), format, {
+        const text = await exportBanPages(pagesOf(keeper, jail), format, {
           name: query.get('name') ?? undefined,
           minIpv6Prefix,
           onInvalid: () => skipped++,
@@ -296,4 +322,11 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       consoleHandler?.close();
     },
   };
+}
+
+/** The query without one parameter. */
+function without(query: URLSearchParams, name: string): URLSearchParams {
+  const copy = new URLSearchParams(query);
+  copy.delete(name);
+  return copy;
 }

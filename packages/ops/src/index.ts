@@ -28,6 +28,7 @@ export {
   type ExportFormat,
   type ExportOptions,
   exportableNetwork,
+  exportBanPages,
   exportBans,
 } from './export.js';
 export {

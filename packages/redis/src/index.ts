@@ -1,1 +1,2 @@
-export { createRedisStore, type RedisStore, type RedisStoreOptions } from './redis-store.js';
+export type { RedisStoreOptions } from './options.js';
+export { createRedisStore, type RedisStore } from './redis-store.js';

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { type Duration, formatDuration, toDurationMs } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
 import type { Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
@@ -28,7 +29,16 @@ import {
 import { compileRouteConfig, NO_JAILS, type RouteJails } from './route-config.js';
 
 /** The options every adapter takes (see {@link AdapterOptions}); an adapter may add its own keys. */
-const ADAPTER_KEYS = { block: true, response: true, retryAfter: true, onRefused: true, skip: true } as const;
+const ADAPTER_KEYS = {
+  block: true,
+  response: true,
+  retryAfter: true,
+  onRefused: true,
+  skip: true,
+  readyTimeout: true,
+} as const;
+/** How long requests are held at most while the keeper's store loads. */
+const READY_TIMEOUT_MS = 10_000;
 const NO_TARGETS: Targets = Object.freeze([]);
 
 /**
@@ -44,6 +54,11 @@ export class AdapterKit {
   readonly jailScope: boolean;
   readonly #jailNames: readonly string[];
   readonly #onRefused: ((target: never, info: RefusalInfo) => void) | undefined;
+  readonly #readyTimeoutMs: number;
+  /** While the store loads: the one promise every held request waits on. */
+  #loading: Promise<void> | undefined;
+  /** True once the wait timed out: requests go on (the warning was given). */
+  #gaveUp = false;
 
   constructor(
     keeper: Jailkeeper,
@@ -56,6 +71,10 @@ export class AdapterKit {
     this.jailScope = keeper.hasJailScope;
     this.#jailNames = [...keeper.options.jailsByName.keys()];
     this.#onRefused = onRefused;
+    this.#readyTimeoutMs =
+      input.readyTimeout === undefined
+        ? READY_TIMEOUT_MS
+        : toDurationMs('readyTimeout', input.readyTimeout as Duration, { allowZero: true });
   }
 
   /**
@@ -89,7 +108,11 @@ export class AdapterKit {
     return compileRouteConfig(this.#jailNames, 'jailkeeper route config', config);
   }
 
-  /** Runs `decide` once the client has no failure still being recorded (see `afterSettling`). */
+  /**
+   * Runs `decide` once the keeper's store has loaded (a request that arrives before `ready` is
+   * held, at most `readyTimeout`, so that a banned client is never judged against no bans) and
+   * the client has no failure still being recorded (see `afterSettling`).
+   */
   admit<A, B, C>(
     identity: ClientIdentity,
     decide: (a: A, b: B, c: C, identity: ClientIdentity) => void,
@@ -97,7 +120,28 @@ export class AdapterKit {
     b: B,
     c: C,
   ): void {
-    afterSettling(this.keeper, identity, decide, a, b, c);
+    if (this.keeper.isReady || this.#gaveUp) afterSettling(this.keeper, identity, decide, a, b, c);
+    else this.#whenReady().then(() => afterSettling(this.keeper, identity, decide, a, b, c));
+  }
+
+  /** Resolves when the store has loaded, or after `readyTimeout` (then warns once and stops waiting). */
+  #whenReady(): Promise<void> {
+    this.#loading ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#gaveUp = true;
+        this.keeper.warn(
+          'JK_WRN_NOT_READY',
+          `The store had not loaded its bans ${formatDuration(this.#readyTimeoutMs)} after the first request; requests go on, judged against the bans known so far. Await keeper.ready before listening, or raise readyTimeout.`,
+        );
+        resolve();
+      }, this.#readyTimeoutMs);
+      timer.unref();
+      this.keeper.ready.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.#loading;
   }
 
   /**
@@ -106,7 +150,8 @@ export class AdapterKit {
    * throws, the default answer is written and the error reported.
    */
   refuse<T>(writer: RefusalWriter<T>, target: T, verdict: Banned | null, identity: ClientIdentity): void {
-    const info = refusalInfo(this.refusal, verdict, identity, this.keeper.clock.now());
+    // Retry-After in the bans' own clock (the store's): a skewed app clock cannot stretch it.
+    const info = refusalInfo(this.refusal, verdict, identity, this.keeper.banClock.now());
     if (
       this.#onRefused !== undefined &&
       !(info.reason === 'banned' && this.refusal.drop && identity.viaProxy !== true)
@@ -191,7 +236,7 @@ export class AdapterKit {
       upgrade: options.upgrade ?? true,
       connection: options.connection ?? false,
       block: this.refusal.drop ? 'drop' : 'forbid',
-      answer: (verdict) => upgradeAnswer(this.refusal, verdict, this.keeper.clock.now()),
+      answer: (verdict) => upgradeAnswer(this.refusal, verdict, this.keeper.banClock.now()),
       ...(options.trust === undefined ? {} : { trust: options.trust }),
     };
     return this.keeper.guard(server, guardOptions);

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { RESERVED_JAILS } from '../config/defaults.js';
+import type { Duration } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
 import type { Banned } from '../engine/ban-index.js';
 import { invalid } from '../errors.js';
@@ -19,6 +20,13 @@ export interface RefusalOptions {
   response?: { status?: number; body?: string | object; headers?: Record<string, string> };
   /** Send `Retry-After` with the seconds left (never for a permanent ban). @default true */
   retryAfter?: boolean;
+  /**
+   * (Every adapter's, beside the refusal options.) Requests that arrive before the keeper's store
+   * has loaded its bans (`keeper.ready`) are held at most this long, then go on with a warning
+   * (JK_WRN_NOT_READY), so forgetting `await keeper.ready` cannot let a banned client in.
+   * @default '10s'
+   */
+  readyTimeout?: Duration;
 }
 
 /** The options every adapter takes, typed with its request and response. */

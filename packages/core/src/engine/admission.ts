@@ -3,7 +3,7 @@ import type { Clock } from '../clock.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureRule, Reservation, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
-import type { Banned } from './ban-index.js';
+import { type Banned, NO_SLOT } from './ban-index.js';
 import type { Announcer } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
@@ -231,12 +231,11 @@ export class Admitter {
     const keys: string[] = [];
     for (const jail of targets) {
       const key = jail.key === 'account' ? account : `${account}|${identity.key}`;
-      const held = this.#book.index
-        .get(key)
-        ?.find((e) => e.ban.jail === jail.name && e.ban.endMs > this.#clock.now());
+      const slot = this.#book.index.find(key, jail.name);
+      const held = slot !== NO_SLOT && this.#book.index.endMs(slot) > this.#clock.now() ? slot : NO_SLOT;
       const answer =
-        held !== undefined
-          ? { admitted: false as const, verdict: held.verdict }
+        held !== NO_SLOT
+          ? { admitted: false as const, verdict: this.#book.index.verdict(held) }
           : this.enabled
             ? await this.#reserveOne(jail, key, deadline)
             : { admitted: true as const, id: '' };
@@ -271,8 +270,8 @@ export class Admitter {
       if (answer.admitted) return { admitted: true, id };
       if (answer.ban !== null) {
         this.#book.apply(answer.ban, 'remote', undefined, true);
-        const verdict = this.#book.index.get(key)?.find((e) => e.ban.jail === jail.name)?.verdict;
-        return { admitted: false, verdict: verdict ?? null };
+        const slot = this.#book.index.find(key, jail.name);
+        return { admitted: false, verdict: slot === NO_SLOT ? null : this.#book.index.verdict(slot) };
       }
       const left = deadline - this.#clock.now();
       if (left <= 0) return { admitted: false, verdict: null };

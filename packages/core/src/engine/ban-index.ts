@@ -1,7 +1,5 @@
+import { BanTable, OWNER_FLAG, type TablePage } from '../store/ban-table.js';
 import type { Ban } from '../store/store.js';
-
-/** [endMs, client, jail] */
-type HeapItem = [number, string, string];
 
 /** The answer of `check()`. A ban is a normal result, never an error. */
 export type Verdict = NotBanned | Banned;
@@ -11,7 +9,7 @@ export interface NotBanned {
   readonly banned: false;
 }
 
-/** The verdict for a banned client: the ban that refuses it, prebuilt so a refusal allocates nothing. */
+/** The verdict for a banned client: the ban that refuses it, built once so a refusal allocates nothing. */
 export interface Banned {
   readonly banned: true;
   readonly jail: string;
@@ -23,126 +21,142 @@ export interface Banned {
 
 export const NOT_BANNED: NotBanned = Object.freeze({ banned: false });
 
-/** One ban as the index holds it: the verdict is built once, so a refusal allocates nothing. */
-export interface IndexedBan {
-  readonly ban: Ban;
-  /** True when the ban refuses the client everywhere; false for a jail-scope ban. */
-  readonly appScope: boolean;
-  readonly verdict: Banned;
-}
+/** No slot. */
+export const NO_SLOT = -1;
 
 /**
  * The local replica of active bans that `check()` reads: one Map lookup for a client that is not
- * banned. Expiry is found through a min-heap of end times, so sweeping never scans every ban.
+ * banned. Bans live in a compact {@link BanTable} (about 150 bytes a ban, client key included); a
+ * banned client's verdict is built the first time it is refused and kept until its ban changes,
+ * so a repeat offender's refusal allocates nothing. Expiry costs what expires.
  */
 export class BanIndex {
-  readonly #byClient = new Map<string, IndexedBan[]>();
-  /** [endMs, client, jail] entries; stale ones (the ban was replaced or lifted) are skipped on pop. */
-  readonly #heap: Array<HeapItem> = [];
-  #size = 0;
+  readonly #table = new BanTable();
+  /** Verdicts by slot, built on a slot's first refusal (only refused clients cost one). */
+  readonly #verdicts = new Map<number, Banned>();
 
   get size(): number {
-    return this.#size;
+    return this.#table.size;
   }
 
-  get(client: string): readonly IndexedBan[] | undefined {
-    return this.#byClient.get(client);
+  /** The first slot of a client's bans, or NO_SLOT: the hot path's one lookup. */
+  head(client: string): number {
+    return this.#table.head(client);
   }
 
-  /** Adds or replaces the client's ban in that jail. Returns the entry. */
-  add(ban: Ban, appScope: boolean): IndexedBan {
-    const entry: IndexedBan = Object.freeze({
-      ban,
-      appScope,
-      verdict: Object.freeze({
+  /** The client's next ban (another jail), or NO_SLOT. */
+  next(slot: number): number {
+    return this.#table.chained(slot);
+  }
+
+  /** The slot of the client's ban in `jail`, or NO_SLOT. */
+  find(client: string, jail: string): number {
+    return this.#table.find(client, jail);
+  }
+
+  endMs(slot: number): number {
+    return this.#table.endMs(slot);
+  }
+
+  startMs(slot: number): number {
+    return this.#table.startMs(slot);
+  }
+
+  jail(slot: number): string {
+    return this.#table.jail(slot);
+  }
+
+  /** True when the slot's ban refuses the client everywhere (false: a jail-scope ban). */
+  appScope(slot: number): boolean {
+    return this.#table.hasFlag(slot, OWNER_FLAG);
+  }
+
+  /** The slot's ban as a new object. */
+  ban(slot: number): Ban {
+    return this.#table.ban(slot);
+  }
+
+  /** The slot's verdict: built on first use, then reused until the ban changes. */
+  verdict(slot: number): Banned {
+    let verdict = this.#verdicts.get(slot);
+    if (verdict === undefined) {
+      const ban = Object.freeze(this.#table.ban(slot));
+      verdict = Object.freeze({
         banned: true as const,
         jail: ban.jail,
         client: ban.client,
         untilMs: ban.endMs,
         ban,
-      }),
-    });
-    const list = this.#byClient.get(ban.client);
-    if (list === undefined) {
-      this.#byClient.set(ban.client, [entry]);
-      this.#size++;
-    } else {
-      const at = list.findIndex((e) => e.ban.jail === ban.jail);
-      if (at === -1) {
-        list.push(entry);
-        this.#size++;
-      } else list[at] = entry;
+      });
+      this.#verdicts.set(slot, verdict);
     }
-    if (ban.endMs !== Number.POSITIVE_INFINITY) this.#push([ban.endMs, ban.client, ban.jail]);
-    return entry;
+    return verdict;
+  }
+
+  /** Adds or replaces the client's ban in that jail; returns its slot. */
+  add(ban: Ban, appScope: boolean): number {
+    const slot = this.#table.set(ban, appScope);
+    this.#verdicts.delete(slot);
+    return slot;
+  }
+
+  /**
+   * Adds or replaces the client's ban in that jail, unless the index holds this very ban (same
+   * start and end): `'same'`, `'added'` (a new entry) or `'replaced'`.
+   */
+  apply(ban: Ban, appScope: boolean): 'same' | 'added' | 'replaced' {
+    const size = this.#table.size;
+    const slot = this.#table.upsert(ban, appScope);
+    if (slot === undefined) return 'same';
+    if (this.#verdicts.size > 0) this.#verdicts.delete(slot);
+    return this.#table.size > size ? 'added' : 'replaced';
   }
 
   /** Removes the client's ban in one jail; returns it. */
-  remove(client: string, jail: string): IndexedBan | undefined {
-    const list = this.#byClient.get(client);
-    if (list === undefined) return undefined;
-    const at = list.findIndex((e) => e.ban.jail === jail);
-    if (at === -1) return undefined;
-    const [entry] = list.splice(at, 1);
-    this.#size--;
-    if (list.length === 0) this.#byClient.delete(client);
-    return entry;
+  remove(client: string, jail: string): Ban | undefined {
+    const slot = this.#table.find(client, jail);
+    if (slot === NO_SLOT) return undefined;
+    const ban = this.#table.ban(slot);
+    this.#drop(slot);
+    return ban;
   }
 
-  /** Removes and returns every ban whose end is at or before `now`. */
-  expire(now: number): IndexedBan[] {
-    const out: IndexedBan[] = [];
-    while (this.#heap.length > 0 && (this.#heap[0] as HeapItem)[0] <= now) {
-      const [endMs, client, jail] = this.#pop();
-      const entry = this.#byClient.get(client)?.find((e) => e.ban.jail === jail);
-      if (entry !== undefined && entry.ban.endMs === endMs) {
-        this.remove(client, jail);
-        out.push(entry);
-      }
-    }
-    return out;
+  /** Removes and returns the bans whose end is at or before `now`, at most `max`; `more`: some are left. */
+  expire(now: number, max = Number.POSITIVE_INFINITY): { bans: Ban[]; more: boolean } {
+    const bans: Ban[] = [];
+    const more = this.#table.expire(
+      now,
+      (slot) => {
+        bans.push(this.#table.ban(slot));
+        this.#verdicts.delete(slot);
+      },
+      max,
+    );
+    return { bans, more };
   }
 
-  *values(): IterableIterator<IndexedBan> {
-    for (const list of this.#byClient.values()) yield* list;
+  /** A page of a walk over the active bans; see {@link BanTable.page}. */
+  page(after: number | undefined, limit: number, now: number, jail?: string): TablePage {
+    return this.#table.page(after, limit, now, jail);
+  }
+
+  /** Every ban, built as it is read (a live walk: changes during it may or may not be seen). */
+  *values(): IterableIterator<Ban> {
+    for (const slot of this.#table.slots()) yield this.#table.ban(slot);
+  }
+
+  /** Bans per jail, without building them. */
+  counts(): Map<string, number> {
+    return this.#table.counts();
   }
 
   clear(): void {
-    this.#byClient.clear();
-    this.#heap.length = 0;
-    this.#size = 0;
+    this.#table.clear();
+    this.#verdicts.clear();
   }
 
-  #push(item: HeapItem): void {
-    const heap = this.#heap;
-    heap.push(item);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if ((heap[parent] as HeapItem)[0] <= item[0]) break;
-      heap[i] = heap[parent] as HeapItem;
-      i = parent;
-    }
-    heap[i] = item;
-  }
-
-  #pop(): HeapItem {
-    const heap = this.#heap;
-    const top = heap[0] as HeapItem;
-    const last = heap.pop() as HeapItem;
-    if (heap.length > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= heap.length) break;
-        const r = l + 1;
-        const c = r < heap.length && (heap[r] as HeapItem)[0] < (heap[l] as HeapItem)[0] ? r : l;
-        if ((heap[c] as HeapItem)[0] >= last[0]) break;
-        heap[i] = heap[c] as HeapItem;
-        i = c;
-      }
-      heap[i] = last;
-    }
-    return top;
+  #drop(slot: number): void {
+    this.#verdicts.delete(slot);
+    this.#table.remove(slot);
   }
 }

@@ -5,10 +5,11 @@ import type { ClientIdentity } from '../identity/identity.js';
 import { normalizePath, pathOf } from '../paths/normalize-path.js';
 import type { Ban, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
-import { type Banned, type IndexedBan, NOT_BANNED, type Verdict } from './ban-index.js';
+import { NO_SLOT, NOT_BANNED, type Verdict } from './ban-index.js';
 import type { Announcer, RequestInfo } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedOptions } from './options.js';
+import { rangeKeyOf } from './range-bans.js';
 
 /** How long a fail-closed refusal says it lasts while the store is down. */
 const STORE_DOWN_RETRY_MS = 5000;
@@ -58,10 +59,19 @@ export class Enforcer {
     }
     const key = typeof client === 'string' ? this.#identify(client)?.key : client.key;
     if (key === undefined) return NOT_BANNED;
-    const entries = this.#book.index.get(key);
-    if (entries === undefined)
+    let slot = this.#book.index.head(key);
+    if (slot === NO_SLOT && this.#book.rangeBans > 0) slot = this.#rangeSlot(client);
+    if (slot === NO_SLOT)
       return this.#store.refusing === true ? this.#refuseWhileDown(client, key) : NOT_BANNED;
-    return this.#checkBanned(client, key, entries, request);
+    return this.#checkBanned(client, key, slot, request);
+  }
+
+  /** While a range ban is active: the bans of an IPv6 client's network (`ipv6RangeBan`). */
+  #rangeSlot(client: ClientIdentity | string): number {
+    const range = this.#options.ipv6RangeBan;
+    if (range === null) return NO_SLOT;
+    const network = rangeKeyOf(typeof client === 'string' ? client : client.ip, range.prefix);
+    return network === undefined ? NO_SLOT : this.#book.index.head(network);
   }
 
   /** The store is down and fails closed: every client but the ignored ones is refused for now. */
@@ -84,19 +94,24 @@ export class Enforcer {
   #checkBanned(
     client: ClientIdentity | string,
     key: string,
-    entries: readonly IndexedBan[],
+    first: number,
     request: RequestInfo | undefined,
   ): Verdict {
+    // The clock is the store's: a ban ends when the store's time says so, whatever the app's clock.
     const now = this.#clock.now();
-    let found: Banned | undefined;
-    for (const entry of entries) {
-      if (entry.ban.endMs <= now) continue;
-      if (!entry.appScope && (request === undefined || !this.watches(entry.ban.jail, request))) continue;
-      if (found === undefined || entry.ban.endMs > found.untilMs) found = entry.verdict;
+    const index = this.#book.index;
+    let best = NO_SLOT;
+    for (let slot = first; slot !== NO_SLOT; slot = index.next(slot)) {
+      const endMs = index.endMs(slot);
+      if (endMs <= now) continue;
+      if (!index.appScope(slot) && (request === undefined || !this.watches(index.jail(slot), request)))
+        continue;
+      if (best === NO_SLOT || endMs > index.endMs(best)) best = slot;
     }
-    if (found === undefined) return NOT_BANNED;
+    if (best === NO_SLOT) return NOT_BANNED;
     const ip = typeof client === 'string' ? client : client.ip;
     if (this.#ignore.hasClient(ip, key)) return NOT_BANNED;
+    const found = index.verdict(best);
     this.blocked.set(found.jail, (this.blocked.get(found.jail) ?? 0) + 1);
     if (this.#announcer.listens('blocked')) {
       this.#announcer.emit('blocked', { jail: found.jail, client: key, untilMs: found.untilMs });

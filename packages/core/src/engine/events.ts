@@ -1,7 +1,8 @@
 import type { EventEmitter } from 'node:events';
+import { formatDuration } from '../config/duration.js';
 import type { Logger, Warner, WarningCode } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
-import type { Ban, StoreJailStatus } from '../store/store.js';
+import type { Ban, StoreDownInfo, StoreJailStatus } from '../store/store.js';
 import type { Slots } from './slots.js';
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
@@ -146,6 +147,19 @@ export interface BlockedEvent {
   readonly untilMs: number;
 }
 
+/** The `storeDown` event: a shared store became unreachable (once at the start of every outage). */
+export interface StoreDownEvent {
+  /** What happened: "connection refused", "did not answer within 100 ms", "connection reset"... */
+  readonly reason: string;
+  readonly error: unknown;
+}
+
+/** The `storeRecovered` event: a shared store answers again. */
+export interface StoreRecoveredEvent {
+  /** How long the outage lasted. */
+  readonly durationMs: number;
+}
+
 /** The events a keeper emits, with their data. */
 export interface KeeperEvents {
   failure: [FailureEvent];
@@ -156,6 +170,8 @@ export interface KeeperEvents {
   blocked: [BlockedEvent];
   warning: [{ code: WarningCode; message: string }];
   storeError: [{ operation: string; error: unknown }];
+  storeDown: [StoreDownEvent];
+  storeRecovered: [StoreRecoveredEvent];
 }
 
 /**
@@ -205,6 +221,37 @@ export class Announcer {
   adopt(logger: Logger): void {
     this.logger ??= logger;
     this.warner.adopt(logger);
+  }
+
+  /**
+   * A shared store went down: a warning at the start of every outage (not once per process, as
+   * other warnings), the `warning` and `storeDown` events.
+   */
+  storeDown(info: StoreDownInfo): void {
+    this.warner.repeat(
+      'JK_WRN_STORE_DEGRADED',
+      `The shared store is unreachable (${info.reason}); jailkeeper goes on with the bans it knows${info.meanwhile} until it answers again.`,
+      { event: 'storeDown', reason: info.reason },
+    );
+    this.emit('storeDown', { reason: info.reason, error: info.error });
+  }
+
+  /** A shared store answers again: one info line with the outage's length, and `storeRecovered`. */
+  storeUp(info: { durationMs: number }): void {
+    this.logger?.info(
+      { event: 'storeRecovered', durationMs: info.durationMs },
+      `jailkeeper: the shared store answers again after ${formatDuration(Math.max(1, info.durationMs))}; bans are in sync`,
+    );
+    this.emit('storeRecovered', { durationMs: info.durationMs });
+  }
+
+  /** A store call failed and the store went on without it: counted (`storeError`), logged at debug. */
+  storeFailed(operation: string, error: unknown): void {
+    this.logger?.debug?.(
+      { event: 'storeError', operation, err: error },
+      `jailkeeper: store ${operation} failed`,
+    );
+    if (this.listens('storeError')) this.emit('storeError', { operation, error });
   }
 
   storeError(operation: string, error: unknown): void {

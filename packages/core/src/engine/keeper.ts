@@ -23,11 +23,15 @@ import {
   type ResponseEvent,
 } from './events.js';
 import { IgnoreList } from './ignore-list.js';
-import { type ManualBanOptions, Operations } from './operations.js';
+import { type BanInfoPage, jailNames, type ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
+import { watchRanges } from './range-bans.js';
 import { Recorder } from './recording.js';
 import { configWarnings, resolveOptions } from './resolve-options.js';
 import { buildRules } from './rules.js';
+
+/** Bans expired (and announced) between two turns of the event loop. */
+const EXPIRE_SLICE = 2000;
 
 /** The adapter toolkit's handle on the keeper's count of open responses. */
 export const kResponses = Symbol('jailkeeper.responses');
@@ -42,7 +46,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   /** The validated, frozen options. */
   readonly options: ResolvedOptions;
   readonly store: Store;
+  /** The app's clock: failure windows, pardons, the memory store's times. */
   readonly clock: Clock;
+  /**
+   * The clock bans are judged by: the store's (`Store.clock`, e.g. Redis time for the Redis store),
+   * else `clock`. `check()`, expiry and `Retry-After` use it, so a skewed app clock changes nothing.
+   */
+  readonly banClock: Clock;
   /** The ignore list: configured entries and runtime edits (shared through the store). */
   readonly ignore: IgnoreList;
   /** Resolves once the store has loaded (restored bans are enforced from then; the memory store loads at once). */
@@ -60,6 +70,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #sweepTimer: NodeJS.Timeout;
   #sweeping: Promise<void> | undefined;
   #closed = false;
+  #isReady = false;
 
   constructor(input: JailkeeperOptions) {
     super();
@@ -67,9 +78,22 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.options = options;
     const clock = options.clock ?? systemClock;
     this.clock = clock;
+    // Warnings raised before anyone listens (while constructing, or before the first
+    // `on('warning')`) are kept and replayed to the first listener.
+    const backlog: { code: WarningCode; message: string }[] = [];
     const warner = new Warner(options.logger, (code, message) => {
       if (this.listenerCount('warning') > 0) this.#announcer.emit('warning', { code, message });
+      else if (backlog.length < 64) backlog.push({ code, message });
     });
+    this.on(
+      'newListener' as 'warning',
+      ((name: string) => {
+        if (name !== 'warning' || backlog.length === 0) return;
+        process.nextTick(() => {
+          for (const w of backlog.splice(0)) this.#announcer.emit('warning', w);
+        });
+      }) as never,
+    );
     const announcer = new Announcer(this, options.logger, warner);
     this.#announcer = announcer;
     const doubts = configWarnings(options);
@@ -84,11 +108,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       options.store ??
       createMemoryStore({ maxTrackedClients: options.maxTrackedClients, persist: options.persist });
     this.store = store;
+    const banClock = store.clock ?? clock;
+    this.banClock = banClock;
     this.ignore = new IgnoreList(options.ignoreIp, store, (op, error) => announcer.storeError(op, error));
     this.hasJailScope = options.jails.some((j) => j.scope === 'jail');
     const id = (address: string) => this.identify(address);
-    this.#book = new BanBook(options, clock, announcer, this.#connections);
-    this.#enforcer = new Enforcer(options, this.#book, this.ignore, store, clock, announcer, id);
+    this.#book = new BanBook(options, banClock, announcer, this.#connections);
+    this.#enforcer = new Enforcer(options, this.#book, this.ignore, store, banClock, announcer, id);
     const rules = buildRules(options);
     const admitter = new Admitter(options, rules, store, this.#book, this.ignore, announcer, clock);
     this.#admitter = admitter;
@@ -96,20 +122,29 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       onCounted: (key, jail) => admitter.suspect(key, jail),
       onSettled: (jail, key) => admitter.wake(jail, key),
     });
-    this.#operations = new Operations(options, store, this.#book, this.ignore, this.#enforcer, clock);
+    this.#operations = new Operations(options, store, this.#book, this.ignore, this.#enforcer, banClock);
+    watchRanges(options, this.#book, store, announcer, banClock);
     const init = store.init({
       clock,
+      jails: jailNames(options),
       onBan: (ban, origin) => this.#book.apply(ban, origin),
       onUnban: (ban, origin) => this.#book.lift(ban, 'manual', origin),
       isIgnored: (client) => this.ignore.coversKey(client),
       warn: (code, message, details) => warner.warn(code, message, details),
-      activeBans: () => this.activeBans(),
+      activeBans: () => this.#book.active(),
+      storeDown: (info) => announcer.storeDown(info),
+      storeUp: (info) => announcer.storeUp(info),
+      storeError: (operation, error) => announcer.storeFailed(operation, error),
       onIgnore: (op, entries) => {
         if (op === 'set') this.ignore.sync(entries);
         else this.ignore.applyShared(op, entries);
       },
     });
-    this.ready = Promise.resolve(init).catch((error) => announcer.storeError('init', error));
+    this.ready = Promise.resolve(init)
+      .catch((error) => announcer.storeError('init', error))
+      .then(() => {
+        this.#isReady = true;
+      });
     this.#sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs);
     this.#sweepTimer.unref();
   }
@@ -120,6 +155,11 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    */
   adoptLogger(logger: Logger): void {
     this.#announcer.adopt(logger);
+  }
+
+  /** True once the store has loaded (`ready` resolved): adapters hold requests until then. */
+  get isReady(): boolean {
+    return this.#isReady;
   }
 
   /** One-time warning through the logger (or process warnings), also emitted as `warning`. */
@@ -285,9 +325,30 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return this.#open(() => this.#operations.unbanAll(options));
   }
 
-  /** A promise of the active bans with their time left, soonest to end first. */
+  /**
+   * A promise of the active bans with their time left, soonest to end first. Built a page at a
+   * time without blocking the event loop, but whole: for large sets use `bansPage()`.
+   */
   bans(options?: { jail?: string }): Promise<BanInfo[]> {
     return this.#operations.bans(options);
+  }
+
+  /**
+   * One page of the active bans, in the store's order, and the cursor of the next (`next`, absent
+   * on the last page). `limit` is about how many bans a page holds (default 1000).
+   * @example
+   * for (let page = await keeper.bansPage(); ; page = await keeper.bansPage({ after: page.next })) {
+   *   send(page.bans);
+   *   if (page.next === undefined) break;
+   * }
+   */
+  bansPage(options?: { jail?: string; after?: string; limit?: number }): Promise<BanInfoPage> {
+    return this.#operations.bansPage(options);
+  }
+
+  /** The active bans this process enforces, per jail, counted without building them (for metrics). */
+  banCounts(): Record<string, number> {
+    return Object.fromEntries(this.#book.index.counts());
   }
 
   /** A promise of, per jail: currently failed, total failed, currently banned, total banned (fail2ban-client status). */
@@ -297,7 +358,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /** The bans this process enforces now, read from its local index (no store call). */
   activeBans(): Ban[] {
-    return this.#book.active();
+    return [...this.#book.active()];
   }
 
   /**
@@ -315,7 +376,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   sweep(): Promise<void> {
     this.#sweeping ??= (async () => {
       try {
-        this.#book.expire();
+        // A wave of bans ending together expires in slices, a turn of the event loop apart.
+        while (this.#book.expire(EXPIRE_SLICE)) await new Promise((resolve) => setImmediate(resolve));
         await this.store.sweep();
       } catch (error) {
         this.#announcer.storeError('sweep', error);

@@ -9,6 +9,7 @@ import type { Enforcer } from './enforcement.js';
 import type { BanInfo, JailStatus, KeeperStatus } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedOptions } from './options.js';
+import { allBans, sortInSlices, storePage } from './paging.js';
 
 /** Options of `keeper.ban()`. */
 export interface ManualBanOptions {
@@ -18,6 +19,13 @@ export interface ManualBanOptions {
   duration?: Duration;
   /** Written on the ban. @default 'manual ban' */
   reason?: string;
+}
+
+/** A page of `keeper.bansPage()`: the bans with their time left, and the cursor of the next page. */
+export interface BanInfoPage {
+  readonly bans: BanInfo[];
+  /** Pass as `after` for the next page; absent on the last page. */
+  readonly next?: string;
 }
 
 /** Every jail name a keeper answers to: its jails, recidive when configured, and `manual`. */
@@ -124,8 +132,28 @@ export class Operations {
 
   async bans(options: { jail?: string } = {}): Promise<BanInfo[]> {
     const now = this.#clock.now();
-    const list = await this.#store.bans(options.jail);
-    return list.map((ban) => this.#book.info(ban, now)).sort((a, b) => a.endMs - b.endMs);
+    const infos = await allBans(this.#store, options.jail, (ban) => this.#book.info(ban, now));
+    return sortInSlices(infos, (a, b) => a.endMs - b.endMs);
+  }
+
+  async bansPage(options: { jail?: string; after?: string; limit?: number } = {}): Promise<BanInfoPage> {
+    const limit = options.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_ARGUMENT',
+        `bansPage() options.limit must be an integer from 1 to 100000; received ${String(limit)}.`,
+      );
+    }
+    if (options.after !== undefined && typeof options.after !== 'string') {
+      throw new JailkeeperError(
+        'JK_ERR_INVALID_ARGUMENT',
+        'bansPage() options.after must be the `next` cursor of a previous page.',
+      );
+    }
+    const page = await storePage(this.#store, { jail: options.jail, after: options.after, limit });
+    const now = this.#clock.now();
+    const bans = page.bans.map((ban) => this.#book.info(ban, now));
+    return page.next === undefined ? { bans } : { bans, next: page.next };
   }
 
   async status(): Promise<KeeperStatus> {

@@ -113,6 +113,19 @@ export interface AttemptOptions {
   wait?: Duration;
 }
 
+/**
+ * Range bans for IPv6 rotation: when `threshold` clients (/64s, or the `ipv6Subnet` prefix) inside
+ * one `/prefix` network are banned in a jail within its `findTime`, the whole network is banned in
+ * that jail as one entry (reported and exported as one network). The trade-off: one site, or one
+ * mobile carrier's pool, may share a /48; see docs/security.md.
+ */
+export interface Ipv6RangeBanOptions {
+  /** The network banned as one entry, as a prefix length (shorter than `ipv6Subnet`). @default 48 */
+  prefix?: number;
+  /** Banned clients inside one network, within the jail's findTime, that ban the network. @default 8 */
+  threshold?: number;
+}
+
 /** Options of {@link createJailkeeper}. The identity options are described on {@link ClientIpOptions}. */
 export interface JailkeeperOptions extends ClientIpOptions {
   /** The jails, by name (letters, digits, `.`, `_`, `-`). */
@@ -150,6 +163,8 @@ export interface JailkeeperOptions extends ClientIpOptions {
    * (reverse, then forward) before it is counted; `true` for every jail. @default off
    */
   verifiedCrawlers?: VerifiedCrawlersOptions | boolean;
+  /** Ban a whole IPv6 network when many of its clients are banned; `true` for the defaults. @default off */
+  ipv6RangeBan?: Ipv6RangeBanOptions | boolean;
 }
 
 /** A jail after validation: durations in ms, paths compiled. */
@@ -215,4 +230,5 @@ export interface ResolvedOptions {
   readonly closeConnectionsOnBan: boolean;
   readonly attempts: { readonly holdMs: number; readonly waitMs: number };
   readonly verifiedCrawlers: ResolvedVerifiedCrawlers | null;
+  readonly ipv6RangeBan: { readonly prefix: number; readonly threshold: number } | null;
 }

@@ -10,6 +10,7 @@ import type { Store } from '../store/store.js';
 import type {
   AttemptOptions,
   BanTimeIncrementOptions,
+  Ipv6RangeBanOptions,
   JailkeeperOptions,
   JailOptions,
   PardonOptions,
@@ -44,8 +45,22 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   closeConnectionsOnBan: true,
   attempts: true,
   verifiedCrawlers: true,
+  ipv6RangeBan: true,
 };
 const ATTEMPT_KEYS: KeyList<AttemptOptions> = { hold: true, wait: true };
+const RANGE_KEYS: KeyList<Ipv6RangeBanOptions> = { prefix: true, threshold: true };
+
+function resolveRangeBan(value: unknown, ipv6Subnet: number): ResolvedOptions['ipv6RangeBan'] {
+  if (value === undefined || value === false) return null;
+  const input = value === true ? {} : checkKeys('ipv6RangeBan', value, RANGE_KEYS);
+  const prefix = positiveInteger('ipv6RangeBan.prefix', input.prefix, 48, { max: 127 });
+  if (prefix >= ipv6Subnet) {
+    invalid('ipv6RangeBan.prefix', `a prefix length shorter than ipv6Subnet (${ipv6Subnet})`, prefix);
+  }
+  const threshold = positiveInteger('ipv6RangeBan.threshold', input.threshold, 8);
+  if (threshold < 2) invalid('ipv6RangeBan.threshold', 'an integer of 2 or more', threshold);
+  return Object.freeze({ prefix, threshold });
+}
 const JAIL_KEYS: KeyList<JailOptions> = {
   statuses: true,
   methods: true,
@@ -399,5 +414,9 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
     closeConnectionsOnBan: bool('closeConnectionsOnBan', top.closeConnectionsOnBan, true),
     attempts: resolveAttempts(top.attempts),
     verifiedCrawlers: resolveVerifiedCrawlers(top.verifiedCrawlers, names),
+    ipv6RangeBan: resolveRangeBan(
+      top.ipv6RangeBan,
+      positiveInteger('ipv6Subnet', top.ipv6Subnet, DEFAULTS.ipv6Subnet, { max: 128 }),
+    ),
   });
 }

@@ -32,6 +32,8 @@ export class CounterTable {
   /** #buckets[n] holds the counters with n failures. */
   readonly #buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({ head: null, tail: null }));
   #evictions = 0;
+  /** Where the sliced sweep resumes. */
+  #sweep: IterableIterator<Counter> | undefined;
 
   constructor(cap: number) {
     this.#cap = cap;
@@ -114,12 +116,31 @@ export class CounterTable {
     return this.#counters.delete(key);
   }
 
-  /** Drops counters whose newest failure is older than `windowOf(key)` allows. */
-  sweep(now: number, windowOf: (key: string) => number): void {
-    for (const counter of this.#counters.values()) {
+  /**
+   * Drops counters whose newest failure is older than `windowOf(key)` allows, looking at most at
+   * `max` counters per call (the walk resumes where it stopped): a sweep's cost is bounded.
+   */
+  sweep(now: number, windowOf: (key: string) => number, max = Number.POSITIVE_INFINITY): void {
+    for (let i = 0; i < max; i++) {
+      this.#sweep ??= this.#counters.values();
+      const next = this.#sweep.next();
+      if (next.done) {
+        this.#sweep = undefined;
+        return;
+      }
+      const counter = next.value;
       const last = counter.times[counter.times.length - 1];
       if (last === undefined || last <= now - windowOf(counter.key)) this.delete(counter.key);
     }
+  }
+
+  /**
+   * Starts a counter at `count` failures at `atMs`, unless the key already counts: a fallback that
+   * takes over from a shared store starts from the last count it saw there, not from zero.
+   */
+  seed(key: string, count: number, atMs: number, windowMs: number): void {
+    if (count <= 0 || this.#counters.has(key)) return;
+    for (let i = 0; i < Math.min(count, MAX_KEPT); i++) this.add(key, atMs, windowMs);
   }
 
   /** Keys with at least one failure inside their window. */

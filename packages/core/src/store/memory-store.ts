@@ -3,18 +3,16 @@ import { type Duration, toDurationMs } from '../config/duration.js';
 import { checkKeys, positiveInteger } from '../config/validate.js';
 import { nextBanTimeMs } from './ban-time.js';
 import { CounterTable } from './counter-table.js';
-import {
-  type HistoryRecord,
-  quarantine,
-  readSnapshot,
-  type Snapshot,
-  serialize,
-  writeSnapshot,
-  writeSnapshotSync,
-} from './persist.js';
+import { MemoryBans } from './memory-bans.js';
+import { restoreSnapshot } from './memory-restore.js';
+import { PardonTable } from './pardons.js';
 import { ReservationTable } from './reservations.js';
+import { serializeChunks } from './snapshot.js';
+import { SnapshotWriter } from './snapshot-writer.js';
 import type {
   Ban,
+  BanPage,
+  BanPageQuery,
   FailureResult,
   FailureRule,
   ManualBanInput,
@@ -26,7 +24,11 @@ import type {
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
-  /** The most failure counters kept; at the cap the weakest, oldest counter goes. Bans are never evicted. @default 100000 */
+  /**
+   * The most failure counters kept; at the cap the weakest, oldest counter goes. Also bounds
+   * pardons and the history of ended bans (the oldest goes). Active bans are never evicted.
+   * @default 100000
+   */
   maxTrackedClients?: number;
   /** A file that keeps bans, ban history and pardons across restarts, written atomically. */
   persist?: string;
@@ -35,12 +37,10 @@ export interface MemoryStoreOptions {
 }
 
 const MEMORY_KEYS = { maxTrackedClients: true, persist: true, persistDelay: true } as const;
-
-interface History {
-  jails: Record<string, number>;
-  total: number;
-  expiresMs: number;
-}
+/** Entries of each table a sweep looks at between two turns of the event loop. */
+const SWEEP_SLICE = 2000;
+/** Bans per page of `bans()`, built between two turns of the event loop. */
+const PAGE = 5000;
 
 interface Totals {
   failed: number;
@@ -49,35 +49,35 @@ interface Totals {
 
 const SEP = '\u0000';
 const keyOf = (jail: string, client: string) => `${jail}${SEP}${client}`;
+const NO_BAN = Object.freeze({ wouldBan: null, recidive: null, recidiveDryRun: false });
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-class MemoryStore implements Store {
+/** The memory store: see {@link createMemoryStore}. */
+class InMemoryStore implements Store {
   readonly name = 'memory';
-  readonly #cap: number;
   readonly #persistFile: string | undefined;
   readonly #persistDelayMs: number;
   readonly #counters: CounterTable;
   /** findTime per jail, so that the sweep knows each counter's window. */
   readonly #windows = new Map<string, number>();
-  readonly #bans = new Map<string, Ban>();
-  readonly #history = new Map<string, History>();
-  readonly #pardons = new Map<string, number>();
+  readonly #b: MemoryBans;
+  readonly #pardons: PardonTable;
   readonly #totals = new Map<string, Totals>();
   readonly #reservations = new ReservationTable();
   #ctx: StoreContext | undefined;
-  #persistTimer: NodeJS.Timeout | undefined;
-  #writing: Promise<void> | undefined;
-  #dirty = false;
-  #closed = false;
+  #writer: SnapshotWriter | undefined;
 
   constructor(options: MemoryStoreOptions) {
     const input = checkKeys('createMemoryStore options', options, MEMORY_KEYS);
-    this.#cap = positiveInteger('maxTrackedClients', input.maxTrackedClients, DEFAULTS.maxTrackedClients);
+    const cap = positiveInteger('maxTrackedClients', input.maxTrackedClients, DEFAULTS.maxTrackedClients);
     this.#persistFile = input.persist as string | undefined;
     this.#persistDelayMs =
       input.persistDelay === undefined
         ? DEFAULTS.persistDelayMs
         : toDurationMs('persistDelay', input.persistDelay, { allowZero: true });
-    this.#counters = new CounterTable(this.#cap);
+    this.#counters = new CounterTable(cap);
+    this.#b = new MemoryBans(cap);
+    this.#pardons = new PardonTable(cap);
   }
 
   get #now(): number {
@@ -95,73 +95,51 @@ class MemoryStore implements Store {
 
   init(ctx: StoreContext): void {
     this.#ctx = ctx;
-    if (this.#persistFile === undefined) return;
+    const file = this.#persistFile;
+    if (file === undefined) return;
+    const writable = restoreSnapshot(file, ctx, {
+      ban: (ban) => this.#b.table.set(ban),
+      history: (client, entry) => this.#b.history.restore(client, entry),
+      pardon: (jail, client, untilMs) => this.#pardons.set(keyOf(jail, client), untilMs),
+    });
+    if (!writable) return; // an unreadable file is left alone: never overwritten
+    this.#writer = new SnapshotWriter(
+      file,
+      this.#persistDelayMs,
+      () => serializeChunks(this.#source(), this.#now),
+      (error) =>
+        ctx.warn('JK_WRN_PERSIST_WRITE', `The ban snapshot ${file} could not be written: ${error.message}.`, {
+          file,
+        }),
+    );
+  }
+
+  #source() {
     const now = this.#now;
-    let loaded: ReturnType<typeof readSnapshot>;
-    try {
-      loaded = readSnapshot(this.#persistFile);
-    } catch (error) {
-      const movedTo = quarantine(this.#persistFile, now);
-      ctx.warn(
-        'JK_WRN_PERSIST_CORRUPT',
-        `The ban snapshot ${this.#persistFile} could not be read (${(error as Error).message}); starting without it${movedTo ? `, and it was moved to ${movedTo}` : ''}.`,
-        { file: this.#persistFile },
-      );
-      return;
-    }
-    if (loaded === undefined) return;
-    if (loaded.dropped > 0) {
-      ctx.warn(
-        'JK_WRN_PERSIST_CORRUPT',
-        `The ban snapshot ${this.#persistFile} held ${loaded.dropped} malformed entries; they were skipped.`,
-        { file: this.#persistFile, dropped: loaded.dropped },
-      );
-    }
-    const { bans, history, pardons } = loaded.snapshot;
-    for (const h of history) {
-      if (h.expiresMs > now)
-        this.#history.set(h.client, { jails: { ...h.jails }, total: h.total, expiresMs: h.expiresMs });
-    }
-    for (const p of pardons) if (p.untilMs > now) this.#pardons.set(keyOf(p.jail, p.client), p.untilMs);
-    for (const ban of bans) {
-      if (ban.endMs <= now || ctx.isIgnored(ban.client)) continue;
-      this.#bans.set(keyOf(ban.jail, ban.client), ban);
-      ctx.onBan(ban, 'restored');
-    }
-  }
-
-  #remember(jail: string, client: string, endMs: number, historyTimeMs: number): History {
-    let h = this.#history.get(client);
-    if (!h) {
-      h = { jails: {}, total: 0, expiresMs: 0 };
-      this.#history.set(client, h);
-    }
-    h.jails[jail] = (h.jails[jail] ?? 0) + 1;
-    h.total++;
-    h.expiresMs = Math.max(h.expiresMs, endMs + historyTimeMs);
-    return h;
-  }
-
-  #earlierBans(jail: string, client: string, overall: boolean): number {
-    const h = this.#history.get(client);
-    if (!h || h.expiresMs <= this.#now) return 0;
-    return overall ? h.total : (h.jails[jail] ?? 0);
-  }
-
-  #activeBan(key: string, now: number): Ban | undefined {
-    const ban = this.#bans.get(key);
-    return ban !== undefined && ban.endMs > now ? ban : undefined;
+    const table = this.#b.table;
+    return {
+      *bans() {
+        for (const slot of table.slots()) if (table.endMs(slot) > now) yield table.ban(slot);
+      },
+      history: () => mapIter(this.#b.history.entries(), ([client, h]) => ({ client, ...h })),
+      pardons: () =>
+        mapIter(this.#pardons.entries(), ([key, untilMs]) => {
+          const at = key.indexOf(SEP);
+          return { jail: key.slice(0, at), client: key.slice(at + 1), untilMs };
+        }),
+    };
   }
 
   async reserve(input: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
     const now = this.#now;
     const key = keyOf(input.jail, client);
     this.#windows.set(input.jail, input.findTimeMs);
-    const held = this.#activeBan(key, now);
-    const maxRetry = this.#threshold(input, key, now);
+    const slot = this.#b.live(input.jail, client, now);
+    const maxRetry = this.#pardons.has(key, now) ? input.pardonMaxRetry : input.maxRetry;
     const count = this.#counters.count(key, now, input.findTimeMs);
     const open = this.#reservations.open(key, now);
-    if (held) return { admitted: false, ban: held, count, inFlight: open, maxRetry };
+    if (slot !== -1)
+      return { admitted: false, ban: this.#b.table.ban(slot), count, inFlight: open, maxRetry };
     if (count + open >= maxRetry) return { admitted: false, ban: null, count, inFlight: open, maxRetry };
     this.#reservations.add(key, id, now + holdMs);
     return { admitted: true, ban: null, count, inFlight: open + 1, maxRetry };
@@ -178,29 +156,17 @@ class MemoryStore implements Store {
     return failed ? this.recordFailure(input, client, jitterMs) : null;
   }
 
-  /** The threshold in force for a key: the pardoned one while pardoned. */
-  #threshold(input: FailureRule, key: string, now: number): number {
-    const pardonUntil = this.#pardons.get(key);
-    return pardonUntil !== undefined && pardonUntil > now ? input.pardonMaxRetry : input.maxRetry;
-  }
-
   async recordFailure(input: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
     const now = this.#now;
     const key = keyOf(input.jail, client);
     this.#windows.set(input.jail, input.findTimeMs);
-    const held = this.#activeBan(key, now);
-    if (held) {
-      return {
-        count: 0,
-        maxRetry: input.maxRetry,
-        pardoned: false,
-        ban: held,
-        alreadyBanned: true,
-        ...NO_BAN,
-      };
+    this.#b.historyTimeMs = input.historyTimeMs;
+    const held = this.#b.live(input.jail, client, now);
+    if (held !== -1) {
+      const ban = this.#b.table.ban(held);
+      return { count: 0, maxRetry: input.maxRetry, pardoned: false, ban, alreadyBanned: true, ...NO_BAN };
     }
-    const pardonUntil = this.#pardons.get(key);
-    const pardoned = pardonUntil !== undefined && pardonUntil > now;
+    const pardoned = this.#pardons.has(key, now);
     const maxRetry = pardoned ? input.pardonMaxRetry : input.maxRetry;
     const count = this.#counters.add(key, now, input.findTimeMs, maxRetry);
     this.#totalsOf(input.jail).failed++;
@@ -208,8 +174,7 @@ class MemoryStore implements Store {
 
     // The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
     this.#counters.delete(key);
-    const overall = input.increment?.overallJails ?? false;
-    const earlier = this.#earlierBans(input.jail, client, overall);
+    const earlier = this.#b.earlier(input.jail, client, input.increment?.overallJails ?? false, now);
     const durationMs = nextBanTimeMs(input.banTimeMs, input.increment, earlier, jitterMs);
     const ban: Ban = {
       jail: input.jail,
@@ -221,22 +186,12 @@ class MemoryStore implements Store {
       manual: false,
     };
     if (input.dryRun) {
-      return {
-        count,
-        maxRetry,
-        pardoned,
-        ban: null,
-        alreadyBanned: false,
-        wouldBan: ban,
-        recidive: null,
-        recidiveDryRun: false,
-      };
+      return { count, maxRetry, pardoned, ban: null, alreadyBanned: false, ...NO_BAN, wouldBan: ban };
     }
-    this.#bans.set(key, ban);
-    this.#remember(input.jail, client, ban.endMs, input.historyTimeMs);
-    this.#totalsOf(input.jail).banned++;
+    this.#b.create(ban, now);
+    this.#totalsOf(ban.jail).banned++;
     const recidive = input.recidive ? this.#feedRecidive(input, client, now) : null;
-    this.#changed();
+    this.#writer?.changed();
     return {
       count,
       maxRetry,
@@ -254,7 +209,7 @@ class MemoryStore implements Store {
     const r = input.recidive as NonNullable<FailureRule['recidive']>;
     const key = keyOf(r.jail, client);
     this.#windows.set(r.jail, r.findTimeMs);
-    if (this.#activeBan(key, now)) return null;
+    if (this.#b.live(r.jail, client, now) !== -1) return null;
     const count = this.#counters.add(key, now, r.findTimeMs, r.maxRetry);
     this.#totalsOf(r.jail).failed++;
     if (count < r.maxRetry) return null;
@@ -264,84 +219,82 @@ class MemoryStore implements Store {
       client,
       startMs: now,
       endMs: now + r.banTimeMs,
-      banCount: this.#earlierBans(r.jail, client, false) + 1,
+      banCount: this.#b.earlier(r.jail, client, false, now) + 1,
       reason: `banned ${count} times within ${Math.round(r.findTimeMs / 1000)}s`,
       manual: false,
     };
-    if (r.dryRun) return ban;
-    this.#bans.set(key, ban);
-    this.#remember(r.jail, client, ban.endMs, input.historyTimeMs);
-    this.#totalsOf(r.jail).banned++;
+    if (!r.dryRun) {
+      this.#b.create(ban, now);
+      this.#totalsOf(ban.jail).banned++;
+    }
     return ban;
   }
 
   async recordPardon(jail: string, client: string, forMs: number): Promise<void> {
-    const key = keyOf(jail, client);
-    this.#pardons.delete(key);
-    // Pardons are capped like counters; losing one only lowers a threshold back to normal.
-    if (this.#pardons.size >= this.#cap) {
-      const oldest = this.#pardons.keys().next();
-      if (!oldest.done) this.#pardons.delete(oldest.value);
-    }
-    this.#pardons.set(key, this.#now + forMs);
-    this.#changed();
+    this.#pardons.set(keyOf(jail, client), this.#now + forMs);
+    this.#writer?.changed();
   }
 
   async ban(input: ManualBanInput): Promise<Ban> {
     const now = this.#now;
-    const key = keyOf(input.jail, input.client);
+    this.#b.historyTimeMs = input.historyTimeMs;
+    this.#b.live(input.jail, input.client, now);
     const ban: Ban = {
       jail: input.jail,
       client: input.client,
       startMs: now,
       endMs: now + input.durationMs,
-      banCount: this.#earlierBans(input.jail, input.client, false) + 1,
+      banCount: this.#b.earlier(input.jail, input.client, false, now) + 1,
       reason: input.reason,
       manual: true,
     };
-    this.#bans.set(key, ban);
-    this.#counters.delete(key);
-    this.#remember(input.jail, input.client, ban.endMs, input.historyTimeMs);
-    this.#totalsOf(input.jail).banned++;
-    this.#changed();
+    this.#b.create(ban, now);
+    this.#totalsOf(ban.jail).banned++;
+    this.#counters.delete(keyOf(input.jail, input.client));
+    this.#writer?.changed();
     return ban;
   }
 
   async unban(client: string, jail?: string): Promise<Ban[]> {
-    const now = this.#now;
-    const lifted: Ban[] = [];
-    const jails = jail === undefined ? [...new Set([...this.#bans.values()].map((b) => b.jail))] : [jail];
+    const { lifted, jails } = this.#b.lift(client, jail, this.#now);
     for (const name of jails) {
-      const key = keyOf(name, client);
-      const ban = this.#bans.get(key);
-      this.#counters.delete(key);
-      this.#reservations.clear(key);
-      if (ban && this.#bans.delete(key) && ban.endMs > now) lifted.push(ban);
+      this.#counters.delete(keyOf(name, client));
+      this.#reservations.clear(keyOf(name, client));
     }
-    if (lifted.length > 0) this.#changed();
+    if (lifted.length > 0) this.#writer?.changed();
     return lifted;
   }
 
   async unbanAll(jail?: string): Promise<Ban[]> {
-    const now = this.#now;
-    const lifted: Ban[] = [];
-    for (const [key, ban] of this.#bans) {
-      if (jail !== undefined && ban.jail !== jail) continue;
-      this.#bans.delete(key);
-      this.#counters.delete(key);
-      if (ban.endMs > now) lifted.push(ban);
-    }
-    if (lifted.length > 0) this.#changed();
+    const lifted = this.#b.liftAll(jail, this.#now, (name, client) =>
+      this.#counters.delete(keyOf(name, client)),
+    );
+    if (lifted.length > 0) this.#writer?.changed();
     return lifted;
   }
 
+  /** The active bans, built a page at a time between turns of the event loop. */
   async bans(jail?: string): Promise<Ban[]> {
-    const now = this.#now;
     const out: Ban[] = [];
-    for (const ban of this.#bans.values()) {
-      if (ban.endMs > now && (jail === undefined || ban.jail === jail)) out.push(ban);
-    }
+    let after: string | undefined;
+    do {
+      const page = await this.bansPage({ jail, after, limit: PAGE });
+      for (const ban of page.bans) out.push(ban);
+      after = page.next;
+      if (after !== undefined) await turn();
+    } while (after !== undefined);
     return out;
+  }
+
+  async bansPage(query: BanPageQuery): Promise<BanPage> {
+    const after = query.after === undefined ? undefined : Number(query.after);
+    const page = this.#b.table.page(
+      Number.isInteger(after) ? after : undefined,
+      query.limit,
+      this.#now,
+      query.jail,
+    );
+    return page.next === undefined ? { bans: page.bans } : { bans: page.bans, next: String(page.next) };
   }
 
   async status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>> {
@@ -351,9 +304,7 @@ class MemoryStore implements Store {
       const jail = key.slice(0, key.indexOf(SEP));
       failed.set(jail, (failed.get(jail) ?? 0) + 1);
     }
-    const banned = new Map<string, number>();
-    for (const ban of this.#bans.values())
-      if (ban.endMs > now) banned.set(ban.jail, (banned.get(ban.jail) ?? 0) + 1);
+    const banned = this.#b.table.counts();
     const out: Record<string, StoreJailStatus> = {};
     for (const jail of jails) {
       const totals = this.#totals.get(jail);
@@ -371,96 +322,62 @@ class MemoryStore implements Store {
     return this.#windows.get(key.slice(0, key.indexOf(SEP))) ?? 0;
   }
 
+  /**
+   * Expiry costs what ends: bans by their end time, a slice at a time with a turn of the event loop
+   * between slices; the other tables a bounded slice per sweep.
+   */
   async sweep(): Promise<Ban[]> {
     const now = this.#now;
     const ended: Ban[] = [];
-    for (const [key, ban] of this.#bans) {
-      if (ban.endMs <= now) {
-        this.#bans.delete(key);
-        ended.push(ban);
-      }
-    }
-    for (const [key, until] of this.#pardons) if (until <= now) this.#pardons.delete(key);
-    for (const [client, h] of this.#history) if (h.expiresMs <= now) this.#history.delete(client);
-    this.#counters.sweep(now, (k) => this.#windowOf(k));
+    while (this.#b.expire(now, SWEEP_SLICE, ended, SWEEP_SLICE)) await turn();
+    this.#pardons.sweep(now, SWEEP_SLICE);
+    this.#b.history.sweep(now, SWEEP_SLICE);
+    this.#counters.sweep(now, (k) => this.#windowOf(k), SWEEP_SLICE);
     this.#reservations.sweep(now);
-    if (ended.length > 0) this.#changed();
+    if (ended.length > 0) this.#writer?.changed();
     return ended;
   }
 
+  /**
+   * Starts the count of `client` in `jail` at `count` failures (at `atMs`), unless it counts
+   * already: the Redis store's fallback starts from the last count it saw in Redis.
+   */
+  seedFailures(jail: string, client: string, count: number, atMs: number, findTimeMs: number): void {
+    this.#windows.set(jail, findTimeMs);
+    this.#counters.seed(keyOf(jail, client), count, atMs, findTimeMs);
+  }
+
   /** Counters held now, and how many were evicted at the cap (for tests and metrics). */
-  get trackedClients(): { size: number; evictions: number; bans: number } {
-    return { size: this.#counters.size, evictions: this.#counters.evictions, bans: this.#bans.size };
-  }
-
-  #snapshot(): Snapshot {
-    const history: HistoryRecord[] = [];
-    for (const [client, h] of this.#history)
-      history.push({ client, jails: h.jails, total: h.total, expiresMs: h.expiresMs });
-    const pardons = [...this.#pardons].map(([key, untilMs]) => {
-      const at = key.indexOf(SEP);
-      return { jail: key.slice(0, at), client: key.slice(at + 1), untilMs };
-    });
-    return { bans: [...this.#bans.values()], history, pardons };
-  }
-
-  #changed(): void {
-    if (this.#persistFile === undefined || this.#closed) return;
-    this.#dirty = true;
-    if (this.#persistTimer || this.#writing) return;
-    this.#persistTimer = setTimeout(() => this.#flush(), this.#persistDelayMs);
-    this.#persistTimer.unref();
-  }
-
-  #flush(): void {
-    this.#persistTimer = undefined;
-    if (!this.#dirty || this.#persistFile === undefined) return;
-    this.#dirty = false;
-    const file = this.#persistFile;
-    this.#writing = writeSnapshot(file, serialize(this.#snapshot(), this.#now))
-      .catch((error: Error) => {
-        this.#dirty = true;
-        this.#ctx?.warn(
-          'JK_WRN_PERSIST_WRITE',
-          `The ban snapshot ${file} could not be written: ${error.message}.`,
-          {
-            file,
-          },
-        );
-      })
-      .finally(() => {
-        this.#writing = undefined;
-        if (this.#dirty && !this.#closed) this.#changed();
-      });
+  get trackedClients(): { size: number; evictions: number; bans: number; history: number } {
+    return {
+      size: this.#counters.size,
+      evictions: this.#counters.evictions,
+      bans: this.#b.table.size,
+      history: this.#b.history.size,
+    };
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    clearTimeout(this.#persistTimer);
-    this.#persistTimer = undefined;
-    await this.#writing;
-    if (this.#persistFile !== undefined && this.#ctx !== undefined) {
-      try {
-        writeSnapshotSync(this.#persistFile, serialize(this.#snapshot(), this.#now));
-      } catch (error) {
-        this.#ctx.warn(
-          'JK_WRN_PERSIST_WRITE',
-          `The ban snapshot ${this.#persistFile} could not be written: ${(error as Error).message}.`,
-        );
-      }
-    }
+    await this.#writer?.close();
   }
 }
 
-const NO_BAN = Object.freeze({ wouldBan: null, recidive: null, recidiveDryRun: false });
+function* mapIter<T, U>(items: Iterable<T>, map: (item: T) => U): Generator<U> {
+  for (const item of items) yield map(item);
+}
+
+/** The store {@link createMemoryStore} returns. */
+export type MemoryStore = Store & {
+  readonly trackedClients: { size: number; evictions: number; bans: number; history: number };
+  /** See the Redis store's fallback: starts a count from a known one. */
+  seedFailures(jail: string, client: string, count: number, atMs: number, findTimeMs: number): void;
+};
 
 /**
  * Creates the embedded in-memory store, the default of {@link createJailkeeper}.
  * @example
  * const keeper = createJailkeeper({ jails, store: createMemoryStore({ persist: './bans.json' }) });
  */
-export function createMemoryStore(options: MemoryStoreOptions = {}): Store & {
-  readonly trackedClients: { size: number; evictions: number; bans: number };
-} {
-  return new MemoryStore(options);
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore {
+  return new InMemoryStore(options);
 }

@@ -1,124 +1,45 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
-import type { Ban } from './store.js';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { deserialize, type Snapshot } from './snapshot.js';
 
-/** What the memory store keeps across restarts. Times are epoch ms; `null` end means permanent (JSON has no Infinity). */
-export interface Snapshot {
-  readonly bans: Ban[];
-  readonly history: HistoryRecord[];
-  readonly pardons: PardonRecord[];
-}
-
-export interface HistoryRecord {
-  readonly client: string;
-  /** Bans per jail. */
-  readonly jails: Record<string, number>;
-  readonly total: number;
-  /** Epoch ms after which the history is forgotten; Infinity while a permanent ban lasts. */
-  readonly expiresMs: number;
-}
-
-interface PardonRecord {
-  readonly jail: string;
-  readonly client: string;
-  readonly untilMs: number;
-}
-
-const VERSION = 1;
-
-function encodeTime(ms: number): number | null {
-  return ms === Number.POSITIVE_INFINITY ? null : ms;
-}
-
-function decodeTime(value: unknown): number | undefined {
-  if (value === null) return Number.POSITIVE_INFINITY;
-  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
-}
-
-export function serialize(snapshot: Snapshot, savedAtMs: number): string {
-  return JSON.stringify({
-    version: VERSION,
-    savedAt: savedAtMs,
-    bans: snapshot.bans.map((b) => ({ ...b, endMs: encodeTime(b.endMs) })),
-    history: snapshot.history.map((h) => ({ ...h, expiresMs: encodeTime(h.expiresMs) })),
-    pardons: snapshot.pardons,
-  });
-}
-
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 128;
-
-/** Parses a snapshot; entries of the wrong shape are dropped and counted, not trusted. */
-function deserialize(text: string): { snapshot: Snapshot; dropped: number } {
-  const data = JSON.parse(text) as Record<string, unknown>;
-  if (typeof data !== 'object' || data === null || data.version !== VERSION) {
-    throw new Error(`unknown snapshot version ${JSON.stringify((data as { version?: unknown })?.version)}`);
-  }
-  let dropped = 0;
-  const list = (value: unknown): Record<string, unknown>[] => {
-    if (!Array.isArray(value)) throw new Error('a snapshot list is not an array');
-    return value.filter((v) => typeof v === 'object' && v !== null) as Record<string, unknown>[];
-  };
-  const bans: Ban[] = [];
-  for (const b of list(data.bans)) {
-    const endMs = decodeTime(b.endMs);
-    if (
-      !isString(b.jail) ||
-      !isString(b.client) ||
-      typeof b.startMs !== 'number' ||
-      endMs === undefined ||
-      typeof b.banCount !== 'number'
-    ) {
-      dropped++;
-      continue;
+/** What reading a snapshot file found. */
+export type ReadResult =
+  | { readonly state: 'none' }
+  | {
+      readonly state: 'read';
+      readonly snapshot: Snapshot;
+      readonly dropped: number;
+      readonly version: number;
     }
-    bans.push({
-      jail: b.jail,
-      client: b.client,
-      startMs: b.startMs,
-      endMs,
-      banCount: b.banCount,
-      reason: typeof b.reason === 'string' ? b.reason : '',
-      manual: b.manual === true,
-    });
-  }
-  const history: HistoryRecord[] = [];
-  for (const h of list(data.history)) {
-    const expiresMs = decodeTime(h.expiresMs);
-    if (
-      !isString(h.client) ||
-      typeof h.total !== 'number' ||
-      expiresMs === undefined ||
-      typeof h.jails !== 'object'
-    ) {
-      dropped++;
-      continue;
-    }
-    const jails: Record<string, number> = {};
-    for (const [jail, count] of Object.entries(h.jails as object))
-      if (typeof count === 'number') jails[jail] = count;
-    history.push({ client: h.client, jails, total: h.total, expiresMs });
-  }
-  const pardons: PardonRecord[] = [];
-  for (const p of list(data.pardons ?? [])) {
-    if (!isString(p.jail) || !isString(p.client) || typeof p.untilMs !== 'number') {
-      dropped++;
-      continue;
-    }
-    pardons.push({ jail: p.jail, client: p.client, untilMs: p.untilMs });
-  }
-  return { snapshot: { bans, history, pardons }, dropped };
-}
+  /** The file is there but cannot be read (permissions, a directory...): it is left in place. */
+  | { readonly state: 'unreadable'; readonly error: Error }
+  /** The file was read but is not a snapshot: the caller moves it aside. */
+  | { readonly state: 'corrupt'; readonly error: Error };
 
-/** Reads a snapshot file; `undefined` when there is none. Throws on a corrupted file. */
-export function readSnapshot(file: string): { snapshot: Snapshot; dropped: number } | undefined {
+/** Reads a snapshot file, telling a missing, an unreadable and a corrupted file apart. */
+export function readSnapshot(file: string): ReadResult {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'none' };
+    return { state: 'unreadable', error: error as Error };
   }
-  return deserialize(text);
+  try {
+    return { state: 'read', ...deserialize(text) };
+  } catch (error) {
+    return { state: 'corrupt', error: error as Error };
+  }
 }
 
 /** Moves a corrupted snapshot aside so that the next write does not destroy the evidence. */
@@ -132,15 +53,60 @@ export function quarantine(file: string, nowMs: number): string | undefined {
   }
 }
 
-/** Writes atomically: a temporary file in the same folder, then rename over the old one. */
-export async function writeSnapshot(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, text, { mode: 0o600 });
+const tmpOf = (file: string) => `${file}.tmp-${process.pid}`;
+
+/**
+ * Removes temporary files a crashed writer left beside the snapshot (`<file>.tmp-<pid>`).
+ * Returns the names removed.
+ */
+export function removeStaleTemporaries(file: string): string[] {
+  const dir = dirname(file);
+  const stem = `${basename(file)}.tmp-`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(stem) || !/^\d+$/.test(name.slice(stem.length))) continue;
+    try {
+      unlinkSync(join(dir, name));
+      removed.push(name);
+    } catch {
+      // gone already, or not ours to remove: the next write uses its own name
+    }
+  }
+  return removed;
+}
+
+/**
+ * Writes atomically: the chunks go to a temporary file in the same folder, which is flushed to
+ * disk (fsync) before it is renamed over the old snapshot, so a crash or a power cut leaves the
+ * old file or the new one, never a torn one. Each chunk is written before the next is built.
+ */
+export async function writeSnapshot(file: string, chunks: Iterable<string>): Promise<void> {
+  const tmp = tmpOf(file);
+  const handle = await open(tmp, 'w', 0o600);
+  try {
+    for (const chunk of chunks) await handle.write(chunk);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
   await rename(tmp, file);
 }
 
-export function writeSnapshotSync(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode: 0o600 });
+/** The same, synchronously: for `close()`, which must finish before the process exits. */
+export function writeSnapshotSync(file: string, chunks: Iterable<string>): void {
+  const tmp = tmpOf(file);
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    for (const chunk of chunks) writeSync(fd, chunk);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, file);
 }

@@ -74,7 +74,6 @@ export interface FailureResult {
   readonly recidiveDryRun: boolean;
 }
 
-/** A ban by hand, as the engine hands it to the store. */
 /**
  * What {@link Store.reserve} answers for one attempt on a route a jail targets.
  * `admitted: false` with a `ban` means the client is banned in the jail; without one, the budget
@@ -113,18 +112,54 @@ export interface StoreJailStatus {
   readonly totalBanned: number;
 }
 
+/** A query of {@link Store.bansPage}. */
+export interface BanPageQuery {
+  /** Only this jail's bans. */
+  readonly jail?: string;
+  /** The cursor a previous page returned as `next`; absent for the first page. */
+  readonly after?: string;
+  /** About how many bans a page holds (a client's bans are never split over two pages). */
+  readonly limit: number;
+}
+
+/** A page of active bans, and the cursor of the next page (absent on the last). */
+export interface BanPage {
+  readonly bans: Ban[];
+  readonly next?: string;
+}
+
+/** Why a shared store went down, as the store saw it (see {@link StoreContext.storeDown}). */
+export interface StoreDownInfo {
+  /** What happened, in words: "connection refused", "did not answer within 100 ms"... */
+  readonly reason: string;
+  /** What the store does meanwhile (its onStoreError policy), in words. */
+  readonly meanwhile: string;
+  readonly error: unknown;
+}
+
 /** What the engine hands a store at start. */
 export interface StoreContext {
   readonly clock: Clock;
-  /** A ban the store learned of outside a call (restored, or from another instance). */
-  onBan(ban: Ban, origin: 'restored' | 'remote'): void;
+  /** The jail names this keeper answers to (a shared store may register them for its tools). */
+  readonly jails?: readonly string[];
+  /**
+   * A ban the store learned of outside a call: restored, from another instance, or (`local`) made
+   * by this instance's own call whose reply came after the call was given up.
+   */
+  onBan(ban: Ban, origin: 'restored' | 'remote' | 'local'): void;
   /** A ban lifted outside a call (by another instance). */
   onUnban(ban: Ban, origin: 'remote'): void;
   /** True for a client key that the ignore list covers: such bans are not restored. */
   isIgnored(client: string): boolean;
   warn(code: WarningCode, message: string, details?: object): void;
-  /** The bans this instance enforces now: what it writes back to a shared store that lost them. */
-  activeBans?(): Ban[];
+  /** The bans this instance enforces now, built as they are read: what it writes back to a shared store that lost them. */
+  activeBans?(): Iterable<Ban>;
+  /** A shared store became unreachable: called once at the start of every outage. */
+  storeDown?(info: StoreDownInfo): void;
+  /** A shared store answers again after an outage that lasted `durationMs`. */
+  storeUp?(info: { durationMs: number }): void;
+  /** A store call failed and the store went on without it (counted, not logged one by one). */
+  storeError?(operation: string, error: unknown): void;
   /**
    * The shared runtime ignore list changed outside a call: `add` and `remove` carry the entries
    * another instance (or the CLI) changed; `set` carries the whole shared list, as (re)loaded.
@@ -146,6 +181,13 @@ export interface Store {
   readonly refusing?: boolean;
   /** True while a remote store is unreachable and the engine works from what it knows locally. */
   readonly degraded?: boolean;
+  /**
+   * The clock the store's ban times are written in, when it is not the app's: the Redis store
+   * writes Redis time, and gives here the app's estimate of it (an offset measured against Redis
+   * `TIME`). The engine judges every ban by this clock, so an app clock ahead or behind changes
+   * nothing. Absent: the keeper's clock.
+   */
+  readonly clock?: Clock;
   /** Restores or loads bans (reporting each through `ctx.onBan`) and starts any background work. */
   init(ctx: StoreContext): void | Promise<void>;
   /**
@@ -183,6 +225,12 @@ export interface Store {
   unbanAll(jail?: string): Promise<Ban[]>;
   /** The active bans (in one jail, or all). */
   bans(jail?: string): Promise<Ban[]>;
+  /**
+   * One page of the active bans, from a cursor: for lists and exports of any size, without
+   * building them whole. Pages are in the store's own order; a ban made or lifted during a walk
+   * may be missed or listed once more.
+   */
+  bansPage?(query: BanPageQuery): Promise<BanPage>;
   /** Counts per jail. */
   status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>>;
   /**
@@ -193,7 +241,10 @@ export interface Store {
   addIgnore?(entries: readonly string[]): Promise<void>;
   removeIgnore?(entries: readonly string[]): Promise<void>;
   ignoreEntries?(): Promise<string[]>;
-  /** Removes what has expired; returns the bans that ended. Called by the engine on its sweep. */
+  /**
+   * Removes what has expired; returns the bans that ended (when very many end at once, a store
+   * may return only some: the engine does not use them). Called by the engine on its sweep.
+   */
   sweep(): Promise<Ban[]>;
   close(): Promise<void>;
 }

@@ -1,0 +1,280 @@
+import type { Ban, Clock, StoreContext } from '@jailkeeper/core';
+import { fromRedis, listOf, type Versioned } from './codec.js';
+import { type Keys, SHARDS, shardOf } from './keys.js';
+import type { ShardIO, ShardRead } from './shard-io.js';
+
+/** Write-back calls in flight. */
+const PARALLEL = 4;
+/** Bans per write-back call (one shard each). */
+const RESTORE_CHUNK = 200;
+/** Bans handled between two turns of the event loop. */
+const SLICE = 5000;
+const SEP = '\u0000';
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const banKey = (ban: Ban) => `${ban.jail}${SEP}${ban.client}`;
+
+/** The list of `key` in a map of lists, created empty when absent. */
+function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
+  let list = map.get(key);
+  if (list === undefined) {
+    list = [];
+    map.set(key, list);
+  }
+  return list;
+}
+
+function parseVersion(v: string | null): { epoch: string; seq: number } | null {
+  if (v === null) return null;
+  const at = v.lastIndexOf(':');
+  return at === -1 ? null : { epoch: v.slice(0, at), seq: Number(v.slice(at + 1)) };
+}
+
+/**
+ * Keeps this instance's bans in step with Redis, in batches. Each shard has a version (epoch,
+ * seq): pub/sub messages and script replies move this instance's copy of it; one read of the
+ * 1,024 versions (every `reconcileInterval`, and at once after a reconnection or a resubscribe)
+ * shows the shards whose changes it missed, which are read again, and nothing else. A shard that
+ * disappeared or changed epoch while this instance enforces its bans was lost (a restart empty,
+ * FLUSHALL, eviction): its bans are written back as they were, idempotently.
+ */
+export class BanSync {
+  readonly #io: ShardIO;
+  readonly #keys: Keys;
+  readonly #origin: string;
+  readonly #clock: Clock;
+  readonly #historyMs: number;
+  #ctx: StoreContext | undefined;
+  /** The version this instance is in step with, per shard (null epoch: empty, or never read). */
+  readonly #epochs: (string | null)[] = new Array(SHARDS).fill(null);
+  readonly #seqs = new Float64Array(SHARDS);
+  /** Seqs seen ahead of a gap (a message that arrived before an earlier one). */
+  readonly #ahead = new Map<number, Set<number>>();
+  /** The newest version seen from any source: a snapshot older than it is stale. */
+  readonly #seenEpoch: (string | null)[] = new Array(SHARDS).fill(null);
+  readonly #seenSeq = new Float64Array(SHARDS);
+  #offsetMs = 0;
+  #running: Promise<void> | undefined;
+  #again = false;
+
+  constructor(io: ShardIO, keys: Keys, options: { origin: string; historyMs: number }) {
+    this.#io = io;
+    this.#keys = keys;
+    this.#origin = options.origin;
+    this.#historyMs = options.historyMs;
+    this.#clock = { now: () => Date.now() + this.#offsetMs };
+  }
+
+  /** Redis time as this instance estimates it (the offset measured against `TIME`). */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  start(ctx: StoreContext): void {
+    this.#ctx = ctx;
+  }
+
+  // ------------------------------------------------------------- versions
+
+  /** A script reply or a message moved shard `n` to this version. */
+  note(n: number, v: Versioned): void {
+    if (v.epoch === undefined) return;
+    for (const seq of v.seqs) {
+      if (this.#seenEpoch[n] !== v.epoch || seq > (this.#seenSeq[n] as number)) {
+        this.#seenEpoch[n] = v.epoch;
+        this.#seenSeq[n] = seq;
+      }
+      if (this.#epochs[n] === null && this.#seqs[n] === 0 && seq === 1) this.#epochs[n] = v.epoch; // a new shard, from its first change
+      if (this.#epochs[n] !== v.epoch) continue; // another epoch: the next read settles it
+      if (seq > (this.#seqs[n] as number)) this.#aheadOf(n).add(seq);
+      this.#advance(n);
+    }
+  }
+
+  /** Moves shard `n`'s version over the seqs seen in a row after it. */
+  #advance(n: number): void {
+    const ahead = this.#ahead.get(n);
+    if (ahead === undefined) return;
+    for (const s of ahead) if (s <= (this.#seqs[n] as number)) ahead.delete(s);
+    while (ahead.delete((this.#seqs[n] as number) + 1)) this.#seqs[n] = (this.#seqs[n] as number) + 1;
+    if (ahead.size === 0) this.#ahead.delete(n);
+  }
+
+  #aheadOf(n: number): Set<number> {
+    let set = this.#ahead.get(n);
+    if (set === undefined) {
+      set = new Set();
+      this.#ahead.set(n, set);
+    }
+    return set;
+  }
+
+  /** A message on the channel: another instance's ban or unban, or an ignore-list edit. */
+  onMessage(message: string): void {
+    const ctx = this.#ctx;
+    if (ctx === undefined) return;
+    let event: { type?: string; ban?: Ban; entries?: unknown; origin?: string; epoch?: string; seq?: number };
+    try {
+      event = JSON.parse(message);
+    } catch {
+      return; // a malformed message on our channel is not ours to act on
+    }
+    if (event.type === 'ignore-add' || event.type === 'ignore-remove') {
+      const entries = listOf<unknown>(event.entries).filter((e): e is string => typeof e === 'string');
+      ctx.onIgnore?.(event.type === 'ignore-add' ? 'add' : 'remove', entries);
+      return;
+    }
+    const raw = event.ban;
+    if (raw === undefined || typeof raw.client !== 'string' || typeof raw.jail !== 'string') return;
+    // Our own change comes back too: its reply says it (and reports it as made here, once).
+    if (event.origin === this.#origin) return;
+    const ban = fromRedis(raw);
+    if (event.type === 'ban') ctx.onBan(ban, 'remote');
+    else if (event.type === 'unban') ctx.onUnban(ban, 'remote');
+    else return;
+    if (typeof event.seq === 'number')
+      this.note(shardOf(ban.client), { epoch: event.epoch, seqs: [event.seq] });
+  }
+
+  // ------------------------------------------------------------- a pass
+
+  /**
+   * Reads the versions and catches up: shards lost are written back, shards changed unseen are
+   * read again. One at a time; a call during a pass runs one more pass after it.
+   */
+  pass(origin: 'restored' | 'remote' = 'remote'): Promise<void> {
+    if (this.#running) {
+      this.#again = true;
+      return this.#running;
+    }
+    this.#running = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#pass(origin);
+        } while (this.#again);
+      } finally {
+        this.#running = undefined;
+      }
+    })();
+    return this.#running;
+  }
+
+  async #pass(origin: 'restored' | 'remote'): Promise<void> {
+    const versions = await this.versions();
+    const read: number[] = [];
+    const lost: number[] = [];
+    for (let n = 0; n < SHARDS; n++) {
+      const v = parseVersion(versions[n] ?? null);
+      const known = this.#epochs[n];
+      if (v === null) {
+        if (known !== null) lost.push(n);
+      } else if (known === null) read.push(n);
+      else if (v.epoch !== known) lost.push(n);
+      else if (v.seq !== this.#seqs[n] && !this.#covered(n, v.seq)) read.push(n);
+    }
+    if (lost.length > 0) {
+      const mine = await this.#localByShard(new Set(lost));
+      await this.writeBack([...mine.values()].flat());
+      for (const n of lost) {
+        this.#epochs[n] = null;
+        this.#seqs[n] = 0;
+        this.#ahead.delete(n);
+        read.push(n);
+      }
+    }
+    if (read.length > 0) await this.#read(read, origin);
+  }
+
+  /** True when the seqs between this instance's version and `seq` were all seen: in step. */
+  #covered(n: number, seq: number): boolean {
+    this.#advance(n);
+    return this.#seqs[n] === seq;
+  }
+
+  /** The 1,024 versions; Redis' TIME with them moves the clock offset. */
+  async versions(): Promise<(string | null)[]> {
+    const { versions, time, sent } = await this.#io.versions();
+    this.#measure(time, sent);
+    return versions;
+  }
+
+  /** The offset of Redis' clock, from one TIME and the round trip around it. */
+  #measure(time: [string, string] | undefined, started: number): void {
+    const ended = Date.now();
+    if (time === undefined || ended - started > 250) return; // too slow to be precise
+    const redisMs = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    this.#offsetMs = Math.round(redisMs - (started + ended) / 2);
+  }
+
+  // ------------------------------------------------------------- reading shards
+
+  /** This instance's active bans in the given shards (read in slices: a million is no block). */
+  async #localByShard(shards: ReadonlySet<number>): Promise<Map<number, Ban[]>> {
+    const out = new Map<number, Ban[]>();
+    let seen = 0;
+    for (const ban of this.#ctx?.activeBans?.() ?? []) {
+      const n = shardOf(ban.client);
+      if (shards.has(n)) listIn(out, n).push(ban);
+      if (++seen % SLICE === 0) await turn();
+    }
+    return out;
+  }
+
+  /**
+   * Reads shards and brings this instance in step: bans it lacks are applied, bans it holds that
+   * the shard no longer has (lifted while a message was missed) are dropped. A snapshot older
+   * than a version already seen is left for the next pass.
+   */
+  async #read(shards: number[], origin: 'restored' | 'remote'): Promise<void> {
+    const local = await this.#localByShard(new Set(shards));
+    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local));
+  }
+
+  #apply(shard: ShardRead, origin: 'restored' | 'remote', local: Map<number, Ban[]>): void {
+    const ctx = this.#ctx as StoreContext;
+    const { n, bans } = shard;
+    const v = parseVersion(shard.version);
+    if (v !== null && this.#seenEpoch[n] === v.epoch && (this.#seenSeq[n] as number) > v.seq) return; // stale
+    const now = this.#clock.now();
+    const mine = local.get(n);
+    const present = mine === undefined ? undefined : new Set<string>();
+    for (const ban of bans) {
+      if (ban.endMs <= now) continue;
+      present?.add(banKey(ban));
+      if (!ctx.isIgnored(ban.client)) ctx.onBan(ban, origin);
+    }
+    for (const ban of mine ?? []) {
+      // Ended bans end by themselves; a ban about to end may already be tidied away in Redis.
+      if (ban.endMs > now + 1000 && !present?.has(banKey(ban))) ctx.onUnban(ban, 'remote');
+    }
+    this.#epochs[n] = v?.epoch ?? null;
+    this.#seqs[n] = v?.seq ?? 0;
+    if (v === null) this.#ahead.delete(n);
+    else this.#advance(n);
+  }
+
+  // ------------------------------------------------------------- writing back
+
+  /**
+   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans): after Redis
+   * lost them, or for bans made while it was away. A ban Redis already holds is never rewritten.
+   */
+  async writeBack(bans: readonly Ban[]): Promise<void> {
+    const byShard = new Map<number, Ban[]>();
+    const now = this.#clock.now();
+    for (const ban of bans) {
+      if (ban.endMs <= now) continue;
+      listIn(byShard, shardOf(ban.client)).push(ban);
+    }
+    const calls: [number, Ban[]][] = [];
+    for (const [n, list] of byShard)
+      for (let i = 0; i < list.length; i += RESTORE_CHUNK) calls.push([n, list.slice(i, i + RESTORE_CHUNK)]);
+    for (let i = 0; i < calls.length; i += PARALLEL) {
+      await Promise.all(
+        calls.slice(i, i + PARALLEL).map(async ([n, list]) => {
+          this.note(n, await this.#io.restore(n, list, this.#keys.channel, this.#origin, this.#historyMs));
+        }),
+      );
+    }
+  }
+}

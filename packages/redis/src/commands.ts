@@ -1,0 +1,54 @@
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
+import { RECORD_FAILURE, RESERVE, SETTLE } from './lua/failure.js';
+
+type Args = (string | number)[];
+
+/** The store's scripts, as ioredis commands. */
+interface Commands {
+  jkRecordFailure(...args: Args): Promise<string>;
+  jkReserve(...args: Args): Promise<string>;
+  jkSettle(...args: Args): Promise<string>;
+  jkRecordPardon(...args: Args): Promise<number>;
+  jkManualBan(...args: Args): Promise<string>;
+  jkUnban(...args: Args): Promise<string>;
+  jkUnbanShard(...args: Args): Promise<string>;
+  jkReadShard(bans: string, version: string): Promise<[string | null, string[]]>;
+  jkRestore(...args: Args): Promise<string>;
+}
+
+/** The app's client, with the store's scripts. */
+export type Client = (Redis | Cluster) & Commands;
+
+/** A pipeline, with the scripts the sync batches. */
+export type Pipeline = ChainableCommander & {
+  jkReadShard(bans: string, version: string): Pipeline;
+  jkRestore(...args: Args): Pipeline;
+};
+
+/**
+ * Registers the scripts once per client (a second store on the same client reuses them); ioredis
+ * runs them with EVALSHA and reloads them on NOSCRIPT, in pipelines too.
+ */
+export function defineCommands(client: Redis | Cluster): Client {
+  const define = (name: keyof Commands, lua: string, numberOfKeys?: number) => {
+    if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') {
+      client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+    }
+  };
+  define('jkRecordFailure', RECORD_FAILURE, 6);
+  define('jkReserve', RESERVE, 4);
+  define('jkSettle', SETTLE, 7);
+  define('jkRecordPardon', RECORD_PARDON, 1);
+  define('jkManualBan', MANUAL_BAN, 4);
+  define('jkUnban', UNBAN, 2);
+  define('jkUnbanShard', UNBAN_SHARD, 2);
+  define('jkReadShard', READ_SHARD, 2);
+  define('jkRestore', RESTORE); // a variable number of keys: the count is the first argument
+  return client as Client;
+}
+
+/** True for an ioredis Cluster. */
+export function isCluster(client: Redis | Cluster): boolean {
+  return (client as unknown as { isCluster?: boolean }).isCluster === true;
+}

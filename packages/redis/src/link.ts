@@ -1,0 +1,196 @@
+import type { StoreContext } from '@jailkeeper/core';
+import type { Cluster, Redis } from 'ioredis';
+
+/** A call that took longer than its deadline. */
+class TimeoutError extends Error {
+  readonly code = 'JK_REDIS_TIMEOUT';
+}
+
+const MEANWHILE = {
+  local: ' and counts new failures in this process',
+  allow: ' and counts nothing',
+  deny: ', counts new failures in this process, and refuses every client not in ignoreIp',
+} as const;
+
+/** What happened, in an operator's words, from an error of ioredis or the network. */
+function what(error: unknown): string | undefined {
+  const e = error as { code?: string; message?: string; name?: string } | undefined;
+  switch (e?.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'connection reset';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+  }
+  const message = e?.message ?? '';
+  if (/NOAUTH|WRONGPASS|invalid password/i.test(message)) return 'authentication refused';
+  if (/^LOADING/.test(message)) return 'Redis is loading its data';
+  if (/Connection is closed/i.test(message)) return 'connection closed';
+  if (/CLUSTERDOWN/.test(message)) return 'the cluster is down';
+  return undefined;
+}
+
+/**
+ * The store's view of its connection: calls with a deadline, the degraded state, outages
+ * reported once each (a warning when one starts, an info line with its length when it ends, both
+ * through the keeper), probes while down, and errors counted.
+ */
+export class Link {
+  readonly #client: Redis | Cluster;
+  readonly #timeoutMs: number;
+  readonly #probeMs: number;
+  readonly #meanwhile: string;
+  readonly #recover: () => Promise<void>;
+  readonly #recovered: () => void;
+  #ctx: StoreContext | undefined;
+  #degraded = false;
+  #since = 0;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probing: Promise<void> | undefined;
+  #closed = false;
+  /** The client's last connection error: why a call that timed out did not get through. */
+  #lastError: unknown;
+  #onReady: (() => void) | undefined;
+
+  constructor(
+    client: Redis | Cluster,
+    options: { timeoutMs: number; probeMs: number; policy: keyof typeof MEANWHILE },
+    recover: () => Promise<void>,
+    recovered: () => void,
+  ) {
+    this.#client = client;
+    this.#timeoutMs = options.timeoutMs;
+    this.#probeMs = options.probeMs;
+    this.#meanwhile = MEANWHILE[options.policy];
+    this.#recover = recover;
+    this.#recovered = recovered;
+    // Listening is what keeps ioredis from printing "Unhandled error event" on every retry: the
+    // outage is reported once, through the keeper's logger. The listener stays after close().
+    client.on('error', (error: unknown) => {
+      this.#lastError = error;
+    });
+  }
+
+  /** Starts following the client: a reconnection while degraded is probed at once. */
+  attach(ctx: StoreContext, onReady: () => void): void {
+    this.#ctx = ctx;
+    this.#onReady = () => {
+      this.#lastError = undefined;
+      if (this.#degraded) void this.probe();
+      else onReady();
+    };
+    this.#client.on('ready', this.#onReady);
+  }
+
+  get degraded(): boolean {
+    return this.#degraded;
+  }
+
+  get timeoutMs(): number {
+    return this.#timeoutMs;
+  }
+
+  /** Runs a call with a deadline (the store's `timeout`, or `timeoutMs`). Side-effect free. */
+  call<T>(run: () => Promise<T>, timeoutMs = this.#timeoutMs): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new TimeoutError(`Redis did not answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    return Promise.race([run(), deadline]).finally(() => clearTimeout(timer));
+  }
+
+  /** A call failed: counted, and the store goes degraded (reported once per outage). */
+  fail(operation: string, error: unknown): void {
+    if (this.#closed) return;
+    this.#ctx?.storeError?.(operation, error);
+    this.down(error);
+  }
+
+  /** Waits until the client (or `other`) is connected, up to `ms`; false when it did not in time. */
+  async connected(ms: number, other?: Redis | Cluster): Promise<boolean> {
+    const client = (other ?? this.#client) as Redis;
+    if (client.status === 'ready') return true;
+    if (client.status === 'wait') client.connect().catch(() => {}); // lazyConnect: start now
+    let timer: NodeJS.Timeout | undefined;
+    let onReady: (() => void) | undefined;
+    const ok = await new Promise<boolean>((resolve) => {
+      onReady = () => resolve(true);
+      client.once('ready', onReady);
+      timer = setTimeout(() => resolve(false), ms);
+    });
+    clearTimeout(timer);
+    if (onReady) client.off('ready', onReady);
+    return ok;
+  }
+
+  /** Why Redis cannot be used, in words: "connection refused (127.0.0.1:6390)", "did not answer within 100 ms". */
+  describe(error: unknown): string {
+    const status = (this.#client as Redis).status;
+    const own = what(error);
+    if (own !== undefined) return this.#where(own, error);
+    const cause = status === 'ready' ? undefined : what(this.#lastError);
+    if (cause !== undefined) return this.#where(cause, this.#lastError);
+    if (error instanceof TimeoutError) return (error as Error).message.replace(/^Redis /, '');
+    return (error as Error)?.message ?? String(error);
+  }
+
+  #where(text: string, error: unknown): string {
+    const e = error as { address?: string; port?: number } | undefined;
+    return e?.address ? `${text}, ${e.address}${e.port ? `:${e.port}` : ''}` : text;
+  }
+
+  /** Redis is unreachable: degraded until a probe gets an answer. Reported once per outage. */
+  down(error: unknown): void {
+    if (this.#degraded || this.#closed) return;
+    this.#degraded = true;
+    this.#since = Date.now();
+    this.#ctx?.storeDown?.({ reason: this.describe(error), meanwhile: this.#meanwhile, error });
+    this.#probeTimer = setInterval(() => void this.probe(), this.#probeMs);
+    this.#probeTimer.unref();
+  }
+
+  /**
+   * Asks Redis whether it answers; on an answer, the store catches up (writes its bans back, reads
+   * what it missed) before it leaves the degraded state and reports the outage's end.
+   */
+  probe(): Promise<void> {
+    this.#probing ??= (async () => {
+      try {
+        if (!this.#degraded || this.#closed) return;
+        try {
+          await this.call(() => this.#client.ping());
+          await this.#recover();
+        } catch (error) {
+          this.#ctx?.storeError?.('probe', error);
+          return;
+        }
+        if (this.#closed) return;
+        clearInterval(this.#probeTimer);
+        this.#probeTimer = undefined;
+        this.#degraded = false;
+        this.#ctx?.storeUp?.({ durationMs: Date.now() - this.#since });
+        this.#recovered();
+      } finally {
+        this.#probing = undefined;
+      }
+    })();
+    return this.#probing;
+  }
+
+  close(): void {
+    this.#closed = true;
+    clearInterval(this.#probeTimer);
+    if (this.#onReady) this.#client.off('ready', this.#onReady);
+  }
+}

@@ -1,0 +1,165 @@
+import { PRELUDE } from './prelude.js';
+
+/**
+ * Counting a failure, shared by recordFailure and settle. K: failures, bans, version, history,
+ * pardon, recidive failures (all of one client, one shard). A: the jail's rule, unpacked from the
+ * string packRule() joined once at setup (codec.ts): 1 jail, 2 client, 3 findTimeMs, 4 maxRetry,
+ * 5 pardonMaxRetry (or 'inf'), 6 banTimeMs (-1: permanent), 7 factor, 8 multipliers (comma list or
+ * ''), 9 maxTimeMs, 10 overall (0/1), 11 jitterMs, 12 dryRun, 13 historyTimeMs, 14 recidive (0/1),
+ * 15 recidive findTimeMs, 16 recidive maxRetry, 17 recidive banTimeMs (-1: permanent), 18 recidive
+ * dryRun, 19 reason, 20 channel, 21 recidive jail name, 22 kept (max times kept).
+ */
+const RECORD = `${PRELUDE}
+local function unpack_rule(jail, client, jitter, packed)
+  local A = { jail, client }
+  for field in string.gmatch(packed .. '|', '([^|]*)|') do A[#A + 1] = field end
+  A[11] = jitter
+  return A
+end
+
+local function record(K, A, origin)
+  local jail, client = A[1], A[2]
+  local find_ms, base_max = tonumber(A[3]), tonumber(A[4])
+  local pardon_max = A[5] == 'inf' and math.huge or tonumber(A[5])
+  local ban_ms = tonumber(A[6])
+  local history_ms = tonumber(A[13])
+
+  -- 1. A client already banned in this jail is not counted again (its ban is returned instead).
+  local list = read(K[2], client)
+  local held = find(list, jail)
+  if held and active(held) then
+    return { alreadyBanned = true, ban = held, count = 0, maxRetry = base_max }
+  end
+
+  -- 2. A pardoned client (a success on this jail's pardon rule) has the higher threshold.
+  local pardoned = redis.call('EXISTS', K[5]) == 1
+  local max_retry = pardoned and pardon_max or base_max
+
+  -- 3. Slide the window: drop times at or before now - findTime, add this one, keep at most the
+  -- threshold's number of times (a huge pardon threshold cannot grow memory).
+  trim(K[1], find_ms)
+  redis.call('RPUSH', K[1], now)
+  redis.call('LTRIM', K[1], -math.min(max_retry, tonumber(A[22])), -1)
+  local count = redis.call('LLEN', K[1])
+  redis.call('PEXPIRE', K[1], find_ms)
+  if count < max_retry then
+    return { count = count, maxRetry = fin(max_retry), pardoned = pardoned, now = now }
+  end
+
+  -- 4. The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
+  redis.call('DEL', K[1])
+  local overall = A[10] == '1'
+  local earlier = tonumber(redis.call('HGET', K[4], overall and '*' or jail) or '0')
+  local duration = ban_ms
+  if ban_ms >= 0 and A[7] ~= '' and earlier > 0 then
+    -- bantime.increment: banTime x factor x (multipliers[n] or 2^n), capped at maxTime.
+    local mult
+    if A[8] ~= '' then
+      local m = {}
+      for x in string.gmatch(A[8], '[^,]+') do m[#m + 1] = tonumber(x) end
+      mult = m[math.min(earlier + 1, #m)]
+    else
+      mult = 2 ^ math.min(earlier, 20)
+    end
+    duration = math.min(ban_ms * tonumber(A[7]) * mult, tonumber(A[9]))
+  end
+  local ban = { jail = jail, client = client, startMs = now,
+                endMs = ban_ms < 0 and -1 or math.floor(now + duration + tonumber(A[11]) + 0.5),
+                banCount = earlier + 1, reason = A[19], manual = false }
+
+  -- 5. A dry run decides and reports, and creates nothing.
+  if A[12] == '1' then
+    return { count = count, maxRetry = fin(max_retry), pardoned = pardoned, wouldBan = ban }
+  end
+
+  -- 6. Create the ban in the shard, count it in the history, and tell every instance.
+  local epoch, seq = put_ban(K[2], K[3], ban, A[20], origin)
+  local seqs = { seq }
+  remember(K[4], jail, ban, history_ms)
+
+  -- 7. A ban is a failure of the recidive jail: its threshold bans everywhere.
+  local result = { count = count, maxRetry = fin(max_retry), pardoned = pardoned, ban = ban }
+  if A[14] == '1' then
+    local rjail = A[21]
+    local rheld = find(read(K[2], client), rjail)
+    if not (rheld and active(rheld)) then
+      local rfind = tonumber(A[15])
+      trim(K[6], rfind)
+      redis.call('RPUSH', K[6], now)
+      redis.call('PEXPIRE', K[6], rfind)
+      local rcount = redis.call('LLEN', K[6])
+      if rcount >= tonumber(A[16]) then
+        redis.call('DEL', K[6])
+        local rban_ms = tonumber(A[17])
+        local rban = { jail = rjail, client = client, startMs = now,
+                       endMs = rban_ms < 0 and -1 or now + rban_ms,
+                       banCount = tonumber(redis.call('HGET', K[4], rjail) or '0') + 1,
+                       reason = 'banned ' .. rcount .. ' times within ' .. math.floor(rfind / 1000) .. 's',
+                       manual = false }
+        result.recidive = rban
+        result.recidiveDryRun = A[18] == '1'
+        if A[18] ~= '1' then
+          local _, rseq = put_ban(K[2], K[3], rban, A[20], origin)
+          seqs[#seqs + 1] = rseq
+          remember(K[4], rjail, rban, history_ms)
+        end
+      end
+    end
+  end
+  result.epoch = epoch
+  result.seqs = seqs
+  return result
+end
+`;
+
+/**
+ * recordFailure. KEYS: failures, bans, version, history, pardon, recidive failures. ARGV: jail,
+ * client, jitterMs, the packed rule, origin (the instance's id, carried by the announcement).
+ */
+export const RECORD_FAILURE = `${RECORD}
+return cjson.encode(record(KEYS, unpack_rule(ARGV[1], ARGV[2], ARGV[3], ARGV[4]), ARGV[5]))
+`;
+
+/**
+ * reserve. KEYS: failures, bans, pardon, reservations. ARGV: jail, client, id, holdMs,
+ * findTimeMs, maxRetry, pardonMaxRetry (or 'inf'). Admits while failures in the window plus open
+ * reservations stay below the threshold in force; the reservation expires after holdMs.
+ */
+export const RESERVE = `${PRELUDE}
+local jail, client, id = ARGV[1], ARGV[2], ARGV[3]
+local hold, find_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
+local max_retry = tonumber(ARGV[6])
+-- 1. The threshold in force: the pardoned one while pardoned.
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  max_retry = ARGV[7] == 'inf' and math.huge or tonumber(ARGV[7])
+end
+-- 2. Failures in the window (ended ones dropped), and reservations still open (expired dropped).
+trim(KEYS[1], find_ms)
+local count = redis.call('LLEN', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+local open = redis.call('ZCARD', KEYS[4])
+-- 3. A banned client is refused with its ban.
+local held = find(read(KEYS[2], client), jail)
+if held and active(held) then
+  return cjson.encode({ admitted = false, ban = held, count = count, inFlight = open, maxRetry = fin(max_retry) })
+end
+-- 4. The budget is taken by failures and attempts in flight: refused (the caller may wait).
+if count + open >= max_retry then
+  return cjson.encode({ admitted = false, count = count, inFlight = open, maxRetry = fin(max_retry) })
+end
+-- 5. Admitted: the slot is held until settled, or until it expires (a crashed instance's attempt).
+redis.call('ZADD', KEYS[4], now + hold, id)
+if redis.call('PTTL', KEYS[4]) < hold then redis.call('PEXPIRE', KEYS[4], hold) end
+return cjson.encode({ admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) })
+`;
+
+/**
+ * settle. KEYS: failures, bans, version, history, pardon, recidive failures, reservations. ARGV:
+ * jail, client, jitterMs, the packed rule, origin, id, failed (1/0). Frees the slot and, for a
+ * failure, records it exactly as recordFailure does, in the same step.
+ */
+export const SETTLE = `${RECORD}
+redis.call('ZREM', KEYS[7], ARGV[6])
+if ARGV[7] ~= '1' then return 'null' end
+return cjson.encode(record(KEYS, unpack_rule(ARGV[1], ARGV[2], ARGV[3], ARGV[4]), ARGV[5]))
+`;

@@ -1,0 +1,162 @@
+import type { Ban } from '@jailkeeper/core';
+import type { Cluster } from 'ioredis';
+import { decodeBans, storableReason, TextPool, toRedisEnd, type Versioned, versionOf } from './codec.js';
+import { type Client, isCluster, type Pipeline } from './commands.js';
+import { type Keys, SHARD_SLOTS, SHARDS } from './keys.js';
+import type { Link } from './link.js';
+
+/** Shards per pipeline, and pipelines in flight: a million bans load in about a second, in slices. */
+const BATCH = 16;
+const PARALLEL = 4;
+/** Bans handled between two turns of the event loop. */
+const SLICE = 2000;
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A shard as read: its version (`<epoch>:<seq>`, null when the shard does not exist) and its bans. */
+export interface ShardRead {
+  readonly n: number;
+  readonly version: string | null;
+  /** Every ban in the shard, ended ones included (the caller judges them by its clock). */
+  readonly bans: Ban[];
+}
+
+/**
+ * Reads and writes whole shards, in batches: pipelines of BATCH shards (grouped by Cluster node),
+ * PARALLEL in flight, each with the bulk deadline. Never one call per ban.
+ */
+export class ShardIO {
+  readonly #client: Client;
+  readonly #keys: Keys;
+  readonly #link: Link;
+  readonly #bulkMs: number;
+  readonly #pool = new TextPool();
+
+  constructor(client: Client, keys: Keys, link: Link, bulkMs: number) {
+    this.#client = client;
+    this.#keys = keys;
+    this.#link = link;
+    this.#bulkMs = bulkMs;
+  }
+
+  /**
+   * The 1,024 versions, and Redis' TIME with the moment it was asked and answered (for the clock
+   * offset): on a single Redis one round trip (TIME and one MGET).
+   */
+  async versions(): Promise<{ versions: (string | null)[]; time?: [string, string]; sent: number }> {
+    const keys = Array.from({ length: SHARDS }, (_, n) => this.#keys.version(n));
+    const sent = Date.now();
+    if (!isCluster(this.#client)) {
+      const replies = await this.#link.call(
+        () =>
+          this.#client
+            .pipeline()
+            .time()
+            .mget(...keys)
+            .exec(),
+        this.#bulkMs,
+      );
+      const [time, values] = (replies ?? []).map(([error, value]) => {
+        if (error) throw error;
+        return value;
+      });
+      return { versions: values as (string | null)[], time: time as [string, string], sent };
+    }
+    const cluster = this.#client as Cluster;
+    const [node] = cluster.nodes('master');
+    const time = node
+      ? ((await this.#link.call(() => node.time(), this.#bulkMs)) as unknown as [string, string])
+      : undefined;
+    const versions: (string | null)[] = new Array(SHARDS).fill(null);
+    await Promise.all(
+      this.#groups([...keys.keys()]).map(async (group) => {
+        const pipeline = cluster.pipeline();
+        for (const n of group) pipeline.get(keys[n] as string);
+        const replies = await this.#link.call(() => pipeline.exec(), this.#bulkMs);
+        (replies ?? []).forEach(([error, value], i) => {
+          if (error) throw error;
+          versions[group[i] as number] = value as string | null;
+        });
+      }),
+    );
+    return { versions, time, sent };
+  }
+
+  /** Reads shards, handing each to `each` as it arrives (a turn of the event loop between batches). */
+  async read(shards: readonly number[], each: (shard: ShardRead) => void): Promise<void> {
+    const groups = this.#groups(shards);
+    for (let i = 0; i < groups.length; i += PARALLEL) {
+      const batches = await Promise.all(
+        groups.slice(i, i + PARALLEL).map(async (group) => {
+          const pipeline = this.#client.pipeline() as Pipeline;
+          for (const n of group) pipeline.jkReadShard(this.#keys.bans(n), this.#keys.version(n));
+          return { group, replies: (await this.#link.call(() => pipeline.exec(), this.#bulkMs)) ?? [] };
+        }),
+      );
+      let since = 0;
+      for (const { group, replies } of batches) {
+        for (let k = 0; k < group.length; k++) {
+          const [error, value] = replies[k] ?? [new Error('no reply')];
+          if (error) throw error;
+          const [version, flat] = value as [string | null, string[]];
+          const bans: Ban[] = [];
+          for (let f = 0; f < flat.length; f += 2) {
+            const field = flat[f] as string;
+            if (field.charCodeAt(0) !== 35 /* # */)
+              decodeBans(field, flat[f + 1] as string, this.#pool, bans);
+          }
+          each({ n: group[k] as number, version, bans });
+          since += bans.length;
+          if (since >= SLICE) {
+            since = 0;
+            await turn();
+          }
+        }
+      }
+      await turn();
+    }
+  }
+
+  /** Writes bans of one shard back as they were (the RESTORE script): see lua/bans.ts. */
+  async restore(
+    n: number,
+    bans: readonly Ban[],
+    channel: string,
+    origin: string,
+    historyMs: number,
+  ): Promise<Versioned> {
+    const args: (string | number)[] = [this.#keys.bans(n), this.#keys.version(n)];
+    for (const ban of bans) args.push(this.#keys.history(ban.client));
+    args.push(channel, origin, historyMs);
+    for (const ban of bans) {
+      args.push(
+        ban.jail,
+        ban.client,
+        ban.startMs,
+        toRedisEnd(ban.endMs),
+        ban.banCount,
+        ban.manual ? 1 : 0,
+        storableReason(ban.reason),
+      );
+    }
+    const text = await this.#link.call(() => this.#client.jkRestore(2 + bans.length, ...args), this.#bulkMs);
+    return versionOf(JSON.parse(text) as { epoch?: unknown; seqs?: unknown });
+  }
+
+  /** Shards grouped by the Cluster node that serves them (BATCH a group; any grouping on one Redis). */
+  #groups(shards: readonly number[]): number[][] {
+    const byNode = new Map<string, number[]>();
+    const slots = isCluster(this.#client)
+      ? (this.#client as Cluster & { slots: string[][] }).slots
+      : undefined;
+    for (const n of shards) {
+      const node = slots === undefined ? '' : (slots[SHARD_SLOTS[n] as number]?.join(',') ?? `?${n}`);
+      const group = byNode.get(node);
+      if (group === undefined) byNode.set(node, [n]);
+      else group.push(n);
+    }
+    const out: number[][] = [];
+    for (const group of byNode.values())
+      for (let i = 0; i < group.length; i += BATCH) out.push(group.slice(i, i + BATCH));
+    return out;
+  }
+}
