@@ -26,6 +26,8 @@ export interface RequestState {
   jails: RouteJails;
   /** The pattern of each mount the request entered, by the text it matched (`req.baseUrl`). */
   mounts: Map<string, string> | null;
+  /** The response has closed and been counted: slots reserved after that are counted at once. */
+  closed: boolean;
 }
 
 export const kState = Symbol('jailkeeper.state');

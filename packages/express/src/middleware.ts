@@ -3,6 +3,7 @@ import type { Banned, ClientIdentity, GuardOptions, Jailkeeper, Slots, Targets }
 import {
   type AdapterKit,
   createAdapterKit,
+  onResponseClose,
   pathOf,
   type RefusalOptions,
   type RefusalWriter,
@@ -61,6 +62,7 @@ function countOnClose(kit: AdapterKit): (this: Response) => void {
   return function onClose(this: Response): void {
     const state = (this.locals as Locals)[kState];
     if (state === undefined) return;
+    state.closed = true;
     if (kit.watches(this.statusCode, state.slots)) {
       const req = this.req;
       kit.count(
@@ -141,12 +143,34 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     },
   });
   const atRoute = (
-    _res: Response,
+    res: Response,
     proceed: (slots: Slots | null) => void,
     _: 0,
-    __: ClientIdentity,
+    identity: ClientIdentity,
     slots: Slots | null,
-  ) => proceed(slots);
+  ) => {
+    const state = (res.locals as Locals)[kState];
+    if (slots !== null && state?.closed === true) {
+      // The client left while the attempt waited for its slot: the response was counted without
+      // it, so this slot is settled now, as an abandoned attempt.
+      const req = res.req;
+      kit.count(
+        identity,
+        req.method,
+        state.route,
+        state.caseInsensitive,
+        req.originalUrl,
+        res.statusCode,
+        req.headers['user-agent'],
+        state.jails,
+        slots,
+        true,
+      );
+      proceed(null);
+      return;
+    }
+    proceed(slots);
+  };
   const refusedAtRoute = (
     res: Response,
     _p: unknown,
@@ -172,10 +196,13 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       caseInsensitive: false,
       jails: undefined,
       mounts: null,
+      closed: false,
     };
     (res.locals as Locals)[kState] = state;
     kit.opened();
-    res.on('close', onClose);
+    // Also when the client left while the request waited, or the response is queued behind a
+    // pipelined one: Node emits no 'close' then, and the attempt's slots would never settle.
+    onResponseClose(res, onClose);
     next();
   };
   const stop = (

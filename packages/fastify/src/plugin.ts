@@ -3,6 +3,7 @@ import {
   type AdapterKit,
   checkKeys,
   createAdapterKit,
+  onResponseClose,
   type RefusalOptions,
   type RefusalWriter,
   type RouteConfig,
@@ -176,7 +177,9 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     const raw = reply.raw as JkResponse;
     raw[kRequest] = request;
     kit.opened();
-    raw.on('close', onClose);
+    // Also when the client left while the attempt waited, or the response is queued behind a
+    // pipelined one: Node emits no 'close' then, and the attempt's slots would never settle.
+    onResponseClose(raw, onClose);
     next();
   };
   const stop = (
