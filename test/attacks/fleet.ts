@@ -264,6 +264,8 @@ export const REDIS_TODO: string | undefined =
 export const REDIS_REPEAT = positiveInt('JK_ATTACK_REPEAT', 50);
 /** How many times each memory-store row runs (`JK_ATTACK_REPEAT_MEMORY`, default 5). */
 export const MEMORY_REPEAT = positiveInt('JK_ATTACK_REPEAT_MEMORY', 5);
+/** How many repetitions of a row run side by side, each from its own attacker (`JK_ATTACK_AT_ONCE`, default 1). */
+export const AT_ONCE = positiveInt('JK_ATTACK_AT_ONCE', 1);
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];

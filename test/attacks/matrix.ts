@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { until } from '@jailkeeper/core/testing';
 import {
+  AT_ONCE,
   deploy,
   type Fleet,
   FRAMEWORKS,
@@ -63,28 +64,31 @@ export function attackMatrix(title: string, rows: readonly AttackRow[]): void {
               let least = Number.POSITIVE_INFINITY;
               const started = Date.now();
               try {
-                for (let run = 0; run < repeat; run++) {
-                  const client = freshClient();
-                  const result = await row.attack(
-                    fleet.instances.map((i) => i.port),
-                    client,
-                    fleet,
+                for (let run = 0; run < repeat; run += AT_ONCE) {
+                  // Repetitions side by side: each attacker is its own client, so they are independent.
+                  const clients = Array.from({ length: Math.min(AT_ONCE, repeat - run) }, freshClient);
+                  const ports = fleet.instances.map((i) => i.port);
+                  const results = await Promise.all(
+                    clients.map((client) => row.attack(ports, client, fleet)),
                   );
                   await fleet.settle();
-                  const runs = fleet.probe.runsOf(client);
-                  most = Math.max(most, runs);
-                  least = Math.min(least, runs);
-                  const seen = `run ${run + 1}/${repeat}: ${runs} handler runs of ${result.sent} attempts; answers ${tally(result.statuses)}`;
-                  assert.equal(result.timedOut, 0, `${seen}; ${result.timedOut} connections never closed`);
-                  assert.ok(runs <= LOGIN_JAIL.maxRetry, `${seen} (maxRetry ${LOGIN_JAIL.maxRetry})`);
-                  if (row.reachesHandler !== false) {
-                    assert.ok(runs >= 1, `${seen}: the attack never reached the handler`);
+                  for (const [i, client] of clients.entries()) {
+                    const result = results[i] as AttackResult;
+                    const runs = fleet.probe.runsOf(client);
+                    most = Math.max(most, runs);
+                    least = Math.min(least, runs);
+                    const seen = `run ${run + i + 1}/${repeat}: ${runs} handler runs of ${result.sent} attempts; answers ${tally(result.statuses)}`;
+                    assert.equal(result.timedOut, 0, `${seen}; ${result.timedOut} connections never closed`);
+                    assert.ok(runs <= LOGIN_JAIL.maxRetry, `${seen} (maxRetry ${LOGIN_JAIL.maxRetry})`);
+                    if (row.reachesHandler !== false) {
+                      assert.ok(runs >= 1, `${seen}: the attack never reached the handler`);
+                    }
+                    // Every admitted attempt failed (or was abandoned): the client is banned everywhere.
+                    await until(() => fleet.bannedEverywhere(client), {
+                      within: 3000,
+                      what: `${seen}: a ban on every instance`,
+                    });
                   }
-                  // Every admitted attempt failed (or was abandoned): the client is banned everywhere.
-                  await until(() => fleet.bannedEverywhere(client), {
-                    within: 3000,
-                    what: `${seen}: a ban on every instance`,
-                  });
                   // Every admitted response was counted (its slots settled), none left open.
                   await fleet.idle();
                 }
