@@ -46,6 +46,8 @@ export interface RequestState {
   failed: true | Set<string> | undefined;
   /** The account the app named (`jk.account(req, name)`), as `accountKey()` wrote it. */
   account: string | undefined;
+  /** The response has closed and been counted: slots reserved after that are counted at once. */
+  closed: boolean;
 }
 
 export const kState = Symbol('jailkeeper.state');

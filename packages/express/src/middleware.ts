@@ -6,6 +6,7 @@ import {
   createAdapterKit,
   mergeFailed,
   mergeSlots,
+  onResponseClose,
   pathOf,
   type RefusalInfo,
   type RefusalWriter,
@@ -88,6 +89,7 @@ function countOnClose(kit: AdapterKit): (this: Response) => void {
   return function onClose(this: Response): void {
     const state = (this.locals as Locals)[kState];
     if (state === undefined) return;
+    state.closed = true;
     if (kit.watches(this.statusCode, state.slots, state.failed)) {
       const req = this.req;
       kit.count({
@@ -170,12 +172,40 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     },
   });
   const atRoute = (
-    _res: Response,
+    res: Response,
     proceed: (slots: Slots | null) => void,
     _: 0,
-    __: ClientIdentity,
+    identity: ClientIdentity,
     slots: Slots | null,
-  ) => proceed(slots);
+  ) => {
+    const state = (res.locals as Locals)[kState];
+    if (slots !== null && state?.closed === true) {
+      // The client left while the attempt waited for its slot: the response was counted without
+      // it, so this slot is settled now, as an abandoned attempt.
+      settleLate(res, state, identity, slots);
+      proceed(null);
+      return;
+    }
+    proceed(slots);
+  };
+  /** Slots reserved after the response closed (the client left meanwhile): settled at once, abandoned. */
+  const settleLate = (res: Response, state: RequestState, identity: ClientIdentity, slots: Slots): void => {
+    const req = res.req;
+    kit.count({
+      identity,
+      method: req.method,
+      route: state.route,
+      caseInsensitive: state.caseInsensitive,
+      url: req.originalUrl,
+      status: res.statusCode,
+      userAgent: req.headers['user-agent'],
+      jails: state.jails,
+      slots,
+      abandoned: true,
+      failed: state.failed,
+      account: state.account,
+    });
+  };
   const refusedAtRoute = (
     res: Response,
     _p: unknown,
@@ -206,10 +236,13 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       mounts: null,
       failed: undefined,
       account: undefined,
+      closed: false,
     };
     (res.locals as Locals)[kState] = state;
     kit.opened();
-    res.on('close', onClose);
+    // Also when the client left while the request waited, or the response is queued behind a
+    // pipelined one: Node emits no 'close' then, and the attempt's slots would never settle.
+    onResponseClose(res, onClose);
     next();
   };
   const stop = (
@@ -280,6 +313,10 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     });
     if (admitted === null) return false;
     state.account = admitted.account;
+    if (state.closed && admitted.slots !== null) {
+      settleLate(res, state, state.identity, admitted.slots);
+      return false;
+    }
     state.slots = mergeSlots(state.slots, admitted.slots);
     return true;
   };

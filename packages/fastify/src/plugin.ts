@@ -7,6 +7,7 @@ import {
   mergeFailed,
   mergeSlots,
   type RefusalInfo,
+  onResponseClose,
   type RefusalWriter,
   type RouteConfig,
   type RouteJails,
@@ -199,6 +200,25 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       });
       if (admitted === null) return false;
       request[kAccount] = admitted.account ?? null;
+      if (admitted.slots !== null && (target.raw.destroyed || target.raw.writableFinished)) {
+        // The client left while the account was judged: its response was counted without these
+        // slots, so they settle now, as an abandoned attempt.
+        kit.count({
+          identity,
+          method: request.method,
+          route: route.url,
+          caseInsensitive,
+          url: request.url,
+          status: target.raw.statusCode,
+          userAgent: request.headers['user-agent'],
+          jails: route.jails,
+          slots: admitted.slots,
+          abandoned: true,
+          failed: request[kFailed] ?? undefined,
+          account: admitted.account,
+        });
+        return false;
+      }
       request[kSlots] = mergeSlots(request[kSlots], admitted.slots);
       return true;
     },
@@ -276,7 +296,9 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     const raw = reply.raw as JkResponse;
     raw[kRequest] = request;
     kit.opened();
-    raw.on('close', onClose);
+    // Also when the client left while the attempt waited, or the response is queued behind a
+    // pipelined one: Node emits no 'close' then, and the attempt's slots would never settle.
+    onResponseClose(raw, onClose);
     next();
   };
   const stop = (

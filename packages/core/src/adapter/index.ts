@@ -19,4 +19,5 @@ export {
   type ResolvedRefusal,
   retryAfterSeconds,
 } from './refusal.js';
+export { onResponseClose } from './response-close.js';
 export { NO_JAILS, type RouteConfig, type RouteJails } from './route-config.js';

@@ -1,0 +1,50 @@
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** Per connection: the close callbacks of its responses queued behind a pipelined one. */
+const queued = new WeakMap<Duplex, Set<() => void>>();
+
+function closeQueued(this: Duplex): void {
+  const callbacks = queued.get(this);
+  queued.delete(this);
+  if (callbacks !== undefined) for (const callback of callbacks) callback();
+}
+
+/**
+ * Calls `listener` once, with the response as `this`, when the response closes: when it is done,
+ * or when its client leaves first. Node emits `'close'` on a response when its connection closes,
+ * except in two cases, where an adapter would never settle the attempt's slots:
+ * - the response is queued behind an earlier one on a pipelined connection (Node 20 emits nothing
+ *   on it when the connection dies; nodejs/node#62534): this listens to the connection, once per
+ *   connection whatever the number of queued responses;
+ * - the response had closed already (its client left while the attempt waited for a slot): the
+ *   listener runs on the next tick.
+ * A response that owns its live connection (every other request) costs one listener, as before.
+ */
+export function onResponseClose<T extends ServerResponse>(res: T, listener: (this: T) => void): void {
+  const socket = res.req.socket;
+  if (res.socket !== null && !res.destroyed && !socket.destroyed) {
+    res.on('close', listener);
+    return;
+  }
+  let done = false;
+  const once = (): void => {
+    if (done) return;
+    done = true;
+    res.removeListener('close', once);
+    queued.get(socket)?.delete(once);
+    listener.call(res);
+  };
+  if (res.destroyed || socket.destroyed) {
+    process.nextTick(once);
+    return;
+  }
+  res.on('close', once);
+  let callbacks = queued.get(socket);
+  if (callbacks === undefined) {
+    callbacks = new Set();
+    queued.set(socket, callbacks);
+    socket.once('close', closeQueued);
+  }
+  callbacks.add(once);
+}
