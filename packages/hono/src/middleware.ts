@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { ClientIdentity, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
@@ -72,18 +72,25 @@ export interface JailkeeperMiddleware extends MiddlewareHandler<JailkeeperEnv> {
 }
 
 const kRouteJails = Symbol('jailkeeper.routeJails');
+const kState = Symbol('jailkeeper.state');
 const NONE: Targets = Object.freeze([]);
-type Bindings = { incoming?: IncomingMessage } | undefined;
+type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
 type Marked = Function & { [kRouteJails]?: RouteJails };
 
 /** Per admitted request, in `c.var.jailkeeper`: its state and the app's handle on it. */
 class RequestState implements JailkeeperContext {
   slots: Slots | null = null;
   failed: true | Set<string> | undefined = undefined;
+  /** The status the app answered; undefined while its handler runs. */
+  status: number | undefined = undefined;
+  /** The response closed (the client left) while the handler was still running. */
+  closed = false;
   constructor(
     readonly client: ClientIdentity,
     readonly route: string | null,
     readonly jails: RouteJails,
+    readonly method: string,
+    readonly incoming: IncomingMessage,
     readonly kit: AdapterKit,
   ) {}
   fail(options: { jails?: string[] } = {}): boolean {
@@ -91,6 +98,41 @@ class RequestState implements JailkeeperContext {
     this.failed = mergeFailed(this.failed, jails);
     return true;
   }
+}
+
+type Outgoing = ServerResponse & { [kState]?: RequestState };
+
+/**
+ * Counts a response once it is written (or its client left), as the other adapters do on
+ * `close`: built once per middleware, `this` is Node's response, so a request costs no closure.
+ * A response that closes while the handler still runs is counted when the handler returns.
+ */
+function counter(kit: AdapterKit) {
+  const count = (state: RequestState, status: number, abandoned: boolean): void => {
+    if (kit.watches(status, state.slots, state.failed)) {
+      kit.count({
+        identity: state.client,
+        method: state.method,
+        route: state.route,
+        caseInsensitive: false,
+        url: state.incoming.url,
+        status,
+        userAgent: state.incoming.headers['user-agent'],
+        jails: state.jails,
+        slots: state.slots,
+        abandoned,
+        failed: state.failed,
+      });
+    }
+    kit.closed();
+  };
+  function onClose(this: Outgoing): void {
+    const state = this[kState];
+    if (state === undefined) return;
+    if (state.status === undefined) state.closed = true;
+    else count(state, this.headersSent ? this.statusCode : state.status, !this.writableFinished);
+  }
+  return { count, onClose };
 }
 
 const writer: RefusalWriter<Context> = {
@@ -159,27 +201,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
   });
   const skip = options.skip;
 
-  // Counted when the app has answered (the Response exists, its status known), before it is
-  // written: a client's next request then finds this failure being recorded, and waits for it.
-  const count = (c: Context, state: RequestState, incoming: IncomingMessage): void => {
-    // A throw that is not an Error passes Hono's error handler: the server answers 500.
-    const status = c.finalized ? c.res.status : 500;
-    if (kit.watches(status, state.slots, state.failed)) {
-      kit.count({
-        identity: state.client,
-        method: c.req.method,
-        route: state.route,
-        caseInsensitive: false,
-        url: incoming.url,
-        status,
-        userAgent: incoming.headers['user-agent'],
-        jails: state.jails,
-        slots: state.slots,
-        abandoned: incoming.socket.destroyed,
-        failed: state.failed,
-      });
-    }
-  };
+  const { count, onClose } = counter(kit);
 
   const middleware = async function jailkeeperMiddleware(c: Context, next: () => Promise<void>) {
     const incoming = (c.env as Bindings)?.incoming;
@@ -191,7 +213,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
       return next();
     }
     const identity = keeper.resolve(incoming.socket.remoteAddress, incoming.headers, c);
-    if (identity === undefined || (skip !== undefined && skip(c))) return next();
+    if (identity === undefined || skip?.(c) === true) return next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     const settling = kit.settling(identity);
     if (settling !== undefined) await settling;
@@ -202,7 +224,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
       kit.jailScope ? { method, route, path: incoming.url ?? c.req.path } : undefined,
     );
     if (verdict.banned) return kit.refuse(writer, c, verdict, identity);
-    const state = new RequestState(identity, route, jails, kit);
+    const state = new RequestState(identity, route, jails, method, incoming, kit);
     const admission = kit.admission(
       identity,
       route === null ? NONE : kit.targets(method, route, false, jails),
@@ -214,12 +236,16 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
     }
     keeper.trackConnection(incoming.socket, identity);
     c.set('jailkeeper', state);
+    const outgoing = (c.env as Bindings)?.outgoing as Outgoing;
+    outgoing[kState] = state;
     kit.opened();
+    outgoing.on('close', onClose);
     try {
       await next();
     } finally {
-      count(c, state, incoming);
-      kit.closed();
+      // A throw that is not an Error passes Hono's error handler: the server answers 500.
+      state.status = c.finalized ? c.res.status : 500;
+      if (state.closed) count(state, state.status, true);
     }
   } as JailkeeperMiddleware;
 
