@@ -196,7 +196,7 @@ function fastifyFramework(name: string, fastify: typeof fastify5): Framework {
 }
 
 /** Applies decorators the way TypeScript's emit does (the tests run without decorator syntax). */
-function decorate(target: object, name: string, ...decorators: MethodDecorator[]): void {
+export function decorate(target: object, name: string, ...decorators: MethodDecorator[]): void {
   Reflect.decorate(decorators, target, name, Object.getOwnPropertyDescriptor(target, name));
 }
 
