@@ -121,14 +121,14 @@ export class JailkeeperBinding {
       for (const wrapper of module.controllers.values()) {
         const type = wrapper.metatype as (Function & { prototype: Record<string, unknown> }) | null;
         if (typeof type !== 'function' || type.prototype === undefined) continue;
-        const onClass = Reflect.getMetadata(JAILKEEPER_ROUTE, type);
+        const onClass = Reflect.hasMetadata(JAILKEEPER_ROUTE, type);
         for (const name of scanner.getAllMethodNames(type.prototype)) {
           const handler = type.prototype[name] as object;
-          const own = Reflect.getOwnMetadata(JAILKEEPER_ROUTE, handler);
-          const config = own ?? onClass;
-          if (config === undefined) continue;
+          const own = Reflect.hasOwnMetadata(JAILKEEPER_ROUTE, handler);
+          if (!own && !onClass) continue;
+          const config = Reflect.getMetadata(JAILKEEPER_ROUTE, own ? handler : type);
           this.#kit.compileRoute(config, `@JailkeeperRoute() on ${type.name}.${name}`);
-          if (own === undefined) Reflect.defineMetadata(JAILKEEPER_ROUTE, config, handler);
+          if (!own) Reflect.defineMetadata(JAILKEEPER_ROUTE, config, handler);
           if (this.#platform === 'fastify') {
             const routeConfig = Reflect.getMetadata(FASTIFY_ROUTE_CONFIG, handler);
             Reflect.defineMetadata(FASTIFY_ROUTE_CONFIG, { ...routeConfig, jailkeeper: config }, handler);
