@@ -24,7 +24,7 @@ import type { AdapterOptions, RefusalInfo } from '@jailkeeper/core/adapter';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
-import { type JailkeeperEnv, jailkeeper as honoJailkeeper } from '@jailkeeper/hono';
+import { jailkeeper as honoJailkeeper, type JailkeeperEnv } from '@jailkeeper/hono';
 import { JailkeeperModule, JailkeeperService } from '@jailkeeper/nestjs';
 import { Controller, Get, HttpCode, Inject, Module, Post, Req, UnauthorizedException } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';

@@ -35,7 +35,7 @@ export function jailkeeperAdmin(keeper: Jailkeeper, options: AdminOptions): Hand
       method: c.req.method,
       path: url.pathname.slice(mount.length) || '/',
       query: url.searchParams,
-      headers: incoming?.headers ?? Object.fromEntries(c.req.raw.headers),
+      headers: incoming?.headers ?? c.req.header(),
       peer: incoming?.socket.remoteAddress,
       body,
       secure: (incoming?.socket as TLSSocket | undefined)?.encrypted === true,
