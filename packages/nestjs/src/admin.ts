@@ -1,5 +1,5 @@
 import { Jailkeeper } from '@jailkeeper/core';
-import { checkKeys } from '@jailkeeper/core/adapter';
+import { checkKeys, invalid } from '@jailkeeper/core/adapter';
 import { jailkeeperAdmin as expressAdmin } from '@jailkeeper/express';
 import { jailkeeperAdmin as fastifyAdmin } from '@jailkeeper/fastify';
 import type { AdminOptions } from '@jailkeeper/ops';
@@ -35,9 +35,7 @@ export class JailkeeperAdminModule implements NestModule {
       console: true,
     }) as unknown as JailkeeperAdminModuleOptions;
     if (typeof path !== 'string' || !path.startsWith('/'))
-      throw new TypeError(
-        `JailkeeperAdminModule options.path must be a path like "/_jailkeeper"; received ${String(path)}.`,
-      );
+      invalid('JailkeeperAdminModule options.path', 'a path like "/_jailkeeper"', path);
     host.init$.subscribe(() => {
       const adapter = host.httpAdapter;
       try {
