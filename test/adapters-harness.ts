@@ -2,16 +2,36 @@
  * One test app per framework with the same routes, so that one table of scenarios runs through
  * every adapter. Each route names itself in `x-handler`, so a test can tell which handler ran.
  */
+import 'reflect-metadata';
 import { once } from 'node:events';
 import { type Agent, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { getRequestListener, serve } from '@hono/node-server';
 import type { Jailkeeper } from '@jailkeeper/core';
 import type { RefusalOptions } from '@jailkeeper/core/adapter';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { jailkeeper as honoJailkeeper } from '@jailkeeper/hono';
+import { JailkeeperExempt, JailkeeperJails, JailkeeperModule } from '@jailkeeper/nestjs';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  HttpException,
+  Module,
+  NotFoundException,
+  Param,
+  Post,
+  Req,
+  Res,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import express5 from 'express';
 import express4 from 'express4';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { Hono } from 'hono';
 import inject from 'light-my-request';
 import { WebSocketServer } from 'ws';
 
@@ -175,11 +195,197 @@ function fastifyFramework(name: string, fastify: typeof fastify5): Framework {
   };
 }
 
+/** Applies decorators the way TypeScript's emit does (the tests run without decorator syntax). */
+export function decorate(target: object, name: string, ...decorators: MethodDecorator[]): void {
+  Reflect.decorate(decorators, target, name, Object.getOwnPropertyDescriptor(target, name));
+}
+
+/** What Nest hands a handler with `@Res()`: Express's response or Fastify's reply, both can do this. */
+type NestResponse = {
+  header(name: string, value: string): unknown;
+  status(code: number): unknown;
+  send(body: string): unknown;
+  destroyed?: boolean;
+  raw?: { destroyed: boolean };
+};
+
+/** The test routes as a Nest controller; `pending` is the framework's set of slow handlers. */
+function nestController(pending: () => Set<Promise<void>>): new () => object {
+  const answer = (res: NestResponse, label: string, status: number): string => {
+    res.header('x-handler', label);
+    if (status >= 400) throw new HttpException(label, status);
+    return label;
+  };
+  class Routes {
+    login(req: { headers: Record<string, string> }, res: NestResponse) {
+      res.header('x-handler', 'login');
+      if (req.headers.authorization !== 'secret') throw new UnauthorizedException();
+      return 'login';
+    }
+    ws(res: NestResponse) {
+      return answer(res, 'ws', 403);
+    }
+    healthz(res: NestResponse) {
+      return answer(res, 'healthz', 503);
+    }
+    admin(res: NestResponse) {
+      return answer(res, 'admin', 403);
+    }
+    public(res: NestResponse) {
+      return answer(res, 'public', 200);
+    }
+    secret(res: NestResponse) {
+      return answer(res, 'secret', 401);
+    }
+    whoami(res: NestResponse) {
+      return answer(res, 'whoami', 401);
+    }
+    routeExempt(res: NestResponse) {
+      return answer(res, 'route-exempt', 403);
+    }
+    onlyLogin(res: NestResponse) {
+      return answer(res, 'only-login', 403);
+    }
+    users(id: string, res: NestResponse) {
+      res.header('x-handler', 'users');
+      if (id !== '1') throw new NotFoundException();
+      return 'user';
+    }
+    slow(res: NestResponse) {
+      res.status(401);
+      slowly(pending(), () => {
+        if (!(res.destroyed ?? res.raw?.destroyed)) res.send('');
+      });
+    }
+  }
+  const p = Routes.prototype;
+  decorate(p, 'login', Post('login'), HttpCode(200));
+  Req()(p, 'login', 0);
+  Res({ passthrough: true })(p, 'login', 1);
+  const simple: Array<[string, string, ...MethodDecorator[]]> = [
+    ['ws', 'ws'],
+    ['healthz', 'healthz'],
+    ['admin', 'admin'],
+    ['public', 'public'],
+    ['secret', 'secret'],
+    ['whoami', 'whoami'],
+    ['routeExempt', 'route-exempt', JailkeeperExempt()],
+    ['onlyLogin', 'only-login', JailkeeperJails('login')],
+  ];
+  for (const [name, path, ...more] of simple) {
+    decorate(p, name, Get(path), ...more);
+    Res({ passthrough: true })(p, name, 0);
+  }
+  decorate(p, 'users', Get('users/:id'));
+  Param('id')(p, 'users', 0);
+  Res({ passthrough: true })(p, 'users', 1);
+  decorate(p, 'slow', Get('slow'));
+  Res()(p, 'slow', 0);
+  Controller()(Routes);
+  return Routes;
+}
+
+function nestFramework(name: string, platform: 'express' | 'fastify'): Framework {
+  let pending = new Set<Promise<void>>();
+  const Routes = nestController(() => pending);
+  return {
+    name,
+    async start(keeper, options) {
+      pending = new Set<Promise<void>>();
+      const mine = pending;
+      class AppModule {}
+      Module({ imports: [JailkeeperModule.forRoot({ keeper, ...options })], controllers: [Routes] })(
+        AppModule,
+      );
+      const app =
+        platform === 'fastify'
+          ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: false })
+          : await NestFactory.create(AppModule, { logger: false });
+      await app.listen(0, '::');
+      const server = app.getHttpServer() as Server;
+      const instance = app.getHttpAdapter().getInstance();
+      const wss = listenWs(server);
+      return {
+        port: (server.address() as { port: number }).port,
+        server,
+        inject: (o) =>
+          (platform === 'fastify'
+            ? instance.inject({ method: 'GET', ...o })
+            : inject(instance, { method: 'GET', ...o } as never)) as never,
+        async close() {
+          await Promise.all(mine); // a handler still running after its client left
+          for (const c of wss.clients) c.terminate();
+          wss.close();
+          server.closeAllConnections();
+          await app.close();
+        },
+      };
+    },
+  };
+}
+
+function honoFramework(name: string): Framework {
+  return {
+    name,
+    async start(keeper, options) {
+      const pending = new Set<Promise<void>>();
+      const jk = honoJailkeeper(keeper, options);
+      const app = new Hono();
+      app.use(jk);
+      const handler = (label: string, status: number) => (c: import('hono').Context) => {
+        c.header('x-handler', label);
+        return c.text(label, status as never);
+      };
+      app.post('/login', (c) => {
+        c.header('x-handler', 'login');
+        return c.text('login', c.req.header('authorization') === 'secret' ? 200 : 401);
+      });
+      app.get('/ws', handler('ws', 403));
+      app.get('/healthz', handler('healthz', 503));
+      app.get('/admin', handler('admin', 403));
+      app.get('/public', handler('public', 200));
+      app.get('/secret', handler('secret', 401));
+      app.get('/whoami', handler('whoami', 401));
+      app.get('/route-exempt', jk.exempt(), handler('route-exempt', 403));
+      app.get('/only-login', jk.route({ jails: ['login'] }), handler('only-login', 403));
+      app.get('/users/:id', (c) => {
+        c.header('x-handler', 'users');
+        return c.text('user', c.req.param('id') === '1' ? 200 : 404);
+      });
+      app.get('/slow', async (c) => {
+        c.status(401);
+        await new Promise<void>((resolve) => slowly(pending, resolve));
+        return c.body('');
+      });
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '::' }) as Server;
+      await once(server, 'listening');
+      jk.guard(server);
+      const wss = listenWs(server);
+      const listener = getRequestListener(app.fetch);
+      return {
+        port: (server.address() as { port: number }).port,
+        server,
+        inject: (o) => inject(listener as never, { method: 'GET', ...o } as never) as never,
+        async close() {
+          await Promise.all(pending); // a handler still running after its client left
+          for (const c of wss.clients) c.terminate();
+          wss.close();
+          server.closeAllConnections();
+          await new Promise((resolve) => server.close(resolve));
+        },
+      };
+    },
+  };
+}
+
 export const FRAMEWORKS: readonly Framework[] = [
   expressFramework('express 5', express5),
   expressFramework('express 4', express4 as unknown as typeof express5),
   fastifyFramework('fastify 5', fastify5),
   fastifyFramework('fastify 4', fastify4 as unknown as typeof fastify5),
+  nestFramework('nestjs 11 (express)', 'express'),
+  nestFramework('nestjs 11 (fastify)', 'fastify'),
+  honoFramework('hono 4'),
 ];
 
 export type Reply =

@@ -10,6 +10,7 @@ import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { serve } from '@hono/node-server';
 import {
   type ClientIdentity,
   createJailkeeper,
@@ -23,10 +24,17 @@ import type { AdapterOptions, RefusalInfo } from '@jailkeeper/core/adapter';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { jailkeeper as honoJailkeeper, type JailkeeperEnv } from '@jailkeeper/hono';
+import { JailkeeperModule, JailkeeperService } from '@jailkeeper/nestjs';
+import { Controller, Get, HttpCode, Inject, Module, Post, Req, UnauthorizedException } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import express5 from 'express';
 import express4 from 'express4';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { Hono } from 'hono';
+import { decorate } from './adapters-harness.js';
 
 const JAILS: JailkeeperOptions['jails'] = {
   graphql: { statuses: [401], paths: ['/graphql'], maxRetry: 3, banTime: '1h' },
@@ -37,7 +45,7 @@ interface Probe {
   readonly port: number;
   readonly runs: Record<string, number>;
   /** The client each handler saw through jailkeeper, last request. */
-  readonly seen: { client?: ClientIdentity };
+  readonly seen: { client?: ClientIdentity; error?: unknown };
   close(): Promise<void>;
 }
 
@@ -99,6 +107,106 @@ function fastifyApp(fastify: typeof fastify5): Start {
   };
 }
 
+function nestApp(platform: 'express' | 'fastify'): Start {
+  return async (keeper, options) => {
+    const runs: Record<string, number> = { graphql: 0, login: 0, health: 0 };
+    const seen: Probe['seen'] = {};
+    class Routes {
+      constructor(readonly jk: JailkeeperService) {}
+      graphql(req: { headers: Record<string, string> }) {
+        runs.graphql = (runs.graphql ?? 0) + 1;
+        seen.client = this.jk.client(req);
+        if (req.headers.authorization !== 'good') this.jk.fail(req);
+        return { errors: req.headers.authorization === 'good' ? undefined : [{ message: 'denied' }] };
+      }
+      login() {
+        runs.login = (runs.login ?? 0) + 1;
+        throw new UnauthorizedException();
+      }
+      health() {
+        runs.health = (runs.health ?? 0) + 1;
+        return 'ok';
+      }
+      nope(req: unknown) {
+        try {
+          this.jk.fail(req, { jails: ['nope'] });
+        } catch (error) {
+          seen.error = error;
+        }
+        return 'x';
+      }
+    }
+    decorate(Routes.prototype, 'graphql', Post('graphql'), HttpCode(200));
+    Req()(Routes.prototype, 'graphql', 0);
+    decorate(Routes.prototype, 'login', Post('login'));
+    decorate(Routes.prototype, 'health', Get('health'));
+    decorate(Routes.prototype, 'nope', Get('nope'));
+    Req()(Routes.prototype, 'nope', 0);
+    Inject(JailkeeperService)(Routes, undefined as never, 0);
+    Controller()(Routes);
+    class AppModule {}
+    Module({ imports: [JailkeeperModule.forRoot({ keeper, ...options })], controllers: [Routes] })(AppModule);
+    const app =
+      platform === 'fastify'
+        ? await NestFactory.create(AppModule, new FastifyAdapter(), { logger: false })
+        : await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    return probe(app.getHttpServer(), runs, seen, () => app.close());
+  };
+}
+
+/** Hono's onRefused returns a Response: the test's (req, res, info) writer is run against a recorder. */
+function honoApp(): Start {
+  return async (keeper, options) => {
+    const runs: Record<string, number> = { graphql: 0, login: 0, health: 0 };
+    const seen: Probe['seen'] = {};
+    const { onRefused, skip, ...rest } = options;
+    const jk = honoJailkeeper(keeper, {
+      ...rest,
+      ...(skip === undefined ? {} : { skip: (c) => skip({ url: c.req.path }) }),
+      ...(onRefused === undefined
+        ? {}
+        : {
+            onRefused: (c, info) => {
+              const written = { status: 200, headers: {} as Record<string, string>, body: '' };
+              onRefused(
+                c.req.raw,
+                {
+                  header: (n: string, v: string) => (written.headers[n] = v),
+                  code: (s: number) => (written.status = s),
+                  send: (b: string) => (written.body = b),
+                },
+                info,
+              );
+              return new Response(written.body, { status: written.status, headers: written.headers });
+            },
+          }),
+    });
+    const app = new Hono<JailkeeperEnv>();
+    app.use(jk);
+    app.post('/graphql', (c) => {
+      runs.graphql = (runs.graphql ?? 0) + 1;
+      seen.client = c.var.jailkeeper?.client;
+      if (c.req.header('authorization') !== 'good') c.var.jailkeeper?.fail();
+      return c.json({
+        errors: c.req.header('authorization') === 'good' ? undefined : [{ message: 'denied' }],
+      });
+    });
+    app.post('/login', (c) => {
+      runs.login = (runs.login ?? 0) + 1;
+      return c.text('no', 401);
+    });
+    app.get('/health', (c) => {
+      runs.health = (runs.health ?? 0) + 1;
+      return c.text('ok');
+    });
+    const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    await once(server, 'listening');
+    jk.guard(server);
+    return probe(server, runs, seen);
+  };
+}
+
 function probe(
   server: Server,
   runs: Record<string, number>,
@@ -127,6 +235,9 @@ const FRAMEWORKS: ReadonlyArray<[string, Start]> = [
   ['Express 4', expressApp(express4 as unknown as typeof express5)],
   ['Fastify 5', fastifyApp(fastify5)],
   ['Fastify 4', fastifyApp(fastify4 as unknown as typeof fastify5)],
+  ['NestJS 11 (Express)', nestApp('express')],
+  ['NestJS 11 (Fastify)', nestApp('fastify')],
+  ['Hono 4', honoApp()],
 ];
 
 interface Answer {
@@ -305,7 +416,19 @@ for (const [name, start] of FRAMEWORKS) {
     it('fail() names a jail that is not configured: a coded error', async () => {
       const keeper = createJailkeeper({ jails: JAILS, logger: quietLogger });
       open.push(keeper);
-      if (name.startsWith('Express')) {
+      if (name.startsWith('Hono')) {
+        const jk = honoJailkeeper(keeper);
+        assert.throws(
+          () => jk.fail({ get: () => undefined } as never, { jails: ['nope'] }),
+          (e: JailkeeperError) => e.code === 'JK_ERR_UNKNOWN_JAIL',
+        );
+      } else if (name.startsWith('NestJS')) {
+        const app = await start(keeper, {});
+        open.push(app);
+        assert.equal((await send(app.port, 'GET', '/nope', fresh())).status, 200);
+        const caught = app.seen.error;
+        assert.ok(caught instanceof JailkeeperError && caught.code === 'JK_ERR_UNKNOWN_JAIL');
+      } else if (name.startsWith('Express')) {
         const jk = jailkeeper(keeper);
         assert.throws(
           () => jk.fail({ res: { locals: {} } } as never, { jails: ['nope'] }),

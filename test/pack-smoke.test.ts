@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -31,6 +32,8 @@ interface Manifest {
   name: string;
   private?: boolean;
   dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
   exports?: Record<string, unknown>;
 }
 
@@ -60,12 +63,19 @@ function install(pkg: { dir: string; manifest: Manifest }, into: string, done = 
     assert.ok(!range.startsWith('workspace:'), `${pkg.manifest.name} publishes ${dep}@${range}`);
     const sibling = packages.find((p) => p.manifest.name === dep);
     if (sibling) install(sibling, into, done);
-    else {
-      const link = join(into, 'node_modules', dep);
-      mkdirSync(dirname(link), { recursive: true });
-      symlinkSync(realpathSync(join(pkg.dir, 'node_modules', dep)), link);
-    }
+    else linkFrom(pkg.dir, dep, into);
   }
+  // The app brings the framework (NestJS, Hono): required peers come from the workspace.
+  for (const dep of Object.keys(packed.peerDependencies ?? {})) {
+    if (packed.peerDependenciesMeta?.[dep]?.optional !== true) linkFrom(pkg.dir, dep, into);
+  }
+}
+
+function linkFrom(dir: string, dep: string, into: string): void {
+  const link = join(into, 'node_modules', dep);
+  if (existsSync(link)) return;
+  mkdirSync(dirname(link), { recursive: true });
+  symlinkSync(realpathSync(join(dir, 'node_modules', dep)), link);
 }
 
 describe('packed packages load from CommonJS and ESM', () => {

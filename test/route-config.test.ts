@@ -9,8 +9,14 @@ import { createJailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { jailkeeper as honoJailkeeper } from '@jailkeeper/hono';
+import { JailkeeperModule, JailkeeperRoute } from '@jailkeeper/nestjs';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { decorate } from './adapters-harness.js';
 
 const keeper = createJailkeeper({
   jails: { login: { statuses: [401], paths: ['/login'] }, forbidden: { statuses: [403] } },
@@ -40,6 +46,46 @@ function expressError(config: unknown): unknown {
   return undefined;
 }
 
+function honoError(config: unknown): unknown {
+  try {
+    honoJailkeeper(keeper).route(config as never);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
+/** A Nest controller decorated with the config: the mistake fails app.init(), naming the handler. */
+async function nestError(platform: 'express' | 'fastify', config: unknown): Promise<unknown> {
+  class Routes {
+    x() {
+      return 'x';
+    }
+  }
+  decorate(
+    Routes.prototype,
+    'x',
+    Get('x'),
+    ...(config === undefined ? [] : [JailkeeperRoute(config as never)]),
+  );
+  Controller()(Routes);
+  class AppModule {}
+  Module({ imports: [JailkeeperModule.forRoot({ keeper })], controllers: [Routes] })(AppModule);
+  const options = { logger: false, abortOnError: false } as const;
+  const app =
+    platform === 'fastify'
+      ? await NestFactory.create(AppModule, new FastifyAdapter(), options)
+      : await NestFactory.create(AppModule, options);
+  try {
+    await app.init();
+  } catch (error) {
+    return error;
+  } finally {
+    await app.close();
+  }
+  return undefined;
+}
+
 async function fastifyError(fastify: typeof fastify5, config: unknown): Promise<unknown> {
   const app = fastify();
   try {
@@ -61,6 +107,7 @@ describe('route config: the same mistake reads the same on every adapter', () =>
         expressError(config),
         await fastifyError(fastify5, config),
         await fastifyError(fastify4 as unknown as typeof fastify5, config),
+        honoError(config),
       ];
       for (const error of errors) {
         assert.ok(error instanceof JailkeeperError, `a JailkeeperError, got ${String(error)}`);
@@ -68,6 +115,13 @@ describe('route config: the same mistake reads the same on every adapter', () =>
       }
       const messages = new Set(errors.map((e) => (e as Error).message));
       assert.equal(messages.size, 1, [...messages].join('\n'));
+      // NestJS: the same message, naming the decorated handler where the others say "route config".
+      const expected = [...messages][0]?.replace('jailkeeper route config', '@JailkeeperRoute() on Routes.x');
+      for (const platform of ['express', 'fastify'] as const) {
+        const error = await nestError(platform, config);
+        assert.ok(error instanceof JailkeeperError, `${platform}: a JailkeeperError, got ${String(error)}`);
+        assert.equal((error as Error).message, expected);
+      }
     });
   }
 
@@ -76,6 +130,9 @@ describe('route config: the same mistake reads the same on every adapter', () =>
       assert.equal(expressError(config), undefined);
       assert.equal(await fastifyError(fastify5, config), undefined);
       assert.equal(await fastifyError(fastify4 as unknown as typeof fastify5, config), undefined);
+      assert.equal(honoError(config), undefined);
+      assert.equal(await nestError('express', config), undefined);
+      assert.equal(await nestError('fastify', config), undefined);
     }
   });
 });

@@ -1,21 +1,31 @@
-// One server of the peer comparison: node peer-server.js <express|fastify> <config> <scenario>
+// One server of the peer comparison: node peer-server.js <express|fastify|nestjs|hono> <config> <scenario>
 // Prints "ready <port>"; on SIGINT prints "mem <json>" (after a GC) and exits.
 //
 // Configurations: bare; jailkeeper, jailkeeper-redis, jailkeeper-drop; erl, erl-redis
 // (express-rate-limit, rate-limit-redis); frl, frl-redis (@fastify/rate-limit); rlf, rlf-redis
-// (rate-limiter-flexible). Scenarios set the limits:
+// (rate-limiter-flexible); throttler (@nestjs/throttler, NestJS on Express); hrl (hono-rate-limiter,
+// Hono on @hono/node-server). Scenarios set the limits:
 // - clean, failures: limits that are never reached, so every request pays the counting;
 // - banned: the load's client (127.0.0.1) is already over the limit (jailkeeper: banned at start);
 // - mixed: a login limit of MAX_RETRY failures, where the peer can count failures only.
 
+import 'reflect-metadata';
 import fastifyRateLimit from '@fastify/rate-limit';
+import { serve } from '@hono/node-server';
 import { createJailkeeper } from '@jailkeeper/core';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { jailkeeper as honoJailkeeper } from '@jailkeeper/hono';
+import { JailkeeperModule } from '@jailkeeper/nestjs';
 import { createRedisStore } from '@jailkeeper/redis';
+import { Controller, Get, Module, Post, UnauthorizedException } from '@nestjs/common';
+import { APP_GUARD, NestFactory } from '@nestjs/core';
+import { SkipThrottle, ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { rateLimiter } from 'hono-rate-limiter';
 import { Redis } from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
@@ -104,6 +114,69 @@ if (framework === 'express') {
   await new Promise((resolve) => server.once('listening', resolve));
   // drop: a banned peer is dropped at accept, before any HTTP parsing (nginx's 444 at the door)
   if (block === 'drop') keeper.guard(server, { connection: true });
+  port = server.address().port;
+} else if (framework === 'nestjs') {
+  // NestJS on Express (its default platform), decorators applied as TypeScript's emit would.
+  class Routes {
+    hello() {
+      return 'hello';
+    }
+    login() {
+      throw new UnauthorizedException('wrong password');
+    }
+  }
+  const decorate = (name, ...decorators) =>
+    Reflect.decorate(
+      decorators,
+      Routes.prototype,
+      name,
+      Object.getOwnPropertyDescriptor(Routes.prototype, name),
+    );
+  // @nestjs/throttler counts every request of a route: in the mixed scenario it guards the login
+  // route only (its login-protection pattern), so clean clients are not throttled.
+  decorate('hello', Get(), ...(config === 'throttler' && failuresOnly ? [SkipThrottle()] : []));
+  decorate('login', Post('login'));
+  Controller()(Routes);
+  const imports = [];
+  const providers = [];
+  if (keeper) {
+    imports.push(
+      JailkeeperModule.forRoot({
+        keeper,
+        block,
+        ...(block === 'drop' ? { guard: { upgrade: true, connection: true } } : {}),
+      }),
+    );
+  }
+  if (config === 'throttler') {
+    imports.push(ThrottlerModule.forRoot([{ ttl: windowMs, limit }]));
+    providers.push({ provide: APP_GUARD, useClass: ThrottlerGuard });
+  }
+  class AppModule {}
+  Module({ imports, controllers: [Routes], providers })(AppModule);
+  const app = await NestFactory.create(AppModule, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  port = app.getHttpServer().address().port;
+} else if (framework === 'hono') {
+  const app = new Hono();
+  const jk = keeper ? honoJailkeeper(keeper, { block }) : undefined;
+  if (jk) app.use(jk);
+  if (config === 'hrl') {
+    app.use(
+      rateLimiter({
+        windowMs,
+        limit,
+        standardHeaders: false,
+        skipSuccessfulRequests: failuresOnly,
+        keyGenerator: (c) => c.env.incoming.socket.remoteAddress,
+      }),
+    );
+  }
+  app.get('/', (c) => c.text('hello'));
+  app.post('/login', (c) => c.text('wrong password', 401));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  if (block === 'drop') jk.guard(server, { connection: true });
   port = server.address().port;
 } else {
   const app = Fastify();

@@ -1,9 +1,10 @@
 // jailkeeper against the peers (express-rate-limit with rate-limit-redis, @fastify/rate-limit,
-// rate-limiter-flexible), on Express and Fastify, with their memory stores and with Redis.
+// rate-limiter-flexible, @nestjs/throttler, hono-rate-limiter), on Express, Fastify, NestJS (on
+// Express) and Hono (on @hono/node-server), with their memory stores and with Redis.
 //
 // Run (from a fresh clone): npx --yes pnpm@10.34.9 install && npx --yes pnpm@10.34.9 bench:peers
 // or, after `tsc -b`: node bench/http/peers.bench.js [--rounds 13] [--other-rounds 6] [--seconds 1]
-//   [--scenarios clean,banned,mixed,failures] [--no-readme]
+//   [--scenarios clean,banned,mixed,failures] [--frameworks express,fastify,nestjs,hono] [--no-readme]
 //
 // Each server runs pinned to core 0 (taskset), the load generator (load.js, raw sockets from many
 // 127.x addresses) on core 1. Configurations are interleaved in rounds, in alternating order, so
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '1' },
     scenarios: { type: 'string', default: 'clean,banned,mixed,failures' },
+    frameworks: { type: 'string', default: 'express,fastify,nestjs,hono' },
     'no-readme': { type: 'boolean', default: false },
   },
 });
@@ -62,6 +64,8 @@ if (!process.env.REDIS_URL) {
 const PEERS = {
   express: ['erl', 'erl-redis', 'rlf', 'rlf-redis'],
   fastify: ['frl', 'frl-redis', 'rlf', 'rlf-redis'],
+  nestjs: ['throttler'],
+  hono: ['hrl'],
 };
 const CONFIGS = {
   clean: (fw) => ['bare', 'jailkeeper', 'jailkeeper-redis', ...PEERS[fw]],
@@ -80,8 +84,10 @@ export const LABELS = {
   'frl-redis': '@fastify/rate-limit (Redis)',
   rlf: 'rate-limiter-flexible (memory)',
   'rlf-redis': 'rate-limiter-flexible (Redis)',
+  throttler: '@nestjs/throttler (memory)',
+  hrl: 'hono-rate-limiter (memory)',
 };
-const FRAMEWORKS = ['express', 'fastify'];
+const FRAMEWORKS = values.frameworks.split(',');
 const GET = httpRequest('GET', '/');
 const LOGIN = httpRequest('POST', '/login', { body: '{"user":"alice","password":"guess"}' });
 

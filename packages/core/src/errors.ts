@@ -49,6 +49,7 @@ export const WARNING_CODES = {
   JK_WRN_CRAWLER_DNS: 'jk_wrn_crawler_dns',
   JK_WRN_TRUST_FUNCTION_THREW: 'jk_wrn_trust_function_threw',
   JK_WRN_COUNTS_EVERY_STATUS: 'jk_wrn_counts_every_status',
+  JK_WRN_NO_PEER_ADDRESS: 'jk_wrn_no_peer_address',
 } as const;
 
 /** Every warning code (`JK_WRN_*`). */

@@ -83,6 +83,8 @@ export interface LayerHooks {
   refused(res: Res, state: RequestState): boolean;
   /** Reserves the attempt's slots in `targets` (non-empty), then `proceed(slots)`; or refuses. */
   admit(res: Res, state: RequestState, targets: Targets, proceed: (slots: Slots | null) => void): void;
+  /** A route config its handler carries (see the `routeConfigOf` option), compiled. */
+  readonly configOf: ((handler: Function) => RouteJails) | undefined;
 }
 
 /** A layer's patterns as declared, and canonical (see `canonicalRoute`), computed once. */
@@ -255,9 +257,12 @@ export class Instrumenter {
     const original = layer.handle;
     const kit = this.#kit;
     const hooks = this.#hooks;
-    const own = (layer.route?.stack ?? [])
-      .map((l) => (l.handle as Handler)[kRouteJails])
-      .find((j) => j !== undefined);
+    const stack = layer.route?.stack ?? [];
+    const own =
+      stack.map((l) => (l.handle as Handler)[kRouteJails]).find((j) => j !== undefined) ??
+      (hooks.configOf === undefined
+        ? undefined
+        : stack.map((l) => hooks.configOf?.(l.handle)).find((j) => j !== undefined));
     const self = this;
     layer.handle = function jailkeeperRoute(this: unknown, req: Req, res: Res, next: Next) {
       const state = res.locals?.[kState];

@@ -4,6 +4,7 @@ import {
   type AdapterKit,
   type AdapterOptions,
   createAdapterKit,
+  invalid,
   mergeFailed,
   mergeSlots,
   onResponseClose,
@@ -17,7 +18,14 @@ import { AppTrusts, appTrust, serverApp } from './app-trust.js';
 import { Instrumenter, kRouteJails, kState, type RequestState, routerOf } from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
-export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {}
+export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {
+  /**
+   * Reads a route's config from its handler, for frameworks that declare routes on Express
+   * themselves (NestJS, whose decorators `@jailkeeper/nestjs` reads this way): called once per
+   * handler of each route, when the router is first walked. `jk.route()` on the route wins.
+   */
+  routeConfigOf?: (handler: Function) => RouteConfig | undefined;
+}
 
 export type { RouteConfig };
 
@@ -135,12 +143,16 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     keeperAt: 'jailkeeper(keeper)',
     options,
     optionsAt: 'jailkeeper options',
+    extraKeys: { routeConfigOf: true },
     abilities: { expressTrust: true },
     ...(options.onRefused === undefined
       ? {}
       : { onRefused: (res: Response, info: RefusalInfo) => options.onRefused?.(res.req, res, info) }),
   });
   const skip = options.skip;
+  const routeConfigOf = options.routeConfigOf;
+  if (routeConfigOf !== undefined && typeof routeConfigOf !== 'function')
+    invalid('jailkeeper options.routeConfigOf', 'a function', routeConfigOf);
   const onClose = countOnClose(kit);
   // With trustedProxies: 'express', the app's own trust proxy function, looked up once per app.
   const trusts = keeper.options.clientIp.trust.kind === 'express' ? new AppTrusts(keeper) : undefined;
@@ -151,6 +163,13 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   // At a route (or a handler mounted with app.use), after routing: jail-scope bans judged on the
   // method the router runs and the route it chose; the attempt's slots reserved.
   const instrumenter = new Instrumenter(kit, {
+    configOf:
+      routeConfigOf === undefined
+        ? undefined
+        : (handler) => {
+            const config = routeConfigOf(handler);
+            return config === undefined ? undefined : kit.compileRoute(config);
+          },
     refused(res, state) {
       // The state is the request as check() reads it: nothing is built for a clean client.
       const verdict = keeper.check(state.identity, state);

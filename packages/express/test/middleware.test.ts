@@ -64,3 +64,31 @@ for (const [name, express] of [
     });
   });
 }
+
+describe('routeConfigOf: a config the route handler carries (frameworks declaring routes on Express)', () => {
+  it('exempts and narrows the routes whose handlers carry a config, as jk.route() would', async () => {
+    const keeper = createJailkeeper({
+      jails: {
+        forbidden: { statuses: [403], maxRetry: 100 },
+        login: { statuses: [401, 403], maxRetry: 100 },
+      },
+      logger: quietLogger,
+    });
+    const failures: string[] = [];
+    keeper.on('failure', (f) => failures.push(`${f.route} ${f.jail}`));
+    const kConfig = Symbol('config');
+    const handler = (config?: unknown) =>
+      Object.assign((_req: unknown, res: { sendStatus(s: number): void }) => res.sendStatus(403), {
+        [kConfig]: config,
+      });
+    const app = express5();
+    app.use(jailkeeper(keeper, { routeConfigOf: (h) => (h as unknown as Record<symbol, never>)[kConfig] }));
+    app.get('/exempt', handler(false));
+    app.get('/only-login', handler({ jails: ['login'] }));
+    app.get('/plain', handler());
+    for (const path of ['/exempt', '/only-login', '/plain']) await request(app).get(path).expect(403);
+    await keeper.idle();
+    assert.deepEqual(failures.sort(), ['/only-login login', '/plain forbidden', '/plain login']);
+    await keeper.close();
+  });
+});

@@ -35,4 +35,10 @@ describe('jailkeeper(keeper, options)', () => {
     assert.equal(typeof jk.route({ jails: ['login'] }), 'function');
     assert.equal(typeof jk.exempt(), 'function');
   });
+  it('routeConfigOf must be a function', () => {
+    assert.throws(
+      () => jailkeeper(keeper, { routeConfigOf: 5 as never }),
+      (e: JailkeeperConfigError) => e.code === 'JK_ERR_INVALID_OPTION' && /routeConfigOf/.test(e.message),
+    );
+  });
 });

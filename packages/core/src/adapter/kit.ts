@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { type Duration, formatDuration, toDurationMs } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
-import type { Targets } from '../engine/admission.js';
+import type { Admission, Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { GuardOptions } from '../engine/connections.js';
 import type { Jailkeeper } from '../engine/keeper.js';
@@ -103,9 +103,12 @@ export class AdapterKit {
     return compiled as ReadonlySet<string>;
   }
 
-  /** Compiles a route's config once, when the route is declared (the same errors on every adapter). */
-  compileRoute(config: unknown): RouteJails {
-    return compileRouteConfig(this.#jailNames, 'jailkeeper route config', config);
+  /**
+   * Compiles a route's config once, when the route is declared (the same errors on every
+   * adapter). `where` names it in errors: `'@JailkeeperJails() on LoginController.login'`.
+   */
+  compileRoute(config: unknown, where = 'jailkeeper route config'): RouteJails {
+    return compileRouteConfig(this.#jailNames, where, config);
   }
 
   /**
@@ -220,6 +223,25 @@ export class AdapterKit {
       if (admission.admitted) go(a, b, c, identity, admission.slots);
       else stop(a, b, c, identity, admission.verdict);
     });
+  }
+
+  /**
+   * `admit()` for middleware that is itself async (Hono): a promise to await before judging the
+   * request when a failure of this client is still being recorded (a remote store's round trip),
+   * else undefined (at once, and always with the memory store). Clean clients never wait.
+   */
+  settling(identity: ClientIdentity): Promise<unknown> | undefined {
+    return this.keeper.settling(identity);
+  }
+
+  /**
+   * `admitThen()` for async middleware: undefined when nothing needs reserving (admit at once,
+   * holding no slots), else a promise of the admission: `{ admitted: true, slots }`, or
+   * `{ admitted: false, verdict }` to hand to `refuse()`. Never rejects.
+   */
+  admission(identity: ClientIdentity, targets: Targets, withSuspects = true): Promise<Admission> | undefined {
+    if (!this.keeper.mustAdmit(identity, targets, withSuspects)) return undefined;
+    return this.keeper.admit(identity, targets, withSuspects);
   }
 
   /** The response marked by `opened()` has closed (after `count`, when it counted). */

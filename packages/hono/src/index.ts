@@ -1,0 +1,9 @@
+export { jailkeeperAdmin } from './admin.js';
+export {
+  type JailkeeperContext,
+  type JailkeeperEnv,
+  type JailkeeperHonoOptions,
+  type JailkeeperMiddleware,
+  jailkeeper,
+  type RouteConfig,
+} from './middleware.js';
