@@ -11,7 +11,8 @@
 //   cost is jailkeeper minus this);
 // - erl, erl-redis (express-rate-limit, rate-limit-redis); frl, frl-redis (@fastify/rate-limit);
 //   rlf, rlf-redis (rate-limiter-flexible);
-// - steps-<n>: the adapter's clean path cut after its n-th step (ablation.js), with the memory store.
+// - steps-<n>: the adapter's clean path cut after its n-th step (ablation.js), with the memory store;
+//   alt-<name>: an alternative way to do one of the adapter's steps (ablation.js).
 // Scenarios set the limits:
 // - clean, failures: limits that are never reached, so every request pays the counting;
 // - banned: the load's client (127.0.0.1) is already over the limit (jailkeeper: banned at start);
@@ -31,7 +32,7 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import { expressSteps, fastifySteps } from './ablation.js';
+import { ALTERNATIVES, alternative, expressSteps, fastifySteps } from './ablation.js';
 
 export const MAX_RETRY = 5;
 /** How long the flood's login handler waits for its (simulated) password check, in ms. */
@@ -53,6 +54,9 @@ export const CONFIGS = [
 ];
 export const SCENARIOS = ['clean', 'banned', 'mixed', 'failures', 'flood'];
 
+/** Whether a configuration answers a banned client 403 (bare, noop and steps-<n> serve it). */
+export const refuses = (config) => config.startsWith('jailkeeper') || config.startsWith('alt-refuse');
+
 /**
  * Builds one configuration. Returns `{ server, keeper, runs, listen, close }`: an http.Server that
  * is not listening yet, the login handler's runs per client address, and functions to listen on
@@ -60,8 +64,9 @@ export const SCENARIOS = ['clean', 'banned', 'mixed', 'failures', 'flood'];
  */
 export async function buildApp(framework, config, scenario, { redisUrl = process.env.REDIS_URL } = {}) {
   if (!FRAMEWORKS.includes(framework)) throw new Error(`framework: one of ${FRAMEWORKS.join(', ')}`);
-  if (!CONFIGS.includes(config) && !/^steps-\d+$/.test(config)) {
-    throw new Error(`config: one of ${CONFIGS.join(', ')}, or steps-<n> (ablation.js)`);
+  const alt = config.startsWith('alt-') ? config.slice(4) : undefined;
+  if (!CONFIGS.includes(config) && !/^steps-\d+$/.test(config) && !(alt in ALTERNATIVES)) {
+    throw new Error(`config: one of ${CONFIGS.join(', ')}, steps-<n> or alt-<name> (ablation.js)`);
   }
   const steps = config.startsWith('steps-') ? Number(config.slice(6)) : 0;
   if (!SCENARIOS.includes(scenario)) throw new Error(`scenario: one of ${SCENARIOS.join(', ')}`);
@@ -78,7 +83,7 @@ export async function buildApp(framework, config, scenario, { redisUrl = process
   const checkDelay = scenario === 'flood' ? PASSWORD_CHECK_MS : undefined;
 
   let keeper;
-  if (config.startsWith('jailkeeper') || steps > 0) {
+  if (config.startsWith('jailkeeper') || steps > 0 || alt !== undefined) {
     keeper = createJailkeeper({
       jails: {
         login: {
@@ -121,6 +126,7 @@ export async function buildApp(framework, config, scenario, { redisUrl = process
     app.disable('etag');
     if (config === 'noop') app.use((_req, _res, next) => next());
     if (steps > 0) app.use(expressSteps(keeper, steps));
+    else if (alt !== undefined) app.use(alternative(alt, framework, null, keeper));
     else if (keeper) app.use(jailkeeper(keeper, { block }));
     if (config.startsWith('erl')) {
       app.use(
@@ -172,6 +178,7 @@ export async function buildApp(framework, config, scenario, { redisUrl = process
     const app = Fastify();
     if (config === 'noop') app.addHook('onRequest', (_request, _reply, done) => done());
     if (steps > 0) fastifySteps(app, keeper, steps);
+    else if (alt !== undefined) alternative(alt, framework, app, keeper);
     else if (keeper) {
       await app.register(jailkeeperPlugin, {
         keeper,

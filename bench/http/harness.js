@@ -17,6 +17,8 @@ const children = new Set();
 process.on('exit', () => {
   for (const child of children) child.kill();
 });
+// Interrupted or stopped: leave through 'exit', so that the children go too.
+for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => process.exit(130));
 function own(child) {
   children.add(child);
   child.once('exit', () => children.delete(child));

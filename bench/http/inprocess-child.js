@@ -15,7 +15,7 @@
 // `profile-stop <file>` profile what runs in between (prints "profiled <json>"); `exit` leaves.
 import { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { buildApp } from './app.js';
+import { buildApp, refuses } from './app.js';
 import { loopback, parseResponse } from './load.js';
 import { startProfile, stopProfile } from './profiler.js';
 import { GET, LOGIN } from './scenarios.js';
@@ -24,7 +24,7 @@ const [framework, config, kind, once] = process.argv.slice(2);
 const SCENARIO = { clean: 'clean', banned: 'banned', failure: 'failures' };
 if (!(kind in SCENARIO)) throw new Error(`kind: one of ${Object.keys(SCENARIO).join(', ')}`);
 const REQUEST = kind === 'failure' ? LOGIN : GET;
-const EXPECTED = { clean: 200, failure: 401, banned: config.startsWith('jailkeeper') ? 403 : 200 }[kind];
+const EXPECTED = { clean: 200, failure: 401, banned: refuses(config) ? 403 : 200 }[kind];
 const CONNECTIONS = 50;
 
 class MockSocket extends Socket {
