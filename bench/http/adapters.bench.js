@@ -106,9 +106,10 @@ for (const scenario of SCENARIOS) {
         // clean throughput against bare's clean throughput of the same round
         const bare = new Map(fwRows.filter((r) => r.config === 'bare').map((r) => [r.round, r]));
         const mine = fwRows.filter((r) => r.config === config && bare.has(r.round));
-        const cleanRatio = formatPercentCI(
-          medianCI(mine.map((r) => r.cleanRps / bare.get(r.round).cleanRps)),
-        );
+        const cleanRatio =
+          config === 'bare'
+            ? '-'
+            : formatPercentCI(medianCI(mine.map((r) => r.cleanRps / bare.get(r.round).cleanRps)));
         const runs = mine.flatMap((r) => r.verify.handlerRuns);
         const refused = mine.reduce((a, r) => a + r.verify.cleanRefused, 0);
         lines.push(
