@@ -146,3 +146,4 @@ lines.push(
 console.log(`\n${lines.join('\n')}`);
 if (values.json)
   writeFileSync(values.json, `${JSON.stringify({ seed: SEED, machine: machine(), rows: all }, null, 2)}\n`);
+process.exit(0);

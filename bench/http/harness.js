@@ -58,7 +58,8 @@ export async function ensureRedis() {
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const [command, argv] = onCore(1, 'redis-server', args);
-  own(spawn(command, argv, { stdio: 'ignore' }));
+  // unref: the runner may end while it runs ('exit' stops it)
+  own(spawn(command, argv, { stdio: 'ignore' })).unref();
   // Wait until it answers, with a deadline.
   const deadline = Date.now() + 5000;
   for (;;) {
