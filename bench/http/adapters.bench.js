@@ -1,121 +1,149 @@
-// Throughput of each adapter against the bare framework, measured in the same run.
-// Run: npx tsc -b && node bench/http/adapters.bench.js [rounds] [seconds]
-// Each server runs pinned to core 0 (taskset), the load generator to core 1. Configurations are
-// interleaved in rounds so that drift hits all alike; the figure is the median per-round ratio.
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+// jailkeeper's adapters against the bare framework and a no-op middleware, over HTTP on loopback,
+// with the server's CPU time per request as the primary figure and a 95% interval beside each.
+//
+// Run: npx tsc -b && node bench/http/adapters.bench.js [--rounds 21] [--seconds 1] [--warmup 1]
+//   [--flood-rounds 7] [--flood-seconds 3]
+//   [--scenarios clean,banned,failures,flood] [--frameworks express,fastify] [--seed n] [--json file]
+//
+// Each server is its own process pinned to core 0; this process generates the load (load.js: raw
+// keep-alive sockets, each client on its own 127.x address) on core 1. Every scenario runs all its
+// configurations in every round, in a new shuffled order per round; a figure is the median of the
+// per-round values, and a ratio the median of per-round ratios to bare in the same round.
+// Scenarios:
+// - clean: 50 clean clients, GET /;
+// - banned: 50 connections of one banned client (bare serves it; jailkeeper refuses it: 403, or
+//   drop at accept);
+// - failures: every request a 401 on POST /login from 50 addresses, limits never reached:
+//   jailkeeper counts each one; jailkeeper-uncounted answers the same 401 through the same adapter
+//   with no jail watching the route;
+// - flood: a login flood, 10 attackers each guessing on 100 connections at once beside 50 clean
+//   clients (jail: 401 on POST /login, maxRetry 5); prints the login handler's runs per attacker.
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { MAX_RETRY } from './app.js';
+import { ensureRedis, machine, pinRunner } from './harness.js';
+import { cpuDifference, describeRow, runScenario, summarise } from './run-scenario.js';
+import { FLOOD } from './scenarios.js';
+import { formatCI, formatPercentCI, formatRatioCI, median, medianCI } from './stats.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '21' },
+    seconds: { type: 'string', default: '1' },
+    'flood-rounds': { type: 'string', default: '7' },
+    'flood-seconds': { type: 'string', default: '3' },
+    warmup: { type: 'string', default: '1' },
+    scenarios: { type: 'string', default: 'clean,banned,failures,flood' },
+    frameworks: { type: 'string', default: 'express,fastify' },
+    seed: { type: 'string' },
+    json: { type: 'string' },
+  },
+});
+const ROUNDS = Number(values.rounds);
+const SECONDS = Number(values.seconds);
+// A flood round opens 1,050 connections and needs time for every guess in flight to land.
+const FLOOD_ROUNDS = Number(values['flood-rounds']);
+const FLOOD_SECONDS = Number(values['flood-seconds']);
+const WARMUP = Number(values.warmup);
+const SEED = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
+const FRAMEWORKS = values.frameworks.split(',');
+const SCENARIOS = values.scenarios.split(',');
 
-// The redis configuration needs a Redis: REDIS_URL, or a redis-server of our own.
-let redisServer;
-if (!process.env.REDIS_URL) {
-  const { createServer } = await import('node:net');
-  const probe = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => probe.once('listening', resolve));
-  const { port } = probe.address();
-  probe.close();
-  redisServer = spawn(
-    'taskset',
-    [
-      '-c',
-      '1',
-      'redis-server',
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  process.env.REDIS_URL = `redis://127.0.0.1:${port}`;
-}
-const rounds = Number(process.argv[2] ?? 7);
-const seconds = Number(process.argv[3] ?? 3);
-const CONFIGS = (process.env.CONFIGS ?? 'bare,noop,jailkeeper,redis,banned').split(',');
-const FRAMEWORKS = ['express', 'fastify'];
-const TICKS = 100; // USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
+const CONFIGS = {
+  clean: ['bare', 'noop', 'jailkeeper', 'jailkeeper-redis'],
+  banned: ['bare', 'noop', 'jailkeeper', 'jailkeeper-drop'],
+  failures: ['bare', 'noop', 'jailkeeper-uncounted', 'jailkeeper', 'jailkeeper-redis'],
+  flood: ['bare', 'noop', 'jailkeeper', 'jailkeeper-redis'],
+};
+const LABELS = {
+  bare: 'bare',
+  noop: 'no-op middleware / onRequest hook (reference)',
+  jailkeeper: 'jailkeeper (memory)',
+  'jailkeeper-redis': 'jailkeeper (Redis)',
+  'jailkeeper-drop': 'jailkeeper (memory), drop at accept',
+  'jailkeeper-uncounted': 'jailkeeper (memory), the 401 not counted',
+};
+const TITLES = {
+  clean: 'Clean traffic: 50 clients, each from its own 127.x address, GET /',
+  banned: 'A banned client: 50 connections from 127.0.0.1 (bare serves it; the rate is refusals/s)',
+  failures: 'Failure-heavy: every request a 401 on POST /login from 50 addresses, limits never reached',
+  flood: `Login flood: ${FLOOD.attackers} attackers × ${FLOOD.parallel} parallel guesses, ${FLOOD.clean} clean clients (jail: 401 on POST /login, maxRetry ${MAX_RETRY})`,
+};
 
-function startServer(framework, mode) {
-  return new Promise((resolve, reject) => {
-    const child = spawn('taskset', ['-c', '0', process.execPath, join(here, 'server.js'), framework, mode], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    child.stdout.on('data', (data) => {
-      const m = /ready (\d+)/.exec(String(data));
-      if (m) resolve({ child, port: Number(m[1]) });
-    });
-    child.on('error', reject);
+pinRunner();
+if (SCENARIOS.some((s) => CONFIGS[s]?.some((c) => c.endsWith('-redis')))) await ensureRedis();
+const started = Date.now();
+const all = [];
+const lines = [];
+for (const scenario of SCENARIOS) {
+  const units = FRAMEWORKS.flatMap((framework) => CONFIGS[scenario].map((config) => ({ framework, config })));
+  const { rows } = await runScenario({
+    scenario,
+    units,
+    rounds: scenario === 'flood' ? FLOOD_ROUNDS : ROUNDS,
+    seconds: scenario === 'flood' ? FLOOD_SECONDS : SECONDS,
+    warmup: WARMUP,
+    seed: SEED,
+    log: (row) => process.stderr.write(`${describeRow(row)}\n`),
   });
-}
+  all.push(...rows);
 
-function cpuTicks(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime
-}
-
-async function load(port) {
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: 50, duration: seconds });
-  return {
-    rps: result.requests.average,
-    p99: result.latency.p99,
-    errors: result.errors,
-    non2xx: result.non2xx,
-  };
-}
-
-const results = {}; // framework -> mode -> [{rps, p99, cpuUs}]
-for (let round = 1; round <= rounds; round++) {
+  lines.push(`**${TITLES[scenario]}**`, '');
+  const flood = scenario === 'flood';
+  lines.push(
+    flood
+      ? '| framework | configuration | clean req/s | clean throughput vs bare | server CPU µs/req | CPU/req vs bare | login handler runs per attacker (median, max; attackers never served) | clean refused |'
+      : `| framework | configuration | ${scenario === 'banned' ? 'refusals/s' : 'req/s'} | throughput vs bare | server CPU µs/req | CPU/req vs bare | user + system µs (ticks) | p99 ms |`,
+    flood
+      ? '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |'
+      : '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const framework of FRAMEWORKS) {
-    for (const mode of round % 2 ? CONFIGS : [...CONFIGS].reverse()) {
-      const { child, port } = await startServer(framework, mode);
-      await load(port); // warm-up (JIT, connection setup) at a lower weight: not recorded
-      const before = cpuTicks(child.pid);
-      const r = await load(port);
-      const cpu = ((cpuTicks(child.pid) - before) / TICKS) * 1e6;
-      child.kill();
-      const perRequest = cpu / (r.rps * seconds);
-      results[framework] ??= {};
-      results[framework][mode] ??= [];
-      results[framework][mode].push({ ...r, cpuUs: perRequest });
-      process.stderr.write(
-        `round ${round} ${framework} ${mode}: ${Math.round(r.rps)} req/s, p99 ${r.p99} ms, ${perRequest.toFixed(1)} us CPU/req\n`,
+    const fwRows = rows.filter((r) => r.framework === framework);
+    for (const config of CONFIGS[scenario]) {
+      if (flood) {
+        const s = summarise(fwRows, config, { rate: (r) => r.cleanRps });
+        // clean throughput against bare's clean throughput of the same round
+        const bare = new Map(fwRows.filter((r) => r.config === 'bare').map((r) => [r.round, r]));
+        const mine = fwRows.filter((r) => r.config === config && bare.has(r.round));
+        const cleanRatio =
+          config === 'bare'
+            ? '-'
+            : formatPercentCI(medianCI(mine.map((r) => r.cleanRps / bare.get(r.round).cleanRps)));
+        const runs = mine.flatMap((r) => r.verify.handlerRuns);
+        const refused = mine.reduce((a, r) => a + r.verify.cleanRefused, 0);
+        lines.push(
+          `| ${framework} | ${LABELS[config]} | ${Math.round(s.rate.median)} | ${cleanRatio} | ${formatCI(s.cpuUs)} | ${config === 'bare' ? '-' : formatRatioCI(s.cpuRatio)} | ${median(runs)}, ${Math.max(...runs)}; ${runs.filter((n) => n === 0).length} of ${runs.length} | ${refused} |`,
+        );
+        continue;
+      }
+      const rate = scenario === 'banned' ? (r) => (r.config === 'bare' ? r.rps : r.refusals) : (r) => r.rps;
+      const s = summarise(fwRows, config, { rate });
+      lines.push(
+        `| ${framework} | ${LABELS[config]} | ${Math.round(s.rate.median)} | ${config === 'bare' ? '-' : formatPercentCI(s.rateRatio)} | ${formatCI(s.cpuUs)} | ${config === 'bare' ? '-' : formatRatioCI(s.cpuRatio)} | ${s.userUs.median.toFixed(1)} + ${s.systemUs.median.toFixed(1)} | ${s.p99.median.toFixed(2)} |`,
       );
     }
   }
+  if (scenario === 'failures') {
+    lines.push('');
+    for (const framework of FRAMEWORKS) {
+      const fwRows = rows.filter((r) => r.framework === framework);
+      for (const counted of ['jailkeeper', 'jailkeeper-redis']) {
+        const d = cpuDifference(fwRows, counted, 'jailkeeper-uncounted');
+        lines.push(
+          `- ${framework}: a counted failure (${LABELS[counted]}) costs ${formatCI(d, 2)} µs of server CPU more than the same 401 uncounted (per-round differences, median [95% CI]).`,
+        );
+      }
+    }
+  }
+  lines.push('');
 }
 
-const LABELS = {
-  bare: 'bare',
-  noop: 'a no-op middleware / onRequest hook (reference)',
-  jailkeeper: 'jailkeeper (memory), clean client',
-  redis: 'jailkeeper (Redis), clean client',
-  banned: 'jailkeeper, banned client (403)',
-};
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(
-  `\n| framework | configuration | req/s (median) | p99 ms | server CPU µs/req | ratio to bare (median of rounds) |`,
+lines.push(
+  `${ROUNDS} interleaved rounds of ${SECONDS} s (the flood: ${FLOOD_ROUNDS} of ${FLOOD_SECONDS} s; warm-up ${WARMUP} s), order shuffled per round (seed ${SEED}); ${machine()}; ${Math.round((Date.now() - started) / 1000)} s.`,
+  'Figures: median over rounds [order-statistic 95% interval]. Ratios are per-round ratios to bare of the same round; server CPU is utime + stime of the server process, read per thread from /proc/<pid>/task/*/schedstat (ns); "user + system" are utime and stime from /proc/<pid>/stat (10 ms resolution).',
 );
-console.log('| --- | --- | ---: | ---: | ---: | ---: |');
-for (const framework of FRAMEWORKS) {
-  const bare = results[framework].bare;
-  for (const mode of CONFIGS) {
-    const runs = results[framework][mode];
-    const ratios = runs.map((r, i) => r.rps / bare[i].rps);
-    console.log(
-      `| ${framework} | ${LABELS[mode]} | ${Math.round(median(runs.map((r) => r.rps)))} | ${median(runs.map((r) => r.p99))} | ${median(runs.map((r) => r.cpuUs)).toFixed(1)} | ${(median(ratios) * 100).toFixed(1)}% |`,
-    );
-  }
-}
-redisServer?.kill();
-console.log(
-  `\n${rounds} rounds of ${seconds} s, 50 connections, node ${process.version}, server on core 0, load on core 1.`,
-);
+console.log(`\n${lines.join('\n')}`);
+if (values.json)
+  writeFileSync(values.json, `${JSON.stringify({ seed: SEED, machine: machine(), rows: all }, null, 2)}\n`);
+process.exit(0);

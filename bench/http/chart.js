@@ -1,13 +1,15 @@
-// The peer comparison as an SVG: per scenario, each configuration's median ratio to bare as a bar
-// (jailkeeper in green, the peers in grey, a line at 100%), and the spray's heap over time.
+// The peer comparison as an SVG: per scenario, each configuration's requests per server
+// CPU-second as a share of bare's (the median over rounds as a bar, its 95% interval as a
+// whisker; jailkeeper in green, the no-op reference in blue, the peers in grey, a line at 100%),
+// and the spray's heap over time.
 
 const esc = (text) => String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 const TITLES = {
-  clean: 'Clean traffic: throughput, % of bare',
-  banned: 'Banned client flood: refusals/s, % of bare serving it',
-  mixed: 'Mixed traffic (10% attackers): throughput, % of bare',
-  failures: 'Failure-heavy (every request a 401): throughput, % of bare',
+  clean: 'Clean traffic: requests per server CPU-second, % of bare',
+  banned: 'Banned client flood: refusals per server CPU-second, % of bare serving it',
+  mixed: 'Mixed traffic (10% attackers): requests per server CPU-second, % of bare',
+  failures: 'Failure-heavy (every request a 401): requests per server CPU-second, % of bare',
 };
 
 export function chart(summary, spray, caption) {
@@ -26,16 +28,29 @@ export function chart(summary, spray, caption) {
     y += 22;
     parts.push(`<text x="10" y="${y}" font-size="13" font-weight="bold">${esc(TITLES[scenario])}</text>`);
     y += 8;
-    const maxRatio = Math.max(1.2, ...rows.map((r) => r.ratio || 0));
+    const maxRatio = Math.max(
+      1.2,
+      ...rows.map((r) => (Number.isFinite(r.capacity?.hi) ? r.capacity.hi : r.ratio) || 0),
+    );
     const scale = barMax / maxRatio;
     const top = y;
     for (const r of rows) {
       const ratio = Number.isFinite(r.ratio) ? r.ratio : 0;
       const mine = r.config.startsWith('jailkeeper');
+      const fill = mine ? '#2e8b57' : r.config === 'noop' ? '#4a78b5' : '#9a9a9a';
+      const lo = r.capacity?.lo;
+      const hi = r.capacity?.hi;
+      const whisker = Number.isFinite(lo) && Number.isFinite(hi);
+      const labelX = labelWidth + (whisker ? Math.max(ratio, hi) : ratio) * scale + 4;
       parts.push(
         `<text x="${labelWidth - 8}" y="${y + 13}" font-size="11" text-anchor="end">${esc(`${r.framework}: ${r.label}`)}</text>`,
-        `<rect x="${labelWidth}" y="${y + 3}" width="${(ratio * scale).toFixed(1)}" height="${rowH - 5}" fill="${mine ? '#2e8b57' : '#9a9a9a'}"/>`,
-        `<text x="${labelWidth + ratio * scale + 4}" y="${y + 13}" font-size="11">${(ratio * 100).toFixed(1)}%</text>`,
+        `<rect x="${labelWidth}" y="${y + 3}" width="${(ratio * scale).toFixed(1)}" height="${rowH - 5}" fill="${fill}"/>`,
+        ...(whisker
+          ? [
+              `<line x1="${(labelWidth + lo * scale).toFixed(1)}" y1="${y + 9.5}" x2="${(labelWidth + hi * scale).toFixed(1)}" y2="${y + 9.5}" stroke="#222"/>`,
+            ]
+          : []),
+        `<text x="${labelX.toFixed(1)}" y="${y + 13}" font-size="11">${(ratio * 100).toFixed(1)}%</text>`,
       );
       y += rowH;
     }
@@ -72,5 +87,5 @@ export function chart(summary, spray, caption) {
     y = top + h + 24;
   }
   const height = y + 10;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" role="img">\n<title>jailkeeper against the peers: throughput as a share of the bare framework per scenario, and the memory store's heap during a 1,000,000-address spray (${esc(caption)})</title>\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" role="img">\n<title>jailkeeper against the peers: requests per server CPU-second as a share of the bare framework per scenario, with 95% intervals, and the memory store's heap during a 1,000,000-address spray (${esc(caption)})</title>\n<rect width="100%" height="100%" fill="white"/>\n${parts.join('\n')}\n</svg>\n`;
 }

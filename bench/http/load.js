@@ -17,7 +17,7 @@ export function httpRequest(method, path, { body, headers = {} } = {}) {
 }
 
 /** Parses one response from the front of `buf`: { status, length } or null when incomplete. */
-function parseResponse(buf) {
+export function parseResponse(buf) {
   const end = buf.indexOf(CRLF2);
   if (end === -1) return null;
   const head = buf.toString('latin1', 0, end);

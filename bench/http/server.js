@@ -1,60 +1,33 @@
-// One benchmark server: node server.js <express|fastify> <bare|jailkeeper|banned|banned-drop>
-process.on('SIGINT', () => process.exit(0)); // a normal exit, so --cpu-prof can write
+// One benchmark server: node server.js <express|fastify> <config> <scenario>   (see app.js)
+// Prints "ready <port>" when listening on 127.0.0.1. Commands on stdin, one per line:
+// - `runs`: prints "runs <json>", the login handler's runs per client address;
+// - `profile-start`, `profile-stop <file>`: a CPU profile of what happens in between (prints
+//   "profiled <json>" when written);
+// - `exit`: prints "mem <json>" (heap after a GC when run with --expose-gc) and exits.
+// SIGINT also exits normally, so that `node --cpu-prof server.js ...` writes its profile.
+import { createInterface } from 'node:readline';
+import { buildApp } from './app.js';
+import { startProfile, stopProfile } from './profiler.js';
 
-// Prints "ready <port>" when listening. Pinned to a core by the runner.
-import { createJailkeeper } from '@jailkeeper/core';
-import { jailkeeper } from '@jailkeeper/express';
-import { jailkeeperPlugin } from '@jailkeeper/fastify';
-import { createRedisStore } from '@jailkeeper/redis';
-import express from 'express';
-import Fastify from 'fastify';
-import { Redis } from 'ioredis';
+const [framework, config = 'bare', scenario = 'clean'] = process.argv.slice(2);
+const app = await buildApp(framework, config, scenario);
+const port = await app.listen();
 
-const [framework, mode] = process.argv.slice(2);
-const keeper =
-  mode === 'bare' || mode === 'noop'
-    ? undefined
-    : createJailkeeper({
-        jails: {
-          login: { statuses: [401], paths: ['/login'], maxRetry: 5 },
-          forbidden: { statuses: [403], maxRetry: 5, exempt: ['/ws'] },
-          scan: { statuses: [404], maxRetry: 20 },
-        },
-        logger: { info() {}, warn() {}, error() {} },
-        ...(mode === 'redis'
-          ? {
-              store: createRedisStore({
-                client: new Redis(process.env.REDIS_URL),
-                prefix: `jkb${process.pid}:`,
-              }),
-            }
-          : {}),
-      });
-await keeper?.ready;
-// The load generator connects from 127.0.0.1: in the banned modes, that client is banned.
-if (mode?.startsWith('banned')) await keeper.ban('127.0.0.1', { duration: '1d' });
-const block = mode === 'banned-drop' ? 'drop' : 'forbid';
-
-let port;
-if (framework === 'express') {
-  const app = express();
-  app.disable('x-powered-by');
-  if (mode === 'noop') app.use((_req, _res, next) => next()); // the cost of any middleware at all
-  if (keeper) app.use(jailkeeper(keeper, { block }));
-  app.get('/', (_req, res) => res.send('hello'));
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  port = server.address().port;
-} else {
-  const app = Fastify();
-  if (keeper)
-    await app.register(jailkeeperPlugin, {
-      keeper,
-      block,
-      ...(process.env.JK_GUARD === '0' ? { guard: false } : {}),
-    });
-  app.get('/', async () => 'hello');
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  port = app.server.address().port;
-}
+const exit = () => {
+  globalThis.gc?.();
+  const { rss, heapUsed } = process.memoryUsage();
+  process.stdout.write(`mem ${JSON.stringify({ rss, heapUsed })}\n`, () => process.exit(0));
+};
+process.on('SIGINT', exit);
+createInterface({ input: process.stdin }).on('line', async (line) => {
+  const [command, arg] = line.split(' ');
+  if (command === 'runs') process.stdout.write(`runs ${JSON.stringify(Object.fromEntries(app.runs))}\n`);
+  else if (command === 'profile-start') {
+    await startProfile();
+    process.stdout.write('profiling true\n');
+  } else if (command === 'profile-stop') {
+    await stopProfile(arg);
+    process.stdout.write(`profiled ${JSON.stringify(arg)}\n`);
+  } else if (command === 'exit') exit();
+});
 console.log(`ready ${port}`);
