@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createJailkeeper, type Jailkeeper, type UnbanEvent } from '@jailkeeper/core';
+import { createJailkeeper, type Jailkeeper, type JailkeeperOptions, type UnbanEvent } from '@jailkeeper/core';
 import { until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
@@ -23,7 +23,9 @@ import { startRedis, type TestRedis } from './redis-server.js';
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
 const TOKEN = 'fleet-console-token-0123';
 const PREFIX = `jk-console${process.pid}:`;
-const JAILS = { login: { statuses: [401], paths: ['/login'], maxRetry: 5, findTime: '10m', banTime: '1h' } };
+const JAILS = {
+  login: { statuses: [401], paths: ['/login'], maxRetry: 5, findTime: '10m', banTime: '1h' },
+} satisfies JailkeeperOptions['jails'];
 
 let redis: TestRedis;
 let client: Redis;

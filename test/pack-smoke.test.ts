@@ -9,11 +9,14 @@ import {
   realpathSync,
   rmSync,
   symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { blocksOf, documents, runBlock, TOKEN, where } from './readme-blocks.js';
+import { startRedis } from './redis-server.js';
 
 // Packs each publishable package as pnpm would publish it, installs the tarball into a bare folder
 // (its dependencies linked from the workspace: no network), and loads it from CommonJS and ESM.
@@ -44,26 +47,44 @@ const packages = readdirSync(join(root, 'packages'))
   }))
   .filter((p) => !p.manifest.private);
 
-/** Installs a packed package and, recursively, its dependencies (workspace ones packed too). */
-function install(pkg: { dir: string; manifest: Manifest }, into: string, done = new Set<string>()): void {
-  if (done.has(pkg.manifest.name)) return;
-  done.add(pkg.manifest.name);
+/** Each package packed once, as pnpm would publish it: its tarball's path. */
+const tarballs = new Map<string, string>();
+function pack(pkg: { dir: string; manifest: Manifest }): string {
+  const known = tarballs.get(pkg.manifest.name);
+  if (known !== undefined) return known;
   const out = join(work, 'tarballs');
   mkdirSync(out, { recursive: true });
   pnpm(['pack', '--pack-destination', out], pkg.dir);
   const tarball = readdirSync(out).find((f) =>
-    f.startsWith(pkg.manifest.name.replace('@', '').replace('/', '-')),
+    f.startsWith(`${pkg.manifest.name.replace('@', '').replace('/', '-')}-`),
   );
   assert.ok(tarball, `packed ${pkg.manifest.name}`);
+  tarballs.set(pkg.manifest.name, join(out, tarball));
+  return join(out, tarball);
+}
+
+/** Links a package from the workspace (a dependency that is not ours, or a peer) into an app. */
+function link(name: string, from: string, into: string): void {
+  const target = join(into, 'node_modules', name);
+  if (existsSync(target)) return;
+  mkdirSync(dirname(target), { recursive: true });
+  symlinkSync(realpathSync(join(from, 'node_modules', name)), target);
+}
+
+/** Installs a packed package and, recursively, its dependencies (workspace ones packed too). */
+function install(pkg: { dir: string; manifest: Manifest }, into: string, done = new Set<string>()): void {
+  if (done.has(pkg.manifest.name)) return;
+  done.add(pkg.manifest.name);
+  const tarball = pack(pkg);
   const target = join(into, 'node_modules', pkg.manifest.name);
   mkdirSync(target, { recursive: true });
-  execFileSync('tar', ['-xzf', join(out, tarball), '-C', target, '--strip-components=1']);
+  execFileSync('tar', ['-xzf', tarball, '-C', target, '--strip-components=1']);
   const packed = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8')) as Manifest;
   for (const [dep, range] of Object.entries(packed.dependencies ?? {})) {
     assert.ok(!range.startsWith('workspace:'), `${pkg.manifest.name} publishes ${dep}@${range}`);
     const sibling = packages.find((p) => p.manifest.name === dep);
     if (sibling) install(sibling, into, done);
-    else linkFrom(pkg.dir, dep, into);
+    else link(dep, pkg.dir, into);
   }
   // The app brings the framework (NestJS, Hono): required peers come from the workspace.
   for (const dep of Object.keys(packed.peerDependencies ?? {})) {
@@ -116,6 +137,13 @@ describe('packed packages load from CommonJS and ESM', () => {
       assert.ok(!/\.test\.|\/src\//.test(files), 'ships dist only');
       assert.match(files, /README\.md/);
       assert.match(files, /LICENSE/, 'ships its license');
+      // Every file the exports map names ships: the ES module declarations and their CommonJS twins.
+      const named = [...JSON.stringify(pkg.manifest.exports).matchAll(/:"(\.\/[^"]+)"/g)].map((m) => m[1]);
+      for (const file of named) assert.ok(files.includes(`${file}\n`), `ships ${file}`);
+      assert.ok(
+        named.some((f) => f?.endsWith('.d.cts')),
+        'names CommonJS declarations',
+      );
       if (pkg.manifest.name === '@jailkeeper/core') {
         assert.match(files, /docs\/errors\.md/, 'the docs the error messages name, for reading offline');
       }
@@ -123,4 +151,195 @@ describe('packed packages load from CommonJS and ESM', () => {
       assert.equal(manifest.repository?.directory, `packages/${pkg.dir.split('/').pop()}`);
     });
   }
+});
+
+// A TypeScript app as a user writes one, compiled by the real compiler against the installed
+// tarballs (skipLibCheck off, so every declaration file is checked), then run. The same source
+// is compiled as an ES module (module nodenext) and as CommonJS (module node16): a CommonJS
+// consumer used to fail with TS1479, the packages' declarations being ES module ones.
+const CONSUMER = `import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type BanEvent, createJailkeeper, type Duration, type JailkeeperOptions } from '@jailkeeper/core';
+import type { AdapterOptions } from '@jailkeeper/core/adapter';
+import type { ManualClock } from '@jailkeeper/core/testing';
+import { checkConfig } from '@jailkeeper/cli';
+import { jailkeeper } from '@jailkeeper/express';
+import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import defaultPlugin from '@jailkeeper/fastify';
+import { createAdminApi, createMetrics } from '@jailkeeper/ops';
+import { createRedisStore, type RedisStoreOptions } from '@jailkeeper/redis';
+import express from 'express';
+import Fastify from 'fastify';
+
+const findTime: Duration = '10m';
+// @ts-expect-error a misspelt unit is a compile error (unused, this directive would fail the build)
+const misspelt: Duration = '10mins';
+const options: JailkeeperOptions = {
+  jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 2, findTime, banTime: '1h' } },
+};
+const prefix: RedisStoreOptions['prefix'] = 'jk:';
+type Refusals = AdapterOptions<unknown, unknown>['onRefused'];
+
+/** A POST on a connection of its own: the ban closes the client's open ones. */
+function post(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function main(): Promise<void> {
+  const keeper = createJailkeeper(options);
+  await keeper.ready;
+  const banned = new Promise<BanEvent>((resolve) => keeper.on('ban', resolve));
+  const app = express();
+  const jk = jailkeeper(keeper, {
+    onRefused: (_req, res, info) => {
+      res.status(info.status).json({ refused: info.reason });
+    },
+  });
+  app.use(jk);
+  app.post('/login', (_req, res) => {
+    res.status(401).end();
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = \`http://127.0.0.1:\${(server.address() as AddressInfo).port}/login\`;
+  const statuses: number[] = [];
+  let body: unknown;
+  let ban: BanEvent;
+  try {
+    for (let i = 0; i < 2; i++) statuses.push((await post(url)).status);
+    ban = await banned;
+    const refused = await post(url);
+    statuses.push(refused.status);
+    body = JSON.parse(refused.body);
+  } finally {
+    server.close();
+  }
+
+  const fastify = Fastify();
+  await fastify.register(jailkeeperPlugin, { keeper });
+  fastify.get('/', async () => 'ok');
+  const fromBanned = await fastify.inject({ url: '/', remoteAddress: '127.0.0.1' });
+  const fromOther = await fastify.inject({ url: '/', remoteAddress: '198.51.100.7' });
+  await fastify.close();
+
+  const admin = createAdminApi(keeper, { token: 'a-consumer-test-token-0123456789', metrics: createMetrics(keeper) });
+  await keeper.close();
+  const clock: ManualClock | undefined = undefined;
+  const refusals: Refusals = undefined;
+  console.log(JSON.stringify({
+    statuses,
+    client: ban.client,
+    body,
+    fastify: [fromBanned.statusCode, fromOther.statusCode],
+    values: [typeof admin.node, typeof createRedisStore, typeof checkConfig, defaultPlugin === jailkeeperPlugin],
+    unused: [misspelt, prefix, clock, refusals].length,
+  }));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
+`;
+
+describe('TypeScript consumers compile against the packed packages, and run', () => {
+  const typescript = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  const consumers = [
+    { name: 'ES module, module nodenext', type: 'module', module: 'nodenext' },
+    { name: 'CommonJS, module node16', type: 'commonjs', module: 'node16' },
+  ] as const;
+  for (const consumer of consumers) {
+    it(consumer.name, () => {
+      const app = join(work, `ts-${consumer.type}`);
+      mkdirSync(app, { recursive: true });
+      for (const pkg of packages) install(pkg, app);
+      // The frameworks, Redis client and type packages a user installs beside them.
+      for (const name of ['express', 'fastify', 'ioredis', '@types/express'])
+        link(name, join(root, 'test'), app);
+      link('@types/node', root, app);
+      link('prom-client', join(root, 'packages', 'ops'), app);
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'consumer', private: true, type: consumer.type }),
+      );
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            module: consumer.module,
+            target: 'es2022',
+            strict: true,
+            skipLibCheck: false,
+            outDir: 'out',
+            types: ['node'],
+          },
+          files: ['app.ts'],
+        }),
+      );
+      writeFileSync(join(app, 'app.ts'), CONSUMER);
+      let compiled = '';
+      try {
+        compiled = execFileSync(process.execPath, [typescript, '-p', app], {
+          cwd: app,
+          encoding: 'utf8',
+          timeout: 180_000,
+        });
+      } catch (error) {
+        assert.fail(`tsc failed:\n${(error as { stdout?: string }).stdout ?? String(error)}`);
+      }
+      assert.equal(compiled, '');
+      const emitted = readFileSync(join(app, 'out', 'app.js'), 'utf8');
+      if (consumer.type === 'commonjs') assert.match(emitted, /require\("@jailkeeper\/core"\)/);
+      else assert.match(emitted, /^import .* from '@jailkeeper\/core';$/m);
+      const output = execFileSync(process.execPath, ['--no-warnings', join(app, 'out', 'app.js')], {
+        cwd: app,
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      assert.deepEqual(JSON.parse(output), {
+        statuses: [401, 401, 403],
+        client: '127.0.0.1',
+        body: { refused: 'banned' },
+        fastify: [403, 200],
+        values: ['function', 'function', 'function', true],
+        unused: 4,
+      });
+    });
+  }
+});
+
+// The issue's "done when": the README examples run in an app that installed the tarballs.
+describe('the README examples run against the packed packages', () => {
+  const blocks = documents()
+    .filter((file) => file.endsWith('README.md'))
+    .flatMap(blocksOf)
+    .filter((block) => !block.fragment);
+  it(`${blocks.length} examples`, async () => {
+    const app = join(work, 'readme-app');
+    mkdirSync(app, { recursive: true });
+    for (const pkg of packages) install(pkg, app);
+    for (const name of ['express', 'fastify', 'ioredis']) link(name, join(root, 'test'), app);
+    link('prom-client', join(root, 'packages', 'ops'), app);
+    const redis = await startRedis();
+    try {
+      for (const [index, block] of blocks.entries()) {
+        const run = await runBlock(block, app, { JAILKEEPER_TOKEN: TOKEN, REDIS_URL: redis.url }, index);
+        assert.ok(run.ok, `${where(block)} failed:\n${run.output}`);
+        for (const server of run.servers) assert.equal(typeof server.status, 'number', where(block));
+      }
+    } finally {
+      await redis.stop();
+    }
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
+import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
@@ -66,7 +66,7 @@ after(async () => {
   process.off('unhandledRejection', onRejection);
 });
 
-const jails = { login: { statuses: [401], maxRetry: 3, banTime: '1h' } };
+const jails = { login: { statuses: [401], maxRetry: 3, banTime: '1h' } } satisfies JailkeeperOptions['jails'];
 const fail = (ip: string) => ({ client: ip, method: 'POST', path: '/login', status: 401 });
 
 function keeperOn(url: string, prefix: string) {

@@ -2,7 +2,15 @@
 // `@jailkeeper/core/adapter`; store authors test with `@jailkeeper/core/testing`.
 export { type Clock, createManualClock, type ManualClock, systemClock } from './clock.js';
 export { DEFAULTS, isJailName } from './config/defaults.js';
-export { type Duration, formatDuration, parseDuration, toBanTimeMs } from './config/duration.js';
+export {
+  type BanDuration,
+  type Duration,
+  type DurationString,
+  type DurationUnit,
+  formatDuration,
+  parseDuration,
+  toBanTimeMs,
+} from './config/duration.js';
 export type { Admission, Targets } from './engine/admission.js';
 export type { Banned, NotBanned, Verdict } from './engine/ban-index.js';
 export type { GuardOptions } from './engine/connections.js';

@@ -22,6 +22,8 @@ describe('parseDuration', () => {
     ['', undefined],
     ['-5m', undefined],
     ['5m junk', undefined],
+    ['1constructor', undefined], // not a unit, though every object has the key
+    ['1h __proto__', undefined],
     [Number.NaN, undefined],
     [Number.POSITIVE_INFINITY, undefined],
   ];

@@ -4,10 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BanEvent, createJailkeeper, createManualClock } from '../src/index.js';
+import { type BanEvent, createJailkeeper, createManualClock, type JailOptions } from '../src/index.js';
 import { quietLogger, until } from '../src/testing/index.js';
 
-const login = { statuses: [401], paths: ['/login'], maxRetry: 2, findTime: '10m', banTime: '1h' };
+const login = {
+  statuses: [401],
+  paths: ['/login'],
+  maxRetry: 2,
+  findTime: '10m',
+  banTime: '1h',
+} satisfies JailOptions;
 const fail = (client: string) => ({ client, method: 'POST', path: '/login', status: 401 });
 /** Two failures from an address of /64 number `n` inside 2001:db8:7::/48. */
 async function banSubnet(keeper: ReturnType<typeof createJailkeeper>, n: number, prefix = '2001:db8:7') {

@@ -17,11 +17,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { createJailkeeper } from '../src/index.js';
+import { createJailkeeper, type JailOptions } from '../src/index.js';
 import { recordingLogger } from '../src/testing/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'jk-issue14-snap-'));
-const jails = { login: { statuses: [401], maxRetry: 1, banTime: '1h' } };
+const jails = { login: { statuses: [401], maxRetry: 1, banTime: '1h' } } satisfies Record<
+  string,
+  JailOptions
+>;
 
 function snapshot(bans: number, extra: object = {}) {
   const now = Date.now();

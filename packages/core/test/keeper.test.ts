@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { createManualClock, type ManualClock } from '../src/clock.js';
 import type { ResponseEvent } from '../src/engine/events.js';
 import { createJailkeeper, type Jailkeeper } from '../src/engine/keeper.js';
-import type { JailkeeperOptions } from '../src/engine/options.js';
+import type { JailkeeperOptions, JailOptions } from '../src/engine/options.js';
 import { JailkeeperError } from '../src/errors.js';
 
 const MIN = 60_000;
@@ -28,7 +28,13 @@ const fail = (client: string, extra: Partial<ResponseEvent> = {}): ResponseEvent
   ...extra,
 });
 
-const loginJail = { statuses: [401], paths: ['/login'], maxRetry: 3, findTime: '10m', banTime: '1h' };
+const loginJail = {
+  statuses: [401],
+  paths: ['/login'],
+  maxRetry: 3,
+  findTime: '10m',
+  banTime: '1h',
+} satisfies JailOptions;
 
 describe('counting and banning', () => {
   it('bans at exactly maxRetry failures and refuses the client', async () => {
@@ -374,7 +380,11 @@ describe('recidive', () => {
 });
 
 describe('pardon after success', () => {
-  const pardoning = { ...loginJail, maxRetry: 3, pardon: { statuses: [200], for: '30d', maxRetry: 6 } };
+  const pardoning = {
+    ...loginJail,
+    maxRetry: 3,
+    pardon: { statuses: [200], for: '30d', maxRetry: 6 },
+  } satisfies JailOptions;
 
   it('raises the threshold for a client that logged in, without immunity', async () => {
     const { k } = keeper({ jails: { login: pardoning } });
@@ -556,6 +566,7 @@ describe('operators', () => {
     await assert.rejects(k.ban('1.2.3'), (e: JailkeeperError) => e.code === 'JK_ERR_INVALID_IP');
     await assert.rejects(k.unban('x'), (e: JailkeeperError) => e.code === 'JK_ERR_INVALID_IP');
     await assert.rejects(
+      // @ts-expect-error not a duration: refused at compile time, and at runtime for plain JavaScript
       k.ban('1.2.3.4', { duration: 'soon' }),
       (e: JailkeeperError) => e.code === 'JK_ERR_INVALID_DURATION',
     );

@@ -7,6 +7,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createManualClock } from '../src/clock.js';
 import { createJailkeeper } from '../src/engine/keeper.js';
+import type { JailkeeperOptions } from '../src/engine/options.js';
 import { CounterTable } from '../src/store/counter-table.js';
 import { createMemoryStore } from '../src/store/memory-store.js';
 import { until } from '../src/testing/helpers.js';
@@ -81,7 +82,9 @@ describe('memory bound', () => {
 });
 
 describe('persistence', () => {
-  const jails = { login: { statuses: [401], maxRetry: 1, banTime: '1h', banTimeIncrement: true } };
+  const jails = {
+    login: { statuses: [401], maxRetry: 1, banTime: '1h', banTimeIncrement: true },
+  } satisfies JailkeeperOptions['jails'];
 
   it('restores bans with their remaining time, permanent ones, and escalation history', async () => {
     const file = join(dir, 'restore.json');

@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
+  type BanDuration,
   type BanEvent,
   createJailkeeper,
   createMemoryStore,
+  type Duration,
+  type DurationString,
   type JailkeeperOptions,
+  type JailOptions,
   type ObserveResult,
+  parseDuration,
+  toBanTimeMs,
   type Verdict,
 } from '../src/index.js';
 
@@ -27,6 +33,58 @@ const badScope: JailkeeperOptions = { jails: { a: { statuses: [401], scope: 'rou
 const spelled: JailkeeperOptions = { jails: { a: { statuses: [401], maxretry: 3 } } };
 // @ts-expect-error a store is an object with the store methods
 const badStore: JailkeeperOptions = { jails: { a: { statuses: [401] } }, store: 'redis' };
+
+// Durations: what the parser reads, the type accepts; a misspelt unit is a compile error.
+const durations: Duration[] = [
+  600_000,
+  '10m',
+  '90s',
+  '250ms',
+  '1d12h',
+  '1h 30m',
+  '2 days',
+  '1.5h',
+  '90',
+  '1mo',
+  '1y',
+];
+// More parts, or long units in two parts, parse too: the type leaves them out to stay small.
+const longer: DurationString[] = ['1w2d3h' as DurationString, '1 hour 30 minutes' as DurationString];
+// @ts-expect-error three parts need a cast
+const threeParts: Duration = '1w2d3h';
+const bans: BanDuration[] = ['permanent', -1, '-1', '1h'];
+// @ts-expect-error a misspelt unit: 'mins' is not one
+const misspelt: Duration = '10mins';
+// @ts-expect-error words are not a duration
+const words: Duration = 'ten minutes';
+// @ts-expect-error a unit with no number
+const unitOnly: Duration = 'm';
+// @ts-expect-error 'permanent' is a ban's length, not a window
+const permanentWindow: Duration = 'permanent';
+// @ts-expect-error in a jail, too
+const badFindTime: JailOptions = { statuses: [401], findTime: '10mins' };
+// @ts-expect-error and in the global options
+const badHistory: JailkeeperOptions = { jails: {}, historyTime: '1 fortnight' };
+// A string from a file or the environment is a string: parse it, or cast it and let startup check it.
+const fromEnvironment: string = process.env.JK_TYPES_TEST_BAN_TIME ?? '1h';
+// @ts-expect-error a plain string is not known to be a duration
+const unchecked: Duration = fromEnvironment;
+const cast: JailOptions = { statuses: [401], banTime: fromEnvironment as DurationString };
+const parsed: Duration | undefined = parseDuration(fromEnvironment);
+
+it('every duration the type accepts in these examples parses', () => {
+  for (const d of durations) assert.notEqual(parseDuration(d), undefined, String(d));
+  for (const d of longer) assert.notEqual(parseDuration(d), undefined, d);
+  assert.equal(parseDuration(threeParts), 788_400_000);
+  assert.deepEqual(
+    bans.map((b) => toBanTimeMs('banTime', b)),
+    [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY, 3_600_000],
+  );
+  const refused: unknown[] = [misspelt, words, unitOnly, permanentWindow];
+  for (const text of refused) assert.equal(parseDuration(text as string), undefined, String(text));
+  assert.equal(parsed, 3_600_000);
+  assert.ok([badFindTime, badHistory, unchecked, cast].length === 4);
+});
 
 it('public types describe what the engine returns', async () => {
   const keeper = createJailkeeper({ ...options, store: createMemoryStore() });

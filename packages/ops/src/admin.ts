@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Ban, type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
+import { type Ban, type BanDuration, type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys } from '@jailkeeper/core/adapter';
 import { AdminGate, callerKey } from './admin-gate.js';
 import {
@@ -204,7 +204,8 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
           () =>
             keeper.ban(address, {
               jail: field(request.body, 'jail', false),
-              duration: field(request.body, 'duration', false),
+              // A string from the request: validated by ban() (JK_ERR_INVALID_DURATION).
+              duration: field(request.body, 'duration', false) as BanDuration | undefined,
               reason: field(request.body, 'reason', false),
             }),
           (b) => `${b.jail}, until ${Number.isFinite(b.endMs) ? new Date(b.endMs).toISOString() : 'lifted'}`,

@@ -3,13 +3,20 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createJailkeeper, type Jailkeeper, JailkeeperConfigError } from '@jailkeeper/core';
+import {
+  createJailkeeper,
+  type Jailkeeper,
+  JailkeeperConfigError,
+  type JailkeeperOptions,
+} from '@jailkeeper/core';
 import { createManualClock } from '@jailkeeper/core/testing';
 import { type AdminRequest, createAdminApi } from '../src/admin.js';
 import { createMetrics } from '../src/metrics.js';
 
 const TOKEN = 'a-long-enough-admin-token';
-const jails = { login: { statuses: [401], paths: ['/login'], maxRetry: 3, banTime: '1h' } };
+const jails = {
+  login: { statuses: [401], paths: ['/login'], maxRetry: 3, banTime: '1h' },
+} satisfies JailkeeperOptions['jails'];
 
 function req(partial: Partial<AdminRequest> & { method: string; path: string }): AdminRequest {
   return {

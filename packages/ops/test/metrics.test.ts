@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createJailkeeper } from '@jailkeeper/core';
+import { createJailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import * as promClient from 'prom-client';
 import { createMetrics } from '../src/metrics.js';
 
-const jails = { login: { statuses: [401], maxRetry: 2, banTime: '1h' } };
+const jails = { login: { statuses: [401], maxRetry: 2, banTime: '1h' } } satisfies JailkeeperOptions['jails'];
 
 describe('metrics', () => {
   it('counts failures, bans, refusals, unbans and active bans per jail', async () => {

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
-import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
+import { createJailkeeper, type Duration, type Jailkeeper } from '@jailkeeper/core';
 import { until } from '@jailkeeper/core/testing';
 import { createWebhookNotifier, escapeForChat } from '../src/notifier.js';
 
@@ -201,6 +201,9 @@ describe('webhook notifier', () => {
       () => createWebhookNotifier(k, { url: 'http://x', events: ['nope' as 'ban'] }),
       /events must be/,
     );
-    assert.throws(() => createWebhookNotifier(k, { url: 'http://x', batchWindow: 'soon' }), /batchWindow/);
+    assert.throws(
+      () => createWebhookNotifier(k, { url: 'http://x', batchWindow: 'soon' as Duration }),
+      /batchWindow/,
+    );
   });
 });

@@ -1,7 +1,54 @@
 import { invalid } from '../errors.js';
 
+/** A unit of a duration string, in lower case (the parser also reads upper case, from files). */
+export type DurationUnit =
+  | 'ms'
+  | 's'
+  | 'sec'
+  | 'second'
+  | 'seconds'
+  | 'm'
+  | 'min'
+  | 'minute'
+  | 'minutes'
+  | 'h'
+  | 'hour'
+  | 'hours'
+  | 'd'
+  | 'day'
+  | 'days'
+  | 'w'
+  | 'week'
+  | 'weeks'
+  | 'mo'
+  | 'mon'
+  | 'month'
+  | 'months'
+  | 'y'
+  | 'year'
+  | 'years';
+
+/** One `<number><unit>` part of a duration string: `'10m'`, `'1.5h'`, `'2 hours'`. */
+type DurationPart = `${number}${DurationUnit}`;
+/** A part with a short unit: `'1d'`, `'12h'`. */
+type ShortDurationPart = `${number}${'ms' | 's' | 'm' | 'h' | 'd' | 'w' | 'mo' | 'y'}`;
+
+/**
+ * A fail2ban-style duration string, typed so that a misspelt unit (`'10mins'`) is a compile error:
+ * a bare number of seconds (`'90'`), one `<number><unit>` part (`'10m'`, `'2 hours'`), or two with
+ * short units (`'1d12h'`, `'1h 30m'`). The parser reads more (more parts, long units in several
+ * parts, upper case), which the type leaves out to stay small: a union of every combination would
+ * slow the compiler down in every program that uses it. Such a string, or one from elsewhere (a
+ * file, the environment), is a `string`: give it to `parseDuration()`, or cast it
+ * `as DurationString` and let startup validate it.
+ */
+export type DurationString = `${number}` | DurationPart | `${ShortDurationPart}${ShortDurationPart}`;
+
 /** A duration: milliseconds, or a fail2ban-style string such as `'10m'`, `'1d12h'`, `'1w'`, `'1mo'`. */
-export type Duration = number | string;
+export type Duration = number | DurationString;
+
+/** A ban's length: a duration, or `-1` / `'permanent'` for a ban that never ends. */
+export type BanDuration = Duration | 'permanent';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -11,7 +58,8 @@ const DAY = 24 * HOUR;
 const YEAR = (365 * 3 + 366) * (DAY / 4);
 const MONTH = YEAR / 12;
 
-const UNITS: Record<string, number> = {
+// Keyed by DurationUnit, so that the type and the parser know the same units.
+const UNITS: Readonly<Record<DurationUnit, number>> = {
   ms: 1,
   s: SECOND,
   sec: SECOND,
@@ -46,7 +94,7 @@ const PART = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/gy;
  * ms, s, m, h, d, w, mo, y (and their long forms); a bare numeric string is seconds, as in fail2ban.
  * Returns `undefined` when the text does not parse.
  */
-export function parseDuration(value: Duration): number | undefined {
+export function parseDuration(value: Duration | string): number | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
   if (typeof value !== 'string') return undefined;
   const text = value.trim().toLowerCase();
@@ -56,7 +104,9 @@ export function parseDuration(value: Duration): number | undefined {
   PART.lastIndex = 0;
   let consumed = 0;
   for (let match = PART.exec(text); match !== null; match = PART.exec(text)) {
-    const unit = UNITS[match[2] as string];
+    const name = match[2] as string;
+    // Own keys only: '1constructor' is not a duration.
+    const unit = Object.hasOwn(UNITS, name) ? UNITS[name as DurationUnit] : undefined;
     if (unit === undefined) return undefined;
     total += Number(match[1]) * unit;
     consumed = PART.lastIndex;

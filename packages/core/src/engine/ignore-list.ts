@@ -1,5 +1,5 @@
 import { JailkeeperError } from '../errors.js';
-import { type Cidr, formatCidr, parseCidr, parseIp } from '../identity/ip.js';
+import { type Cidr, embeddedIPv4, formatCidr, parseCidr, parseIp } from '../identity/ip.js';
 import { canonicalNetworks, IpSet } from '../identity/ip-set.js';
 import type { Store } from '../store/store.js';
 
@@ -82,8 +82,11 @@ export class IgnoreList {
       );
     }
     const ip = parseIp(address.trim());
-    if (ip !== undefined) return this.#set.has(ip);
-    return this.coversKey(address.trim());
+    if (ip === undefined) return this.coversKey(address.trim());
+    if (this.#set.has(ip)) return true;
+    // An IPv6 address that carries an IPv4 client (NAT64, Teredo...) is that client, as for hasClient.
+    const v4 = ip.family === 6 ? embeddedIPv4(ip.words) : undefined;
+    return v4 !== undefined && this.#set.has({ family: 4, value: v4 });
   }
 
   /** The number of networks in force: 0 lets callers skip the test. */

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { DEFAULTS, RESERVED_JAILS } from '../config/defaults.js';
-import { type Duration, toBanTimeMs } from '../config/duration.js';
+import { type BanDuration, toBanTimeMs } from '../config/duration.js';
 import { JailkeeperError } from '../errors.js';
 import { type ClientIdentity, requireClient } from '../identity/identity.js';
 import type { Ban, Store, StoreJailStatus } from '../store/store.js';
@@ -16,7 +16,7 @@ export interface ManualBanOptions {
   /** The jail. @default 'manual' */
   jail?: string;
   /** How long. @default the jail's banTime; 1d in the `manual` jail */
-  duration?: Duration;
+  duration?: BanDuration;
   /** Written on the ban. @default 'manual ban' */
   reason?: string;
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Duration } from '../config/duration.js';
+import type { BanDuration, Duration } from '../config/duration.js';
 import type { Logger } from '../errors.js';
 import type { ClientIpOptions, ResolvedClientIpOptions } from '../identity/client-ip.js';
 import type { Cidr } from '../identity/ip.js';
@@ -68,7 +68,7 @@ export interface JailOptions {
   /** The sliding window failures are counted in. @default '10m' */
   findTime?: Duration;
   /** How long a ban lasts; -1 or 'permanent' for ever. @default '10m' */
-  banTime?: Duration;
+  banTime?: BanDuration;
   /** `'app'`: refused everywhere (banaction_allports); `'jail'`: only on the routes this jail watches. @default 'app' */
   scope?: 'app' | 'jail';
   /** Escalation for repeat offenders; `true` for the defaults. @default off */
@@ -95,7 +95,7 @@ export interface RecidiveOptions {
   /** @default '1d' */
   findTime?: Duration;
   /** @default '1w' */
-  banTime?: Duration;
+  banTime?: BanDuration;
   /** The jails whose bans count. @default all */
   jails?: string[];
   /** @default the global dryRun */

@@ -1,10 +1,11 @@
 import { JailkeeperError } from '../errors.js';
 import { identifyAccount, isAccountKey } from './account.js';
-import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp } from './ip.js';
+import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp, prefixKey } from './ip.js';
 
 /**
  * Who a request comes from, canonical. `ip` is the client's own address (IPv4 dotted quad, or
- * RFC 5952 IPv6); `key` is what is counted and banned: the IPv4 address, or the IPv6 prefix.
+ * RFC 5952 IPv6); `key` is what is counted and banned: the IPv4 address (also for an IPv6 address
+ * that carries an IPv4 client: NAT64, SIIT, IPv4-compatible, Teredo, 6to4), or the IPv6 prefix.
  */
 export interface ClientIdentity {
   readonly ip: string;
@@ -39,7 +40,10 @@ export function identify(text: string, ipv6Subnet: number): ClientIdentity | und
     if (!whole && (cidr.family !== 6 || cidr.prefix !== ipv6Subnet)) return undefined;
     const ip: ParsedIp =
       cidr.family === 4 ? { family: 4, value: cidr.value } : { family: 6, words: cidr.words };
-    return identityOf(ip, ipv6Subnet);
+    if (whole || ip.family === 4) return identityOf(ip, ipv6Subnet);
+    // A client key as written (a key kept from before a change of grouping stays reachable), or
+    // the IPv4 client every address of it carries (a 6to4 /64).
+    return { ip: formatIp(ip), key: prefixKey(ip.words, cidr.prefix) };
   }
   const ip = parseIp(trimmed);
   return ip === undefined ? undefined : identityOf(ip, ipv6Subnet);

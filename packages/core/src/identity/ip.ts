@@ -118,14 +118,58 @@ export function maskV4(prefix: number): number {
 }
 
 /**
- * The key a client is counted, banned and matched under. IPv4 is the address; IPv6 is its
- * `/subnet` prefix (`2001:db8:1:2::/64`), so rotating inside the prefix gains nothing. With a
- * subnet of 128 the key is the address itself.
+ * The IPv4 client an IPv6 address carries, as a uint32, or undefined. `prefix` is how many leading
+ * bits are known (128 for an address, less for a client key such as `2002:c633:6401:1::/64`): the
+ * IPv4 is given only when all of its bits are among them. The forms, as docs/client-ip.md lists:
+ * - SIIT, IPv4-translated `::ffff:0:a.b.c.d` (RFC 6145): the last 32 bits;
+ * - IPv4-compatible `::a.b.c.d` (RFC 4291, deprecated), however spelt (`::c633:6401`): the last 32
+ *   bits, when they are not in 0.0.0.0/8 (`::` and `::1` are not IPv4 clients);
+ * - NAT64's well-known prefix `64:ff9b::/96` (RFC 6052): the last 32 bits;
+ * - Teredo `2001:0::/32` (RFC 4380): the client's public address, stored inverted in the last 32
+ *   bits (the server's address, the flags and the port are not the client);
+ * - 6to4 `2002::/16` (RFC 3056): bits 16 to 47, the IPv4 address of the site's router. One IPv4
+ *   address owns the whole /48, so keying by /64 would give it 65,536 clients.
+ * Each is reachable, for a TCP connection, only by the holder of that IPv4 address (or through a
+ * trusted proxy's header): keying by it gives an attacker no more keys than IPv4 does.
+ */
+export function embeddedIPv4(words: readonly number[], prefix = 128): number | undefined {
+  const w = words as readonly [number, number, number, number, number, number, number, number];
+  if (w[0] === 0x2002) return prefix >= 48 ? (w[1] * 65536 + w[2]) >>> 0 : undefined;
+  if (prefix < 128) return undefined;
+  const low = w[6] * 65536 + w[7];
+  if (w[0] === 0x2001 && w[1] === 0) return ~low >>> 0;
+  if (w[2] !== 0 || w[3] !== 0) return undefined;
+  if (w[0] === 0x64 && w[1] === 0xff9b) return w[4] === 0 && w[5] === 0 ? low : undefined;
+  if (w[0] !== 0 || w[1] !== 0) return undefined;
+  if (w[4] === 0xffff && w[5] === 0) return low; // SIIT
+  if (w[4] === 0 && w[5] === 0xffff) return low; // mapped (parseIp makes these IPv4 already)
+  if (w[4] === 0 && w[5] === 0 && w[6] >= 0x100) return low; // IPv4-compatible
+  return undefined;
+}
+
+/**
+ * The key a client is counted, banned and matched under. IPv4 is the address; an IPv6 address
+ * that carries an IPv4 client (NAT64, SIIT, IPv4-compatible, Teredo, 6to4: see
+ * {@link embeddedIPv4}) is that IPv4 address, so every spelling of one client is one key; other
+ * IPv6 is its `/subnet` prefix (`2001:db8:1:2::/64`), so rotating inside the prefix gains nothing.
+ * With a subnet of 128 the key is the address itself.
  */
 export function clientKey(ip: ParsedIp, ipv6Subnet: number): string {
   if (ip.family === 4) return formatIPv4(ip.value);
+  const v4 = embeddedIPv4(ip.words);
+  if (v4 !== undefined) return formatIPv4(v4);
   if (ipv6Subnet >= 128) return formatIp(ip);
   return `${new ipaddr.IPv6(maskWords(ip.words, ipv6Subnet)).toRFC5952String()}/${ipv6Subnet}`;
+}
+
+/**
+ * The key of an IPv6 client key an operator wrote (`2001:db8:1:2::/64`, of the grouping length):
+ * itself, unless every address in it carries one IPv4 client (a 6to4 /64), which is then the key.
+ */
+export function prefixKey(words: readonly number[], prefix: number): string {
+  const v4 = embeddedIPv4(words, prefix);
+  if (v4 !== undefined) return formatIPv4(v4);
+  return `${new ipaddr.IPv6(maskWords(words, prefix)).toRFC5952String()}/${prefix}`;
 }
 
 /** A network: an address family, its masked bits and a prefix length. */

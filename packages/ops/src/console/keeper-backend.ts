@@ -4,6 +4,7 @@ import {
   type FailureEvent,
   type Jailkeeper,
   jailNames,
+  type ManualBanOptions,
   type UnbanEvent,
 } from '@jailkeeper/core';
 import { createBanPager } from '../ban-pager.js';
@@ -107,7 +108,8 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
       return keeper.options.jailsByName.get(jail)?.scope ?? (names.includes(jail) ? 'app' : null);
     },
     ban(address, options) {
-      return keeper.ban(address, options);
+      // The duration is the operator's text: validated by ban() (JK_ERR_INVALID_DURATION).
+      return keeper.ban(address, options as ManualBanOptions);
     },
     unban(address, jail) {
       return keeper.unban(address, { jail });
