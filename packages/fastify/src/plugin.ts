@@ -341,7 +341,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   // onRequest runs after routing and before the body is read: refuse and admit here.
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
-    if (identity === undefined || (skip !== undefined && skip(request))) next();
+    if (identity === undefined || skip?.(request) === true) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else kit.admit(identity, decide, request, reply, next);
   };
