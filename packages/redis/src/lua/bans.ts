@@ -66,13 +66,7 @@ for i = 1, n do
     local h = redis.call('HMGET', hkey, ban.jail, '*')
     if tonumber(h[1] or '0') < ban.banCount then redis.call('HSET', hkey, ban.jail, ban.banCount) end
     if tonumber(h[2] or '0') < ban.banCount then redis.call('HSET', hkey, '*', ban.banCount) end
-    if ban.endMs < 0 then
-      redis.call('PERSIST', hkey)
-    else
-      local keep = ban.endMs - now + history_ms
-      local ttl = redis.call('PTTL', hkey)
-      if ttl ~= -1 and keep > ttl then redis.call('PEXPIRE', hkey, string.format('%d', keep)) end
-    end
+    keep_history(hkey, ban, history_ms)
     results[i] = { written = true }
   end
 end

@@ -135,10 +135,8 @@ local function put_ban(bkey, vkey, ban, channel, origin)
   return epoch, seq
 end
 
--- Counts the ban in the client's history, kept historyTime after the ban ends.
-local function remember(hkey, jail, ban, history_ms)
-  redis.call('HINCRBY', hkey, jail, 1)
-  redis.call('HINCRBY', hkey, '*', 1)
+-- Keeps the client's history historyTime after the ban ends (for ever after a permanent ban).
+local function keep_history(hkey, ban, history_ms)
   if ban.endMs < 0 then
     redis.call('PERSIST', hkey)
   else
@@ -146,6 +144,13 @@ local function remember(hkey, jail, ban, history_ms)
     local ttl = redis.call('PTTL', hkey)
     if ttl ~= -1 and keep > ttl then redis.call('PEXPIRE', hkey, string.format('%d', keep)) end
   end
+end
+
+-- Counts the ban in the client's history, kept historyTime after the ban ends.
+local function remember(hkey, jail, ban, history_ms)
+  redis.call('HINCRBY', hkey, jail, 1)
+  redis.call('HINCRBY', hkey, '*', 1)
+  keep_history(hkey, ban, history_ms)
 end
 
 -- Slides a window: drops failure times at or before now - window.
