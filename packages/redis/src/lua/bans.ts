@@ -34,13 +34,7 @@ export const RESTORE = `${PRELUDE}
 local channel, origin, history_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local results, seqs = {}, {}
 -- The version is read once and written once: a batch of bans is a run of seqs.
-local v = redis.call('GET', KEYS[2])
-local epoch, seq = nil, 0
-if v then
-  local e, s = string.match(v, '^([^:]+):(%d+)$')
-  epoch, seq = e, tonumber(s) or 0
-end
-if not epoch then epoch = t[1] .. string.format('%06d', tonumber(t[2])) end
+local epoch, seq = read_version(KEYS[2])
 local latest = 0
 local n = (#ARGV - 3) / 7
 for i = 1, n do
