@@ -338,22 +338,34 @@ export class Recorder {
         dryRun: jail.dryRun,
       });
     }
-    const cause = { method: event.method, route: event.route, path: event.path, status: event.status };
     if (result.recidive) {
       if (result.recidiveDryRun) this.#book.wouldHaveBanned(result.recidive, id.ip);
-      else this.#book.apply(result.recidive, 'local', id.ip, false, cause);
+      else this.#book.apply(result.recidive, 'local', id.ip, false, causeOf(event));
     }
-    const counted = { jail: jail.name, count: result.count, maxRetry: result.maxRetry };
+    // Outcomes written out, one shape each: a spread of a shared object cost about 0.9 µs per
+    // counted failure (bench/core.bench.js).
     if (result.wouldBan) {
       this.#book.wouldHaveBanned(result.wouldBan, id.ip);
-      return { ...counted, action: 'wouldBan', ban: result.wouldBan };
+      return {
+        jail: jail.name,
+        action: 'wouldBan',
+        count: result.count,
+        maxRetry: result.maxRetry,
+        ban: result.wouldBan,
+      };
     }
     if (result.ban) {
-      this.#book.apply(result.ban, 'local', id.ip, false, cause);
-      return { ...counted, action: 'banned', ban: result.ban };
+      this.#book.apply(result.ban, 'local', id.ip, false, causeOf(event));
+      return {
+        jail: jail.name,
+        action: 'banned',
+        count: result.count,
+        maxRetry: result.maxRetry,
+        ban: result.ban,
+      };
     }
     this.#onCounted(id.key, jail);
-    return { ...counted, action: 'counted' };
+    return { jail: jail.name, action: 'counted', count: result.count, maxRetry: result.maxRetry };
   }
 
   /** Settles one slot: counted as a failure (banning at the threshold), or freed. */
@@ -417,4 +429,9 @@ function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
 function markedFailed(jail: ResolvedJail, event: ResponseEvent): boolean {
   const failed = event.failed;
   return failed !== undefined && (failed === true || failed.has(jail.name));
+}
+
+/** What made a ban, for its log line: the request that crossed the threshold. */
+function causeOf(event: ResponseEvent) {
+  return { method: event.method, route: event.route, path: event.path, status: event.status };
 }
