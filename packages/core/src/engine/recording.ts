@@ -288,29 +288,34 @@ export class Recorder {
     } catch (error) {
       pending = Promise.reject(error);
     }
+    // One promise is the outcome, what settling(client) waits for (it resolves once the ban, if
+    // any, is applied) and the store call close() waits for: one chain per counted failure.
     const key = id.key;
-    const settled: Promise<unknown> = this.#track(
-      pending.then(
-        () => {
-          if (this.#recording.get(key) === settled) this.#recording.delete(key);
-        },
-        () => {
-          if (this.#recording.get(key) === settled) this.#recording.delete(key);
-        },
-      ),
-    );
-    this.#recording.set(key, settled);
-    return pending.then(
+    const finish = () => {
+      if (this.#recording.get(key) === recorded) this.#recording.delete(key);
+      this.#storeCalls.delete(recorded);
+      this.end();
+    };
+    this.begin();
+    const recorded: Promise<JailOutcome | ObserveResult> = pending.then(
       (result) => {
-        const outcome = this.#afterFailure(jail, id, event, result);
-        return alone ? { ignored: null, jails: [outcome] } : outcome;
+        try {
+          const outcome = this.#afterFailure(jail, id, event, result);
+          return alone ? { ignored: null, jails: [outcome] } : outcome;
+        } finally {
+          finish();
+        }
       },
       (error) => {
+        finish();
         this.#announcer.storeError('recordFailure', error);
         const outcome: JailOutcome = { jail: jail.name, action: 'error' };
         return alone ? { ignored: null, jails: [outcome] } : outcome;
       },
     );
+    this.#storeCalls.add(recorded);
+    this.#recording.set(key, recorded);
+    return recorded;
   }
 
   #afterFailure(
