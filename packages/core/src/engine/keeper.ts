@@ -22,6 +22,7 @@ import {
   type RequestInfo,
   type ResponseEvent,
 } from './events.js';
+import type { BrokenLink } from './failure-judge.js';
 import { IgnoreList } from './ignore-list.js';
 import { type BanInfoPage, jailNames, type ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
@@ -359,6 +360,15 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   /** The bans this process enforces now, read from its local index (no store call). */
   activeBans(): Ban[] {
     return [...this.#book.active()];
+  }
+
+  /**
+   * The paths this process takes for the site's broken links now (jails with `sharedPaths`): 404s
+   * that many networks got within the window, which count for nobody. Each was also logged once
+   * (JK_WRN_BROKEN_LINK) when it became shared.
+   */
+  brokenLinks(): BrokenLink[] {
+    return this.#recorder.brokenLinks();
   }
 
   /**

@@ -4,6 +4,7 @@ import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
+import { type BrokenLink, FailureJudge, type Judgement, probeRule } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
 import { countedMethod, isExempt, matchesWhere, pardons as succeeds } from './rules.js';
@@ -67,6 +68,10 @@ export class Recorder {
   readonly #storeCalls = new Set<Promise<unknown>>();
   /** Verified crawlers: undefined unless the option is on. */
   readonly #crawlers: CrawlerVerifier | undefined;
+  /** Distinct paths, shared paths and probes: consulted only for a failure in a jail that uses them. */
+  readonly #judge: FailureJudge;
+  /** The probe rule of each jail with `probes`, built once. */
+  readonly #probeRules = new Map<string, FailureRule>();
   closed = false;
 
   constructor(
@@ -105,6 +110,30 @@ export class Recorder {
     this.#crawlers = options.verifiedCrawlers
       ? new CrawlerVerifier(options.verifiedCrawlers, clock, announcer.warner)
       : undefined;
+    this.#judge = new FailureJudge(this.#jails, clock, announcer);
+    for (const jail of this.#jails) {
+      if (jail.probes !== null) {
+        this.#probeRules.set(jail.name, probeRule(rules.get(jail.name) as FailureRule, jail.probes.weight));
+      }
+    }
+  }
+
+  /** The paths taken for the site's broken links now (jails with `sharedPaths`). */
+  brokenLinks(): BrokenLink[] {
+    return this.#judge.brokenLinks();
+  }
+
+  /** The judge's verdict on a failure, and the rule it is counted under (undefined: not counted). */
+  #judged(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+  ): [Judgement, FailureRule | undefined] {
+    if (!FailureJudge.judges(jail)) return ['count', this.#rules.get(jail.name)];
+    const judgement = this.#judge.judge(jail, id, event);
+    if (judgement === 'count') return [judgement, this.#rules.get(jail.name)];
+    if (judgement === 'probe') return [judgement, this.#probeRules.get(jail.name)];
+    return [judgement, undefined];
   }
 
   watchesStatus(status: number): boolean {
@@ -279,7 +308,13 @@ export class Recorder {
       }
       id = keyed;
     }
-    const rule = this.#rules.get(jail.name) as FailureRule;
+    const [judgement, judgedRule] = this.#judged(jail, id, event);
+    if (judgedRule === undefined) {
+      const spared: JailOutcome = { jail: jail.name, action: judgement as 'repeated' | 'shared' };
+      return Promise.resolve(alone ? { ignored: null, jails: [spared] } : spared);
+    }
+    const rule = judgedRule;
+    const probe = judgement === 'probe';
     const jitterMs =
       jail.increment && jail.increment.jitterMs > 0 ? Math.floor(Math.random() * jail.increment.jitterMs) : 0;
     let pending: Promise<FailureResult>;
@@ -302,7 +337,7 @@ export class Recorder {
     this.#recording.set(key, settled);
     return pending.then(
       (result) => {
-        const outcome = this.#afterFailure(jail, id, event, result);
+        const outcome = this.#afterFailure(jail, id, event, result, probe);
         return alone ? { ignored: null, jails: [outcome] } : outcome;
       },
       (error) => {
@@ -318,6 +353,7 @@ export class Recorder {
     id: ClientIdentity,
     event: ResponseEvent,
     result: FailureResult,
+    probe: boolean,
   ): JailOutcome {
     if (result.alreadyBanned) {
       if (result.ban) this.#book.apply(result.ban, 'local', id.ip, true);
@@ -336,6 +372,7 @@ export class Recorder {
         path: event.path,
         status: event.status,
         dryRun: jail.dryRun,
+        probe,
       });
     }
     const cause = { method: event.method, route: event.route, path: event.path, status: event.status };
@@ -343,7 +380,12 @@ export class Recorder {
       if (result.recidiveDryRun) this.#book.wouldHaveBanned(result.recidive, id.ip);
       else this.#book.apply(result.recidive, 'local', id.ip, false, cause);
     }
-    const counted = { jail: jail.name, count: result.count, maxRetry: result.maxRetry };
+    const counted = {
+      jail: jail.name,
+      count: result.count,
+      maxRetry: result.maxRetry,
+      ...(probe ? { probe: true } : {}),
+    };
     if (result.wouldBan) {
       this.#book.wouldHaveBanned(result.wouldBan, id.ip);
       return { ...counted, action: 'wouldBan', ban: result.wouldBan };
@@ -364,7 +406,20 @@ export class Recorder {
     slotId: string,
     failed: boolean,
   ): Promise<JailOutcome> {
-    const rule = this.#rules.get(jail.name) as FailureRule;
+    let rule = this.#rules.get(jail.name) as FailureRule;
+    let probe = false;
+    let spared: Judgement | undefined;
+    if (failed) {
+      // A failure the judge leaves out frees its slot like a success; a probe settles under its rule.
+      const [judgement, judgedRule] = this.#judged(jail, id, event);
+      if (judgedRule === undefined) {
+        spared = judgement;
+        failed = false;
+      } else {
+        rule = judgedRule;
+        probe = judgement === 'probe';
+      }
+    }
     const settle = this.#store.settle as NonNullable<Store['settle']>;
     const jitterMs =
       failed && jail.increment && jail.increment.jitterMs > 0
@@ -373,8 +428,13 @@ export class Recorder {
     try {
       const result = await this.#track(settle.call(this.#store, rule, id.key, slotId, failed, jitterMs));
       this.#onSettled(jail.name, id.key);
-      if (result === null) return { jail: jail.name, action: 'released' };
-      return this.#afterFailure(jail, id, event, result);
+      if (result === null) {
+        return {
+          jail: jail.name,
+          action: spared === 'repeated' || spared === 'shared' ? spared : 'released',
+        };
+      }
+      return this.#afterFailure(jail, id, event, result, probe);
     } catch (error) {
       this.#onSettled(jail.name, id.key);
       this.#announcer.storeError('settle', error);
