@@ -23,6 +23,7 @@ import { importFail2ban } from './fail2ban.js';
 import { type Fail2banConfigFiles, readFail2banConfig } from './fail2ban-files.js';
 import { bansTable, isoTime, printable, statusText, table } from './format.js';
 import { replay } from './replay.js';
+import { banDetails, brokenLinkLines, judgedLines, storyLines } from './replay-text.js';
 
 /** Where output goes: the CLI's own streams, or a test's buffers. */
 export interface Io {
@@ -48,7 +49,7 @@ The console for a whole fleet (a web page on loopback; sign in with the token):
 
 Commands on files:
   check-config <file>                    every problem of a config, with its code
-  replay <access.log> --config <file> [--format combined|json] [--all] [--no-progress]
+  replay <access.log> --config <file> [--format combined|json] [--all] [--explain <ip>] [--no-progress]
   import-fail2ban <dir|jail.local> [--filters DIR] [--out FILE]
 
 Common options:
@@ -77,6 +78,7 @@ const OPTIONS = {
   exec: { type: 'string' },
   filters: { type: 'string' },
   'no-progress': { type: 'boolean' },
+  explain: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   'allow-remote': { type: 'string' },
@@ -310,6 +312,7 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
   try {
     report = await replay(file, config, {
       format,
+      explain: values.explain,
       onProgress: progress
         ? (read, size) => {
             const now = Date.now();
@@ -368,6 +371,7 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
       for (const [path, n] of paths) lines.push(`  ${n}  ${printable(path)}`);
     }
   }
+  lines.push(...judgedLines(report));
   const recidive = report.bans.filter((b) => !(b.jail in report.jails));
   lines.push(
     '',
@@ -392,7 +396,10 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
       lines.push(
         `…and ${report.bans.length - shown.length} more (--all lists them, --json gives everything).`,
       );
+    lines.push(...banDetails(shown));
   }
+  lines.push(...brokenLinkLines(report));
+  if (report.explain !== undefined) lines.push(...storyLines(report.explain));
   io.out(`${lines.join('\n')}\n`);
 }
 
