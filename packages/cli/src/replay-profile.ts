@@ -63,8 +63,8 @@ interface Tracked extends ClientProfile {
 export function looksLegitimate(profile: ClientProfile): boolean {
   return (
     profile.successes >= 10 &&
-    profile.distinctFailingPaths <= 5 &&
-    profile.successes >= 4 * Math.max(1, profile.distinctFailingPaths)
+    profile.distinctFailingPaths <= 8 &&
+    profile.successes >= 3 * Math.max(1, profile.distinctFailingPaths)
   );
 }
 

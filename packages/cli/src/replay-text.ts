@@ -18,6 +18,9 @@ function profileText(p: ClientProfile): string {
   return `${p.requests} requests${span}, ${p.successes} successes, ${p.failures} failures on ${p.distinctFailingPaths} distinct paths; user agent ${JSON.stringify(printable(p.userAgent.slice(0, 100)))}${p.userAgents > 1 ? ` (and ${p.userAgents - 1} other${p.userAgents > 2 ? 's' : ''})` : ''}`;
 }
 
+/** The counted failures shown under a ban, the last ones. */
+const EVIDENCE_SHOWN = 5;
+
 /** Each ban with its evidence lines and the client's profile; bans that look like a reader flagged. */
 export function banDetails(bans: readonly ReplayBan[]): string[] {
   const lines: string[] = [];
@@ -37,7 +40,10 @@ export function banDetails(bans: readonly ReplayBan[]): string[] {
       lines.push(
         '   looks like a legitimate visitor: check whether its failures are the site’s own (a missing asset, a broken link)',
       );
-    for (const e of ban.evidence) {
+    const shown = ban.evidence.slice(-EVIDENCE_SHOWN);
+    if (shown.length < ban.evidence.length)
+      lines.push(`   …${ban.evidence.length - shown.length} earlier counted failures (--json lists them)`);
+    for (const e of shown) {
       lines.push(`   line ${e.line}: ${request(e.text)}${e.probe ? '  (probe)' : ''}`);
     }
   }
@@ -48,11 +54,22 @@ export function banDetails(bans: readonly ReplayBan[]): string[] {
 export function brokenLinkLines(report: ReplayReport): string[] {
   if (report.brokenLinks.length === 0) return [];
   const lines = ['', 'Broken links (404s that many networks got; counted for nobody from then on):'];
+  const seen = new Map<string, number>();
   for (const link of report.brokenLinks) {
+    const key = `${link.jail}\u0000${link.path}`;
+    const again = seen.get(key);
+    if (again !== undefined) {
+      seen.set(key, again + 1);
+      continue;
+    }
+    seen.set(key, 0);
     lines.push(
       `  ${printable(link.path)}  in ${link.jail}: ${link.networks} networks by ${isoTime(link.atMs)} (line ${link.line})`,
     );
   }
+  const returned = [...seen.values()].filter((n) => n > 0).length;
+  if (returned > 0)
+    lines.push(`  (${returned} of them stopped for a while and became shared again: --json lists each time)`);
   return lines;
 }
 

@@ -96,6 +96,20 @@ export interface ReplayOptions {
   explain?: string;
 }
 
+/**
+ * Replay's logger: bans and broken links are in the report, so only other warnings are passed on
+ * (as process warnings, on stderr).
+ */
+const REPLAY_LOGGER = {
+  info() {},
+  error() {},
+  warn(obj: object, msg?: string) {
+    const code = (obj as { code?: string }).code;
+    if (code !== 'JK_WRN_BROKEN_LINK')
+      process.emitWarning(msg ?? String(code), code === undefined ? {} : { code });
+  },
+};
+
 /** The options replay runs with: the file's jails and identity settings, live, in memory. */
 function replayOptions(
   config: Record<string, unknown>,
@@ -131,6 +145,7 @@ function replayOptions(
       ? { recidive: { ...(recidive as object), dryRun: false } }
       : {}),
     clock,
+    logger: REPLAY_LOGGER,
     sweepInterval: '1h',
     closeConnectionsOnBan: false,
   } as JailkeeperOptions;

@@ -68,8 +68,9 @@ export const presets: {
     banTime: '10m',
   }),
   badBots: frozen({
+    // No methods: a jail that names methods targets routes, and every request would then take an
+    // attempt slot (a store call) before its handler; a user agent is judged on any method.
     statuses: 'any',
-    methods: ['GET', 'POST', 'HEAD'],
     userAgents: [badBotPattern()],
     maxRetry: 1,
     banTime: '2d',
