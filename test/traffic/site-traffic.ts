@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { presets } from '@jailkeeper/core';
 
 /** What a client is, and for an attacker how many of its requests may reach the app before the ban. */
-export interface Client {
+interface Client {
   readonly ip: string;
   readonly kind: 'reader' | 'crawler' | 'scanner';
   readonly name: string;
@@ -47,7 +47,7 @@ export const NAIVE_CONFIG = {
   jails: { 'nginx-404': { statuses: [404], maxRetry: 5, findTime: '10m', banTime: '1h' } },
 };
 
-export const START_MS = Date.UTC(2026, 2, 2, 8, 0, 0);
+const START_MS = Date.UTC(2026, 2, 2, 8, 0, 0);
 
 export const PAGES: readonly string[] = [
   '/',
@@ -65,7 +65,7 @@ export const MISSING_FONTS: readonly string[] = [
   '/fonts/deck-mono.woff',
 ];
 /** Links of the site's own pages to pages that are gone. */
-export const BROKEN_LINKS: readonly string[] = ['/posts/old-welcome', '/files/node-security.pdf'];
+const BROKEN_LINKS: readonly string[] = ['/posts/old-welcome', '/files/node-security.pdf'];
 
 /** What the site answers (the adapters' apps answer the same through their routers). */
 export function statusOf(method: string, path: string, ok?: boolean): number {

@@ -27,7 +27,7 @@ export interface EvidenceLine {
 }
 
 /** A line of one client's story (`--explain`): the request and what each jail did with it. */
-export interface StoryLine {
+interface StoryLine {
   line: number;
   text: string;
   /** `refused` (banned then), `not watched` (no jail counts its status), or each jail's action. */
