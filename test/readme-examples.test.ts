@@ -24,9 +24,18 @@ appFolder(dir, {
   '@jailkeeper/redis': ws('redis'),
   '@jailkeeper/ops': ws('ops'),
   '@jailkeeper/cli': ws('cli'),
+  '@jailkeeper/hono': ws('hono'),
+  '@jailkeeper/nestjs': ws('nestjs'),
   express: join(root, 'test', 'node_modules', 'express'),
   fastify: join(root, 'test', 'node_modules', 'fastify'),
   ioredis: join(root, 'test', 'node_modules', 'ioredis'),
+  hono: join(root, 'test', 'node_modules', 'hono'),
+  '@hono/node-server': join(root, 'test', 'node_modules', '@hono', 'node-server'),
+  '@nestjs/common': join(root, 'test', 'node_modules', '@nestjs', 'common'),
+  '@nestjs/core': join(root, 'test', 'node_modules', '@nestjs', 'core'),
+  '@nestjs/platform-express': join(root, 'test', 'node_modules', '@nestjs', 'platform-express'),
+  'reflect-metadata': join(root, 'test', 'node_modules', 'reflect-metadata'),
+  rxjs: join(root, 'test', 'node_modules', 'rxjs'),
   'prom-client': join(ws('ops'), 'node_modules', 'prom-client'),
 });
 
@@ -56,7 +65,7 @@ describe('every code block of the READMEs and docs runs as written', () => {
   });
 
   it('runs the shortest example of every package that has one, and lists the fragments it skipped', (t) => {
-    for (const name of ['core', 'express', 'fastify', 'redis', 'ops']) {
+    for (const name of ['core', 'express', 'fastify', 'redis', 'ops', 'nestjs', 'hono']) {
       const file = join('packages', name, 'README.md');
       assert.ok(
         runnable.some((b) => b.file === file),

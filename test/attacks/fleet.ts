@@ -13,6 +13,7 @@ import {
   type JailkeeperOptions,
   type JailOptions,
 } from '@jailkeeper/core';
+import { kAdmission } from '@jailkeeper/core/adapter';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
@@ -282,12 +283,13 @@ export interface Fleet {
 }
 
 /**
- * Counts the attempts waiting in `keeper.admit()`, so that the probe knows when a request whose
+ * Counts the attempts waiting in the keeper's admission (`AdapterKit.admit()`), so that the probe knows when a request whose
  * client left can no longer reach its handler. For waiting only: assertions count handler runs.
  */
 function countAdmissions(keeper: Jailkeeper, probe: Probe): void {
-  const admit = keeper.admit.bind(keeper);
-  keeper.admit = (...args: Parameters<Jailkeeper['admit']>) => {
+  const admission = keeper[kAdmission];
+  const admit = admission.admit.bind(admission);
+  admission.admit = (...args: Parameters<typeof admission.admit>) => {
     probe.admitting++;
     return admit(...args).finally(() => {
       probe.admitting--;

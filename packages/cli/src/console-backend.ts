@@ -6,7 +6,8 @@ import {
   HealthTracker,
   type JailOverview,
 } from '@jailkeeper/ops';
-import type { BanRow, RedisBackend } from './backend.js';
+import type { BanRow } from './backend.js';
+import type { RedisBackend } from './redis-backend.js';
 
 /** Relays the store's ban events to the console once it listens. */
 export interface FleetEvents {

@@ -33,6 +33,32 @@ export interface ImportResult {
   ok: boolean;
 }
 
+/** A section's maxretry, findtime and bantime as jail options; what cannot be read is a note. */
+function windowOf(
+  get: (key: string) => string | undefined,
+  where: string,
+  notes: string[],
+): Record<string, unknown> {
+  const window: Record<string, unknown> = {};
+  const maxretry = get('maxretry');
+  if (maxretry !== undefined) {
+    const n = Number(maxretry);
+    if (Number.isInteger(n) && n > 0) window.maxRetry = n;
+    else notes.push(`${where}: maxretry = ${maxretry} is not a positive integer; left out.`);
+  }
+  for (const [key, option] of [
+    ['findtime', 'findTime'],
+    ['bantime', 'banTime'],
+  ] as const) {
+    const v = get(key);
+    if (v !== undefined) {
+      const t = time(v, `${where} ${key}`, notes);
+      if (t !== undefined) window[option] = t;
+    }
+  }
+  return window;
+}
+
 function time(value: string, what: string, notes: string[]): string | number | undefined {
   const trimmed = value.trim();
   if (trimmed === '-1') return -1;
@@ -141,19 +167,7 @@ export function importFail2ban(
         notes.push(`${where}: not enabled in fail2ban; left out.`);
         continue;
       }
-      recidive = {};
-      const maxretry = get('maxretry');
-      if (maxretry !== undefined) recidive.maxRetry = Number(maxretry);
-      for (const [key, option] of [
-        ['findtime', 'findTime'],
-        ['bantime', 'banTime'],
-      ] as const) {
-        const v = get(key);
-        if (v !== undefined) {
-          const t = time(v, `${where} ${key}`, notes);
-          if (t !== undefined) recidive[option] = t;
-        }
-      }
+      recidive = windowOf(get, where, notes);
       continue;
     }
     const spec = parseFilterSpec(get('filter') ?? name);
@@ -180,22 +194,7 @@ export function importFail2ban(
       common.enabled = false;
       notes.push(`${where}: not enabled in fail2ban; kept with enabled: false.`);
     }
-    const maxretry = get('maxretry');
-    if (maxretry !== undefined) {
-      const n = Number(maxretry);
-      if (Number.isInteger(n) && n > 0) common.maxRetry = n;
-      else notes.push(`${where}: maxretry = ${maxretry} is not a positive integer; left out.`);
-    }
-    for (const [key, option] of [
-      ['findtime', 'findTime'],
-      ['bantime', 'banTime'],
-    ] as const) {
-      const v = get(key);
-      if (v !== undefined) {
-        const t = time(v, `${where} ${key}`, notes);
-        if (t !== undefined) common[option] = t;
-      }
-    }
+    Object.assign(common, windowOf(get, where, notes));
     if (TRUE.test(get('bantime.increment') ?? '')) {
       const inc: Record<string, unknown> = {};
       const factor = get('bantime.factor');

@@ -1,4 +1,4 @@
-export { type Backend, type BanRow, HttpBackend, RedisBackend, type StatusReport } from './backend.js';
+export type { Backend, BanRow, StatusReport } from './backend.js';
 export { type ConfigProblem, checkConfig, loadConfig } from './config.js';
 export { CliError, EXIT } from './errors.js';
 export { type Fail2banFile, type ImportResult, importFail2ban, parseIni } from './fail2ban.js';
@@ -6,6 +6,7 @@ export { type Fail2banConfigFiles, readFail2banConfig, readFilters } from './fai
 export { type LoadedFilter, loadFilter, parseFilterSpec } from './fail2ban-filter.js';
 export { SCANNER_PATHS, STOCK_FILTERS, type StockFilter } from './fail2ban-stock.js';
 export { type LineTranslation, type TranslatedRule, translateRegex } from './fail2ban-translate.js';
+export { HttpBackend } from './http-backend.js';
 export {
   type CombinedEntry,
   clfTimeHasZone,
@@ -15,4 +16,5 @@ export {
   parseJsonLine,
 } from './log-line.js';
 export { type Io, main, USAGE } from './main.js';
+export { RedisBackend } from './redis-backend.js';
 export { type ReplayBan, type ReplayJail, type ReplayOptions, type ReplayReport, replay } from './replay.js';

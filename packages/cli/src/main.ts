@@ -15,13 +15,15 @@ import {
   toBanTimeMs,
 } from '@jailkeeper/core';
 import { createConsoleServer, EXPORT_FORMATS, type ExportFormat } from '@jailkeeper/ops';
-import { type Backend, HttpBackend, RedisBackend } from './backend.js';
+import type { Backend } from './backend.js';
 import { checkConfig, loadConfig } from './config.js';
 import { fleetBackend, fleetEvents } from './console-backend.js';
 import { CliError, EXIT } from './errors.js';
 import { importFail2ban } from './fail2ban.js';
 import { type Fail2banConfigFiles, readFail2banConfig } from './fail2ban-files.js';
 import { bansTable, isoTime, printable, statusText, table } from './format.js';
+import { HttpBackend } from './http-backend.js';
+import { RedisBackend } from './redis-backend.js';
 import { replay } from './replay.js';
 import { banDetails, brokenLinkLines, judgedLines, storyLines } from './replay-text.js';
 

@@ -304,7 +304,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     }
     const trust = trusts === undefined ? undefined : trusts.of(req.app);
     const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req, trust);
-    if (identity === undefined || (skip !== undefined && skip(req))) next();
+    if (identity === undefined || skip?.(req) === true) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else kit.admit(identity, decide, req, res, next);
   } as JailkeeperMiddleware;

@@ -1,6 +1,5 @@
-import type { Banned, ClientIdentity, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
+import type { Banned, ClientIdentity, Jailkeeper, Slots } from '@jailkeeper/core';
 import {
-  type AdapterKit,
   type AdapterOptions,
   checkKeys,
   createAdapterKit,
@@ -10,7 +9,6 @@ import {
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
-  type RouteJails,
 } from '@jailkeeper/core/adapter';
 import type {
   FastifyInstance,
@@ -20,6 +18,25 @@ import type {
   onRequestHookHandler,
 } from 'fastify';
 import fp from 'fastify-plugin';
+
+import {
+  type CompiledRoute,
+  countOnClose,
+  factsOf,
+  type JkRequest,
+  type JkResponse,
+  kAccount,
+  kFailed,
+  kIdentity,
+  kReply,
+  kRequest,
+  kRoute,
+  kRouteOf,
+  kSlots,
+  NO_TARGETS,
+  NOT_A_ROUTE,
+  type RouteConfigObject,
+} from './request-state.js';
 
 /** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */
 export type JailkeeperRouteConfig = RouteConfig;
@@ -78,35 +95,6 @@ export interface JailkeeperRequest {
 }
 
 const OWN_KEYS = { keeper: true, guard: true } as const;
-/** On a route's config: the route compiled once (its pattern, its jailkeeper config). */
-const kRoute = Symbol('jailkeeper.route');
-/** Request decorations (declared, so Fastify builds them into the request's shape). */
-const kIdentity = Symbol('jailkeeper.identity');
-const kSlots = Symbol('jailkeeper.slots');
-const kRouteOf = Symbol('jailkeeper.routeOf');
-const kFailed = Symbol('jailkeeper.failed');
-const kAccount = Symbol('jailkeeper.account');
-const kReply = Symbol('jailkeeper.reply');
-/** On the raw response: the request, for the close listener. */
-const kRequest = Symbol('jailkeeper.request');
-
-/** A route as jailkeeper sees it, compiled when declared (or at its first request). */
-interface CompiledRoute {
-  /** The pattern the router matched, with its prefix; null for the 404 handler. */
-  readonly url: string | null;
-  readonly jails: RouteJails;
-}
-
-type JkResponse = FastifyReply['raw'] & { [kRequest]?: FastifyRequest };
-type JkRequest = FastifyRequest & {
-  [kIdentity]: ClientIdentity | null;
-  [kSlots]: Slots | null;
-  [kRouteOf]: CompiledRoute | null;
-  [kFailed]: true | Set<string> | null;
-  [kAccount]: string | null;
-  [kReply]: FastifyReply | null;
-};
-type RouteConfigObject = Record<PropertyKey, unknown> & { [kRoute]?: CompiledRoute };
 
 const writer: RefusalWriter<FastifyReply> = {
   drop: (reply) => {
@@ -203,20 +191,17 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       if (admitted.slots !== null && (target.raw.destroyed || target.raw.writableFinished)) {
         // The client left while the account was judged: its response was counted without these
         // slots, so they settle now, as an abandoned attempt.
-        kit.count({
-          identity,
-          method: request.method,
-          route: route.url,
-          caseInsensitive,
-          url: request.url,
-          status: target.raw.statusCode,
-          userAgent: request.headers['user-agent'],
-          jails: route.jails,
-          slots: admitted.slots,
-          abandoned: true,
-          failed: request[kFailed] ?? undefined,
-          account: admitted.account,
-        });
+        kit.count(
+          factsOf(
+            request,
+            identity,
+            caseInsensitive,
+            target.raw.statusCode,
+            admitted.slots,
+            true,
+            admitted.account,
+          ),
+        );
         return false;
       }
       request[kSlots] = mergeSlots(request[kSlots], admitted.slots);
@@ -341,7 +326,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   // onRequest runs after routing and before the body is read: refuse and admit here.
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
-    if (identity === undefined || (skip !== undefined && skip(request))) next();
+    if (identity === undefined || skip?.(request) === true) next();
     // A failure of this client still being recorded (Redis): judge the request after it.
     else kit.admit(identity, decide, request, reply, next);
   };
@@ -356,44 +341,6 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       next();
     });
   }
-}
-
-const NOT_A_ROUTE: CompiledRoute = Object.freeze({ url: null, jails: undefined });
-const NO_TARGETS: Targets = Object.freeze([]);
-
-/**
- * The listener that counts a finished (or aborted) response, built once per plugin (it closes over
- * the kit): `this` is the raw response, so a request costs no new closure. A refused request
- * never gets here.
- */
-function countOnClose(kit: AdapterKit, caseInsensitive: boolean): (this: JkResponse) => void {
-  return function onClose(this: JkResponse): void {
-    const request = this[kRequest] as JkRequest | undefined;
-    if (request === undefined) return;
-    const identity = request[kIdentity];
-    if (identity === null) return;
-    const slots = request[kSlots];
-    // A clean response holding no slot: nothing to build.
-    const failed = request[kFailed] ?? undefined;
-    if (kit.watches(this.statusCode, slots, failed)) {
-      const route = request[kRouteOf] ?? NOT_A_ROUTE;
-      kit.count({
-        identity,
-        method: request.method,
-        route: route.url,
-        caseInsensitive,
-        url: request.url,
-        status: this.statusCode,
-        userAgent: request.headers['user-agent'],
-        jails: route.jails,
-        slots,
-        abandoned: !this.writableFinished,
-        failed,
-        account: request[kAccount] ?? undefined,
-      });
-    }
-    kit.closed();
-  };
 }
 
 /**

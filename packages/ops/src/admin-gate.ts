@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { IpSet, JailkeeperConfigError, parseIp, requireClient } from '@jailkeeper/core';
 import { invalid, networkList } from '@jailkeeper/core/adapter';
 import { type AdminRequest, type AdminResponse, failure } from './admin-http.js';
+import type { AuditLog } from './console/audit-log.js';
 import { type LockoutOptions, TokenLockout } from './token-lockout.js';
 
 const FORWARDING = ['forwarded', 'x-forwarded-for', 'x-real-ip', 'x-client-ip', 'cf-connecting-ip'];
@@ -19,8 +20,8 @@ export interface GateOptions {
   /** The option path named in errors, e.g. `admin`. */
   path: string;
   now: () => number;
-  /** Told once per lockout: the caller's key and when it ends. */
-  onLockout?: (caller: string, untilMs: number) => void;
+  /** Where each lockout is recorded (once per lockout: the caller's key and when it ends). */
+  audit?: AuditLog;
 }
 
 /** The key a caller is counted under: its address, or its IPv6 /64. */
@@ -41,7 +42,7 @@ export class AdminGate {
   readonly lockout: TokenLockout;
   readonly #expected: Buffer;
   readonly #remote: IpSet | 'any' | null;
-  readonly #onLockout: GateOptions['onLockout'];
+  readonly #audit: AuditLog | undefined;
   readonly #now: () => number;
 
   constructor(options: GateOptions) {
@@ -60,7 +61,7 @@ export class AdminGate {
     else if (allowRemote === false) this.#remote = null;
     else invalid(`${path}.allowRemote`, 'true, false or a list of CIDRs', allowRemote);
     this.lockout = new TokenLockout(options.lockout, options.now);
-    this.#onLockout = options.onLockout;
+    this.#audit = options.audit;
     this.#now = options.now;
   }
 
@@ -101,7 +102,17 @@ export class AdminGate {
     const key = callerKey(request.peer);
     const result = this.lockout.fail(key);
     if (result.locked) {
-      this.#onLockout?.(key, this.#now() + result.retryAfterMs);
+      const untilMs = this.#now() + result.retryAfterMs;
+      this.#audit?.record({
+        atMs: this.#now(),
+        who: 'unknown',
+        via: 'gate',
+        from: key,
+        action: 'lockout',
+        target: key,
+        ok: true,
+        detail: `${this.lockout.maxRetry} wrong tokens: refused until ${new Date(untilMs).toISOString()}`,
+      });
       return locked(result.retryAfterMs);
     }
     return unauthorized();

@@ -100,17 +100,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
     lockout: input.lockout as LockoutOptions | undefined,
     path: 'admin',
     now,
-    onLockout: (caller, untilMs) =>
-      audit.record({
-        atMs: now(),
-        who: 'unknown',
-        via: 'gate',
-        from: caller,
-        action: 'lockout',
-        target: caller,
-        ok: true,
-        detail: `${gate.lockout.maxRetry} wrong tokens: refused until ${new Date(untilMs).toISOString()}`,
-      }),
+    audit,
   });
   const metrics = input.metrics as JailkeeperMetrics | undefined;
   const consoleOption = input.console as boolean | ConsoleOptions | undefined;

@@ -44,6 +44,29 @@ export function exportableNetwork(client: unknown, minIpv6Prefix = 48): string |
 }
 
 /**
+ * The bans by the network they are written as (the canonical client), the latest-ending one of
+ * each, with `client` set to that network. What is not one client's network is reported to
+ * `onInvalid` and left out: never written.
+ */
+function latestByNetwork(
+  bans: Iterable<Ban>,
+  minIpv6Prefix: number,
+  onInvalid: ExportOptions['onInvalid'],
+): Map<string, Ban> {
+  const latest = new Map<string, Ban>();
+  for (const ban of bans) {
+    const network = exportableNetwork(ban.client, minIpv6Prefix);
+    if (typeof network !== 'string') {
+      onInvalid?.(ban.client, network.invalid);
+      continue;
+    }
+    const held = latest.get(network);
+    if (held === undefined || ban.endMs > held.endMs) latest.set(network, { ...ban, client: network });
+  }
+  return latest;
+}
+
+/**
  * Renders active bans for the edge, one network per client key (an IPv4 address, or an IPv6
  * prefix such as `2001:db8:1:2::/64`), sorted and deduplicated across jails:
  * - `plain`: one network a line;
@@ -58,16 +81,7 @@ export function exportableNetwork(client: unknown, minIpv6Prefix = 48): string |
 export function exportBans(bans: readonly Ban[], format: ExportFormat, options: ExportOptions = {}): string {
   const { minIpv6Prefix } = checkExport(format, options);
   const name = options.name ?? 'jailkeeper';
-  const latest = new Map<string, Ban>();
-  for (const ban of bans) {
-    const network = exportableNetwork(ban.client, minIpv6Prefix);
-    if (typeof network !== 'string') {
-      options.onInvalid?.(ban.client, network.invalid);
-      continue; // never write what is not one client's network
-    }
-    const held = latest.get(network);
-    if (held === undefined || ban.endMs > held.endMs) latest.set(network, ban);
-  }
+  const latest = latestByNetwork(bans, minIpv6Prefix, options.onInvalid);
   const clients = [...latest.keys()].sort();
   const v4 = clients.filter((c) => !c.includes(':'));
   const v6 = clients.filter((c) => c.includes(':'));
@@ -184,16 +198,7 @@ export async function exportBanPages(
   const parts: string[] = [header(format, name)];
   let first = true;
   for await (const page of pages) {
-    const latest = new Map<string, Ban>();
-    for (const ban of page) {
-      const network = exportableNetwork(ban.client, minIpv6Prefix);
-      if (typeof network !== 'string') {
-        options.onInvalid?.(ban.client, network.invalid);
-        continue; // never write what is not one client's network
-      }
-      const held = latest.get(network);
-      if (held === undefined || ban.endMs > held.endMs) latest.set(network, { ...ban, client: network });
-    }
+    const latest = latestByNetwork(page, minIpv6Prefix, options.onInvalid);
     const lines: string[] = [];
     for (const ban of latest.values()) {
       lines.push(line(format, name, ban, first));

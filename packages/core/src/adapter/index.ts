@@ -3,6 +3,8 @@
 // createAdapterKit(); the pieces below it are exported for packages that need only one of them.
 export { toDurationMs } from '../config/duration.js';
 export { checkKeys, positiveInteger } from '../config/validate.js';
+// The keeper's admission, for tests that watch attempts wait (the kit is the adapters' way in).
+export { kAdmission } from '../engine/keeper.js';
 export { mergeSlots, notHeld } from '../engine/slots.js';
 export { describe, invalid } from '../errors.js';
 export { networkList } from '../identity/ip-set.js';

@@ -1,10 +1,10 @@
 import type { Server } from 'node:http';
 import { type Duration, formatDuration, toDurationMs } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
-import type { Admission, Targets } from '../engine/admission.js';
+import type { Admission, Admitter, Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { GuardOptions } from '../engine/connections.js';
-import type { Jailkeeper } from '../engine/keeper.js';
+import { type Jailkeeper, kAdmission } from '../engine/keeper.js';
 import type { Slots } from '../engine/slots.js';
 import { invalid } from '../errors.js';
 import { accountKey } from '../identity/account.js';
@@ -53,6 +53,7 @@ export class AdapterKit {
   /** True when some jail bans with scope 'jail': `check()` then needs the request's method and path. */
   readonly jailScope: boolean;
   readonly #jailNames: readonly string[];
+  readonly #admission: Admitter;
   readonly #onRefused: ((target: never, info: RefusalInfo) => void) | undefined;
   readonly #readyTimeoutMs: number;
   /** While the store loads: the one promise every held request waits on. */
@@ -66,6 +67,7 @@ export class AdapterKit {
     onRefused: ((target: never, info: RefusalInfo) => void) | undefined,
   ) {
     this.keeper = keeper;
+    this.#admission = keeper[kAdmission];
     this.input = input;
     this.refusal = resolveRefusal('', input);
     this.jailScope = keeper.hasJailScope;
@@ -91,7 +93,13 @@ export class AdapterKit {
   ): Promise<{ account: string | undefined; slots: Slots | null } | null> {
     const account = accountKey(name);
     if (account === undefined) return { account: undefined, slots: null };
-    const admission = await this.keeper.admitAccount(identity, account, request);
+    const targets = this.#admission.accountTargets(
+      request.method,
+      request.route,
+      request.caseInsensitive,
+      request.path,
+    );
+    const admission = await this.#admission.admitAccount(identity, account, targets);
     if (admission.admitted) return { account, slots: admission.slots };
     this.refuse(writer, target, admission.verdict, identity);
     return null;
@@ -192,11 +200,13 @@ export class AdapterKit {
 
   /**
    * The jails whose slots a request takes on the route the router chose; none for a route whose
-   * config is `false`. See `keeper.targets()`.
+   * config is `false`: the jails that target routes (they name `paths` or `methods`), watch this
+   * method and route, and do not exempt it. `jails` is the route's own config. Computed once per
+   * pair; empty when the store cannot reserve.
    */
   targets(method: string, route: string, caseInsensitive: boolean, jails: RouteJails): Targets {
     if (jails === NO_JAILS) return NO_TARGETS;
-    return this.keeper.targets(method, route, caseInsensitive, jails);
+    return this.#admission.targets(method, route, caseInsensitive, jails);
   }
 
   /**
@@ -215,11 +225,11 @@ export class AdapterKit {
     c: C,
     withSuspects = true,
   ): void {
-    if (!this.keeper.mustAdmit(identity, targets, withSuspects)) {
+    if (!this.#admission.needed(identity, targets, withSuspects)) {
       go(a, b, c, identity, null);
       return;
     }
-    this.keeper.admit(identity, targets, withSuspects).then((admission) => {
+    this.#admission.admit(identity, targets, withSuspects).then((admission) => {
       if (admission.admitted) go(a, b, c, identity, admission.slots);
       else stop(a, b, c, identity, admission.verdict);
     });
@@ -240,8 +250,8 @@ export class AdapterKit {
    * `{ admitted: false, verdict }` to hand to `refuse()`. Never rejects.
    */
   admission(identity: ClientIdentity, targets: Targets, withSuspects = true): Promise<Admission> | undefined {
-    if (!this.keeper.mustAdmit(identity, targets, withSuspects)) return undefined;
-    return this.keeper.admit(identity, targets, withSuspects);
+    if (!this.#admission.needed(identity, targets, withSuspects)) return undefined;
+    return this.#admission.admit(identity, targets, withSuspects);
   }
 
   /** The response marked by `opened()` has closed (after `count`, when it counted). */

@@ -51,13 +51,7 @@ export class BanBook {
   /** A ban as operators see it, with its time left at `now`. */
   info(ban: Ban, now: number): BanInfo {
     return {
-      jail: ban.jail,
-      client: ban.client,
-      startMs: ban.startMs,
-      endMs: ban.endMs,
-      banCount: ban.banCount,
-      reason: ban.reason,
-      manual: ban.manual,
+      ...plain(ban),
       timeLeftMs: Math.max(0, ban.endMs - now),
       scope: this.scopeOf(ban.jail),
     };

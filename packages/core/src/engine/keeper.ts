@@ -2,40 +2,44 @@ import { EventEmitter } from 'node:events';
 import type { Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type Clock, systemClock } from '../clock.js';
-import { JailkeeperError, type Logger, Warner, type WarningCode } from '../errors.js';
-import { ClientResolver, expressTrustMissing, type Headers, type ProxyTrust } from '../identity/client-ip.js';
-import { type ClientIdentity, identify } from '../identity/identity.js';
-import { createMemoryStore } from '../store/memory-store.js';
-import type { Ban, Store } from '../store/store.js';
-import { type Admission, Admitter, type Targets } from './admission.js';
-import { BanBook } from './ban-book.js';
-import type { Verdict } from './ban-index.js';
-import { ConnectionTracker, type GuardOptions, guardServer } from './connections.js';
-import { Enforcer } from './enforcement.js';
+import type { Clock } from '../clock.js';
+import { JailkeeperError, type Logger, type WarningCode } from '../errors.js';
 import {
+  type ClientResolver,
+  expressTrustMissing,
+  type Headers,
+  type ProxyTrust,
+} from '../identity/client-ip.js';
+import { type ClientIdentity, identify } from '../identity/identity.js';
+import type { Ban, Store } from '../store/store.js';
+import type { Admitter } from './admission.js';
+import { assemble } from './assemble.js';
+import type { BanBook } from './ban-book.js';
+import type { Verdict } from './ban-index.js';
+import { type ConnectionTracker, type GuardOptions, guardServer } from './connections.js';
+import type { Enforcer } from './enforcement.js';
+import type {
   Announcer,
-  type BanInfo,
-  type KeeperEvents,
-  type KeeperStatus,
-  type ObserveResult,
-  type RequestInfo,
-  type ResponseEvent,
+  BanInfo,
+  KeeperEvents,
+  KeeperStatus,
+  ObserveResult,
+  RequestInfo,
+  ResponseEvent,
 } from './events.js';
 import type { BrokenLink } from './failure-judge.js';
-import { IgnoreList } from './ignore-list.js';
-import { type BanInfoPage, jailNames, type ManualBanOptions, Operations } from './operations.js';
+import type { IgnoreList } from './ignore-list.js';
+import type { BanInfoPage, ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
-import { watchRanges } from './range-bans.js';
-import { Recorder } from './recording.js';
-import { configWarnings, resolveOptions } from './resolve-options.js';
-import { buildRules } from './rules.js';
-
-/** Bans expired (and announced) between two turns of the event loop. */
-const EXPIRE_SLICE = 2000;
+import type { Recorder } from './recording.js';
+import { resolveOptions } from './resolve-options.js';
+import type { Sweeper } from './sweeper.js';
 
 /** The adapter toolkit's handle on the keeper's count of open responses. */
 export const kResponses = Symbol('jailkeeper.responses');
+
+/** The adapter toolkit's handle on the keeper's admission (see `AdapterKit`). */
+export const kAdmission = Symbol('jailkeeper.admission');
 
 /**
  * The jail engine. Create it with {@link createJailkeeper}; the framework adapters feed it
@@ -62,92 +66,37 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly hasJailScope: boolean;
   readonly #announcer: Announcer;
   readonly #resolver: ClientResolver;
-  readonly #connections = new ConnectionTracker();
+  readonly #connections: ConnectionTracker;
   readonly #book: BanBook;
   readonly #enforcer: Enforcer;
   readonly #recorder: Recorder;
   readonly #admitter: Admitter;
   readonly #operations: Operations;
-  readonly #sweepTimer: NodeJS.Timeout;
-  #sweeping: Promise<void> | undefined;
+  readonly #sweeper: Sweeper;
   #closed = false;
   #isReady = false;
 
   constructor(input: JailkeeperOptions) {
     super();
-    const options = resolveOptions(input);
-    this.options = options;
-    const clock = options.clock ?? systemClock;
-    this.clock = clock;
-    // Warnings raised before anyone listens (while constructing, or before the first
-    // `on('warning')`) are kept and replayed to the first listener.
-    const backlog: { code: WarningCode; message: string }[] = [];
-    const warner = new Warner(options.logger, (code, message) => {
-      if (this.listenerCount('warning') > 0) this.#announcer.emit('warning', { code, message });
-      else if (backlog.length < 64) backlog.push({ code, message });
+    const parts = assemble(this, resolveOptions(input), (ready) => {
+      this.#isReady = ready;
     });
-    this.on(
-      'newListener' as 'warning',
-      ((name: string) => {
-        if (name !== 'warning' || backlog.length === 0) return;
-        process.nextTick(() => {
-          for (const w of backlog.splice(0)) this.#announcer.emit('warning', w);
-        });
-      }) as never,
-    );
-    const announcer = new Announcer(this, options.logger, warner);
-    this.#announcer = announcer;
-    const doubts = configWarnings(options);
-    if (doubts.length > 0) {
-      // One warning per code: the jails it concerns in one message.
-      warner.warn(doubts[0]!.code, doubts.map((d) => d.message).join(' '), {
-        options: doubts.map((d) => d.option),
-      });
-    }
-    this.#resolver = new ClientResolver(options.clientIp, options.ipv6Subnet, warner);
-    const store =
-      options.store ??
-      createMemoryStore({ maxTrackedClients: options.maxTrackedClients, persist: options.persist });
-    this.store = store;
-    const banClock = store.clock ?? clock;
-    this.banClock = banClock;
-    this.ignore = new IgnoreList(options.ignoreIp, store, (op, error) => announcer.storeError(op, error));
-    this.hasJailScope = options.jails.some((j) => j.scope === 'jail');
-    const id = (address: string) => this.identify(address);
-    this.#book = new BanBook(options, banClock, announcer, this.#connections);
-    this.#enforcer = new Enforcer(options, this.#book, this.ignore, store, banClock, announcer, id);
-    const rules = buildRules(options);
-    const admitter = new Admitter(options, rules, store, this.#book, this.ignore, announcer, clock);
-    this.#admitter = admitter;
-    this.#recorder = new Recorder(options, rules, store, this.#book, this.ignore, announcer, clock, id, {
-      onCounted: (key, jail) => admitter.suspect(key, jail),
-      onSettled: (jail, key) => admitter.wake(jail, key),
-    });
-    this.#operations = new Operations(options, store, this.#book, this.ignore, this.#enforcer, banClock);
-    watchRanges(options, this.#book, store, announcer, banClock);
-    const init = store.init({
-      clock,
-      jails: jailNames(options),
-      onBan: (ban, origin) => this.#book.apply(ban, origin),
-      onUnban: (ban, origin) => this.#book.lift(ban, 'manual', origin),
-      isIgnored: (client) => this.ignore.coversKey(client),
-      warn: (code, message, details) => warner.warn(code, message, details),
-      activeBans: () => this.#book.active(),
-      storeDown: (info) => announcer.storeDown(info),
-      storeUp: (info) => announcer.storeUp(info),
-      storeError: (operation, error) => announcer.storeFailed(operation, error),
-      onIgnore: (op, entries) => {
-        if (op === 'set') this.ignore.sync(entries);
-        else this.ignore.applyShared(op, entries);
-      },
-    });
-    this.ready = Promise.resolve(init)
-      .catch((error) => announcer.storeError('init', error))
-      .then(() => {
-        this.#isReady = true;
-      });
-    this.#sweepTimer = setInterval(() => void this.sweep(), options.sweepIntervalMs);
-    this.#sweepTimer.unref();
+    this.options = parts.options;
+    this.clock = parts.clock;
+    this.banClock = parts.banClock;
+    this.store = parts.store;
+    this.ignore = parts.ignore;
+    this.ready = parts.ready;
+    this.hasJailScope = parts.options.jails.some((j) => j.scope === 'jail');
+    this.#announcer = parts.announcer;
+    this.#resolver = parts.resolver;
+    this.#connections = parts.connections;
+    this.#book = parts.book;
+    this.#enforcer = parts.enforcer;
+    this.#recorder = parts.recorder;
+    this.#admitter = parts.admitter;
+    this.#operations = parts.operations;
+    this.#sweeper = parts.sweeper;
   }
 
   /**
@@ -247,47 +196,12 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   }
 
   /**
-   * The jails whose slots a request takes on this route (the pattern the router matched) with this
-   * method: the jails that target routes (they name `paths` or `methods`), watch both, and do not
-   * exempt the route. `only` is the route's own config. Computed once per pair. Adapters call it
-   * after routing, before the handler; empty when the store cannot reserve.
+   * @internal The adapter toolkit's: admission of attempts on targeted routes (which jails a route
+   * targets, whether a request must reserve, the reservation itself, accounts). Adapters reach it
+   * through `@jailkeeper/core/adapter` (`AdapterKit.targets()`, `admit()`, `account()`).
    */
-  targets(method: string, route: string, caseInsensitive = false, only?: ReadonlySet<string>): Targets {
-    return this.#admitter.targets(method, route, caseInsensitive, only);
-  }
-
-  /**
-   * True when this request must be admitted before its handler runs: it targets a jail's routes,
-   * or its client has failures in an app-wide jail. Synchronous, and free for everyone else.
-   */
-  mustAdmit(identity: ClientIdentity, targets: Targets, withSuspects = true): boolean {
-    return this.#admitter.needed(identity, targets, withSuspects);
-  }
-
-  /**
-   * Reserves the attempt's slots (one atomic store call per jail). Resolves `{ admitted: true,
-   * slots }` (hand `slots` to `observe()` when the response closes), or `{ admitted: false,
-   * verdict }`: the client is banned there, or (`verdict: null`) its attempts in flight held the
-   * whole budget for longer than `attempts.wait`. Never rejects. `withSuspects: false` leaves out
-   * the app-wide jails (an adapter that admitted those before routing).
-   */
-  admit(identity: ClientIdentity, targets: Targets, withSuspects = true): Promise<Admission> {
-    return this.#admitter.admit(identity, targets, withSuspects);
-  }
-
-  /**
-   * Admits an attempt once the app named its account (`account()` in the adapters): the jails
-   * keyed by account (or account and address) that watch this request refuse it when the account
-   * is banned there, and otherwise reserve its slot. `account` is `accountKey(name)`.
-   */
-  admitAccount(identity: ClientIdentity, account: string, request: RequestInfo): Promise<Admission> {
-    const targets = this.#admitter.accountTargets(
-      request.method,
-      request.route,
-      request.caseInsensitive === true,
-      request.path,
-    );
-    return this.#admitter.admitAccount(identity, account, targets);
+  get [kAdmission](): Admitter {
+    return this.#admitter;
   }
 
   /**
@@ -384,18 +298,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /** Announces and drops expired bans. Runs on a timer; callable by tests with a manual clock. */
   sweep(): Promise<void> {
-    this.#sweeping ??= (async () => {
-      try {
-        // A wave of bans ending together expires in slices, a turn of the event loop apart.
-        while (this.#book.expire(EXPIRE_SLICE)) await new Promise((resolve) => setImmediate(resolve));
-        await this.store.sweep();
-      } catch (error) {
-        this.#announcer.storeError('sweep', error);
-      } finally {
-        this.#sweeping = undefined;
-      }
-    })();
-    return this.#sweeping;
+    return this.#sweeper.sweep();
   }
 
   /** Runs an operator's call on an open keeper; a closed one rejects with JK_ERR_CLOSED. */
@@ -409,8 +312,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     if (this.#closed) return;
     this.#closed = true;
     this.#recorder.closed = true;
-    clearInterval(this.#sweepTimer);
-    await this.#sweeping;
+    await this.#sweeper.stop();
     await this.ready;
     await this.#recorder.settled();
     await this.store.close();

@@ -5,6 +5,7 @@ import type { Ban, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import type { Announcer } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import { ruleOf } from './rules.js';
 
 /**
  * Range bans for IPv6 rotation (`ipv6RangeBan`). An attacker who owns a /48 has 65,536 /64s, each
@@ -29,15 +30,9 @@ export function watchRanges(
   for (const jail of options.jails) {
     rules.set(
       jail.name,
-      Object.freeze({
-        jail: jail.name,
-        findTimeMs: jail.findTimeMs,
+      ruleOf(jail, options, {
         maxRetry: range.threshold,
         pardonMaxRetry: range.threshold,
-        banTimeMs: jail.banTimeMs,
-        increment: jail.increment,
-        dryRun: jail.dryRun,
-        historyTimeMs: options.historyTimeMs,
         recidive: null,
         reason: `${range.threshold} clients of this /${range.prefix} banned within ${formatDuration(jail.findTimeMs)}`,
       }),

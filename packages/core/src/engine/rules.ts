@@ -17,21 +17,32 @@ export function buildRules(options: ResolvedOptions): ReadonlyMap<string, Failur
   for (const jail of options.jails) {
     rules.set(
       jail.name,
-      Object.freeze({
-        jail: jail.name,
-        findTimeMs: jail.findTimeMs,
+      ruleOf(jail, options, {
         maxRetry: jail.maxRetry,
         pardonMaxRetry: jail.pardon?.maxRetry ?? jail.maxRetry,
-        banTimeMs: jail.banTimeMs,
-        increment: jail.increment,
-        dryRun: jail.dryRun,
-        historyTimeMs: options.historyTimeMs,
         recidive: jail.feedsRecidive ? recidive : null,
         reason: `maxRetry (${jail.maxRetry}) failures within ${formatDuration(jail.findTimeMs)}`,
       }),
     );
   }
   return rules;
+}
+
+/** A jail's failure rule, frozen: its window, ban time and escalation, with the thresholds given. */
+export function ruleOf(
+  jail: ResolvedJail,
+  options: ResolvedOptions,
+  own: Pick<FailureRule, 'maxRetry' | 'pardonMaxRetry' | 'recidive' | 'reason'>,
+): FailureRule {
+  return Object.freeze({
+    jail: jail.name,
+    findTimeMs: jail.findTimeMs,
+    banTimeMs: jail.banTimeMs,
+    increment: jail.increment,
+    dryRun: jail.dryRun,
+    historyTimeMs: options.historyTimeMs,
+    ...own,
+  });
 }
 
 /** A jail that targets routes: it names paths or methods. Its attempts take slots before the handler. */

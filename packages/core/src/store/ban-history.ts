@@ -1,3 +1,4 @@
+import { MapSweep } from './map-sweep.js';
 /** One client's ended bans, as the memory store keeps them. */
 export interface HistoryEntry {
   /** Bans per jail (the highest ban count seen there). */
@@ -20,7 +21,7 @@ export interface HistoryEntry {
 export class BanHistory {
   readonly #cap: number;
   readonly #entries = new Map<string, HistoryEntry>();
-  #sweep: IterableIterator<[string, HistoryEntry]> | undefined;
+  readonly #sweep = new MapSweep(this.#entries);
 
   constructor(cap: number) {
     this.#cap = cap;
@@ -60,15 +61,11 @@ export class BanHistory {
 
   /** Drops expired entries, at most `max` looked at per call (the walk resumes where it stopped). */
   sweep(now: number, max: number): void {
-    for (let i = 0; i < max; i++) {
-      this.#sweep ??= this.#entries.entries();
-      const next = this.#sweep.next();
-      if (next.done) {
-        this.#sweep = undefined;
-        return;
-      }
-      if (next.value[1].expiresMs <= now) this.#entries.delete(next.value[0]);
-    }
+    this.#sweep.run(
+      max,
+      (entry) => entry.expiresMs <= now,
+      (key) => this.#entries.delete(key),
+    );
   }
 
   entries(): IterableIterator<[string, HistoryEntry]> {

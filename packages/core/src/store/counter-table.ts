@@ -1,3 +1,5 @@
+import { MapSweep } from './map-sweep.js';
+
 /** Buckets by failure count; counters at or above the last bucket share it. */
 const BUCKETS = 64;
 /** The most failure times one counter keeps, whatever its threshold (pardon maxRetry may be Infinity). */
@@ -33,7 +35,7 @@ export class CounterTable {
   readonly #buckets: Bucket[] = Array.from({ length: BUCKETS }, () => ({ head: null, tail: null }));
   #evictions = 0;
   /** Where the sliced sweep resumes. */
-  #sweep: IterableIterator<Counter> | undefined;
+  readonly #sweep = new MapSweep(this.#counters);
 
   constructor(cap: number) {
     this.#cap = cap;
@@ -121,17 +123,14 @@ export class CounterTable {
    * `max` counters per call (the walk resumes where it stopped): a sweep's cost is bounded.
    */
   sweep(now: number, windowOf: (key: string) => number, max = Number.POSITIVE_INFINITY): void {
-    for (let i = 0; i < max; i++) {
-      this.#sweep ??= this.#counters.values();
-      const next = this.#sweep.next();
-      if (next.done) {
-        this.#sweep = undefined;
-        return;
-      }
-      const counter = next.value;
-      const last = counter.times[counter.times.length - 1];
-      if (last === undefined || last <= now - windowOf(counter.key)) this.delete(counter.key);
-    }
+    this.#sweep.run(
+      max,
+      (counter) => {
+        const last = counter.times[counter.times.length - 1];
+        return last === undefined || last <= now - windowOf(counter.key);
+      },
+      (key) => this.delete(key),
+    );
   }
 
   /**

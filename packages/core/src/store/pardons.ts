@@ -1,4 +1,5 @@
 import { evictOldest } from './ban-history.js';
+import { MapSweep } from './map-sweep.js';
 
 /**
  * Pardons of the memory store: until when a client has the pardoned threshold in a jail. Capped
@@ -9,7 +10,7 @@ export class PardonTable {
   readonly #cap: number;
   /** `jail\0client` → epoch ms the pardon ends. */
   readonly #until = new Map<string, number>();
-  #sweep: IterableIterator<[string, number]> | undefined;
+  readonly #sweep = new MapSweep(this.#until);
 
   constructor(cap: number) {
     this.#cap = cap;
@@ -29,15 +30,11 @@ export class PardonTable {
 
   /** Drops expired pardons, at most `max` looked at per call. */
   sweep(now: number, max: number): void {
-    for (let i = 0; i < max; i++) {
-      this.#sweep ??= this.#until.entries();
-      const next = this.#sweep.next();
-      if (next.done) {
-        this.#sweep = undefined;
-        return;
-      }
-      if (next.value[1] <= now) this.#until.delete(next.value[0]);
-    }
+    this.#sweep.run(
+      max,
+      (until) => until <= now,
+      (key) => this.#until.delete(key),
+    );
   }
 
   entries(): IterableIterator<[string, number]> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock } from '../clock.js';
 import type { Ban, FailureResult, FailureRule, Store, StoreContext } from '../store/store.js';
@@ -273,20 +273,23 @@ export function storeConformance(name: string, factory: StoreFactory): void {
     });
 
     describe('reservations (reserve, settle)', () => {
-      const reserveOf = (store: Store) => {
-        if (store.reserve === undefined || store.settle === undefined) return undefined;
-        return { reserve: store.reserve.bind(store), settle: store.settle.bind(store) };
+      /** A fresh store and its reserve/settle; skips the test (closing the store) for a store without them. */
+      const openReserving = async (t: TestContext) => {
+        const store = await open();
+        if (store.reserve === undefined || store.settle === undefined) {
+          await store.close();
+          t.skip(`${name} has no reserve()`);
+          return undefined;
+        }
+        return { store, r: { reserve: store.reserve.bind(store), settle: store.settle.bind(store) } };
       };
       let id = 0;
       const nextId = () => `r${process.pid}-${id++}`;
 
       it('admits exactly the remaining budget when attempts arrive at once, and frees slots on settle', async (t) => {
-        const store = await open();
-        const r = reserveOf(store);
-        if (!r) {
-          await store.close();
-          return t.skip(`${name} has no reserve()`);
-        }
+        const opened = await openReserving(t);
+        if (opened === undefined) return;
+        const { store, r } = opened;
         const client = freshClient();
         const ids = Array.from({ length: 20 }, nextId);
         const answers = await Promise.all(ids.map((i) => r.reserve(rule(), client, i, 60_000)));
@@ -309,12 +312,9 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       });
 
       it('bans at the threshold through settle, and then refuses with the ban', async (t) => {
-        const store = await open();
-        const r = reserveOf(store);
-        if (!r) {
-          await store.close();
-          return t.skip(`${name} has no reserve()`);
-        }
+        const opened = await openReserving(t);
+        if (opened === undefined) return;
+        const { store, r } = opened;
         const client = freshClient();
         const ids = [nextId(), nextId(), nextId()];
         for (const i of ids) assert.equal((await r.reserve(rule(), client, i, 60_000)).admitted, true);
@@ -332,12 +332,9 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       });
 
       it('a reservation never settled stops holding its slot after holdMs', async (t) => {
-        const store = await open();
-        const r = reserveOf(store);
-        if (!r) {
-          await store.close();
-          return t.skip(`${name} has no reserve()`);
-        }
+        const opened = await openReserving(t);
+        if (opened === undefined) return;
+        const { store, r } = opened;
         const client = freshClient();
         for (let i = 0; i < 3; i++) await r.reserve(rule(), client, nextId(), 200);
         assert.equal((await r.reserve(rule(), client, nextId(), 200)).admitted, false);
@@ -347,12 +344,9 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       });
 
       it('settling an unknown reservation as failed still counts it', async (t) => {
-        const store = await open();
-        const r = reserveOf(store);
-        if (!r) {
-          await store.close();
-          return t.skip(`${name} has no reserve()`);
-        }
+        const opened = await openReserving(t);
+        if (opened === undefined) return;
+        const { store, r } = opened;
         const client = freshClient();
         const result = await r.settle(rule(), client, 'never-reserved', true, 0);
         assert.equal(result?.count, 1);
@@ -360,12 +354,9 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       });
 
       it('uses the pardoned threshold while pardoned, and unban frees every slot', async (t) => {
-        const store = await open();
-        const r = reserveOf(store);
-        if (!r) {
-          await store.close();
-          return t.skip(`${name} has no reserve()`);
-        }
+        const opened = await openReserving(t);
+        if (opened === undefined) return;
+        const { store, r } = opened;
         const client = freshClient();
         const pardoned = rule({ pardonMaxRetry: 6 });
         await store.recordPardon('login', client, 60_000);

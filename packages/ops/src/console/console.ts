@@ -116,6 +116,25 @@ export function createConsoleHandler(
       detail: cleanText(detail, 300),
     });
 
+  /** Runs an operator's change and records it in the audit log, done (with `detail`) or refused. */
+  const audited = async <T>(
+    request: AdminRequest,
+    session: ConsoleSession,
+    action: AuditEntry['action'],
+    target: string,
+    change: () => Promise<T>,
+    detail: (result: T) => string,
+  ): Promise<T> => {
+    try {
+      const result = await change();
+      record(request, session, action, target, true, detail(result));
+      return result;
+    } catch (error) {
+      record(request, session, action, target, false, (error as Error).message);
+      throw error;
+    }
+  };
+
   const row = (ban: Ban) => ({
     ...banJson(ban),
     timeLeftMs: ban.endMs === Number.POSITIVE_INFINITY ? null : Math.max(0, ban.endMs - now()),
@@ -179,22 +198,19 @@ export function createConsoleHandler(
           duration: text(request.body, 'duration', 20, false),
           reason: cleanText(text(request.body, 'reason', 200, false) ?? '', 200) || undefined,
         };
-        try {
-          const ban = await backend.ban(address, options);
-          backend.pager.invalidate();
-          record(
-            request,
-            session,
-            'ban',
-            address,
-            true,
-            `${ban.jail}, ${options.duration ?? 'default time'}`,
-          );
-          return json(201, { ban: row(ban) });
-        } catch (error) {
-          record(request, session, 'ban', address, false, (error as Error).message);
-          throw error;
-        }
+        const ban = await audited(
+          request,
+          session,
+          'ban',
+          address,
+          async () => {
+            const ban = await backend.ban(address, options);
+            backend.pager.invalidate();
+            return ban;
+          },
+          (ban) => `${ban.jail}, ${options.duration ?? 'default time'}`,
+        );
+        return json(201, { ban: row(ban) });
       }
       case 'DELETE /bans': {
         const address = request.query.get('address');
@@ -202,22 +218,19 @@ export function createConsoleHandler(
           throw new JailkeeperError('JK_ERR_BAD_REQUEST', 'DELETE /console/api/bans needs ?address=<ip>.');
         }
         const jail = request.query.get('jail') || undefined;
-        try {
-          const lifted = await backend.unban(address, jail);
-          backend.pager.invalidate();
-          record(
-            request,
-            session,
-            'unban',
-            address,
-            true,
-            `${lifted.length} ban(s) lifted${jail ? ` in ${jail}` : ''}`,
-          );
-          return json(200, { lifted: lifted.map((b) => banJson(b)) });
-        } catch (error) {
-          record(request, session, 'unban', address, false, (error as Error).message);
-          throw error;
-        }
+        const lifted = await audited(
+          request,
+          session,
+          'unban',
+          address,
+          async () => {
+            const lifted = await backend.unban(address, jail);
+            backend.pager.invalidate();
+            return lifted;
+          },
+          (lifted) => `${lifted.length} ban(s) lifted${jail ? ` in ${jail}` : ''}`,
+        );
+        return json(200, { lifted: lifted.map((b) => banJson(b)) });
       }
       case 'GET /ignore':
         return json(200, { entries: await backend.ignoreList() });
@@ -229,21 +242,15 @@ export function createConsoleHandler(
           throw new JailkeeperError('JK_ERR_BAD_REQUEST', 'DELETE /console/api/ignore needs ?entry=<cidr>.');
         }
         const action = adding ? 'ignore-add' : 'ignore-remove';
-        try {
-          const changed = adding ? await backend.ignoreAdd(entry) : await backend.ignoreRemove(entry);
-          record(
-            request,
-            session,
-            action,
-            entry,
-            true,
-            changed.length === 0 ? 'nothing changed' : changed.join(', '),
-          );
-          return json(200, adding ? { added: changed } : { removed: changed });
-        } catch (error) {
-          record(request, session, action, entry, false, (error as Error).message);
-          throw error;
-        }
+        const changed = await audited(
+          request,
+          session,
+          action,
+          entry,
+          () => (adding ? backend.ignoreAdd(entry) : backend.ignoreRemove(entry)),
+          (changed) => (changed.length === 0 ? 'nothing changed' : changed.join(', ')),
+        );
+        return json(200, adding ? { added: changed } : { removed: changed });
       }
       case 'GET /jails':
         return json(200, { jails: await backend.jailNames() });

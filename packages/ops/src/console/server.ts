@@ -44,17 +44,7 @@ export function createConsoleServer(backend: ConsoleBackend, options: ConsoleSer
     lockout,
     path: 'console',
     now,
-    onLockout: (caller, untilMs) =>
-      audit.record({
-        atMs: now(),
-        who: 'unknown',
-        via: 'gate',
-        from: caller,
-        action: 'lockout',
-        target: caller,
-        ok: true,
-        detail: `${gate.lockout.maxRetry} wrong tokens: refused until ${new Date(untilMs).toISOString()}`,
-      }),
+    audit,
   });
   const handler = createConsoleHandler(backend, { gate, audit, options: consoleOptions, path: 'console' });
   const handle = async (request: AdminRequest): Promise<AdminResponse> => {

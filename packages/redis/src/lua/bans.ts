@@ -34,13 +34,7 @@ export const RESTORE = `${PRELUDE}
 local channel, origin, history_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local results, seqs = {}, {}
 -- The version is read once and written once: a batch of bans is a run of seqs.
-local v = redis.call('GET', KEYS[2])
-local epoch, seq = nil, 0
-if v then
-  local e, s = string.match(v, '^([^:]+):(%d+)$')
-  epoch, seq = e, tonumber(s) or 0
-end
-if not epoch then epoch = t[1] .. string.format('%06d', tonumber(t[2])) end
+local epoch, seq = read_version(KEYS[2])
 local latest = 0
 local n = (#ARGV - 3) / 7
 for i = 1, n do
@@ -66,13 +60,7 @@ for i = 1, n do
     local h = redis.call('HMGET', hkey, ban.jail, '*')
     if tonumber(h[1] or '0') < ban.banCount then redis.call('HSET', hkey, ban.jail, ban.banCount) end
     if tonumber(h[2] or '0') < ban.banCount then redis.call('HSET', hkey, '*', ban.banCount) end
-    if ban.endMs < 0 then
-      redis.call('PERSIST', hkey)
-    else
-      local keep = ban.endMs - now + history_ms
-      local ttl = redis.call('PTTL', hkey)
-      if ttl ~= -1 and keep > ttl then redis.call('PEXPIRE', hkey, string.format('%d', keep)) end
-    end
+    keep_history(hkey, ban, history_ms)
     results[i] = { written = true }
   end
 end

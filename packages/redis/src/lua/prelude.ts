@@ -48,9 +48,9 @@ local function store(bkey, client, list)
   if #list == 0 then redis.call('HDEL', bkey, client) else redis.call('HSET', bkey, client, encode(list)) end
 end
 
--- Counts one change of the shard: seq + 1 in its version; a shard without one (new, or lost)
--- starts a new epoch (Redis' time in microseconds).
-local function bump(vkey)
+-- A shard's version: its epoch and seq; a shard without one (new, or lost) starts a new epoch
+-- (Redis' time in microseconds) at seq 0.
+local function read_version(vkey)
   local v = redis.call('GET', vkey)
   local epoch, seq = nil, 0
   if v then
@@ -58,6 +58,12 @@ local function bump(vkey)
     epoch, seq = e, tonumber(s) or 0
   end
   if not epoch then epoch = t[1] .. string.format('%06d', tonumber(t[2])) end
+  return epoch, seq
+end
+
+-- Counts one change of the shard: seq + 1 in its version.
+local function bump(vkey)
+  local epoch, seq = read_version(vkey)
   seq = seq + 1
   redis.call('SET', vkey, epoch .. ':' .. string.format('%d', seq), 'KEEPTTL')
   return epoch, seq
@@ -135,10 +141,8 @@ local function put_ban(bkey, vkey, ban, channel, origin)
   return epoch, seq
 end
 
--- Counts the ban in the client's history, kept historyTime after the ban ends.
-local function remember(hkey, jail, ban, history_ms)
-  redis.call('HINCRBY', hkey, jail, 1)
-  redis.call('HINCRBY', hkey, '*', 1)
+-- Keeps the client's history historyTime after the ban ends (for ever after a permanent ban).
+local function keep_history(hkey, ban, history_ms)
   if ban.endMs < 0 then
     redis.call('PERSIST', hkey)
   else
@@ -146,6 +150,13 @@ local function remember(hkey, jail, ban, history_ms)
     local ttl = redis.call('PTTL', hkey)
     if ttl ~= -1 and keep > ttl then redis.call('PEXPIRE', hkey, string.format('%d', keep)) end
   end
+end
+
+-- Counts the ban in the client's history, kept historyTime after the ban ends.
+local function remember(hkey, jail, ban, history_ms)
+  redis.call('HINCRBY', hkey, jail, 1)
+  redis.call('HINCRBY', hkey, '*', 1)
+  keep_history(hkey, ban, history_ms)
 end
 
 -- Slides a window: drops failure times at or before now - window.
