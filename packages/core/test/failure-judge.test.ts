@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { networkOf } from '../src/engine/failure-judge.js';
-import { createJailkeeper, createManualClock, type JailOptions } from '../src/index.js';
+import { configWarnings, createJailkeeper, createManualClock, type JailOptions } from '../src/index.js';
 import { quietLogger } from '../src/testing/helpers.js';
 
 function keeperWith(jail: JailOptions) {
@@ -91,6 +91,23 @@ describe('the failure judge', () => {
     assert.equal(networkOf('2001:db8:1:2::1'), networkOf('2001:db8:1:ffff::9'));
     assert.notEqual(networkOf('2001:db8:1::1'), networkOf('2001:db8:2::1'));
     assert.equal(networkOf('64:ff9b::cb00:7107'), networkOf('203.0.113.9'));
+  });
+
+  it('a jail that counts 401s once per path warns (JK_WRN_DISTINCT_GUESSES): guesses at one route are one path', async () => {
+    const warned: string[] = [];
+    const keeper = createJailkeeper({
+      jails: {
+        login: { statuses: [401], paths: ['/login'], distinct: 'path' },
+        scanners: { statuses: [404], distinct: 'path' },
+      },
+      logger: { info() {}, error() {}, warn: (o: object) => warned.push((o as { code: string }).code) },
+    });
+    assert.deepEqual(warned, ['JK_WRN_DISTINCT_GUESSES']);
+    assert.deepEqual(
+      configWarnings(keeper.options).map((w) => w.option),
+      ['jails.login.distinct'],
+    );
+    await keeper.close();
   });
 
   it('bad options fail at startup, naming the option', () => {

@@ -306,13 +306,24 @@ export interface ConfigWarning {
  * bans users who log in. It is said in words with `statuses: 'any'`.
  */
 export function configWarnings(options: ResolvedOptions): ConfigWarning[] {
-  return options.jails
+  const warnings: ConfigWarning[] = options.jails
     .filter((jail) => jail.countsEveryStatusUnsaid)
     .map((jail) => ({
       code: 'JK_WRN_COUNTS_EVERY_STATUS' as const,
       option: `jails.${jail.name}.statuses`,
       message: `jails.${jail.name} names paths (${jail.paths.source.slice(0, 3).join(', ')}) but no statuses, so it counts every response there, successes included (a login that succeeds counts as a failure). Name the failure statuses (e.g. statuses: [401]), or say statuses: "any" if every response there is a failure (a honeypot path).`,
     }));
+  // Guesses on one route are one path: counted once, a password could be guessed without end.
+  for (const jail of options.jails) {
+    if (jail.distinct !== null && (jail.statuses === null || jail.statuses.has(401))) {
+      warnings.push({
+        code: 'JK_WRN_DISTINCT_GUESSES',
+        option: `jails.${jail.name}.distinct`,
+        message: `jails.${jail.name} counts each path once (distinct: "${jail.distinct}") and counts 401s: every guess at one sign-in route is the same path, so a password guesser would be counted once per findTime. Keep distinct for 404 and 403 jails, and count sign-in failures in a jail without it (presets.login).`,
+      });
+    }
+  }
+  return warnings;
 }
 
 /**
