@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { networkOf } from '../src/engine/failure-judge.js';
 import { configWarnings, createJailkeeper, createManualClock, type JailOptions } from '../src/index.js';
+import { compileProbes } from '../src/paths/probe-match.js';
 import { quietLogger } from '../src/testing/helpers.js';
 
 function keeperWith(jail: JailOptions) {
@@ -83,6 +84,25 @@ describe('the failure judge', () => {
     }
     assert.deepEqual(keeper.brokenLinks(), []);
     await keeper.close();
+  });
+
+  it('probe signatures: at any depth, ignoring case and doubled slashes; a closed one ends its segment', () => {
+    const matches = compileProbes('probes.signatures', ['wp-login.php', '.env*', 'vendor/phpunit*', 'pma']);
+    for (const path of [
+      '/wp-login.php',
+      '/blog/WP-Login.php',
+      '//wp-login.php',
+      '/.env',
+      '/.env.local',
+      '/vendor//phpunit/x',
+      '/pma/',
+      '/PMA',
+    ]) {
+      assert.ok(matches(path), path);
+    }
+    for (const path of ['/wp-login.php5', '/xwp-login.php', '/pmarket', '/my.env', '/vendor/phpunix', '/']) {
+      assert.ok(!matches(path), path);
+    }
   });
 
   it('networkOf: /24, /48, and an IPv6 address carrying an IPv4 client is that client', () => {
