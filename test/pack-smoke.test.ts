@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { blocksOf, documents, runBlock, TOKEN, where } from './readme-blocks.js';
+import { blocksOf, documents, runBlock, TOKEN, where, writeTsconfig } from './readme-blocks.js';
 import { startRedis } from './redis-server.js';
 
 // Packs each publishable package as pnpm would publish it, installs the tarball into a bare folder
@@ -331,6 +331,7 @@ describe('the README examples run against the packed packages', () => {
     for (const pkg of packages) install(pkg, app);
     for (const name of ['express', 'fastify', 'ioredis']) link(name, join(root, 'test'), app);
     link('prom-client', join(root, 'packages', 'ops'), app);
+    writeTsconfig(app);
     const redis = await startRedis();
     try {
       for (const [index, block] of blocks.entries()) {

@@ -79,12 +79,16 @@ export function appFolder(dir: string, links: Readonly<Record<string, string>>):
     join(dir, 'package.json'),
     JSON.stringify({ name: 'readme-app', private: true, type: 'module' }),
   );
-  // TypeScript blocks compile as a NestJS app's would: with the legacy decorators Nest is built on.
+  writeTsconfig(dir);
+  return dir;
+}
+
+/** TypeScript blocks compile as a NestJS app's would: with the legacy decorators Nest is built on. */
+export function writeTsconfig(dir: string): void {
   writeFileSync(
     join(dir, 'tsconfig.json'),
     JSON.stringify({ compilerOptions: { experimentalDecorators: true, emitDecoratorMetadata: true } }),
   );
-  return dir;
 }
 
 /** The admin token the examples read from JAILKEEPER_TOKEN. */
