@@ -1,7 +1,7 @@
 // Micro-benchmarks of the engine's hot path, on the built package.
 // Run: pnpm -r build && node --expose-gc bench/core.bench.js
 
-import { createJailkeeper, createManualClock } from '@jailkeeper/core';
+import { createJailkeeper, createManualClock, presets } from '@jailkeeper/core';
 import { measure, measureAsync } from './measure.js';
 
 const clock = createManualClock();
@@ -61,6 +61,43 @@ await measureAsync('observe(): a failure of a new client at the cap (worst case)
     status: 401,
   }),
 );
+
+// 404s judged by the scanners preset (distinct paths, shared paths, probes) against the same
+// jail without the judge: what the judge adds to a counted failure (a clean request pays nothing).
+const plain404 = createJailkeeper({ clock, jails: { scan: { statuses: [404], maxRetry: 1000 } } });
+const judged404 = createJailkeeper({
+  clock,
+  jails: { scan: { ...presets.scanners, maxRetry: 1000 } },
+  logger: { info() {}, warn() {}, error() {} },
+});
+const misses = ids.map((client, i) => ({
+  client,
+  method: 'GET',
+  route: null,
+  path: `/missing/${i & 63}`,
+  status: 404,
+}));
+let m = 0;
+await measureAsync('observe(): a 404, plain jail', 1_000_000, () => {
+  if ((++m & 1023) === 0) clock.advance(100);
+  return plain404.observe(misses[m & 1023]);
+});
+await measureAsync('observe(): a 404, presets.scanners (a repeat: not counted)', 1_000_000, () => {
+  if ((++m & 1023) === 0) clock.advance(100);
+  return judged404.observe(misses[m & 1023]);
+});
+// Without distinct every miss reaches the store: the shared-path tracker and the probe match
+// are what is added to the plain jail's cost.
+const counted404 = createJailkeeper({
+  clock,
+  jails: { scan: { ...presets.scanners, distinct: false, maxRetry: 1000 } },
+  logger: { info() {}, warn() {}, error() {} },
+});
+await measureAsync('observe(): a 404, presets.scanners without distinct', 1_000_000, () => {
+  if ((++m & 1023) === 0) clock.advance(100);
+  return counted404.observe(misses[m & 1023]);
+});
+await Promise.all([plain404.close(), judged404.close(), counted404.close()]);
 
 // Heap of 100,000 tracked clients.
 global.gc?.();

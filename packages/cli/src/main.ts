@@ -25,6 +25,7 @@ import { bansTable, isoTime, printable, statusText, table } from './format.js';
 import { HttpBackend } from './http-backend.js';
 import { RedisBackend } from './redis-backend.js';
 import { replay } from './replay.js';
+import { banDetails, brokenLinkLines, judgedLines, storyLines } from './replay-text.js';
 
 /** Where output goes: the CLI's own streams, or a test's buffers. */
 export interface Io {
@@ -50,7 +51,7 @@ The console for a whole fleet (a web page on loopback; sign in with the token):
 
 Commands on files:
   check-config <file>                    every problem of a config, with its code
-  replay <access.log> --config <file> [--format combined|json] [--all] [--no-progress]
+  replay <access.log> --config <file> [--format combined|json] [--all] [--explain <ip>] [--no-progress]
   import-fail2ban <dir|jail.local> [--filters DIR] [--out FILE]
 
 Common options:
@@ -79,6 +80,7 @@ const OPTIONS = {
   exec: { type: 'string' },
   filters: { type: 'string' },
   'no-progress': { type: 'boolean' },
+  explain: { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   'allow-remote': { type: 'string' },
@@ -312,6 +314,7 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
   try {
     report = await replay(file, config, {
       format,
+      explain: values.explain,
       onProgress: progress
         ? (read, size) => {
             const now = Date.now();
@@ -370,6 +373,7 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
       for (const [path, n] of paths) lines.push(`  ${n}  ${printable(path)}`);
     }
   }
+  lines.push(...judgedLines(report));
   const recidive = report.bans.filter((b) => !(b.jail in report.jails));
   lines.push(
     '',
@@ -394,7 +398,10 @@ async function replayCommand(file: string, values: Values, io: Io): Promise<void
       lines.push(
         `…and ${report.bans.length - shown.length} more (--all lists them, --json gives everything).`,
       );
+    lines.push(...banDetails(shown));
   }
+  lines.push(...brokenLinkLines(report));
+  if (report.explain !== undefined) lines.push(...storyLines(report.explain));
   io.out(`${lines.join('\n')}\n`);
 }
 

@@ -10,6 +10,14 @@ import {
   type ObserveResult,
 } from '@jailkeeper/core';
 import { type CombinedEntry, createCombinedParser, type LogEntry, parseJsonLine } from './log-line.js';
+import {
+  type ClientProfile,
+  type ClientStory,
+  type EvidenceLine,
+  looksLegitimate,
+  outcomeWords,
+  ReplayWitness,
+} from './replay-profile.js';
 
 /** One ban replay found. */
 export interface ReplayBan {
@@ -22,6 +30,12 @@ export interface ReplayBan {
   banCount: number;
   /** The line that made it. */
   line: number;
+  /** The failures counted in the window that ended in the ban (the last 20). */
+  evidence: EvidenceLine[];
+  /** The client over the whole log (requests refused after the ban included). */
+  profile: ClientProfile | null;
+  /** Many successes and few distinct failures: the shape of a reader, not of a scanner. Worth a look. */
+  looksLegitimate: boolean;
 }
 
 export interface ReplayJail {
@@ -31,6 +45,10 @@ export interface ReplayJail {
   exemptPaths: Record<string, number>;
   ignored: number;
   pardoned: number;
+  /** Failures not counted: the client already failed on that path (`distinct`). */
+  repeated: number;
+  /** Failures not counted: the path was a broken link many networks got (`sharedPaths`). */
+  shared: number;
   bans: number;
 }
 
@@ -60,6 +78,10 @@ export interface ReplayReport {
   refused: number;
   jails: Record<string, ReplayJail>;
   bans: ReplayBan[];
+  /** Paths taken for the site's broken links during the replay (`sharedPaths`), when they became so. */
+  brokenLinks: Array<{ jail: string; path: string; networks: number; atMs: number; line: number }>;
+  /** With `explain`: that client's story. */
+  explain?: ClientStory;
   /** Replay runs every jail live (dryRun off), to show what going live would do. */
   note: string;
 }
@@ -70,7 +92,23 @@ export interface ReplayOptions {
   crawlerResolver?: CrawlerResolver;
   /** Called with the bytes read so far and the file's size. */
   onProgress?: (read: number, size: number) => void;
+  /** An address whose every line is told (`--explain`). */
+  explain?: string;
 }
+
+/**
+ * Replay's logger: bans and broken links are in the report, so only other warnings are passed on
+ * (as process warnings, on stderr).
+ */
+const REPLAY_LOGGER = {
+  info() {},
+  error() {},
+  warn(obj: object, msg?: string) {
+    const code = (obj as { code?: string }).code;
+    if (code !== 'JK_WRN_BROKEN_LINK')
+      process.emitWarning(msg ?? String(code), code === undefined ? {} : { code });
+  },
+};
 
 /** The options replay runs with: the file's jails and identity settings, live, in memory. */
 function replayOptions(
@@ -107,6 +145,7 @@ function replayOptions(
       ? { recidive: { ...(recidive as object), dryRun: false } }
       : {}),
     clock,
+    logger: REPLAY_LOGGER,
     sweepInterval: '1h',
     closeConnectionsOnBan: false,
   } as JailkeeperOptions;
@@ -127,7 +166,22 @@ export async function replay(
   const jailNames = keeper.options.jails.map((j) => j.name);
   const jails: Record<string, ReplayJail> = {};
   for (const name of jailNames)
-    jails[name] = { counted: 0, exempt: 0, exemptPaths: {}, ignored: 0, pardoned: 0, bans: 0 };
+    jails[name] = {
+      counted: 0,
+      exempt: 0,
+      exemptPaths: {},
+      ignored: 0,
+      pardoned: 0,
+      repeated: 0,
+      shared: 0,
+      bans: 0,
+    };
+  const explained = options.explain === undefined ? undefined : keeper.identify(options.explain);
+  const witness = new ReplayWitness(
+    options.explain === undefined
+      ? undefined
+      : { address: options.explain, client: explained?.key ?? options.explain },
+  );
   const report: ReplayReport = {
     file,
     format: 'combined',
@@ -146,12 +200,15 @@ export async function replay(
     refused: 0,
     jails,
     bans: [],
+    brokenLinks: [],
     note: "Replay runs every jail live (dryRun off) on an in-memory store, with the log's own clock.",
   };
   let lineNo = 0;
   let lastIp: string | null = null;
+  /** The bans of the line being observed, by jail and client, for their evidence. */
+  const fresh = new Map<string, ReplayBan>();
   keeper.on('ban', (ban: BanEvent) => {
-    report.bans.push({
+    const made: ReplayBan = {
       jail: ban.jail,
       client: ban.client,
       ip: ban.ip ?? lastIp,
@@ -159,9 +216,23 @@ export async function replay(
       untilMs: Number.isFinite(ban.endMs) ? ban.endMs : null,
       banCount: ban.banCount,
       line: lineNo,
-    });
+      evidence: [],
+      profile: null,
+      looksLegitimate: false,
+    };
+    report.bans.push(made);
+    fresh.set(`${ban.jail}\u0000${ban.client}`, made);
     const j = jails[ban.jail];
     if (j) j.bans++;
+  });
+  keeper.on('brokenLink', (link) => {
+    report.brokenLinks.push({
+      jail: link.jail,
+      path: link.path,
+      networks: link.networks,
+      atMs: link.sinceMs,
+      line: lineNo,
+    });
   });
 
   const { size } = await stat(file);
@@ -179,6 +250,12 @@ export async function replay(
       const j = jails[outcome.jail];
       if (j === undefined) continue;
       switch (outcome.action) {
+        case 'repeated':
+          j.repeated++;
+          break;
+        case 'shared':
+          j.shared++;
+          break;
         case 'counted':
         case 'banned':
         case 'alreadyBanned':
@@ -235,14 +312,20 @@ export async function replay(
     if (report.fromMs === null) report.fromMs = entry.timeMs;
     report.toMs = entry.timeMs;
     if (entry.timeMs > clock.now()) clock.set(entry.timeMs);
+    witness.request(client.key, entry.timeMs, entry.status, entry.path, entry.userAgent);
     const verdict = keeper.check(client, { method: entry.method, path: entry.path });
     if (verdict.banned) {
       report.refused++;
+      witness.tell(client.key, lineNo, line, `refused (banned in ${verdict.jail})`);
       return undefined;
     }
-    if (!keeper.watchesStatus(entry.status)) return undefined;
+    if (!keeper.watchesStatus(entry.status)) {
+      witness.tell(client.key, lineNo, line, 'no jail watches this status');
+      return undefined;
+    }
     lastIp = entry.ip;
     const path = entry.path;
+    const at = lineNo;
     return keeper
       .observe({
         client,
@@ -251,7 +334,18 @@ export async function replay(
         status: entry.status,
         userAgent: entry.userAgent,
       })
-      .then((result) => tally(result, path));
+      .then((result) => {
+        tally(result, path);
+        witness.observed(client.key, at, entry.timeMs, line, result);
+        witness.tell(client.key, at, line, outcomeWords(result));
+        if (fresh.size > 0) {
+          for (const [key, ban] of fresh) {
+            const findTimeMs = keeper.options.jailsByName.get(ban.jail)?.findTimeMs ?? 0;
+            ban.evidence = witness.takeEvidence(ban.jail, ban.client, ban.atMs - findTimeMs);
+            fresh.delete(key);
+          }
+        }
+      });
   };
 
   const decoder = new StringDecoder('utf8');
@@ -277,6 +371,12 @@ export async function replay(
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   report.seconds = Math.round(seconds * 1000) / 1000;
   report.linesPerSecond = Math.round(report.lines / Math.max(seconds, 1e-9));
+  for (const ban of report.bans) {
+    ban.profile = witness.profile(ban.client);
+    ban.looksLegitimate = ban.profile !== null && looksLegitimate(ban.profile);
+  }
+  if (witness.story !== undefined)
+    report.explain = { ...witness.story, profile: witness.profile(witness.story.client) };
   for (const [jail, paths] of exemptCounts) {
     const top = [...paths].sort((a, b) => b[1] - a[1]).slice(0, 20);
     (jails[jail] as ReplayJail).exemptPaths = Object.fromEntries(top);

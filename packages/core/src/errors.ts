@@ -50,6 +50,8 @@ export const WARNING_CODES = {
   JK_WRN_TRUST_FUNCTION_THREW: 'jk_wrn_trust_function_threw',
   JK_WRN_COUNTS_EVERY_STATUS: 'jk_wrn_counts_every_status',
   JK_WRN_NO_PEER_ADDRESS: 'jk_wrn_no_peer_address',
+  JK_WRN_BROKEN_LINK: 'jk_wrn_broken_link',
+  JK_WRN_DISTINCT_GUESSES: 'jk_wrn_distinct_guesses',
 } as const;
 
 /** Every warning code (`JK_WRN_*`). */

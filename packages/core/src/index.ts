@@ -31,6 +31,7 @@ export type {
   StoreRecoveredEvent,
   UnbanEvent,
 } from './engine/events.js';
+export type { BrokenLink } from './engine/failure-judge.js';
 export { IgnoreList, parseIgnoreEntry } from './engine/ignore-list.js';
 export { createJailkeeper, Jailkeeper } from './engine/keeper.js';
 export { type BanInfoPage, jailNames, type ManualBanOptions } from './engine/operations.js';
@@ -41,10 +42,13 @@ export type {
   JailkeeperOptions,
   JailOptions,
   PardonOptions,
+  ProbeOptions,
   RecidiveOptions,
   ResolvedJail,
   ResolvedOptions,
+  SharedPathsOptions,
 } from './engine/options.js';
+export { type JailPreset, presets } from './engine/presets.js';
 export { type ConfigWarning, configWarnings, resolveOptions } from './engine/resolve-options.js';
 export type { Slots } from './engine/slots.js';
 export {
@@ -83,6 +87,8 @@ export {
 } from './identity/ip.js';
 export { canonicalNetworks, IpSet, NAMED_RANGES } from './identity/ip-set.js';
 export type { PathPattern } from './paths/path-pattern.js';
+export { BAD_BOT_AGENTS, BAD_BOT_SOURCE } from './signatures/bad-bots.js';
+export { PROBE_PATH_GROUPS, PROBE_PATHS, type ProbeSignatureGroup } from './signatures/probe-paths.js';
 export { createMemoryStore, type MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export type {
   Ban,

@@ -641,6 +641,7 @@ describe('events', () => {
       'method',
       'pardoned',
       'path',
+      'probe',
       'route',
       'status',
     ]);

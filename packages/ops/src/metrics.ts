@@ -142,6 +142,17 @@ export function createMetrics(keeper: Jailkeeper, options: MetricsOptions = {}):
       samples: () => byJail(keeper.banCounts()),
     },
     {
+      name: 'broken_links',
+      help: "404 paths that many networks get (a jail's sharedPaths): the site's broken links, counted for nobody; the list is keeper.brokenLinks().",
+      type: 'gauge',
+      labelNames: ['jail'],
+      samples: () => {
+        const links = new Map<string, number>();
+        for (const link of keeper.brokenLinks()) bump(links, link.jail);
+        return byJail(links);
+      },
+    },
+    {
       name: 'store_errors_total',
       help: 'Store operations that failed (the request went on).',
       type: 'counter',

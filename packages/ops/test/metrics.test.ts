@@ -37,6 +37,28 @@ describe('metrics', () => {
     await keeper.close();
   });
 
+  it("counts the site's broken links per jail (sharedPaths), without naming paths in labels", async () => {
+    const keeper = createJailkeeper({
+      jails: { scanners: { statuses: [404], sharedPaths: { networks: 3 } } },
+      logger: { info() {}, warn() {}, error() {} },
+    });
+    const metrics = createMetrics(keeper);
+    const miss = (client: string, path: string) =>
+      keeper.observe({ client, method: 'GET', route: null, path, status: 404 });
+    await miss('198.51.100.1', '/fonts/a.woff2');
+    await miss('198.51.100.2', '/fonts/a.woff2'); // the same /24: one network
+    assert.doesNotMatch(metrics.text(), /^jailkeeper_broken_links\{/m);
+    await miss('203.0.113.1', '/fonts/a.woff2');
+    await miss('192.0.2.1', '/fonts/a.woff2');
+    assert.match(metrics.text(), /^jailkeeper_broken_links\{jail="scanners"\} 1$/m);
+    assert.deepEqual(
+      keeper.brokenLinks().map((l) => [l.jail, l.path, l.networks]),
+      [['scanners', '/fonts/a.woff2', 3]],
+    );
+    metrics.close();
+    await keeper.close();
+  });
+
   it('registers the same figures with prom-client', async () => {
     const keeper = createJailkeeper({ jails });
     const registry = new promClient.Registry();

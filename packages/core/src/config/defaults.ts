@@ -35,6 +35,18 @@ export const DEFAULTS = Object.freeze({
   attemptWaitMs: 5000,
   /** How soon after a change the memory store writes its snapshot. */
   persistDelayMs: 1000,
+  /** Different networks (/24, /48) failing on one path that make it the site's broken link. */
+  sharedPathNetworks: 8,
+  /** The window those failures are seen in. */
+  sharedPathFindTimeMs: 60 * 60_000,
+  /** How many ordinary failures a failure on a probe path weighs. */
+  probeWeight: 5,
+  /** The most clients the failure judge remembers failing paths of, per jail (the oldest go first). */
+  judgeClients: 20_000,
+  /** The most failing paths the judge remembers of one client in one jail. */
+  judgePathsPerClient: 64,
+  /** The most 404 paths a jail's shared-path tracker watches (the least recent go first). */
+  sharedPathsTracked: 10_000,
 });
 
 /** Jail names that jailkeeper uses itself. */

@@ -57,11 +57,10 @@ export function assemble(
   );
   const warner = announcer.warner;
   const doubts = configWarnings(options);
-  if (doubts.length > 0) {
-    // One warning per code: the jails it concerns in one message.
-    warner.warn(doubts[0]!.code, doubts.map((d) => d.message).join(' '), {
-      options: doubts.map((d) => d.option),
-    });
+  // One warning per code: the jails it concerns in one message.
+  for (const code of new Set(doubts.map((d) => d.code))) {
+    const same = doubts.filter((d) => d.code === code);
+    warner.warn(code, same.map((d) => d.message).join(' '), { options: same.map((d) => d.option) });
   }
   const resolver = new ClientResolver(options.clientIp, options.ipv6Subnet, warner);
   const store =

@@ -3,6 +3,7 @@ import { formatDuration } from '../config/duration.js';
 import type { Logger, Warner, WarningCode } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { Ban, StoreDownInfo, StoreJailStatus } from '../store/store.js';
+import type { BrokenLink } from './failure-judge.js';
 import type { Slots } from './slots.js';
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
@@ -62,11 +63,15 @@ export interface JailOutcome {
     | 'ignored'
     | 'pardoned'
     | 'released'
+    | 'repeated'
+    | 'shared'
     | 'error';
   /** Failures in the window after this one. */
   readonly count?: number;
   readonly maxRetry?: number;
   readonly ban?: Ban;
+  /** True when the failure was on a probe path (the jail's `probes`): judged at the probe's weight. */
+  readonly probe?: boolean;
 }
 
 /** What `observe()` did with a response. */
@@ -129,6 +134,8 @@ export interface FailureEvent {
   readonly path: string;
   readonly status: number;
   readonly dryRun: boolean;
+  /** True when the path is a probe signature (the jail's `probes`): the threshold was ⌈maxRetry ÷ weight⌉. */
+  readonly probe: boolean;
 }
 
 /** The `pardon` event: a success earned the client a higher threshold until `untilMs`. */
@@ -172,6 +179,8 @@ export interface KeeperEvents {
   storeError: [{ operation: string; error: unknown }];
   storeDown: [StoreDownEvent];
   storeRecovered: [StoreRecoveredEvent];
+  /** A 404 path became shared by many networks (a jail's `sharedPaths`): it stops counting. */
+  brokenLink: [BrokenLink];
 }
 
 /**

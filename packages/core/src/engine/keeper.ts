@@ -27,6 +27,7 @@ import type {
   RequestInfo,
   ResponseEvent,
 } from './events.js';
+import type { BrokenLink } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { BanInfoPage, ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
@@ -273,6 +274,15 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   /** The bans this process enforces now, read from its local index (no store call). */
   activeBans(): Ban[] {
     return [...this.#book.active()];
+  }
+
+  /**
+   * The paths this process takes for the site's broken links now (jails with `sharedPaths`): 404s
+   * that many networks got within the window, which count for nobody. Each was also logged once
+   * (JK_WRN_BROKEN_LINK) when it became shared.
+   */
+  brokenLinks(): BrokenLink[] {
+    return this.#recorder.brokenLinks();
   }
 
   /**

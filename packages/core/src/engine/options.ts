@@ -46,6 +46,38 @@ export interface PardonOptions {
   maxRetry?: number;
 }
 
+/**
+ * The site's own broken links: a 404 (or 410) path on which at least `networks` different networks
+ * (IPv4 /24, IPv6 /48) failed within `findTime` is a broken link or a missing asset of the site,
+ * not a probe, and stops counting for everyone while it stays that shared. Reported once per path
+ * (JK_WRN_BROKEN_LINK, the `brokenLink` event, `keeper.brokenLinks()`). Probe paths never become
+ * shared. See docs/detection.md and, for the bound, docs/security.md.
+ */
+export interface SharedPathsOptions {
+  /** Different networks that must fail on a path within `findTime` (3 or more). @default 8 */
+  networks?: number;
+  /** The window those failures are seen in; a shared path stays shared while they keep coming. @default '1h' */
+  findTime?: Duration;
+}
+
+/**
+ * Probe signatures: a failure on a path that scanners ask for and visitors never do weighs more
+ * than an ordinary one. Only a request that no route matched, answered 404 or 410, is a probe: a
+ * path the app serves never is. See docs/detection.md.
+ */
+export interface ProbeOptions {
+  /**
+   * The signatures (see `PROBE_PATH_GROUPS` for the syntax: segments matched at any depth, ignoring
+   * case; a trailing `*` lets the last segment go on). @default PROBE_PATHS
+   */
+  signatures?: string[];
+  /**
+   * How many ordinary failures a probe weighs: a probe bans when the client's failures in the window
+   * reach ⌈maxRetry ÷ weight⌉ (every failure then judged at the probe's weight). @default 5
+   */
+  weight?: number;
+}
+
 /** One jail: which responses are failures, and the thresholds. */
 export interface JailOptions {
   /**
@@ -86,6 +118,16 @@ export interface JailOptions {
    * docs/accounts.md for the trade-off. @default 'address'
    */
   key?: 'address' | 'account' | 'account+address';
+  /**
+   * Count each failing path (`'path'`) or route (`'route'`: the pattern the router matched, the path
+   * when none did) once per client within `findTime`: a browser asking again for a missing asset
+   * counts once, a scanner walking fifty paths counts fifty. @default off
+   */
+  distinct?: 'path' | 'route' | false;
+  /** Spare the site's own broken links (see {@link SharedPathsOptions}); `true` for the defaults. @default off */
+  sharedPaths?: SharedPathsOptions | boolean;
+  /** Weigh failures on probe paths (see {@link ProbeOptions}); `true` for the defaults. @default off */
+  probes?: ProbeOptions | boolean;
 }
 
 /** The recidive jail: a client banned `maxRetry` times within `findTime` is banned everywhere for `banTime`. */
@@ -187,6 +229,22 @@ export interface ResolvedJail {
   readonly feedsRecidive: boolean;
   /** True when the jail counts every status on its paths without saying `statuses: 'any'` (a warning). */
   readonly countsEveryStatusUnsaid: boolean;
+  /** Count each failing path or route once per client within findTime; null: every failure counts. */
+  readonly distinct: 'path' | 'route' | null;
+  readonly sharedPaths: ResolvedSharedPaths | null;
+  readonly probes: ResolvedProbes | null;
+}
+
+export interface ResolvedSharedPaths {
+  readonly networks: number;
+  readonly findTimeMs: number;
+}
+
+export interface ResolvedProbes {
+  /** True when a path (as requested, without its query) matches a signature. */
+  readonly matches: (path: string) => boolean;
+  readonly signatures: readonly string[];
+  readonly weight: number;
 }
 
 export interface ResolvedIncrement {

@@ -4,6 +4,7 @@ import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
+import { type BrokenLink, FailureJudge, type Judgement, probeRule } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
 import { countedMethod, isExempt, matchesWhere, pardons as succeeds } from './rules.js';
@@ -67,6 +68,10 @@ export class Recorder {
   readonly #storeCalls = new Set<Promise<unknown>>();
   /** Verified crawlers: undefined unless the option is on. */
   readonly #crawlers: CrawlerVerifier | undefined;
+  /** Distinct paths, shared paths and probes: consulted only for a failure in a jail that uses them. */
+  readonly #judge: FailureJudge;
+  /** The probe rule of each jail with `probes`, built once. */
+  readonly #probeRules = new Map<string, FailureRule>();
   closed = false;
 
   constructor(
@@ -105,6 +110,22 @@ export class Recorder {
     this.#crawlers = options.verifiedCrawlers
       ? new CrawlerVerifier(options.verifiedCrawlers, clock, announcer.warner)
       : undefined;
+    this.#judge = new FailureJudge(this.#jails, clock, announcer);
+    for (const jail of this.#jails) {
+      if (jail.probes !== null) {
+        this.#probeRules.set(jail.name, probeRule(rules.get(jail.name) as FailureRule, jail.probes.weight));
+      }
+    }
+  }
+
+  /** The paths taken for the site's broken links now (jails with `sharedPaths`). */
+  brokenLinks(): BrokenLink[] {
+    return this.#judge.brokenLinks();
+  }
+
+  /** The judge's verdict on a failure: `count` at once for a jail that uses none of its options. */
+  #judged(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent): Judgement {
+    return FailureJudge.judges(jail) ? this.#judge.judge(jail, id, event) : 'count';
   }
 
   watchesStatus(status: number): boolean {
@@ -279,7 +300,13 @@ export class Recorder {
       }
       id = keyed;
     }
-    const rule = this.#rules.get(jail.name) as FailureRule;
+    const judgement = this.#judged(jail, id, event);
+    if (judgement === 'repeated' || judgement === 'shared') {
+      const spared: JailOutcome = { jail: jail.name, action: judgement };
+      return Promise.resolve(alone ? { ignored: null, jails: [spared] } : spared);
+    }
+    const probe = judgement === 'probe';
+    const rule = (probe ? this.#probeRules : this.#rules).get(jail.name) as FailureRule;
     const jitterMs =
       jail.increment && jail.increment.jitterMs > 0 ? Math.floor(Math.random() * jail.increment.jitterMs) : 0;
     let pending: Promise<FailureResult>;
@@ -300,7 +327,7 @@ export class Recorder {
     const recorded: Promise<JailOutcome | ObserveResult> = pending.then(
       (result) => {
         try {
-          const outcome = this.#afterFailure(jail, id, event, result);
+          const outcome = this.#afterFailure(jail, id, event, result, probe);
           return alone ? { ignored: null, jails: [outcome] } : outcome;
         } finally {
           finish();
@@ -323,6 +350,7 @@ export class Recorder {
     id: ClientIdentity,
     event: ResponseEvent,
     result: FailureResult,
+    probe: boolean,
   ): JailOutcome {
     if (result.alreadyBanned) {
       if (result.ban) this.#book.apply(result.ban, 'local', id.ip, true);
@@ -341,6 +369,7 @@ export class Recorder {
         path: event.path,
         status: event.status,
         dryRun: jail.dryRun,
+        probe,
       });
     }
     if (result.recidive) {
@@ -348,29 +377,37 @@ export class Recorder {
       else this.#book.apply(result.recidive, 'local', id.ip, false, causeOf(event));
     }
     // Outcomes written out, one shape each: a spread of a shared object cost about 0.9 µs per
-    // counted failure (bench/core.bench.js).
+    // counted failure (bench/core.bench.js). A probe's outcome says so (a spread, for probes only).
     if (result.wouldBan) {
       this.#book.wouldHaveBanned(result.wouldBan, id.ip);
-      return {
+      const outcome: JailOutcome = {
         jail: jail.name,
         action: 'wouldBan',
         count: result.count,
         maxRetry: result.maxRetry,
         ban: result.wouldBan,
       };
+      return probe ? { ...outcome, probe } : outcome;
     }
     if (result.ban) {
       this.#book.apply(result.ban, 'local', id.ip, false, causeOf(event));
-      return {
+      const outcome: JailOutcome = {
         jail: jail.name,
         action: 'banned',
         count: result.count,
         maxRetry: result.maxRetry,
         ban: result.ban,
       };
+      return probe ? { ...outcome, probe } : outcome;
     }
     this.#onCounted(id.key, jail);
-    return { jail: jail.name, action: 'counted', count: result.count, maxRetry: result.maxRetry };
+    const outcome: JailOutcome = {
+      jail: jail.name,
+      action: 'counted',
+      count: result.count,
+      maxRetry: result.maxRetry,
+    };
+    return probe ? { ...outcome, probe } : outcome;
   }
 
   /** Settles one slot: counted as a failure (banning at the threshold), or freed. */
@@ -381,7 +418,20 @@ export class Recorder {
     slotId: string,
     failed: boolean,
   ): Promise<JailOutcome> {
-    const rule = this.#rules.get(jail.name) as FailureRule;
+    let rule = this.#rules.get(jail.name) as FailureRule;
+    let probe = false;
+    let spared: 'repeated' | 'shared' | undefined;
+    if (failed) {
+      // A failure the judge leaves out frees its slot like a success; a probe settles under its rule.
+      const judgement = this.#judged(jail, id, event);
+      if (judgement === 'repeated' || judgement === 'shared') {
+        spared = judgement;
+        failed = false;
+      } else if (judgement === 'probe') {
+        rule = this.#probeRules.get(jail.name) as FailureRule;
+        probe = true;
+      }
+    }
     const settle = this.#store.settle as NonNullable<Store['settle']>;
     const jitterMs =
       failed && jail.increment && jail.increment.jitterMs > 0
@@ -390,8 +440,10 @@ export class Recorder {
     try {
       const result = await this.#track(settle.call(this.#store, rule, id.key, slotId, failed, jitterMs));
       this.#onSettled(jail.name, id.key);
-      if (result === null) return { jail: jail.name, action: 'released' };
-      return this.#afterFailure(jail, id, event, result);
+      if (result === null) {
+        return { jail: jail.name, action: spared ?? 'released' };
+      }
+      return this.#afterFailure(jail, id, event, result, probe);
     } catch (error) {
       this.#onSettled(jail.name, id.key);
       this.#announcer.storeError('settle', error);

@@ -6,6 +6,8 @@ import { invalid, JailkeeperConfigError, type Logger, type WarningCode } from '.
 import { type ClientIpOptions, resolveClientIpOptions } from '../identity/client-ip.js';
 import { networkList } from '../identity/ip-set.js';
 import { compilePaths, compileUserAgents } from '../paths/path-pattern.js';
+import { compileProbes } from '../paths/probe-match.js';
+import { PROBE_PATHS } from '../signatures/probe-paths.js';
 import type { Store } from '../store/store.js';
 import type {
   AttemptOptions,
@@ -14,12 +16,16 @@ import type {
   JailkeeperOptions,
   JailOptions,
   PardonOptions,
+  ProbeOptions,
   RecidiveOptions,
   ResolvedIncrement,
   ResolvedJail,
   ResolvedOptions,
   ResolvedPardon,
+  ResolvedProbes,
   ResolvedRecidive,
+  ResolvedSharedPaths,
+  SharedPathsOptions,
 } from './options.js';
 import { resolveVerifiedCrawlers } from './verified-crawlers.js';
 
@@ -76,7 +82,12 @@ const JAIL_KEYS: KeyList<JailOptions> = {
   dryRun: true,
   enabled: true,
   key: true,
+  distinct: true,
+  sharedPaths: true,
+  probes: true,
 };
+const SHARED_KEYS: KeyList<SharedPathsOptions> = { networks: true, findTime: true };
+const PROBE_KEYS: KeyList<ProbeOptions> = { signatures: true, weight: true };
 const INCREMENT_KEYS: KeyList<BanTimeIncrementOptions> = {
   factor: true,
   multipliers: true,
@@ -219,7 +230,58 @@ function resolveJail(
     key: jailKey(at('key'), input.key),
     feedsRecidive,
     countsEveryStatusUnsaid: statuses === null && !statusesAny && !paths.isEmpty && userAgent === undefined,
+    distinct: resolveDistinct(at('distinct'), input.distinct),
+    sharedPaths: resolveShared(at('sharedPaths'), input.sharedPaths, statuses),
+    probes: resolveProbes(at('probes'), input.probes, statuses),
   });
+}
+
+function resolveDistinct(path: string, value: unknown): ResolvedJail['distinct'] {
+  if (value === undefined || value === false) return null;
+  if (value !== 'path' && value !== 'route') invalid(path, '"path", "route" or false', value);
+  return value;
+}
+
+/** Shared paths and probes judge 404s (and 410s): a jail that counts neither has nothing for them. */
+function requireNotFound(path: string, statuses: ReadonlySet<number> | null): void {
+  if (statuses !== null && !statuses.has(404) && !statuses.has(410)) {
+    invalid(path, 'off in a jail whose statuses count no 404 or 410 (it judges only those)', true);
+  }
+}
+
+function resolveShared(
+  path: string,
+  value: unknown,
+  statuses: ReadonlySet<number> | null,
+): ResolvedSharedPaths | null {
+  if (value === undefined || value === false) return null;
+  const input = value === true ? {} : checkKeys(path, value, SHARED_KEYS);
+  requireNotFound(path, statuses);
+  const networks = positiveInteger(`${path}.networks`, input.networks, DEFAULTS.sharedPathNetworks);
+  // Fewer than three networks would let one attacker with two connections spare its own probes.
+  if (networks < 3) invalid(`${path}.networks`, 'an integer of 3 or more', networks);
+  return Object.freeze({
+    networks,
+    findTimeMs:
+      input.findTime === undefined
+        ? DEFAULTS.sharedPathFindTimeMs
+        : toDurationMs(`${path}.findTime`, input.findTime),
+  });
+}
+
+function resolveProbes(
+  path: string,
+  value: unknown,
+  statuses: ReadonlySet<number> | null,
+): ResolvedProbes | null {
+  if (value === undefined || value === false) return null;
+  const input = value === true ? {} : checkKeys(path, value, PROBE_KEYS);
+  requireNotFound(path, statuses);
+  const signatures = (input.signatures ?? PROBE_PATHS) as readonly string[];
+  const matches = compileProbes(`${path}.signatures`, signatures);
+  const weight = positiveInteger(`${path}.weight`, input.weight, DEFAULTS.probeWeight);
+  if (weight < 2) invalid(`${path}.weight`, 'an integer of 2 or more (1 is an ordinary failure)', weight);
+  return Object.freeze({ matches, signatures: Object.freeze([...signatures]), weight });
 }
 
 function jailKey(path: string, value: unknown): ResolvedJail['key'] {
@@ -244,13 +306,24 @@ export interface ConfigWarning {
  * bans users who log in. It is said in words with `statuses: 'any'`.
  */
 export function configWarnings(options: ResolvedOptions): ConfigWarning[] {
-  return options.jails
+  const warnings: ConfigWarning[] = options.jails
     .filter((jail) => jail.countsEveryStatusUnsaid)
     .map((jail) => ({
       code: 'JK_WRN_COUNTS_EVERY_STATUS' as const,
       option: `jails.${jail.name}.statuses`,
       message: `jails.${jail.name} names paths (${jail.paths.source.slice(0, 3).join(', ')}) but no statuses, so it counts every response there, successes included (a login that succeeds counts as a failure). Name the failure statuses (e.g. statuses: [401]), or say statuses: "any" if every response there is a failure (a honeypot path).`,
     }));
+  // Guesses on one route are one path: counted once, a password could be guessed without end.
+  for (const jail of options.jails) {
+    if (jail.distinct !== null && (jail.statuses === null || jail.statuses.has(401))) {
+      warnings.push({
+        code: 'JK_WRN_DISTINCT_GUESSES',
+        option: `jails.${jail.name}.distinct`,
+        message: `jails.${jail.name} counts each path once (distinct: "${jail.distinct}") and counts 401s: every guess at one sign-in route is the same path, so a password guesser would be counted once per findTime. Keep distinct for 404 and 403 jails, and count sign-in failures in a jail without it (presets.login).`,
+      });
+    }
+  }
+  return warnings;
 }
 
 /**
