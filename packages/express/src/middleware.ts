@@ -110,7 +110,7 @@ function countOnClose(kit: AdapterKit): (this: Response) => void {
         userAgent: req.headers['user-agent'],
         jails: state.jails,
         slots: state.slots,
-        abandoned: !this.writableFinished,
+        abandoned: !this.writableEnded,
         failed: state.failed,
         account: state.account,
       });

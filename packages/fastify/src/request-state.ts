@@ -85,7 +85,7 @@ export function countOnClose(kit: AdapterKit, caseInsensitive: boolean): (this: 
           caseInsensitive,
           this.statusCode,
           slots,
-          !this.writableFinished,
+          !this.writableEnded,
           request[kAccount] ?? undefined,
         ),
       );

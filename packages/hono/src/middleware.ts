@@ -130,7 +130,7 @@ function counter(kit: AdapterKit) {
     const state = this[kState];
     if (state === undefined) return;
     if (state.status === undefined) state.closed = true;
-    else count(state, this.headersSent ? this.statusCode : state.status, !this.writableFinished);
+    else count(state, this.headersSent ? this.statusCode : state.status, !this.writableEnded);
   }
   return { count, onClose };
 }
