@@ -11,6 +11,7 @@ import { ConnectionTracker } from './connections.js';
 import { Enforcer } from './enforcement.js';
 import { Announcer, type KeeperEvents } from './events.js';
 import { IgnoreList } from './ignore-list.js';
+import { InFlight } from './in-flight.js';
 import { jailNames, Operations } from './operations.js';
 import type { ResolvedOptions } from './options.js';
 import { watchRanges } from './range-bans.js';
@@ -33,6 +34,7 @@ export interface KeeperParts {
   readonly book: BanBook;
   readonly enforcer: Enforcer;
   readonly recorder: Recorder;
+  readonly flight: InFlight;
   readonly admitter: Admitter;
   readonly operations: Operations;
   readonly sweeper: Sweeper;
@@ -74,7 +76,8 @@ export function assemble(
   const enforcer = new Enforcer(options, book, ignore, store, banClock, announcer, id);
   const rules = buildRules(options);
   const admitter = new Admitter(options, rules, store, book, ignore, announcer, clock);
-  const recorder = new Recorder(options, rules, store, book, ignore, announcer, clock, id, {
+  const flight = new InFlight();
+  const recorder = new Recorder(options, rules, store, book, ignore, announcer, clock, id, flight, {
     onCounted: (key, jail) => admitter.suspect(key, jail),
     onSettled: (jail, key) => admitter.wake(jail, key),
   });
@@ -113,6 +116,7 @@ export function assemble(
     book,
     enforcer,
     recorder,
+    flight,
     admitter,
     operations,
     sweeper,

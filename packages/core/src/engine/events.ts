@@ -271,3 +271,19 @@ export class Announcer {
     if (this.listens('storeError')) this.emit('storeError', { operation, error });
   }
 }
+
+/** What is wrong with an event an adapter (or the app) passed to observe(), or undefined. */
+export function eventProblem(event: ResponseEvent): string | undefined {
+  if (typeof event !== 'object' || event === null) return 'the event is not an object';
+  const client = event.client as unknown;
+  if (typeof client !== 'string') {
+    const id = client as { key?: unknown; ip?: unknown } | null;
+    if (typeof id !== 'object' || id === null || typeof id.key !== 'string' || typeof id.ip !== 'string') {
+      return 'client must be an address or the { ip, key } keeper.resolve() returned';
+    }
+  }
+  if (typeof event.method !== 'string') return 'method must be a string';
+  if (typeof event.path !== 'string') return 'path must be a string';
+  if (typeof event.status !== 'number' || !Number.isInteger(event.status)) return 'status must be an integer';
+  return undefined;
+}

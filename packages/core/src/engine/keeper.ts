@@ -29,6 +29,7 @@ import type {
 } from './events.js';
 import type { BrokenLink } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
+import type { InFlight } from './in-flight.js';
 import type { BanInfoPage, ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
 import type { Recorder } from './recording.js';
@@ -70,6 +71,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #book: BanBook;
   readonly #enforcer: Enforcer;
   readonly #recorder: Recorder;
+  readonly #flight: InFlight;
   readonly #admitter: Admitter;
   readonly #operations: Operations;
   readonly #sweeper: Sweeper;
@@ -94,6 +96,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.#book = parts.book;
     this.#enforcer = parts.enforcer;
     this.#recorder = parts.recorder;
+    this.#flight = parts.flight;
     this.#admitter = parts.admitter;
     this.#operations = parts.operations;
     this.#sweeper = parts.sweeper;
@@ -177,7 +180,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    * never wait.
    */
   settling(client: ClientIdentity): Promise<unknown> | undefined {
-    return this.#recorder.settling(client);
+    return this.#flight.settling(client.key);
   }
 
   /**
@@ -186,13 +189,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    * instead of sleeping; on a busy server it may wait as long as the slowest open response.
    */
   idle(): Promise<void> {
-    return this.#recorder.idle();
+    return this.#flight.idle();
   }
 
   /** @internal The adapter toolkit's: a response admitted (`1`) or counted (`-1`). See `idle()`. */
   [kResponses](delta: 1 | -1): void {
-    if (delta === 1) this.#recorder.begin();
-    else this.#recorder.end();
+    if (delta === 1) this.#flight.begin();
+    else this.#flight.end();
   }
 
   /**
@@ -314,7 +317,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.#recorder.closed = true;
     await this.#sweeper.stop();
     await this.ready;
-    await this.#recorder.settled();
+    await this.#flight.settled();
     await this.store.close();
   }
 }

@@ -3,11 +3,18 @@ import { keyedIdentity } from '../identity/account.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
-import type { Announcer, JailOutcome, ObserveResult, ResponseEvent } from './events.js';
+import {
+  type Announcer,
+  eventProblem,
+  type JailOutcome,
+  type ObserveResult,
+  type ResponseEvent,
+} from './events.js';
 import { type BrokenLink, FailureJudge, type Judgement, probeRule } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
+import type { InFlight } from './in-flight.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
-import { countedMethod, isExempt, matchesWhere, pardons as succeeds } from './rules.js';
+import { countedMethod, fails, isExempt, pardons as succeeds } from './rules.js';
 import type { Slots } from './slots.js';
 import { CrawlerVerifier } from './verified-crawlers.js';
 
@@ -18,26 +25,10 @@ const INVALID_CLIENT: ObserveResult = Object.freeze({ ignored: 'invalidClient', 
 const INVALID_EVENT: ObserveResult = Object.freeze({ ignored: 'invalidEvent', jails: Object.freeze([]) });
 const INVALID_EVENT_PROMISE = Promise.resolve(INVALID_EVENT);
 
-/** What is wrong with an event an adapter (or the app) passed to observe(), or undefined. */
-function eventProblem(event: ResponseEvent): string | undefined {
-  if (typeof event !== 'object' || event === null) return 'the event is not an object';
-  const client = event.client as unknown;
-  if (typeof client !== 'string') {
-    const id = client as { key?: unknown; ip?: unknown } | null;
-    if (typeof id !== 'object' || id === null || typeof id.key !== 'string' || typeof id.ip !== 'string') {
-      return 'client must be an address or the { ip, key } keeper.resolve() returned';
-    }
-  }
-  if (typeof event.method !== 'string') return 'method must be a string';
-  if (typeof event.path !== 'string') return 'path must be a string';
-  if (typeof event.status !== 'number' || !Number.isInteger(event.status)) return 'status must be an integer';
-  return undefined;
-}
-
 /**
  * Counting: which jails a finished response fails or succeeds in, the store calls that record it,
- * and the bans that follow. Also the in-flight bookkeeping: which clients have a failure still
- * being recorded, so that their next request is judged after it.
+ * and the bans that follow, registered with the in-flight bookkeeping (`InFlight`) so that a
+ * client's next request is judged after its failure lands.
  */
 export class Recorder {
   readonly #jails: readonly ResolvedJail[];
@@ -56,16 +47,8 @@ export class Recorder {
   readonly #relevantStatuses: ReadonlySet<number>;
   /** True when some jail counts any status (paths or user agents only). */
   readonly #hasAnyStatusJail: boolean;
-  /**
-   * Failures being recorded, by client key: the latest store call of each client. A request of a
-   * client with a failure in flight waits for it (see settling()), so that a remote store's round
-   * trip cannot let a fast attacker's next attempt in before its ban lands.
-   */
-  readonly #recording = new Map<string, Promise<unknown>>();
-  /** Every store call under way, and every admitted response not yet counted, for idle(). */
-  #inFlight = 0;
-  #idleWaiters: Array<() => void> = [];
-  readonly #storeCalls = new Set<Promise<unknown>>();
+  /** What is under way: settling(), idle() and close() read it. */
+  readonly #flight: InFlight;
   /** Verified crawlers: undefined unless the option is on. */
   readonly #crawlers: CrawlerVerifier | undefined;
   /** Distinct paths, shared paths and probes: consulted only for a failure in a jail that uses them. */
@@ -83,11 +66,13 @@ export class Recorder {
     announcer: Announcer,
     clock: Clock,
     identify: (address: string) => ClientIdentity | undefined,
+    flight: InFlight,
     hooks: {
       onCounted(key: string, jail: ResolvedJail): void;
       onSettled(jail: string, key: string): void;
     },
   ) {
+    this.#flight = flight;
     this.#onCounted = hooks.onCounted;
     this.#onSettled = hooks.onSettled;
     this.#jails = options.jails;
@@ -130,48 +115,6 @@ export class Recorder {
 
   watchesStatus(status: number): boolean {
     return this.#hasAnyStatusJail || this.#relevantStatuses.has(status);
-  }
-
-  settling(client: ClientIdentity): Promise<unknown> | undefined {
-    if (this.#recording.size === 0) return undefined;
-    return this.#recording.get(client.key);
-  }
-
-  /** Resolves when no failure or pardon is still being recorded and no admitted response is uncounted. */
-  idle(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idleWaiters.push(resolve));
-  }
-
-  /** Resolves when no store call is under way (open responses are not waited for). */
-  async settled(): Promise<void> {
-    while (this.#storeCalls.size > 0) await Promise.allSettled([...this.#storeCalls]);
-  }
-
-  /** One more thing under way: a store call, or an admitted response that will be counted when it closes. */
-  begin(): void {
-    this.#inFlight++;
-  }
-
-  /** One thing under way has ended; the idle waiters run when none is left. */
-  end(): void {
-    if (--this.#inFlight === 0 && this.#idleWaiters.length > 0) {
-      const waiters = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const resolve of waiters) resolve();
-    }
-  }
-
-  /** Counts a store call in flight until `promise` settles. */
-  #track<T>(promise: Promise<T>): Promise<T> {
-    this.begin();
-    this.#storeCalls.add(promise);
-    const done = () => {
-      this.#storeCalls.delete(promise);
-      this.end();
-    };
-    promise.then(done, done);
-    return promise;
   }
 
   observe(event: ResponseEvent): Promise<ObserveResult> {
@@ -318,12 +261,7 @@ export class Recorder {
     // One promise is the outcome, what settling(client) waits for (it resolves once the ban, if
     // any, is applied) and the store call close() waits for: one chain per counted failure.
     const key = id.key;
-    const finish = () => {
-      if (this.#recording.get(key) === recorded) this.#recording.delete(key);
-      this.#storeCalls.delete(recorded);
-      this.end();
-    };
-    this.begin();
+    const finish = () => this.#flight.recorded(key, recorded);
     const recorded: Promise<JailOutcome | ObserveResult> = pending.then(
       (result) => {
         try {
@@ -340,8 +278,7 @@ export class Recorder {
         return alone ? { ignored: null, jails: [outcome] } : outcome;
       },
     );
-    this.#storeCalls.add(recorded);
-    this.#recording.set(key, recorded);
+    this.#flight.recording(key, recorded);
     return recorded;
   }
 
@@ -438,7 +375,9 @@ export class Recorder {
         ? Math.floor(Math.random() * jail.increment.jitterMs)
         : 0;
     try {
-      const result = await this.#track(settle.call(this.#store, rule, id.key, slotId, failed, jitterMs));
+      const result = await this.#flight.track(
+        settle.call(this.#store, rule, id.key, slotId, failed, jitterMs),
+      );
       this.#onSettled(jail.name, id.key);
       if (result === null) {
         return { jail: jail.name, action: spared ?? 'released' };
@@ -456,7 +395,7 @@ export class Recorder {
     if (id === undefined) return { jail: jail.name, action: 'ignored' };
     const pardon = jail.pardon as NonNullable<ResolvedJail['pardon']>;
     try {
-      await this.#track(this.#store.recordPardon(jail.name, id.key, pardon.forMs));
+      await this.#flight.track(this.#store.recordPardon(jail.name, id.key, pardon.forMs));
     } catch (error) {
       this.#announcer.storeError('recordPardon', error);
       return { jail: jail.name, action: 'error' };
@@ -472,20 +411,6 @@ export class Recorder {
     }
     return { jail: jail.name, action: 'pardoned', maxRetry: pardon.maxRetry };
   }
-}
-
-function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
-  if (jail.statuses !== null && !jail.statuses.has(event.status) && !markedFailed(jail, event)) return false;
-  if (jail.methods !== null && !jail.methods.has(countedMethod(event.method.toUpperCase()))) return false;
-  if (!jail.paths.isEmpty && !matchesWhere(jail.paths, event)) return false;
-  if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
-  return true;
-}
-
-/** The app marked the request failed in this jail (`fail()`). */
-function markedFailed(jail: ResolvedJail, event: ResponseEvent): boolean {
-  const failed = event.failed;
-  return failed !== undefined && (failed === true || failed.has(jail.name));
 }
 
 /** What made a ban, for its log line: the request that crossed the threshold. */

@@ -2,6 +2,7 @@ import { RESERVED_JAILS } from '../config/defaults.js';
 import { formatDuration } from '../config/duration.js';
 import type { PathMatcher } from '../paths/path-pattern.js';
 import type { FailureRule, RecidiveInput } from '../store/store.js';
+import type { ResponseEvent } from './events.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
 
 /** Each jail's failure rule, built once: a store call then carries only the client. */
@@ -62,7 +63,7 @@ export interface Where {
 }
 
 /** True when the rules name this route (or, without router information, this path). */
-export function matchesWhere(rules: PathMatcher, where: Where): boolean {
+function matchesWhere(rules: PathMatcher, where: Where): boolean {
   if (typeof where.route === 'string') return rules.matchesRoute(where.route, where.caseInsensitive === true);
   return rules.matchesPath(where.path, where.caseInsensitive === true);
 }
@@ -95,4 +96,19 @@ export function pardons(jail: ResolvedJail, method: string, status: number, wher
   if (pardon === null || !pardon.statuses.has(status) || where.route === null) return false;
   if (!pardon.methods.has(method.toUpperCase())) return false;
   return matchesWhere(pardon.paths, where) && !isExempt(jail, where);
+}
+
+/** Whether a response fails in this jail: its status (or `fail()`), method, route and user agent. */
+export function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
+  if (jail.statuses !== null && !jail.statuses.has(event.status) && !markedFailed(jail, event)) return false;
+  if (jail.methods !== null && !jail.methods.has(countedMethod(event.method.toUpperCase()))) return false;
+  if (!jail.paths.isEmpty && !matchesWhere(jail.paths, event)) return false;
+  if (jail.userAgent !== undefined && !jail.userAgent(event.userAgent ?? '')) return false;
+  return true;
+}
+
+/** The app marked the request failed in this jail (`fail()`). */
+function markedFailed(jail: ResolvedJail, event: ResponseEvent): boolean {
+  const failed = event.failed;
+  return failed !== undefined && (failed === true || failed.has(jail.name));
 }
