@@ -8,7 +8,7 @@
  * Licensing: fail2ban is GPL-2.0 and none of its code is in this MIT repository. What is here is a
  * list of names of software (user agents), which fail2ban's own `gen_badbots` script extracts from
  * a public catalogue of spam bots; names are facts, taken here as data, with their source named.
- * `test/issue-19.test.ts` checks the list against fail2ban's file when Debian's package is unpacked.
+ * `packages/cli/test/bad-bots.test.ts` checks the list against fail2ban's file when Debian's package is unpacked.
  */
 export const BAD_BOT_AGENTS: readonly string[] = Object.freeze([
   'EmailCollector',
