@@ -1,4 +1,5 @@
 export type { Backend, BanRow, StatusReport } from './backend.js';
+export type { Io } from './commands/shared.js';
 export { type ConfigProblem, checkConfig, loadConfig } from './config.js';
 export { CliError, EXIT } from './errors.js';
 export { type Fail2banFile, type ImportResult, importFail2ban, parseIni } from './fail2ban.js';
@@ -15,6 +16,6 @@ export {
   parseClfTime,
   parseJsonLine,
 } from './log-line.js';
-export { type Io, main, USAGE } from './main.js';
+export { main, USAGE } from './main.js';
 export { RedisBackend } from './redis-backend.js';
 export { type ReplayBan, type ReplayJail, type ReplayOptions, type ReplayReport, replay } from './replay.js';
