@@ -5,7 +5,7 @@
 // Run (from a fresh clone): npx --yes pnpm@10.34.9 install && npx --yes pnpm@10.34.9 bench:peers
 // or, after `tsc -b`: node bench/http/peers.bench.js [--rounds 21] [--other-rounds 11] [--seconds 1]
 //   [--scenarios clean,banned,mixed,failures] [--frameworks express,fastify,nestjs,hono] [--seed n]
-//   [--out dir] [--no-readme]
+//   [--out dir] [--no-readme] [--note "what else ran on the machine"]
 //
 // Each server runs pinned to core 0 (taskset), the load generator (load.js, raw sockets from many
 // 127.x addresses) on core 1. Configurations are interleaved in rounds, in a new shuffled order
@@ -38,6 +38,8 @@ const { values } = parseArgs({
     seed: { type: 'string' },
     'no-readme': { type: 'boolean', default: false },
     out: { type: 'string' },
+    // the run's conditions, printed under the command (a shared machine, another job running)
+    note: { type: 'string' },
   },
 });
 const CLEAN_ROUNDS = Number(values.rounds);
@@ -166,6 +168,7 @@ const where = machine();
 const lines = [
   `Measured ${date} on ${where}; ${CLEAN_ROUNDS} interleaved rounds of ${SECONDS} s for clean traffic, ${OTHER_ROUNDS} for the others, in a new shuffled order each round (seed ${SEED}).`,
   `Command: \`node bench/http/peers.bench.js\` (${Math.round((Date.now() - started) / 1000)} s for this run).`,
+  ...(values.note ? [values.note] : []),
   'Each figure is the median over rounds with its 95% interval in brackets (order statistics). "CPU/req vs bare" is the primary figure: the server\'s CPU time per request (from /proc) over bare\'s in the same round, lower is better; the no-op reference shows how far from +0% a configuration that does nothing lands. "Throughput vs bare" is requests (refusals when banned) per second over bare\'s.',
   '',
 ];
