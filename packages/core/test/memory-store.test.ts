@@ -50,6 +50,46 @@ describe('CounterTable eviction', () => {
   });
 });
 
+describe('CounterTable windows', () => {
+  it('counts what a plain array of the newest times would, through trims, wraps, growth and a changing limit', () => {
+    // The reference: every failure time kept in an array, trimmed by the window and the limit.
+    const table = new CounterTable(10);
+    const model = new Map<string, number[]>();
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let now = 0;
+    for (let step = 0; step < 20_000; step++) {
+      now += random(3) === 0 ? random(200) : 1;
+      const key = `k${random(3)}`;
+      const windowMs = 50 + random(100);
+      const limit = [1, 3, 5, 40, 1000, 5000][random(6)] as number;
+      const times = (model.get(key) ?? []).filter((t) => t > now - windowMs);
+      times.push(now);
+      const kept = times.slice(-Math.min(limit, 1000));
+      model.set(key, kept);
+      assert.equal(table.add(key, now, windowMs, limit), kept.length, `add at step ${step}`);
+      const probe = 20 + random(200);
+      assert.equal(
+        table.count(key, now, probe),
+        kept.filter((t) => t > now - probe).length,
+        `count at step ${step}`,
+      );
+    }
+  });
+
+  it('keeps at most 1,000 times of a client whose threshold is never reached', () => {
+    const table = new CounterTable(10);
+    for (let i = 0; i < 5000; i++) table.add('c', i, 1e9, 1e9);
+    assert.equal(table.count('c', 5000, 1e9), 1000);
+    // the window still trims the oldest of the kept ones
+    assert.equal(table.count('c', 5000, 500), 499); // 4501 to 4999
+    assert.equal(table.add('c', 5000, 1e9, 1e9), 1000);
+  });
+});
+
 describe('memory bound', () => {
   it('1,000,000 distinct failing clients with the 100,000 cap: counters capped, heap flat, no ban evicted', async () => {
     const clock = createManualClock();
