@@ -80,6 +80,17 @@ describe('CounterTable windows', () => {
     }
   });
 
+  it('a clock set back still counts every failure, and the window still trims', () => {
+    const table = new CounterTable(10);
+    table.add('c', 10_000, 1000);
+    table.add('c', 10_500, 1000);
+    // the wall clock steps back 5 s: the failure counts (at the newest time kept)
+    assert.equal(table.add('c', 5_000, 1000), 3);
+    assert.equal(table.count('c', 5_000, 1000), 3);
+    assert.equal(table.count('c', 11_200, 1000), 2);
+    assert.equal(table.add('c', 12_000, 1000), 1);
+  });
+
   it('keeps at most 1,000 times of a client whose threshold is never reached', () => {
     const table = new CounterTable(10);
     for (let i = 0; i < 5000; i++) table.add('c', i, 1e9, 1e9);

@@ -107,10 +107,17 @@ export class CounterTable {
   count(key: string, now: number, windowMs: number): number {
     const counter = this.#counters.get(key);
     if (counter === undefined) return 0;
-    let live = 0;
+    // Times are in order: a binary search for the oldest inside the window, not a walk over up
+    // to MAX_KEPT of them (every admission on a targeted route asks).
     const since = now - windowMs;
-    for (let i = 0; i < counter.size; i++) if (at(counter, i) > since) live++;
-    return live;
+    let lo = 0;
+    let hi = counter.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (at(counter, mid) > since) hi = mid;
+      else lo = mid + 1;
+    }
+    return counter.size - lo;
   }
 
   delete(key: string): boolean {
@@ -173,12 +180,18 @@ function trim(counter: Counter, since: number): void {
   while (counter.size > 0 && at(counter, 0) <= since) dropOldest(counter);
 }
 
-/** Adds `now` as the newest time, keeping the newest `keep` times. */
-function push(counter: Counter, now: number, keep: number): void {
+/**
+ * Adds `now` as the newest time, keeping the newest `keep` times. A clock that stepped back (a
+ * wall clock set back) records the failure at the newest time already kept, so that the times stay
+ * in order for trim() and count().
+ */
+function push(counter: Counter, newTime: number, keep: number): void {
   if (keep <= 0) {
     counter.size = 0;
     return;
   }
+  const last = newest(counter);
+  const now = last !== undefined && last > newTime ? last : newTime;
   while (counter.size >= keep) dropOldest(counter);
   const capacity = counter.times.length;
   if (counter.size < capacity) {
