@@ -1,6 +1,7 @@
 // The application every HTTP benchmark runs, built without listening: server.js listens on a
 // port for the load runs, inprocess-child.js feeds it in-memory connections. Same routes on
-// Express 5 and Fastify 5: `GET /` answers `hello`; `POST /login` answers 401 and counts its runs
+// Express 5, Fastify 5, NestJS 11 (on Express, nestjs-app.js) and Hono 4 (on @hono/node-server,
+// hono-app.js): `GET /` answers `hello`; `POST /login` answers 401 and counts its runs
 // per client address (the ground truth of how often a guess reached the handler).
 //
 // Configurations:
@@ -10,7 +11,8 @@
 //   `/login` goes through the whole adapter and observe() and is not counted (a counted failure's
 //   cost is jailkeeper minus this);
 // - erl, erl-redis (express-rate-limit, rate-limit-redis); frl, frl-redis (@fastify/rate-limit);
-//   rlf, rlf-redis (rate-limiter-flexible);
+//   rlf, rlf-redis (rate-limiter-flexible); throttler (@nestjs/throttler, NestJS only); hrl
+//   (hono-rate-limiter, Hono only);
 // - steps-<n>: the adapter's clean path cut after its n-th step (ablation.js), with the memory store;
 //   alt-<name>: an alternative way to do one of the adapter's steps (ablation.js).
 // Scenarios set the limits:
@@ -33,11 +35,13 @@ import { Redis } from 'ioredis';
 import { RedisStore } from 'rate-limit-redis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { ALTERNATIVES, alternative, expressSteps, fastifySteps } from './ablation.js';
+import { buildHonoApp } from './hono-app.js';
+import { buildNestApp } from './nestjs-app.js';
 
 export const MAX_RETRY = 5;
 /** How long the flood's login handler waits for its (simulated) password check, in ms. */
 export const PASSWORD_CHECK_MS = 2;
-export const FRAMEWORKS = ['express', 'fastify'];
+export const FRAMEWORKS = ['express', 'fastify', 'nestjs', 'hono'];
 export const CONFIGS = [
   'bare',
   'noop',
@@ -51,7 +55,17 @@ export const CONFIGS = [
   'frl-redis',
   'rlf',
   'rlf-redis',
+  'throttler',
+  'hrl',
 ];
+/** The frameworks a peer's configuration runs on (bare, noop and jailkeeper* run on every one). */
+const PEER_FRAMEWORKS = {
+  erl: ['express'],
+  frl: ['fastify'],
+  rlf: ['express', 'fastify'],
+  throttler: ['nestjs'],
+  hrl: ['hono'],
+};
 export const SCENARIOS = ['clean', 'banned', 'mixed', 'failures', 'flood'];
 
 /** Whether a configuration answers a banned client 403 (bare, noop and steps-<n> serve it). */
@@ -69,6 +83,11 @@ export async function buildApp(framework, config, scenario, { redisUrl = process
     throw new Error(`config: one of ${CONFIGS.join(', ')}, steps-<n> or alt-<name> (ablation.js)`);
   }
   const steps = config.startsWith('steps-') ? Number(config.slice(6)) : 0;
+  const peer = PEER_FRAMEWORKS[config.replace(/-redis$/, '')];
+  if (peer && !peer.includes(framework)) throw new Error(`${config} runs on ${peer.join(', ')}`);
+  if ((steps > 0 || alt !== undefined) && framework !== 'express' && framework !== 'fastify') {
+    throw new Error(`${config} runs on express and fastify`);
+  }
   if (!SCENARIOS.includes(scenario)) throw new Error(`scenario: one of ${SCENARIOS.join(', ')}`);
   const redis = config.endsWith('-redis') ? new Redis(redisUrl) : undefined;
   const prefix = `jkb${process.pid}:`;
@@ -120,7 +139,11 @@ export async function buildApp(framework, config, scenario, { redisUrl = process
   let server;
   let listen;
   let closeApp;
-  if (framework === 'express') {
+  if (framework === 'nestjs' || framework === 'hono') {
+    const build = framework === 'nestjs' ? buildNestApp : buildHonoApp;
+    const options = { config, keeper, block, limit, windowMs, failuresOnly, checkDelay, countRun };
+    ({ server, listen, close: closeApp } = await build(options));
+  } else if (framework === 'express') {
     const app = express();
     app.disable('x-powered-by');
     app.disable('etag');

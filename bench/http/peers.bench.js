@@ -1,9 +1,11 @@
 // jailkeeper against the peers (express-rate-limit with rate-limit-redis, @fastify/rate-limit,
-// rate-limiter-flexible), on Express and Fastify, with their memory stores and with Redis.
+// rate-limiter-flexible, @nestjs/throttler, hono-rate-limiter), on Express, Fastify, NestJS (on
+// Express) and Hono (on @hono/node-server), with their memory stores and with Redis.
 //
 // Run (from a fresh clone): npx --yes pnpm@10.34.9 install && npx --yes pnpm@10.34.9 bench:peers
 // or, after `tsc -b`: node bench/http/peers.bench.js [--rounds 21] [--other-rounds 11] [--seconds 1]
-//   [--scenarios clean,banned,mixed,failures] [--seed n] [--out dir] [--no-readme]
+//   [--scenarios clean,banned,mixed,failures] [--frameworks express,fastify,nestjs,hono] [--seed n]
+//   [--out dir] [--no-readme] [--note "what else ran on the machine"]
 //
 // Each server runs pinned to core 0 (taskset), the load generator (load.js, raw sockets from many
 // 127.x addresses) on core 1. Configurations are interleaved in rounds, in a new shuffled order
@@ -32,9 +34,12 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '1' },
     warmup: { type: 'string', default: '1' },
     scenarios: { type: 'string', default: 'clean,banned,mixed,failures' },
+    frameworks: { type: 'string', default: 'express,fastify,nestjs,hono' },
     seed: { type: 'string' },
     'no-readme': { type: 'boolean', default: false },
     out: { type: 'string' },
+    // the run's conditions, printed under the command (a shared machine, another job running)
+    note: { type: 'string' },
   },
 });
 const CLEAN_ROUNDS = Number(values.rounds);
@@ -49,6 +54,9 @@ pinRunner();
 const PEERS = {
   express: ['erl', 'erl-redis', 'rlf', 'rlf-redis'],
   fastify: ['frl', 'frl-redis', 'rlf', 'rlf-redis'],
+  // their own limiters, with the memory store they ship (neither ships a Redis one)
+  nestjs: ['throttler'],
+  hono: ['hrl'],
 };
 // bare and the no-op reference in every scenario: the reference's own distance from bare is the
 // noise floor of the run.
@@ -70,8 +78,10 @@ export const LABELS = {
   'frl-redis': '@fastify/rate-limit (Redis)',
   rlf: 'rate-limiter-flexible (memory)',
   'rlf-redis': 'rate-limiter-flexible (Redis)',
+  throttler: '@nestjs/throttler (memory)',
+  hrl: 'hono-rate-limiter (memory)',
 };
-const FRAMEWORKS = ['express', 'fastify'];
+const FRAMEWORKS = values.frameworks.split(',');
 
 await ensureRedis();
 const results = []; // one row per server and round (run-scenario.js)
@@ -158,6 +168,7 @@ const where = machine();
 const lines = [
   `Measured ${date} on ${where}; ${CLEAN_ROUNDS} interleaved rounds of ${SECONDS} s for clean traffic, ${OTHER_ROUNDS} for the others, in a new shuffled order each round (seed ${SEED}).`,
   `Command: \`node bench/http/peers.bench.js\` (${Math.round((Date.now() - started) / 1000)} s for this run).`,
+  ...(values.note ? [values.note] : []),
   'Each figure is the median over rounds with its 95% interval in brackets (order statistics). "CPU/req vs bare" is the primary figure: the server\'s CPU time per request (from /proc) over bare\'s in the same round, lower is better; the no-op reference shows how far from +0% a configuration that does nothing lands. "Throughput vs bare" is requests (refusals when banned) per second over bare\'s.',
   '',
 ];

@@ -50,6 +50,57 @@ describe('CounterTable eviction', () => {
   });
 });
 
+describe('CounterTable windows', () => {
+  it('counts what a plain array of the newest times would, through trims, wraps, growth and a changing limit', () => {
+    // The reference: every failure time kept in an array, trimmed by the window and the limit.
+    const table = new CounterTable(10);
+    const model = new Map<string, number[]>();
+    let seed = 42;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let now = 0;
+    for (let step = 0; step < 20_000; step++) {
+      now += random(3) === 0 ? random(200) : 1;
+      const key = `k${random(3)}`;
+      const windowMs = 50 + random(100);
+      const limit = [1, 3, 5, 40, 1000, 5000][random(6)] as number;
+      const times = (model.get(key) ?? []).filter((t) => t > now - windowMs);
+      times.push(now);
+      const kept = times.slice(-Math.min(limit, 1000));
+      model.set(key, kept);
+      assert.equal(table.add(key, now, windowMs, limit), kept.length, `add at step ${step}`);
+      const probe = 20 + random(200);
+      assert.equal(
+        table.count(key, now, probe),
+        kept.filter((t) => t > now - probe).length,
+        `count at step ${step}`,
+      );
+    }
+  });
+
+  it('a clock set back still counts every failure, and the window still trims', () => {
+    const table = new CounterTable(10);
+    table.add('c', 10_000, 1000);
+    table.add('c', 10_500, 1000);
+    // the wall clock steps back 5 s: the failure counts (at the newest time kept)
+    assert.equal(table.add('c', 5_000, 1000), 3);
+    assert.equal(table.count('c', 5_000, 1000), 3);
+    assert.equal(table.count('c', 11_200, 1000), 2);
+    assert.equal(table.add('c', 12_000, 1000), 1);
+  });
+
+  it('keeps at most 1,000 times of a client whose threshold is never reached', () => {
+    const table = new CounterTable(10);
+    for (let i = 0; i < 5000; i++) table.add('c', i, 1e9, 1e9);
+    assert.equal(table.count('c', 5000, 1e9), 1000);
+    // the window still trims the oldest of the kept ones
+    assert.equal(table.count('c', 5000, 500), 499); // 4501 to 4999
+    assert.equal(table.add('c', 5000, 1e9, 1e9), 1000);
+  });
+});
+
 describe('memory bound', () => {
   it('1,000,000 distinct failing clients with the 100,000 cap: counters capped, heap flat, no ban evicted', async () => {
     const clock = createManualClock();

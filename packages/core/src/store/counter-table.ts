@@ -7,8 +7,14 @@ const MAX_KEPT = 1000;
 
 interface Counter {
   readonly key: string;
-  /** Failure times, oldest first. */
+  /**
+   * Failure times in a ring: `size` of them from index `head`, oldest first. A ring, not an array
+   * trimmed at the front: with a high threshold a counter keeps up to MAX_KEPT times, and a
+   * `splice(0, 1)` on every failure moved them all (about 0.4 µs a failure at 1,000 kept).
+   */
   times: number[];
+  head: number;
+  size: number;
   bucket: number;
   prev: Counter | null;
   next: Counter | null;
@@ -60,7 +66,7 @@ export class CounterTable {
   }
 
   #append(counter: Counter): void {
-    counter.bucket = Math.min(counter.times.length, BUCKETS - 1);
+    counter.bucket = Math.min(counter.size, BUCKETS - 1);
     const bucket = this.#buckets[counter.bucket] as Bucket;
     counter.prev = bucket.tail;
     counter.next = null;
@@ -88,27 +94,32 @@ export class CounterTable {
     let counter = this.#counters.get(key);
     if (counter === undefined) {
       if (this.#counters.size >= this.#cap) this.#evictOne();
-      counter = { key, times: [], bucket: 0, prev: null, next: null };
+      counter = { key, times: [], head: 0, size: 0, bucket: 0, prev: null, next: null };
       this.#counters.set(key, counter);
     } else {
       this.#unlink(counter);
     }
-    trim(counter.times, now - windowMs);
-    counter.times.push(now);
-    const excess = counter.times.length - Math.min(limit, MAX_KEPT);
-    if (excess > 0) counter.times.splice(0, excess);
+    trim(counter, now - windowMs);
+    push(counter, now, Math.min(limit, MAX_KEPT));
     this.#append(counter);
-    return counter.times.length;
+    return counter.size;
   }
 
   /** The count inside the window, without adding. */
   count(key: string, now: number, windowMs: number): number {
     const counter = this.#counters.get(key);
     if (counter === undefined) return 0;
-    let live = 0;
+    // Times are in order: a binary search for the oldest inside the window, not a walk over up
+    // to MAX_KEPT of them (every admission on a targeted route asks).
     const since = now - windowMs;
-    for (const t of counter.times) if (t > since) live++;
-    return live;
+    let lo = 0;
+    let hi = counter.size;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (at(counter, mid) > since) hi = mid;
+      else lo = mid + 1;
+    }
+    return counter.size - lo;
   }
 
   delete(key: string): boolean {
@@ -126,7 +137,7 @@ export class CounterTable {
     this.#sweep.run(
       max,
       (counter) => {
-        const last = counter.times[counter.times.length - 1];
+        const last = newest(counter);
         return last === undefined || last <= now - windowOf(counter.key);
       },
       (key) => this.delete(key),
@@ -145,15 +156,52 @@ export class CounterTable {
   /** Keys with at least one failure inside their window. */
   *live(now: number, windowOf: (key: string) => number): IterableIterator<string> {
     for (const counter of this.#counters.values()) {
-      const last = counter.times[counter.times.length - 1];
+      const last = newest(counter);
       if (last !== undefined && last > now - windowOf(counter.key)) yield counter.key;
     }
   }
 }
 
-/** Removes the times at or before `since` from the front of a sorted array. */
-function trim(times: number[], since: number): void {
-  let drop = 0;
-  while (drop < times.length && (times[drop] as number) <= since) drop++;
-  if (drop > 0) times.splice(0, drop);
+/** The i-th oldest failure time of a counter (i < size). */
+const at = (counter: Counter, i: number): number =>
+  counter.times[(counter.head + i) % counter.times.length] as number;
+
+const newest = (counter: Counter): number | undefined =>
+  counter.size === 0 ? undefined : at(counter, counter.size - 1);
+
+function dropOldest(counter: Counter): void {
+  counter.head = counter.head + 1 === counter.times.length ? 0 : counter.head + 1;
+  counter.size--;
+}
+
+/** Drops the times at or before `since` (times are kept in order, oldest first). */
+function trim(counter: Counter, since: number): void {
+  while (counter.size > 0 && at(counter, 0) <= since) dropOldest(counter);
+}
+
+/**
+ * Adds `now` as the newest time, keeping the newest `keep` times. A clock that stepped back (a
+ * wall clock set back) records the failure at the newest time already kept, so that the times stay
+ * in order for trim() and count().
+ */
+function push(counter: Counter, newTime: number, keep: number): void {
+  if (keep <= 0) {
+    counter.size = 0;
+    return;
+  }
+  const last = newest(counter);
+  const now = last !== undefined && last > newTime ? last : newTime;
+  while (counter.size >= keep) dropOldest(counter);
+  const capacity = counter.times.length;
+  if (counter.size < capacity) {
+    counter.times[(counter.head + counter.size) % capacity] = now;
+  } else {
+    // Full below `keep`: the ring grows, straightened first if it wraps (once per growth).
+    if (counter.head !== 0) {
+      counter.times = [...counter.times.slice(counter.head), ...counter.times.slice(0, counter.head)];
+      counter.head = 0;
+    }
+    counter.times.push(now);
+  }
+  counter.size++;
 }
