@@ -18,6 +18,7 @@ export type {
   BanEvent,
   BanInfo,
   BlockedEvent,
+  BrokenLink,
   FailureEvent,
   JailOutcome,
   JailStatus,
@@ -31,7 +32,6 @@ export type {
   StoreRecoveredEvent,
   UnbanEvent,
 } from './engine/events.js';
-export type { BrokenLink } from './engine/failure-judge.js';
 export { IgnoreList, parseIgnoreEntry } from './engine/ignore-list.js';
 export { createJailkeeper, Jailkeeper } from './engine/keeper.js';
 export { type BanInfoPage, jailNames, type ManualBanOptions } from './engine/operations.js';

@@ -3,8 +3,19 @@ import { formatDuration } from '../config/duration.js';
 import type { Logger, Warner, WarningCode } from '../errors.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { Ban, StoreDownInfo, StoreJailStatus } from '../store/store.js';
-import type { BrokenLink } from './failure-judge.js';
 import type { Slots } from './slots.js';
+
+/** A path that many networks fail on: a broken link or a missing asset of the site. */
+export interface BrokenLink {
+  readonly jail: string;
+  readonly path: string;
+  /** Different networks (/24, /48) that failed on it within the jail's sharedPaths.findTime. */
+  readonly networks: number;
+  /** When it became shared. */
+  readonly sinceMs: number;
+  /** The last failure on it. */
+  readonly lastMs: number;
+}
 
 /** One finished response, as the framework adapters (or `replay`) report it. */
 export interface ResponseEvent {

@@ -4,7 +4,7 @@ import { formatDuration } from '../config/duration.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { embeddedIPv4, maskWords, parseIp } from '../identity/ip.js';
 import type { FailureRule } from '../store/store.js';
-import type { Announcer, ResponseEvent } from './events.js';
+import type { Announcer, BrokenLink, ResponseEvent } from './events.js';
 import type { ResolvedJail, ResolvedSharedPaths } from './options.js';
 
 /**
@@ -13,18 +13,6 @@ import type { ResolvedJail, ResolvedSharedPaths } from './options.js';
  * path is the site's own broken link (`shared`).
  */
 export type Judgement = 'count' | 'probe' | 'repeated' | 'shared';
-
-/** A path that many networks fail on: a broken link or a missing asset of the site. */
-export interface BrokenLink {
-  readonly jail: string;
-  readonly path: string;
-  /** Different networks (/24, /48) that failed on it within the jail's sharedPaths.findTime. */
-  readonly networks: number;
-  /** When it became shared. */
-  readonly sinceMs: number;
-  /** The last failure on it. */
-  readonly lastMs: number;
-}
 
 /** Paths longer than this are never tracked as shared: an attacker's long paths cost no memory. */
 const MAX_SHARED_PATH = 512;

@@ -21,13 +21,13 @@ import type { Enforcer } from './enforcement.js';
 import type {
   Announcer,
   BanInfo,
+  BrokenLink,
   KeeperEvents,
   KeeperStatus,
   ObserveResult,
   RequestInfo,
   ResponseEvent,
 } from './events.js';
-import type { BrokenLink } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { InFlight } from './in-flight.js';
 import type { BanInfoPage, ManualBanOptions, Operations } from './operations.js';

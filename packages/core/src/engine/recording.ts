@@ -5,12 +5,13 @@ import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import {
   type Announcer,
+  type BrokenLink,
   eventProblem,
   type JailOutcome,
   type ObserveResult,
   type ResponseEvent,
 } from './events.js';
-import { type BrokenLink, FailureJudge, type Judgement, probeRule } from './failure-judge.js';
+import { FailureJudge, type Judgement, probeRule } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { InFlight } from './in-flight.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';

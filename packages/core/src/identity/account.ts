@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ClientIdentity } from './identity.js';
+import type { ClientIdentity } from './client.js';
 
 /** The prefix of a client key that names an account rather than an address. */
 const ACCOUNT_PREFIX = 'acct:';

@@ -1,22 +1,10 @@
 import { JailkeeperError } from '../errors.js';
 import { identifyAccount, isAccountKey } from './account.js';
-import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp, prefixKey } from './ip.js';
+import type { ClientIdentity } from './client.js';
 
-/**
- * Who a request comes from, canonical. `ip` is the client's own address (IPv4 dotted quad, or
- * RFC 5952 IPv6); `key` is what is counted and banned: the IPv4 address (also for an IPv6 address
- * that carries an IPv4 client: NAT64, SIIT, IPv4-compatible, Teredo, 6to4), or the IPv6 prefix.
- */
-export interface ClientIdentity {
-  readonly ip: string;
-  readonly key: string;
-  /**
-   * True when the socket peer was a trusted proxy (the address came from its header). Refusing
-   * such a request by destroying the socket would cut the proxy's pooled connection, so adapters
-   * answer 403 instead of dropping.
-   */
-  readonly viaProxy?: boolean;
-}
+export type { ClientIdentity } from './client.js';
+
+import { clientKey, formatIp, type ParsedIp, parseCidr, parseIp, prefixKey } from './ip.js';
 
 /** The identity of a parsed address. */
 function identityOf(ip: ParsedIp, ipv6Subnet: number): ClientIdentity {
