@@ -14,6 +14,7 @@ export interface JailRow {
   bannedClients: string[];
 }
 
+/** What `jailkeeper status` shows: the store, each jail's counts and banned clients, the ignore list. */
 export interface StatusReport {
   store: string;
   jails: Record<string, JailRow>;

@@ -19,6 +19,7 @@ const NOT_HTTP =
 const SKIP_SECTIONS = new Set(['DEFAULT', 'INCLUDES', 'Definition', 'Init']);
 const TRUE = /^(true|yes|1|on)$/i;
 
+/** What `importFail2ban()` made of a fail2ban configuration: the jailkeeper config, and notes on what it left out or changed. */
 export interface ImportResult {
   /** The jailkeeper options, ready for JSON. */
   config: {

@@ -10,6 +10,7 @@ import { checkConfig, loadConfig } from './config.js';
 import { CliError, EXIT } from './errors.js';
 import { bansTable, statusText } from './format.js';
 
+/** The CLI's usage text, printed by `jailkeeper --help` and after a wrong argument. */
 export const USAGE = `Usage: jailkeeper <command> [options]
 
 Commands (against --redis URL / REDIS_URL, or --url of an app's admin API with --token):

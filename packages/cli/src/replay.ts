@@ -38,6 +38,7 @@ export interface ReplayBan {
   looksLegitimate: boolean;
 }
 
+/** One jail's part of a replay: what it counted, spared and banned. */
 export interface ReplayJail {
   counted: number;
   exempt: number;
@@ -52,6 +53,7 @@ export interface ReplayJail {
   bans: number;
 }
 
+/** What `replay()` found in an access log: what it read, per jail what counted, each ban with its evidence, the broken links. */
 export interface ReplayReport {
   file: string;
   format: 'combined' | 'json';
@@ -86,6 +88,7 @@ export interface ReplayReport {
   note: string;
 }
 
+/** Options of `replay()`: the log's format, progress, `--explain`, and DNS for `verifiedCrawlers`. */
 export interface ReplayOptions {
   format?: 'combined' | 'json' | 'auto';
   /** The DNS `verifiedCrawlers` asks (tests inject one). @default the system's */
