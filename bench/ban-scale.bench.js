@@ -1,12 +1,3 @@
-// One million active bans (IPv4 and IPv6 mixed): how long a new instance takes to be ready on
-// Redis, the heap a ban costs (an instance on Redis, and one on the memory store), check() at 0 and
-// at 1,000,000 bans, the longest event-loop block during expiry and during a full export, and
-// Redis memory per ban. Not a timed test: run by hand, on a quiet machine.
-// Run: npx tsc -b && node --expose-gc bench/ban-scale.bench.js [bans]
-// Uses REDIS_URL (its keys under a fresh prefix), or starts a redis-server of its own.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createJailkeeper, createManualClock } from '@jailkeeper/core';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
@@ -14,6 +5,7 @@ import { Redis } from 'ioredis';
 import { exportBanPages } from '../packages/ops/dist/index.js';
 import { Keys, SHARDS, shardOf } from '../packages/redis/dist/keys.js';
 import { RESTORE } from '../packages/redis/dist/lua/bans.js';
+import { ensureRedis } from './http/harness.js';
 import { measure } from './measure.js';
 
 const N = Number(process.argv[2] ?? 1_000_000);
@@ -59,23 +51,8 @@ async function longestBlock(work) {
   return { longest, longestCpu, total };
 }
 
-let server;
-let url = process.env.REDIS_URL;
-if (!url) {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  s.close();
-  server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  await new Promise((r) => setTimeout(r, 300));
-  url = `redis://127.0.0.1:${port}`;
-}
+// REDIS_URL, or a redis-server of the harness's own, stopped when this process exits.
+const url = await ensureRedis();
 const prefix = `jkscale${process.pid}:`;
 const admin = new Redis(url);
 admin.defineCommand('jkRestore', { lua: RESTORE });
@@ -234,4 +211,3 @@ do {
   if (batch.length > 0) await admin.del(...batch);
 } while (cursor !== '0');
 admin.disconnect();
-server?.kill();

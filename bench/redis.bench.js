@@ -1,28 +1,10 @@
-// The Redis store's costs: commands per clean request, script calls per counted failure, and ban
-// propagation latency between two instances. Uses REDIS_URL, or starts a redis-server of its own.
-// Run: npx tsc -b && node bench/redis.bench.js
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createJailkeeper } from '@jailkeeper/core';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
+import { ensureRedis } from './http/harness.js';
 
-let server;
-let url = process.env.REDIS_URL;
-if (!url) {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  s.close();
-  server = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
-  await new Promise((r) => setTimeout(r, 300));
-  url = `redis://127.0.0.1:${port}`;
-}
+// REDIS_URL, or a redis-server of the harness's own, stopped when this process exits.
+const url = await ensureRedis();
 const quiet = { info() {}, warn() {}, error() {} };
 const jails = { login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' } };
 const clients = [];
@@ -111,4 +93,3 @@ console.log(
 
 await Promise.all([a.close(), b.close()]);
 for (const c of [...clients, admin]) c.disconnect();
-server?.kill();
