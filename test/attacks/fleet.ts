@@ -13,7 +13,6 @@ import {
   type JailkeeperOptions,
   type JailOptions,
 } from '@jailkeeper/core';
-import { kAdmission } from '@jailkeeper/core/adapter';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
@@ -107,8 +106,15 @@ class Probe {
     return this.#entered.has(entry.req) || entry.res.writableEnded;
   }
 
-  /** Attempts waiting for admission (counted by the fleet around `keeper.admit()`). */
-  admitting = 0;
+  /** The fleet's keepers: their `attempts().admitting` is what waits for admission. */
+  readonly keepers: Jailkeeper[] = [];
+
+  /** Attempts waiting for admission, in every keeper (`keeper.attempts()`). */
+  get admitting(): number {
+    let n = 0;
+    for (const keeper of this.keepers) n += keeper.attempts().admitting;
+    return n;
+  }
   /** Every reservation a store answered, by client: whether it was admitted (false: a wait or a refusal). */
   readonly reservations = new Map<string, boolean[]>();
 
@@ -287,14 +293,7 @@ export interface Fleet {
  * client left can no longer reach its handler. For waiting only: assertions count handler runs.
  */
 function countAdmissions(keeper: Jailkeeper, probe: Probe): void {
-  const admission = keeper[kAdmission];
-  const admit = admission.admit.bind(admission);
-  admission.admit = (...args: Parameters<typeof admission.admit>) => {
-    probe.admitting++;
-    return admit(...args).finally(() => {
-      probe.admitting--;
-    });
-  };
+  probe.keepers.push(keeper);
   const store = keeper.store;
   const reserve = store.reserve?.bind(store);
   if (reserve === undefined) return;

@@ -52,6 +52,7 @@ export const WARNING_CODES = {
   JK_WRN_NO_PEER_ADDRESS: 'jk_wrn_no_peer_address',
   JK_WRN_BROKEN_LINK: 'jk_wrn_broken_link',
   JK_WRN_DISTINCT_GUESSES: 'jk_wrn_distinct_guesses',
+  JK_WRN_LATE_FAIL: 'jk_wrn_late_fail',
 } as const;
 
 /** Every warning code (`JK_WRN_*`). */

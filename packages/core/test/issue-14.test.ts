@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createAdapterKit } from '../src/adapter/index.js';
+import { createAdapterKit, type RefusalWriter } from '../src/adapter/index.js';
 import {
   type Ban,
   createJailkeeper,
@@ -19,6 +19,9 @@ import {
 } from '../src/index.js';
 import { BanTable } from '../src/store/ban-table.js';
 import { contextFor, quietLogger, recordingLogger, until } from '../src/testing/index.js';
+
+type ClientIdentity = NonNullable<ReturnType<ReturnType<typeof createJailkeeper>['identify']>>;
+const NO_WRITER: RefusalWriter<unknown> = { drop() {}, status() {}, header() {}, send() {} };
 
 const MIN = 60_000;
 const fail = (client: string) => ({ client, method: 'POST', path: '/login', status: 401 });
@@ -295,17 +298,22 @@ describe('adapters hold requests until the store has loaded', () => {
   it('a banned client’s first request, before ready, is judged once the bans are loaded', async () => {
     const { store, finish } = slowStore();
     const keeper = createJailkeeper({ store, logger: quietLogger, jails: { login: { statuses: [401] } } });
-    const kit = createAdapterKit({ keeper, keeperAt: 'k', options: {}, optionsAt: 'o' });
+    const kit = createAdapterKit({ keeper, keeperAt: 'k', options: {}, optionsAt: 'o', writer: NO_WRITER });
     const id = keeper.identify('10.7.0.1');
     assert.ok(id);
     const verdicts: boolean[] = [];
-    kit.admit(id, (_a, _b, _c, who) => verdicts.push(keeper.check(who).banned), 0, 0, 0);
+    const admit = (who: ClientIdentity) => {
+      const ready = kit.ready(who);
+      if (ready === undefined) verdicts.push(keeper.check(who).banned);
+      else void ready.then(() => verdicts.push(keeper.check(who).banned));
+    };
+    admit(id);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(verdicts.length, 0, 'held while the store loads');
     finish();
     await until(() => verdicts.length === 1, { within: 2000 });
     assert.deepEqual(verdicts, [true], 'refused: its ban was loaded first');
-    kit.admit(id, (_a, _b, _c, who) => verdicts.push(keeper.check(who).banned), 0, 0, 0);
+    admit(id);
     assert.deepEqual(verdicts, [true, true], 'once ready, nothing waits');
     await keeper.close();
   });
@@ -314,12 +322,18 @@ describe('adapters hold requests until the store has loaded', () => {
     const { store, finish } = slowStore();
     const logger = recordingLogger();
     const keeper = createJailkeeper({ store, logger, jails: { login: { statuses: [401] } } });
-    const kit = createAdapterKit({ keeper, keeperAt: 'k', options: { readyTimeout: 100 }, optionsAt: 'o' });
+    const kit = createAdapterKit({
+      keeper,
+      keeperAt: 'k',
+      options: { readyTimeout: 100 },
+      optionsAt: 'o',
+      writer: NO_WRITER,
+    });
     const id = keeper.identify('10.7.0.2');
     assert.ok(id);
     const started = Date.now();
     const admitted: number[] = [];
-    for (let i = 0; i < 3; i++) kit.admit(id, () => admitted.push(Date.now() - started), 0, 0, 0);
+    for (let i = 0; i < 3; i++) void kit.ready(id)?.then(() => admitted.push(Date.now() - started));
     await until(() => admitted.length === 3, { within: 2000 });
     assert.ok(
       admitted.every((ms) => ms >= 90 && ms < 1000),
@@ -336,7 +350,14 @@ describe('adapters hold requests until the store has loaded', () => {
   it('readyTimeout is validated once, at setup', () => {
     const keeper = createJailkeeper({ logger: quietLogger, jails: { login: { statuses: [401] } } });
     assert.throws(
-      () => createAdapterKit({ keeper, keeperAt: 'k', options: { readyTimeout: 'soon' }, optionsAt: 'o' }),
+      () =>
+        createAdapterKit({
+          keeper,
+          keeperAt: 'k',
+          options: { readyTimeout: 'soon' },
+          optionsAt: 'o',
+          writer: NO_WRITER,
+        }),
       { code: 'JK_ERR_INVALID_DURATION' },
     );
   });

@@ -589,6 +589,7 @@ describe('operators', () => {
         blocked: 1,
         wouldBan: 0,
         bannedClients: ['18.0.0.2'],
+        heldSlots: 0,
       },
     );
   });

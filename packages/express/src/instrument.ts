@@ -1,11 +1,6 @@
-import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core';
-import {
-  type AdapterKit,
-  canonicalRoute,
-  mergeSlots,
-  notHeld,
-  type RouteJails,
-} from '@jailkeeper/core/adapter';
+import type { Targets } from '@jailkeeper/core';
+import { type AdapterKit, Attempt, canonicalRoute, notHeld, type RouteJails } from '@jailkeeper/core/adapter';
+import type { Response as ExpressResponse } from 'express';
 import {
   chosen,
   joinPatterns,
@@ -16,38 +11,19 @@ import {
 } from './route-identity.js';
 
 /**
- * What the middleware keeps per request in `res.locals` (a null-prototype object Express makes).
- * It is also the request as `keeper.check()` reads it (method, route, path, caseInsensitive), so
- * judging a jail-scope ban at a route builds nothing.
+ * The attempt of a request the middleware admitted, kept in `res.locals` (a null-prototype object
+ * Express makes): the toolkit's attempt, plus where the request is in the app's router tree. It is
+ * also the request as `keeper.check()` reads it, so judging a jail-scope ban at a route builds
+ * nothing.
  */
-export interface RequestState {
-  readonly identity: ClientIdentity;
-  slots: Slots | null;
-  /** The method the router runs (after a method override), set at each route. */
-  method: string;
-  /** The request target as received (`keeper.check()` drops the query). */
-  readonly path: string;
-  /**
-   * The pattern of the route (or `app.use` handler) the router is in; null: none; undefined: no
-   * pattern text (a RegExp route, or a sub-app jailkeeper does not see into): its path is judged.
-   */
-  route: string | null | undefined;
-  caseInsensitive: boolean;
-  /** A route config set by `jk.route()` used as middleware; the route's own config wins. */
-  jails: RouteJails;
+export class ExpressAttempt extends Attempt<ExpressResponse> {
   /** The router of the app whose middleware admitted the request: its routes have no prefix. */
-  readonly root: Router | undefined;
+  root: Router | undefined = undefined;
   /**
    * The full pattern each router was entered by in this request; under `PENDING_APP`, the one of
    * the sub-app being entered, until its own middleware claims it for the sub-app's router.
    */
-  mounts: Map<Router | symbol, string> | null;
-  /** Marked failed by the app (`jk.fail(req)`): in every jail that applies, or in these. */
-  failed: true | Set<string> | undefined;
-  /** The account the app named (`jk.account(req, name)`), as `accountKey()` wrote it. */
-  account: string | undefined;
-  /** The response has closed and been counted: slots reserved after that are counted at once. */
-  closed: boolean;
+  mounts: Map<Router | symbol, string> | null = null;
 }
 
 export const kState = Symbol('jailkeeper.state');
@@ -64,7 +40,8 @@ type Req = {
   originalUrl: string;
   app: { _router?: Router; router?: Router; get(setting: string): unknown };
 };
-type Res = { locals: Record<symbol, RequestState | undefined> };
+type Res = { locals: Record<symbol, ExpressAttempt | undefined> };
+type RequestState = ExpressAttempt;
 type Next = (error?: unknown) => void;
 type Handler = ((req: Req, res: Res, next: Next) => unknown) & {
   [kRouteJails]?: RouteJails;
@@ -77,12 +54,8 @@ export function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
 }
 
-/** The adapter's part at each layer: refuse or admit there, then go on. */
+/** The adapter's part at each layer. */
 export interface LayerHooks {
-  /** Jail-scope bans, judged where the router is now: true when the request was refused. */
-  refused(res: Res, state: RequestState): boolean;
-  /** Reserves the attempt's slots in `targets` (non-empty), then `proceed(slots)`; or refuses. */
-  admit(res: Res, state: RequestState, targets: Targets, proceed: (slots: Slots | null) => void): void;
   /** A route config its handler carries (see the `routeConfigOf` option), compiled. */
   readonly configOf: ((handler: Function) => RouteJails) | undefined;
 }
@@ -272,17 +245,15 @@ export class Instrumenter {
       state.caseInsensitive = ignoreCase;
       state.method = req.method;
       if (own !== undefined) state.jails = own;
-      if (kit.jailScope && hooks.refused(res, state)) return undefined;
+      if (kit.jailScope && state.refused()) return undefined;
       const targets =
         route === undefined
           ? NONE
           : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
       // Nothing to reserve here: on to the route's handlers without a closure.
-      if (targets.length === 0) return original.call(this, req, res, next);
-      hooks.admit(res, state, targets, (slots) => {
-        state.slots = mergeSlots(state.slots, slots);
-        original.call(this, req, res, next);
-      });
+      const admitted = targets.length === 0 ? true : state.admit(targets);
+      if (admitted === true) return original.call(this, req, res, next);
+      admitted.then((go) => go && original.call(this, req, res, next));
       return undefined;
     } as Layer['handle'];
   }
@@ -291,7 +262,6 @@ export class Instrumenter {
   #wrapUse(layer: Layer, patterns: Known | undefined, ignoreCase: boolean, owner: Router): void {
     const original = layer.handle;
     const kit = this.#kit;
-    const hooks = this.#hooks;
     const self = this;
     const config = (original as Handler)[kRouteJails];
     layer.handle = function jailkeeperUse(this: unknown, req: Req, res: Res, next: Next) {
@@ -304,21 +274,21 @@ export class Instrumenter {
       state.route = route;
       state.caseInsensitive = ignoreCase;
       state.method = req.method;
-      if (kit.jailScope && hooks.refused(res, state)) return undefined;
+      if (kit.jailScope && state.refused()) return undefined;
       const targets =
         route === undefined
           ? NONE
           : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
-      const run = (slots: Slots | null) => {
-        state.slots = mergeSlots(state.slots, slots);
+      const run = () => {
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
           state.caseInsensitive = beforeCase;
           next(error);
         });
       };
-      if (targets.length === 0) run(null);
-      else hooks.admit(res, state, targets, run);
+      const admitted = targets.length === 0 ? true : state.admit(targets);
+      if (admitted === true) run();
+      else admitted.then((go) => go && run());
       return undefined;
     } as Layer['handle'];
   }

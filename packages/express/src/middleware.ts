@@ -1,21 +1,16 @@
 import type { Server } from 'node:http';
-import type { Banned, ClientIdentity, GuardOptions, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
+import type { ClientIdentity, GuardOptions, Jailkeeper, Targets } from '@jailkeeper/core';
 import {
-  type AdapterKit,
   type AdapterOptions,
   createAdapterKit,
   invalid,
-  mergeFailed,
-  mergeSlots,
-  onResponseClose,
-  pathOf,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
-import { Instrumenter, kRouteJails, kState, type RequestState, routerOf } from './instrument.js';
+import { ExpressAttempt, Instrumenter, kRouteJails, kState, routerOf } from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
 export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {
@@ -77,7 +72,7 @@ export interface JailkeeperGuardOptions extends Omit<GuardOptions, 'block' | 'tr
   app?: Application;
 }
 
-type Locals = Record<symbol, RequestState | undefined>;
+type Locals = Record<symbol, ExpressAttempt | undefined>;
 const NONE: Targets = Object.freeze([]);
 
 const writer: RefusalWriter<Response> = {
@@ -89,38 +84,8 @@ const writer: RefusalWriter<Response> = {
   send: (res, body) => res.end(body),
 };
 
-/**
- * The listener that counts a finished (or abandoned) response, built once per middleware: `this`
- * is the response, so a request costs no new closure.
- */
-function countOnClose(kit: AdapterKit): (this: Response) => void {
-  return function onClose(this: Response): void {
-    const state = (this.locals as Locals)[kState];
-    if (state === undefined) return;
-    state.closed = true;
-    if (kit.watches(this.statusCode, state.slots, state.failed)) {
-      const req = this.req;
-      kit.count({
-        identity: state.identity,
-        method: req.method,
-        route: state.route,
-        caseInsensitive: state.caseInsensitive,
-        url: req.originalUrl,
-        status: this.statusCode,
-        userAgent: req.headers['user-agent'],
-        jails: state.jails,
-        slots: state.slots,
-        abandoned: !this.writableEnded,
-        failed: state.failed,
-        account: state.account,
-      });
-    }
-    kit.closed();
-  };
-}
-
 /** The request's state, when the middleware admitted it. */
-function stateOf(req: Request): RequestState | undefined {
+function stateOf(req: Request): ExpressAttempt | undefined {
   return (req.res?.locals as Locals | undefined)?.[kState];
 }
 
@@ -145,6 +110,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     optionsAt: 'jailkeeper options',
     extraKeys: { routeConfigOf: true },
     abilities: { expressTrust: true },
+    writer,
     ...(options.onRefused === undefined
       ? {}
       : { onRefused: (res: Response, info: RefusalInfo) => options.onRefused?.(res.req, res, info) }),
@@ -153,15 +119,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   const routeConfigOf = options.routeConfigOf;
   if (routeConfigOf !== undefined && typeof routeConfigOf !== 'function')
     invalid('jailkeeper options.routeConfigOf', 'a function', routeConfigOf);
-  const onClose = countOnClose(kit);
   // With trustedProxies: 'express', the app's own trust proxy function, looked up once per app.
   const trusts = keeper.options.clientIp.trust.kind === 'express' ? new AppTrusts(keeper) : undefined;
 
-  const refuse = (res: Response, identity: ClientIdentity, verdict: Banned | null): void =>
-    kit.refuse(writer, res, verdict, identity);
-
-  // At a route (or a handler mounted with app.use), after routing: jail-scope bans judged on the
-  // method the router runs and the route it chose; the attempt's slots reserved.
+  // At a route (or a handler mounted with app.use), after routing, the attempt judges jail-scope
+  // bans on the method the router runs and the route it chose, and reserves its slots.
   const instrumenter = new Instrumenter(kit, {
     configOf:
       routeConfigOf === undefined
@@ -170,143 +132,56 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
             const config = routeConfigOf(handler);
             return config === undefined ? undefined : kit.compileRoute(config);
           },
-    refused(res, state) {
-      // The state is the request as check() reads it: nothing is built for a clean client.
-      const verdict = keeper.check(state.identity, state);
-      if (!verdict.banned) return false;
-      kit.refuse(writer, res as unknown as Response, verdict, state.identity);
-      return true;
-    },
-    admit(res, state, targets, proceed) {
-      kit.admitThen(
-        state.identity,
-        targets,
-        atRoute,
-        refusedAtRoute,
-        res as unknown as Response,
-        proceed,
-        0,
-        false,
-      );
-    },
   });
-  const atRoute = (
-    res: Response,
-    proceed: (slots: Slots | null) => void,
-    _: 0,
-    identity: ClientIdentity,
-    slots: Slots | null,
-  ) => {
-    const state = (res.locals as Locals)[kState];
-    if (slots !== null && state?.closed === true) {
-      // The client left while the attempt waited for its slot: the response was counted without
-      // it, so this slot is settled now, as an abandoned attempt.
-      settleLate(res, state, identity, slots);
-      proceed(null);
-      return;
-    }
-    proceed(slots);
-  };
-  /** Slots reserved after the response closed (the client left meanwhile): settled at once, abandoned. */
-  const settleLate = (res: Response, state: RequestState, identity: ClientIdentity, slots: Slots): void => {
-    const req = res.req;
-    kit.count({
-      identity,
-      method: req.method,
-      route: state.route,
-      caseInsensitive: state.caseInsensitive,
-      url: req.originalUrl,
-      status: res.statusCode,
-      userAgent: req.headers['user-agent'],
-      jails: state.jails,
-      slots,
-      abandoned: true,
-      failed: state.failed,
-      account: state.account,
-    });
-  };
-  const refusedAtRoute = (
-    res: Response,
-    _p: unknown,
-    _: 0,
-    identity: ClientIdentity,
-    verdict: Banned | null,
-  ) => refuse(res, identity, verdict);
-
-  const go = (
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    identity: ClientIdentity,
-    slots: Slots | null,
-  ) => {
-    keeper.trackConnection(req.socket, identity);
-    // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
-    // for every access after it.
-    const state: RequestState = {
-      identity,
-      slots,
-      method: req.method,
-      path: req.originalUrl,
-      route: null,
-      caseInsensitive: false,
-      jails: undefined,
-      root: routerOf(req.app as never),
-      mounts: null,
-      failed: undefined,
-      account: undefined,
-      closed: false,
-    };
-    (res.locals as Locals)[kState] = state;
-    kit.opened();
-    // Also when the client left while the request waited, or the response is queued behind a
-    // pipelined one: Node emits no 'close' then, and the attempt's slots would never settle.
-    onResponseClose(res, onClose);
-    next();
-  };
-  const stop = (
-    _req: Request,
-    res: Response,
-    _next: NextFunction,
-    identity: ClientIdentity,
-    verdict: Banned | null,
-  ) => refuse(res, identity, verdict);
 
   const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
+    const attempt = new ExpressAttempt(
+      kit,
+      identity,
+      res,
+      res,
+      req.method,
+      req.originalUrl,
+      req.headers['user-agent'],
+      instrumenter.ignoresCase(req.app as never),
+    );
     // Before routing: app-scope bans; jail-scope bans on the path as the app's router reads it
     // (no other spelling: it may be another route's), then at the route Express chose.
-    const verdict = keeper.check(
-      identity,
-      kit.jailScope
-        ? {
-            method: req.method,
-            route: null,
-            path: req.originalUrl,
-            caseInsensitive: instrumenter.ignoresCase(req.app as never),
-          }
-        : undefined,
-    );
-    if (verdict.banned) {
-      kit.refuse(writer, res, verdict, identity);
-      return;
-    }
+    if (attempt.refused()) return;
+    attempt.caseInsensitive = false;
+    attempt.root = routerOf(req.app as never);
     instrumenter.app(req.app as never);
     // A client with failures in an app-wide jail takes a slot there for every request.
-    kit.admitThen(identity, NONE, go, stop, req, res, next);
+    const admitted = attempt.admit(NONE, true);
+    if (admitted === true) run(res, attempt, next);
+    else admitted.then((go) => go && run(res, attempt, next));
+  };
+  const run = (res: Response, attempt: ExpressAttempt, next: NextFunction): void => {
+    // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
+    // for every access after it.
+    (res.locals as Locals)[kState] = attempt;
+    attempt.open();
+    next();
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
-    if ((res.locals as Locals)[kState] !== undefined) {
+    const admitted = (res.locals as Locals)[kState];
+    if (admitted !== undefined) {
       // Mounted again in a sub-app: the request is admitted already; learn the sub-app's routes.
-      instrumenter.enterApp(req.app as never, (res.locals as Locals)[kState] as RequestState);
+      instrumenter.enterApp(req.app as never, admitted);
       next();
       return;
     }
     const trust = trusts === undefined ? undefined : trusts.of(req.app);
     const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req, trust);
-    if (identity === undefined || skip?.(req) === true) next();
-    // A failure of this client still being recorded (Redis): judge the request after it.
-    else kit.admit(identity, decide, req, res, next);
+    if (identity === undefined || skip?.(req) === true) {
+      next();
+      return;
+    }
+    // The store still loading, or a failure of this client still being recorded (Redis).
+    const ready = kit.ready(identity);
+    if (ready === undefined) decide(req, res, next, identity);
+    else ready.then(() => decide(req, res, next, identity));
   } as JailkeeperMiddleware;
 
   middleware.route = (config: RouteConfig): RequestHandler => {
@@ -320,31 +195,10 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   };
   middleware.exempt = () => middleware.route(false);
   middleware.client = (req: Request) => stateOf(req)?.identity;
-  middleware.account = async (req: Request, name: unknown) => {
-    const state = stateOf(req);
-    const res = req.res;
-    if (state === undefined || res === undefined) return true;
-    const admitted = await kit.account(writer, res, state.identity, name, {
-      method: req.method,
-      route: state.route,
-      path: pathOf(req.originalUrl),
-      caseInsensitive: state.caseInsensitive,
-    });
-    if (admitted === null) return false;
-    state.account = admitted.account;
-    if (state.closed && admitted.slots !== null) {
-      settleLate(res, state, state.identity, admitted.slots);
-      return false;
-    }
-    state.slots = mergeSlots(state.slots, admitted.slots);
-    return true;
-  };
+  middleware.account = async (req: Request, name: unknown) => stateOf(req)?.nameAccount(name) ?? true;
   middleware.fail = (req: Request, failOptions: { jails?: string[] } = {}) => {
     const jails = failOptions.jails === undefined ? undefined : kit.failJails(failOptions.jails);
-    const state = stateOf(req);
-    if (state === undefined) return false;
-    state.failed = mergeFailed(state.failed, jails);
-    return true;
+    return stateOf(req)?.fail(jails) ?? false;
   };
   middleware.guard = (server: Server, guardOptions: JailkeeperGuardOptions = {}) =>
     kit.guard(server, {

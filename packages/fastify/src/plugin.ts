@@ -1,14 +1,13 @@
-import type { Banned, ClientIdentity, Jailkeeper, Slots } from '@jailkeeper/core';
+import type { ClientIdentity, Jailkeeper, Targets } from '@jailkeeper/core';
 import {
   type AdapterOptions,
+  type Attempt,
   checkKeys,
   createAdapterKit,
-  mergeFailed,
-  mergeSlots,
-  onResponseClose,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
+  type RouteJails,
 } from '@jailkeeper/core/adapter';
 import type {
   FastifyInstance,
@@ -19,24 +18,21 @@ import type {
 } from 'fastify';
 import fp from 'fastify-plugin';
 
-import {
-  type CompiledRoute,
-  countOnClose,
-  factsOf,
-  type JkRequest,
-  type JkResponse,
-  kAccount,
-  kFailed,
-  kIdentity,
-  kReply,
-  kRequest,
-  kRoute,
-  kRouteOf,
-  kSlots,
-  NO_TARGETS,
-  NOT_A_ROUTE,
-  type RouteConfigObject,
-} from './request-state.js';
+/** On a route's config: the route compiled once (its pattern, its jailkeeper config). */
+const kRoute = Symbol('jailkeeper.route');
+/** The request's attempt (a request decoration, declared so Fastify builds it into the shape). */
+const kAttempt = Symbol('jailkeeper.attempt');
+
+/** A route as jailkeeper sees it, compiled when declared (or at its first request). */
+interface CompiledRoute {
+  /** The pattern the router matched, with its prefix; null for the 404 handler. */
+  readonly url: string | null;
+  readonly jails: RouteJails;
+}
+type JkRequest = FastifyRequest & { [kAttempt]: Attempt<FastifyReply> | null };
+type RouteConfigObject = Record<PropertyKey, unknown> & { [kRoute]?: CompiledRoute };
+const NOT_A_ROUTE: CompiledRoute = Object.freeze({ url: null, jails: undefined });
+const NO_TARGETS: Targets = Object.freeze([]);
 
 /** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */
 export type JailkeeperRouteConfig = RouteConfig;
@@ -146,6 +142,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     options,
     optionsAt: 'jailkeeper plugin options',
     extraKeys: OWN_KEYS,
+    writer,
     ...(options?.onRefused === undefined
       ? {}
       : {
@@ -168,53 +165,20 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   const caseInsensitive = (config.routerOptions?.caseSensitive ?? config.caseSensitive) === false;
 
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
-  for (const key of [kIdentity, kSlots, kRouteOf, kFailed, kAccount, kReply]) {
-    if (!fastify.hasRequestDecorator(key as unknown as string))
-      fastify.decorateRequest(key as unknown as string, null);
-  }
+  if (!fastify.hasRequestDecorator(kAttempt as unknown as string))
+    fastify.decorateRequest(kAttempt as unknown as string, null);
   // request.jailkeeper / reply.jailkeeper: built only when read.
-  const handle = (request: JkRequest, reply?: FastifyReply): JailkeeperRequest => ({
-    async account(name: unknown) {
-      const identity = request[kIdentity];
-      if (identity === null) return true;
-      const route = request[kRouteOf] ?? NOT_A_ROUTE;
-      const target = reply ?? request[kReply];
-      if (target === null) return true;
-      const admitted = await kit.account(writer, target, identity, name, {
-        method: request.method,
-        route: route.url,
-        path: request.url,
-        caseInsensitive,
-      });
-      if (admitted === null) return false;
-      request[kAccount] = admitted.account ?? null;
-      if (admitted.slots !== null && (target.raw.destroyed || target.raw.writableFinished)) {
-        // The client left while the account was judged: its response was counted without these
-        // slots, so they settle now, as an abandoned attempt.
-        kit.count(
-          factsOf(
-            request,
-            identity,
-            caseInsensitive,
-            target.raw.statusCode,
-            admitted.slots,
-            true,
-            admitted.account,
-          ),
-        );
-        return false;
-      }
-      request[kSlots] = mergeSlots(request[kSlots], admitted.slots);
-      return true;
+  const handle = (request: JkRequest): JailkeeperRequest => ({
+    account: async (name: unknown) => {
+      const attempt = request[kAttempt];
+      return attempt === null ? true : attempt.nameAccount(name);
     },
     get client() {
-      return request[kIdentity] ?? undefined;
+      return request[kAttempt]?.identity;
     },
     fail(failOptions: { jails?: string[] } = {}) {
       const jails = failOptions.jails === undefined ? undefined : kit.failJails(failOptions.jails);
-      if (request[kIdentity] === null) return false;
-      request[kFailed] = mergeFailed(request[kFailed] ?? undefined, jails);
-      return true;
+      return request[kAttempt]?.fail(jails) ?? false;
     },
   });
   if (!fastify.hasRequestDecorator('jailkeeper')) {
@@ -227,7 +191,7 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   if (!fastify.hasReplyDecorator('jailkeeper')) {
     fastify.decorateReply('jailkeeper', {
       getter(this: FastifyReply) {
-        return handle(this.request as JkRequest, this);
+        return handle(this.request as JkRequest);
       },
     });
   }
@@ -262,38 +226,6 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
     late.set(config, made);
     return made;
   };
-  const onClose = countOnClose(kit, caseInsensitive);
-
-  const go = (
-    request: FastifyRequest,
-    reply: FastifyReply,
-    next: (error?: Error) => void,
-    identity: ClientIdentity,
-    slots: Slots | null,
-  ): void => {
-    keeper.trackConnection(request.raw.socket, identity);
-    // One listener on the raw response counts it when it is done or aborted: no onResponse or
-    // onRequestAbort hook, which would each add Fastify's per-request hook machinery.
-    (request as JkRequest)[kIdentity] = identity;
-    (request as JkRequest)[kSlots] = slots;
-    (request as JkRequest)[kReply] = reply;
-    // One property on the raw response: more would reshape Node's objects for every access after.
-    const raw = reply.raw as JkResponse;
-    raw[kRequest] = request;
-    kit.opened();
-    // Also when the client left while the attempt waited, or the response is queued behind a
-    // pipelined one: Node emits no 'close' then, and the attempt's slots would never settle.
-    onResponseClose(raw, onClose);
-    next();
-  };
-  const stop = (
-    _request: FastifyRequest,
-    reply: FastifyReply,
-    _next: unknown,
-    identity: ClientIdentity,
-    verdict: Banned | null,
-  ): void => kit.refuse(writer, reply, verdict, identity);
-
   const decide = (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -307,28 +239,41 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
       next(error as Error);
       return;
     }
-    (request as JkRequest)[kRouteOf] = route;
-    const verdict = keeper.check(
+    const attempt = kit.begin(
       identity,
-      kit.jailScope
-        ? { method: request.method, route: route.url, path: request.url, caseInsensitive }
-        : undefined,
+      reply,
+      reply.raw,
+      request.method,
+      request.url,
+      request.headers['user-agent'],
+      caseInsensitive,
     );
-    if (verdict.banned) {
-      kit.refuse(writer, reply, verdict, identity);
-      return;
-    }
+    attempt.route = route.url;
+    attempt.jails = route.jails;
+    if (attempt.refused()) return;
     const targets =
       route.url === null ? NO_TARGETS : kit.targets(request.method, route.url, caseInsensitive, route.jails);
-    kit.admitThen(identity, targets, go, stop, request, reply, next);
+    const admitted = attempt.admit(targets, true);
+    if (admitted === true) run(request as JkRequest, attempt, next);
+    else admitted.then((go) => go && run(request as JkRequest, attempt, next));
+  };
+  const run = (request: JkRequest, attempt: Attempt<FastifyReply>, next: () => void): void => {
+    request[kAttempt] = attempt;
+    attempt.open();
+    next();
   };
 
   // onRequest runs after routing and before the body is read: refuse and admit here.
   const onRequest: onRequestHookHandler = (request, reply, next) => {
     const identity = keeper.resolve(request.raw.socket.remoteAddress, request.headers, request);
-    if (identity === undefined || skip?.(request) === true) next();
-    // A failure of this client still being recorded (Redis): judge the request after it.
-    else kit.admit(identity, decide, request, reply, next);
+    if (identity === undefined || skip?.(request) === true) {
+      next();
+      return;
+    }
+    // The store still loading, or a failure of this client still being recorded (Redis).
+    const ready = kit.ready(identity);
+    if (ready === undefined) decide(request, reply, next, identity);
+    else ready.then(() => decide(request, reply, next, identity));
   };
   fastify.addHook('onRequest', onRequest);
 

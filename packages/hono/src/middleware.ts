@@ -1,12 +1,11 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { ClientIdentity, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
+import type { ClientIdentity, Jailkeeper, Targets } from '@jailkeeper/core';
 import {
-  type AdapterKit,
+  type Attempt,
   checkKeys,
   createAdapterKit,
-  mergeFailed,
   type RefusalInfo,
   type RefusalOptions,
   type RefusalWriter,
@@ -43,6 +42,13 @@ export interface JailkeeperContext {
    * JK_ERR_UNKNOWN_JAIL for a jail that is not configured.
    */
   fail(options?: { jails?: string[] }): boolean;
+  /**
+   * Names the account this request tries (a login's user name, or better the app's user id),
+   * once the app knows it: the jails keyed by account judge it now. Resolves true to go on; false
+   * when jailkeeper refused the request (return `c.res`: the refusal is written there). See
+   * docs/accounts.md.
+   */
+  account(name: unknown): Promise<boolean>;
 }
 
 /** What the middleware adds to a Hono app's environment: `c.var.jailkeeper`. */
@@ -60,6 +66,8 @@ export interface JailkeeperMiddleware extends MiddlewareHandler<JailkeeperEnv> {
   client(c: Context): ClientIdentity | undefined;
   /** `c.var.jailkeeper.fail()`; false when the middleware did not admit the request. */
   fail(c: Context, options?: { jails?: string[] }): boolean;
+  /** `c.var.jailkeeper.account()`; true when the middleware did not admit the request. */
+  account(c: Context, name: unknown): Promise<boolean>;
   /**
    * Guards the server `serve()` returned: banned clients' upgrade (WebSocket) requests are
    * refused, and with `{ connection: true }` banned direct peers dropped before HTTP parsing.
@@ -72,67 +80,27 @@ export interface JailkeeperMiddleware extends MiddlewareHandler<JailkeeperEnv> {
 }
 
 const kRouteJails = Symbol('jailkeeper.routeJails');
-const kState = Symbol('jailkeeper.state');
 const NONE: Targets = Object.freeze([]);
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
 type Marked = Function & { [kRouteJails]?: RouteJails };
 
-/** Per admitted request, in `c.var.jailkeeper`: its state and the app's handle on it. */
-class RequestState implements JailkeeperContext {
-  slots: Slots | null = null;
-  failed: true | Set<string> | undefined = undefined;
-  /** The status the app answered; undefined while its handler runs. */
-  status: number | undefined = undefined;
-  /** The response closed (the client left) while the handler was still running. */
-  closed = false;
-  constructor(
-    readonly client: ClientIdentity,
-    readonly route: string | null,
-    readonly jails: RouteJails,
-    readonly method: string,
-    readonly incoming: IncomingMessage,
-    readonly kit: AdapterKit,
-  ) {}
+/** `c.var.jailkeeper`: the app's handle on the request's attempt. */
+class Handle implements JailkeeperContext {
+  readonly #attempt: Attempt<Context>;
+  readonly #failJails: (jails: unknown) => ReadonlySet<string>;
+  constructor(attempt: Attempt<Context>, failJails: (jails: unknown) => ReadonlySet<string>) {
+    this.#attempt = attempt;
+    this.#failJails = failJails;
+  }
+  get client(): ClientIdentity {
+    return this.#attempt.identity;
+  }
   fail(options: { jails?: string[] } = {}): boolean {
-    const jails = options.jails === undefined ? undefined : this.kit.failJails(options.jails);
-    this.failed = mergeFailed(this.failed, jails);
-    return true;
+    return this.#attempt.fail(options.jails === undefined ? undefined : this.#failJails(options.jails));
   }
-}
-
-type Outgoing = ServerResponse & { [kState]?: RequestState };
-
-/**
- * Counts a response once it is written (or its client left), as the other adapters do on
- * `close`: built once per middleware, `this` is Node's response, so a request costs no closure.
- * A response that closes while the handler still runs is counted when the handler returns.
- */
-function counter(kit: AdapterKit) {
-  const count = (state: RequestState, status: number, abandoned: boolean): void => {
-    if (kit.watches(status, state.slots, state.failed)) {
-      kit.count({
-        identity: state.client,
-        method: state.method,
-        route: state.route,
-        caseInsensitive: false,
-        url: state.incoming.url,
-        status,
-        userAgent: state.incoming.headers['user-agent'],
-        jails: state.jails,
-        slots: state.slots,
-        abandoned,
-        failed: state.failed,
-      });
-    }
-    kit.closed();
-  };
-  function onClose(this: Outgoing): void {
-    const state = this[kState];
-    if (state === undefined) return;
-    if (state.status === undefined) state.closed = true;
-    else count(state, this.headersSent ? this.statusCode : state.status, !this.writableEnded);
+  account(name: unknown): Promise<boolean> {
+    return this.#attempt.nameAccount(name);
   }
-  return { count, onClose };
 }
 
 const writer: RefusalWriter<Context> = {
@@ -189,6 +157,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
     keeperAt: 'jailkeeper(keeper)',
     options,
     optionsAt: 'jailkeeper options',
+    writer,
     ...(onRefused === undefined
       ? {}
       : {
@@ -201,11 +170,12 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
   });
   const skip = options.skip;
 
-  const { count, onClose } = counter(kit);
+  const failJails = (jails: unknown) => kit.failJails(jails);
 
   const middleware = async function jailkeeperMiddleware(c: Context, next: () => Promise<void>) {
     const incoming = (c.env as Bindings)?.incoming;
-    if (incoming?.socket === undefined) {
+    const outgoing = (c.env as Bindings)?.outgoing;
+    if (incoming?.socket === undefined || outgoing === undefined) {
       keeper.warn(
         'JK_WRN_NO_PEER_ADDRESS',
         'A request reached the jailkeeper Hono middleware without a socket (not served by @hono/node-server): requests like it are neither judged nor counted.',
@@ -214,38 +184,34 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
     }
     const identity = keeper.resolve(incoming.socket.remoteAddress, incoming.headers, c);
     if (identity === undefined || skip?.(c) === true) return next();
-    // A failure of this client still being recorded (Redis): judge the request after it.
-    const settling = kit.settling(identity);
-    if (settling !== undefined) await settling;
+    // The store still loading, or a failure of this client still being recorded (Redis).
+    const ready = kit.ready(identity);
+    if (ready !== undefined) await ready;
     const { route, jails } = routeAfter(c, c.req.routeIndex);
     const method = c.req.method;
-    const verdict = keeper.check(
+    const attempt = kit.begin(
       identity,
-      kit.jailScope ? { method, route, path: incoming.url ?? c.req.path } : undefined,
+      c,
+      outgoing,
+      method,
+      incoming.url ?? c.req.path,
+      incoming.headers['user-agent'],
     );
-    if (verdict.banned) return kit.refuse(writer, c, verdict, identity);
-    const state = new RequestState(identity, route, jails, method, incoming, kit);
-    const admission = kit.admission(
-      identity,
-      route === null ? NONE : kit.targets(method, route, false, jails),
-    );
-    if (admission !== undefined) {
-      const admitted = await admission;
-      if (!admitted.admitted) return kit.refuse(writer, c, admitted.verdict, identity);
-      state.slots = admitted.slots;
-    }
-    keeper.trackConnection(incoming.socket, identity);
-    c.set('jailkeeper', state);
-    const outgoing = (c.env as Bindings)?.outgoing as Outgoing;
-    outgoing[kState] = state;
-    kit.opened();
-    outgoing.on('close', onClose);
+    attempt.route = route;
+    attempt.jails = jails;
+    if (attempt.refused()) return;
+    const admitted = attempt.admit(route === null ? NONE : kit.targets(method, route, false, jails), true);
+    if (admitted !== true && !(await admitted)) return;
+    // @hono/node-server writes the response after this middleware returns: a client that leaves
+    // while the handler runs is counted with the handler's status, when it returns.
+    attempt.countsAfterHandler = true;
+    c.set('jailkeeper', new Handle(attempt, failJails));
+    attempt.open();
     try {
       await next();
     } finally {
       // A throw that is not an Error passes Hono's error handler: the server answers 500.
-      state.status = c.finalized ? c.res.status : 500;
-      if (state.closed) count(state, state.status, true);
+      attempt.handled(c.finalized ? c.res.status : 500);
     }
   } as JailkeeperMiddleware;
 
@@ -254,13 +220,15 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
     return Object.assign(handler, { [kRouteJails]: kit.compileRoute(config) });
   };
   middleware.exempt = () => middleware.route(false);
-  middleware.client = (c: Context) => (c.get('jailkeeper') as RequestState | undefined)?.client;
+  middleware.client = (c: Context) => (c.get('jailkeeper') as Handle | undefined)?.client;
   middleware.fail = (c: Context, failOptions?: { jails?: string[] }) => {
-    const state = c.get('jailkeeper') as RequestState | undefined;
-    if (state !== undefined) return state.fail(failOptions);
+    const handle = c.get('jailkeeper') as Handle | undefined;
+    if (handle !== undefined) return handle.fail(failOptions);
     if (failOptions?.jails !== undefined) kit.failJails(failOptions.jails);
     return false;
   };
+  middleware.account = (c: Context, name: unknown) =>
+    (c.get('jailkeeper') as Handle | undefined)?.account(name) ?? Promise.resolve(true);
   middleware.guard = (server, guardOptions = {}) => {
     const g = checkKeys('jk.guard() options', guardOptions, { upgrade: true, connection: true });
     return kit.guard(server as Server, g as { upgrade?: boolean; connection?: boolean });

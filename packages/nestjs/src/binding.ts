@@ -26,7 +26,13 @@ const FASTIFY_ROUTE_CONFIG = '__fastify_route_config__';
 const AT = 'JailkeeperModule options';
 
 type Guard = { upgrade?: boolean; connection?: boolean } | false;
-type FastifyRequestLike = { jailkeeper?: { client?: ClientIdentity; fail(o?: object): boolean } };
+type FastifyRequestLike = {
+  jailkeeper?: {
+    client?: ClientIdentity;
+    fail(o?: object): boolean;
+    account(name: unknown): Promise<boolean>;
+  };
+};
 
 /**
  * The module's work, independent of Nest's lifecycle: it owns the keeper, puts the Express
@@ -57,6 +63,8 @@ export class JailkeeperBinding {
       keeperAt: `${AT}.keeper`,
       options: adapterOptions,
       optionsAt: AT,
+      // Validation only: the platform's adapter writes the refusals.
+      writer: { drop() {}, status() {}, header() {}, send() {} },
     });
     this.mounted = new Promise(() => {}); // until Nest has an HTTP adapter
   }
@@ -153,6 +161,11 @@ export class JailkeeperBinding {
   client(req: unknown): ClientIdentity | undefined {
     if (this.#express !== undefined) return this.#express.client(req as never);
     return (req as FastifyRequestLike | undefined)?.jailkeeper?.client;
+  }
+
+  account(req: unknown, name: unknown): Promise<boolean> {
+    if (this.#express !== undefined) return this.#express.account(req as never, name);
+    return (req as FastifyRequestLike | undefined)?.jailkeeper?.account(name) ?? Promise.resolve(true);
   }
 
   fail(req: unknown, options?: { jails?: string[] }): boolean {

@@ -21,6 +21,22 @@ export class JailkeeperService {
   }
 
   /**
+   * Names the account this request tries (a login's user name, or better the app's user id once
+   * it has looked the user up), after the body is parsed: the jails keyed by account judge it now.
+   * Resolves true to go on; false when jailkeeper refused the request (it has answered: return
+   * without answering). See docs/accounts.md.
+   * @example
+   * @Post('login')
+   * async login(@Req() req: Request, @Res({ passthrough: true }) res: Response, @Body() body: LoginDto) {
+   *   if (!(await this.jailkeeper.account(req, body.username))) return;
+   *   // check the password...
+   * }
+   */
+  account(req: unknown, name: unknown): Promise<boolean> {
+    return this.#binding.account(req, name);
+  }
+
+  /**
    * Marks this request failed, whatever its status (a GraphQL error answered with 200, a failure
    * only the app knows): counted when the response closes, in every jail that applies, or only in
    * `jails`. From a handler or an exception filter. Returns false when the request was not

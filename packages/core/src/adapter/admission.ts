@@ -1,25 +1,7 @@
-import { type Jailkeeper, kResponses } from '../engine/keeper.js';
+import { internalsOf } from '../engine/internals.js';
+import type { Jailkeeper } from '../engine/keeper.js';
 import { JailkeeperConfigError } from '../errors.js';
 import { expressTrustMissing } from '../identity/client-ip.js';
-import type { ClientIdentity } from '../identity/identity.js';
-
-/**
- * Runs `decide` once the client has no failure still being recorded: at once (the common case,
- * and always with the memory store), or when the store's reply lands. The arguments are passed
- * through, so the fast path allocates no closure.
- */
-export function afterSettling<A, B, C>(
-  keeper: Jailkeeper,
-  identity: ClientIdentity,
-  decide: (a: A, b: B, c: C, identity: ClientIdentity) => void,
-  a: A,
-  b: B,
-  c: C,
-): void {
-  const settling = keeper.settling(identity);
-  if (settling === undefined) decide(a, b, c, identity);
-  else settling.then(() => decide(a, b, c, identity));
-}
 
 /** What an adapter supplies beyond request facts. */
 export interface AdapterAbilities {
@@ -40,7 +22,8 @@ export function requireKeeper(value: unknown, where: string, abilities: AdapterA
     value === null ||
     typeof value !== 'object' ||
     typeof (value as Jailkeeper).check !== 'function' ||
-    typeof (value as Jailkeeper).observe !== 'function'
+    typeof (value as Jailkeeper).observe !== 'function' ||
+    internalsOf(value) === undefined
   ) {
     throw new JailkeeperConfigError(
       'JK_ERR_INVALID_OPTION',
@@ -53,17 +36,4 @@ export function requireKeeper(value: unknown, where: string, abilities: AdapterA
     throw expressTrustMissing(`this adapter (${where})`);
   }
   return keeper;
-}
-
-/**
- * Marks a response the adapter will count when it closes: `keeper.idle()` waits for it. Call
- * {@link responseCounted} once when it closes, after counting it.
- */
-export function responseOpened(keeper: Jailkeeper): void {
-  keeper[kResponses](1);
-}
-
-/** The response marked by {@link responseOpened} has closed and been counted. */
-export function responseCounted(keeper: Jailkeeper): void {
-  keeper[kResponses](-1);
 }

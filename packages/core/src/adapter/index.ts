@@ -3,16 +3,15 @@
 // createAdapterKit(); the pieces below it are exported for packages that need only one of them.
 export { toDurationMs } from '../config/duration.js';
 export { checkKeys, positiveInteger } from '../config/validate.js';
-// The keeper's admission, for tests that watch attempts wait (the kit is the adapters' way in).
-export { kAdmission } from '../engine/keeper.js';
-export { mergeSlots, notHeld } from '../engine/slots.js';
+export { notHeld } from '../engine/slots.js';
 export { describe, invalid } from '../errors.js';
 export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
 export { canonicalRoute } from '../paths/path-pattern.js';
 export type { AdapterAbilities } from './admission.js';
-export { countedMethod, type ResponseFacts } from './counting.js';
-export { AdapterKit, type AdapterKitInput, createAdapterKit, mergeFailed } from './kit.js';
+export { Attempt } from './attempt.js';
+export { type CountedRequest, countedMethod } from './counting.js';
+export { AdapterKit, type AdapterKitInput, createAdapterKit } from './kit.js';
 export {
   type AdapterOptions,
   type RefusalInfo,

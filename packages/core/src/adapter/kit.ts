@@ -1,22 +1,19 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { type Duration, formatDuration, toDurationMs } from '../config/duration.js';
 import { checkKeys } from '../config/validate.js';
 import type { Admission, Admitter, Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { GuardOptions } from '../engine/connections.js';
-import { type Jailkeeper, kAdmission } from '../engine/keeper.js';
+import type { InFlight } from '../engine/in-flight.js';
+import { internalsOf, type KeeperInternals } from '../engine/internals.js';
+import type { Jailkeeper } from '../engine/keeper.js';
 import type { Slots } from '../engine/slots.js';
 import { invalid } from '../errors.js';
 import { accountKey } from '../identity/account.js';
 import type { ClientIdentity } from '../identity/identity.js';
-import {
-  type AdapterAbilities,
-  afterSettling,
-  requireKeeper,
-  responseCounted,
-  responseOpened,
-} from './admission.js';
-import { countResponse, type ResponseFacts } from './counting.js';
+import { type AdapterAbilities, requireKeeper } from './admission.js';
+import { Attempt } from './attempt.js';
+import { countResponse } from './counting.js';
 import {
   type RefusalInfo,
   type RefusalWriter,
@@ -43,9 +40,10 @@ const NO_TARGETS: Targets = Object.freeze([]);
 
 /**
  * What an adapter gets from {@link createAdapterKit}: everything that is not framework glue,
- * validated and compiled once. Its methods are the request path: no option merging, no closures.
+ * validated and compiled once. An adapter makes one {@link Attempt} per request (`begin()`),
+ * which owns what the request holds; the kit is what attempts share.
  */
-export class AdapterKit {
+export class AdapterKit<T = unknown> {
   readonly keeper: Jailkeeper;
   readonly refusal: ResolvedRefusal;
   /** The adapter's options as validated (its own keys included). */
@@ -53,8 +51,11 @@ export class AdapterKit {
   /** True when some jail bans with scope 'jail': `check()` then needs the request's method and path. */
   readonly jailScope: boolean;
   readonly #jailNames: readonly string[];
-  readonly #admission: Admitter;
-  readonly #onRefused: ((target: never, info: RefusalInfo) => void) | undefined;
+  readonly #admitter: Admitter;
+  readonly #flight: InFlight;
+  readonly #writer: RefusalWriter<T>;
+  readonly #onRefused: ((target: T, info: RefusalInfo) => void) | undefined;
+  readonly #normalizeAccount: ((name: string) => unknown) | undefined;
   readonly #readyTimeoutMs: number;
   /** While the store loads: the one promise every held request waits on. */
   #loading: Promise<void> | undefined;
@@ -64,15 +65,20 @@ export class AdapterKit {
   constructor(
     keeper: Jailkeeper,
     input: Record<string, unknown>,
-    onRefused: ((target: never, info: RefusalInfo) => void) | undefined,
+    writer: RefusalWriter<T>,
+    onRefused: ((target: T, info: RefusalInfo) => void) | undefined,
   ) {
+    const internals = internalsOf(keeper) as KeeperInternals;
     this.keeper = keeper;
-    this.#admission = keeper[kAdmission];
+    this.#admitter = internals.admitter;
+    this.#flight = internals.flight;
+    this.#writer = writer;
     this.input = input;
     this.refusal = resolveRefusal('', input);
     this.jailScope = keeper.hasJailScope;
     this.#jailNames = [...keeper.options.jailsByName.keys()];
     this.#onRefused = onRefused;
+    this.#normalizeAccount = keeper.options.normalizeAccount;
     this.#readyTimeoutMs =
       input.readyTimeout === undefined
         ? READY_TIMEOUT_MS
@@ -80,29 +86,45 @@ export class AdapterKit {
   }
 
   /**
-   * The app named the request's account (`account()`): the jails keyed by account judge it now.
-   * Resolves the account key and the slots it took, or `null` when the request was refused (the
-   * refusal is written through `writer`). A missing or empty name changes nothing.
+   * What to wait for before judging a request of this client: undefined (at once: the common
+   * case, and always with the memory store once loaded), or a promise that resolves once the
+   * keeper's store has loaded (a request that arrives before `ready` is held, at most
+   * `readyTimeout`, so that a banned client is never judged against no bans) and the client has
+   * no failure still being recorded (a remote store's round trip). Never rejects.
    */
-  async account<T>(
-    writer: RefusalWriter<T>,
-    target: T,
+  ready(identity: ClientIdentity): Promise<unknown> | undefined {
+    if (this.keeper.isReady || this.#gaveUp) return this.keeper.settling(identity);
+    return this.#whenReady().then(() => this.keeper.settling(identity));
+  }
+
+  /** The attempt of a request that arrived: `res` is Node's response, `target` what refusals write to. */
+  begin(
     identity: ClientIdentity,
-    name: unknown,
-    request: { method: string; route: string | null | undefined; path: string; caseInsensitive: boolean },
-  ): Promise<{ account: string | undefined; slots: Slots | null } | null> {
-    const account = accountKey(name);
-    if (account === undefined) return { account: undefined, slots: null };
-    const targets = this.#admission.accountTargets(
-      request.method,
-      request.route,
-      request.caseInsensitive,
-      request.path,
+    target: T,
+    res: ServerResponse,
+    method: string,
+    url: string,
+    userAgent: string | undefined,
+    caseInsensitive = false,
+  ): Attempt<T> {
+    return new Attempt(this, identity, target, res, method, url, userAgent, caseInsensitive);
+  }
+
+  /** The key jails keyed by account use for `name` (after the keeper's `normalizeAccount`). */
+  accountKey(name: unknown): string | undefined {
+    if (this.#normalizeAccount === undefined || typeof name !== 'string') return accountKey(name);
+    return accountKey(this.#normalizeAccount(name));
+  }
+
+  /** The jails keyed by account judge an attempt that named `account`; see `Attempt.nameAccount()`. */
+  admitAccount(attempt: Attempt<T>, account: string, path: string): Promise<Admission> {
+    const targets = this.#admitter.accountTargets(
+      attempt.method,
+      attempt.route,
+      attempt.caseInsensitive,
+      path,
     );
-    const admission = await this.#admission.admitAccount(identity, account, targets);
-    if (admission.admitted) return { account, slots: admission.slots };
-    this.refuse(writer, target, admission.verdict, identity);
-    return null;
+    return this.#admitter.admitAccount(attempt.identity, account, targets, attempt);
   }
 
   /** The jails of a `fail({ jails })` call, checked: JK_ERR_UNKNOWN_JAIL for one not configured. */
@@ -117,22 +139,6 @@ export class AdapterKit {
    */
   compileRoute(config: unknown, where = 'jailkeeper route config'): RouteJails {
     return compileRouteConfig(this.#jailNames, where, config);
-  }
-
-  /**
-   * Runs `decide` once the keeper's store has loaded (a request that arrives before `ready` is
-   * held, at most `readyTimeout`, so that a banned client is never judged against no bans) and
-   * the client has no failure still being recorded (see `afterSettling`).
-   */
-  admit<A, B, C>(
-    identity: ClientIdentity,
-    decide: (a: A, b: B, c: C, identity: ClientIdentity) => void,
-    a: A,
-    b: B,
-    c: C,
-  ): void {
-    if (this.keeper.isReady || this.#gaveUp) afterSettling(this.keeper, identity, decide, a, b, c);
-    else this.#whenReady().then(() => afterSettling(this.keeper, identity, decide, a, b, c));
   }
 
   /** Resolves when the store has loaded, or after `readyTimeout` (then warns once and stops waiting). */
@@ -160,7 +166,7 @@ export class AdapterKit {
    * in flight held the budget (429). The app's `onRefused` renders it when there is one; if that
    * throws, the default answer is written and the error reported.
    */
-  refuse<T>(writer: RefusalWriter<T>, target: T, verdict: Banned | null, identity: ClientIdentity): void {
+  refuse(target: T, verdict: Banned | null, identity: ClientIdentity): void {
     // Retry-After in the bans' own clock (the store's): a skewed app clock cannot stretch it.
     const info = refusalInfo(this.refusal, verdict, identity, this.keeper.banClock.now());
     if (
@@ -168,7 +174,7 @@ export class AdapterKit {
       !(info.reason === 'banned' && this.refusal.drop && identity.viaProxy !== true)
     ) {
       try {
-        (this.#onRefused as (target: T, info: RefusalInfo) => void)(target, info);
+        this.#onRefused(target, info);
         return;
       } catch (error) {
         this.keeper.warn(
@@ -177,25 +183,7 @@ export class AdapterKit {
         );
       }
     }
-    writeRefusal(writer, target, this.refusal, info);
-  }
-
-  /** A response the adapter will count when it closes (`keeper.idle()` waits for it). */
-  opened(): void {
-    responseOpened(this.keeper);
-  }
-
-  /**
-   * False when no jail counts a response with this status, it holds no slots and the app did not
-   * mark it failed: then build nothing.
-   */
-  watches(status: number, slots: Slots | null, failed: unknown): boolean {
-    return slots !== null || failed !== undefined || this.keeper.watchesStatus(status);
-  }
-
-  /** Reports a closed response (call only when `watches()`); see `countResponse`. */
-  count(facts: ResponseFacts): void {
-    countResponse(this.keeper, facts);
+    writeRefusal(this.#writer, target, this.refusal, info);
   }
 
   /**
@@ -206,57 +194,40 @@ export class AdapterKit {
    */
   targets(method: string, route: string, caseInsensitive: boolean, jails: RouteJails): Targets {
     if (jails === NO_JAILS) return NO_TARGETS;
-    return this.#admission.targets(method, route, caseInsensitive, jails);
+    return this.#admitter.targets(method, route, caseInsensitive, jails);
   }
 
   /**
-   * Admits a request on targeted routes (or of a client with failures in an app-wide jail)
-   * before its handler: `go(a, b, c, identity, slots)` at once when nothing needs reserving,
-   * else once its slots are reserved; `stop(a, b, c, identity, verdict)` when it is refused (a
-   * ban, or `null`: its attempts in flight held the budget past `attempts.wait`).
+   * The admission of an attempt (see `Attempt.admit()`): undefined when nothing needs reserving,
+   * else a promise that never rejects.
    */
-  admitThen<A, B, C>(
+  admission(
     identity: ClientIdentity,
     targets: Targets,
-    go: (a: A, b: B, c: C, identity: ClientIdentity, slots: Slots | null) => void,
-    stop: (a: A, b: B, c: C, identity: ClientIdentity, verdict: Banned | null) => void,
-    a: A,
-    b: B,
-    c: C,
-    withSuspects = true,
-  ): void {
-    if (!this.#admission.needed(identity, targets, withSuspects)) {
-      go(a, b, c, identity, null);
-      return;
-    }
-    this.#admission.admit(identity, targets, withSuspects).then((admission) => {
-      if (admission.admitted) go(a, b, c, identity, admission.slots);
-      else stop(a, b, c, identity, admission.verdict);
-    });
+    withSuspects: boolean,
+  ): Promise<Admission> | undefined {
+    if (!this.#admitter.needed(identity, targets, withSuspects)) return undefined;
+    return this.#admitter.admit(identity, targets, withSuspects);
   }
 
-  /**
-   * `admit()` for middleware that is itself async (Hono): a promise to await before judging the
-   * request when a failure of this client is still being recorded (a remote store's round trip),
-   * else undefined (at once, and always with the memory store). Clean clients never wait.
-   */
-  settling(identity: ClientIdentity): Promise<unknown> | undefined {
-    return this.keeper.settling(identity);
+  /** A response an attempt will count when it closes (`keeper.idle()` waits for it). */
+  opened(): void {
+    this.#flight.begin();
   }
 
-  /**
-   * `admitThen()` for async middleware: undefined when nothing needs reserving (admit at once,
-   * holding no slots), else a promise of the admission: `{ admitted: true, slots }`, or
-   * `{ admitted: false, verdict }` to hand to `refuse()`. Never rejects.
-   */
-  admission(identity: ClientIdentity, targets: Targets, withSuspects = true): Promise<Admission> | undefined {
-    if (!this.#admission.needed(identity, targets, withSuspects)) return undefined;
-    return this.#admission.admit(identity, targets, withSuspects);
-  }
-
-  /** The response marked by `opened()` has closed (after `count`, when it counted). */
+  /** The response marked by `opened()` has closed (after it was counted, when it counted). */
   closed(): void {
-    responseCounted(this.keeper);
+    this.#flight.end();
+  }
+
+  /** False when no jail counts this status, the attempt holds no slots and the app did not mark it failed. */
+  watches(status: number, slots: Slots | null, failed: unknown): boolean {
+    return slots !== null || failed !== undefined || this.keeper.watchesStatus(status);
+  }
+
+  /** Reports an attempt's answer to the keeper (see `countResponse`), settling `slots`. */
+  count(attempt: Attempt<T>, status: number, slots: Slots | null, abandoned: boolean): void {
+    countResponse(this.keeper, attempt, status, slots, abandoned);
   }
 
   /** Guards the server below the framework, refusing upgrades the way the adapter refuses requests. */
@@ -276,7 +247,7 @@ export class AdapterKit {
 }
 
 /** What {@link createAdapterKit} validates. */
-export interface AdapterKitInput {
+export interface AdapterKitInput<T> {
   /** The keeper the user passed, as received. */
   readonly keeper: unknown;
   /** Where the keeper was given, for the error: `'jailkeeper(keeper)'`. */
@@ -289,20 +260,25 @@ export interface AdapterKitInput {
   readonly extraKeys?: Readonly<Record<string, true>>;
   /** What the adapter supplies beyond request facts (Express: the app's `trust proxy` function). */
   readonly abilities?: AdapterAbilities;
+  /** How the adapter writes a refusal to its `target` (its response, reply or context). */
+  readonly writer: RefusalWriter<T>;
   /**
-   * The app's `onRefused`, adapted to take the adapter's response (`target`): Express passes
+   * The app's `onRefused`, adapted to take the adapter's `target`: Express passes
    * `(res, info) => onRefused(res.req, res, info)`.
    */
-  readonly onRefused?: (target: never, info: RefusalInfo) => void;
+  readonly onRefused?: (target: T, info: RefusalInfo) => void;
 }
 
 /**
  * Validates an adapter's arguments once, at setup: the keeper (JK_ERR_INVALID_OPTION), the
  * refusal options and the adapter's own keys (JK_ERR_UNKNOWN_OPTION lists the valid ones).
  * @example
- * const kit = createAdapterKit({ keeper, keeperAt: 'jailkeeper(keeper)', options, optionsAt: 'jailkeeper options' });
+ * const kit = createAdapterKit({ keeper, keeperAt: 'jailkeeper(keeper)', options, optionsAt: 'jailkeeper options', writer });
+ * // per request:
+ * const attempt = kit.begin(identity, res, res, req.method, req.url, req.headers['user-agent']);
+ * if (attempt.refused()) return;
  */
-export function createAdapterKit(input: AdapterKitInput): AdapterKit {
+export function createAdapterKit<T>(input: AdapterKitInput<T>): AdapterKit<T> {
   const keeper = requireKeeper(input.keeper, input.keeperAt, input.abilities);
   const options = checkKeys(input.optionsAt, input.options ?? {}, { ...ADAPTER_KEYS, ...input.extraKeys });
   for (const name of ['onRefused', 'skip'] as const) {
@@ -310,16 +286,10 @@ export function createAdapterKit(input: AdapterKitInput): AdapterKit {
       invalid(`${input.optionsAt}.${name}`, 'a function', options[name]);
     }
   }
-  return new AdapterKit(keeper, options, options.onRefused === undefined ? undefined : input.onRefused);
-}
-
-/** Adds a `fail()` call to what a request is marked with: every jail (`true`) wins over a list. */
-export function mergeFailed(
-  current: true | Set<string> | undefined,
-  jails: ReadonlySet<string> | undefined,
-): true | Set<string> {
-  if (jails === undefined || current === true) return true;
-  const out = current ?? new Set<string>();
-  for (const jail of jails) out.add(jail);
-  return out;
+  return new AdapterKit(
+    keeper,
+    options,
+    input.writer,
+    options.onRefused === undefined ? undefined : input.onRefused,
+  );
 }

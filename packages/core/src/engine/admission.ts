@@ -3,10 +3,11 @@ import type { Clock } from '../clock.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureRule, Reservation, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
-import { type Banned, NO_SLOT } from './ban-index.js';
-import type { Announcer } from './events.js';
+import { type Banned, NO_SLOT, type Verdict } from './ban-index.js';
+import type { Announcer, RequestInfo } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
+import type { OwnerBook } from './owners.js';
 import { isExempt, jailWatches, targetsRoutes } from './rules.js';
 import { Slots } from './slots.js';
 
@@ -26,6 +27,14 @@ export type Admission =
       /** The ban that refuses the client, or null when its attempts in flight took the whole budget for longer than `attempts.wait`. */
       readonly verdict: Banned | null;
     };
+
+/** What `keeper.attempts()` returns: this process's attempts under admission and the slots held. */
+export interface AttemptsStatus {
+  /** Attempts waiting for admission now (a slot being reserved, or waited for). */
+  readonly admitting: number;
+  /** Slots held per jail by attempts whose answer is not decided yet. */
+  readonly held: Record<string, number>;
+}
 
 const ADMITTED_WITHOUT_SLOTS: Admission = Object.freeze({ admitted: true, slots: null });
 
@@ -61,8 +70,19 @@ export class Admitter {
   readonly #maxSuspects: number;
   /** Requests waiting for a slot, by jail and client: woken when one of ours settles. */
   readonly #waiters = new Map<string, Array<() => void>>();
+  /**
+   * Attempts admitted while the store failed, by jail and client: at most `maxRetry` within
+   * `findTime` per instance (the degraded bound), never "admitted" blindly.
+   */
+  readonly #local = new Map<string, { count: number; untilMs: number }>();
+  /** The slots held in this process, by client key: what `status()` shows and `unban` frees. */
+  readonly #held = new Map<string, Set<Slots>>();
+  readonly #owners: OwnerBook;
+  readonly #check: (client: ClientIdentity, request: RequestInfo) => Verdict;
   readonly #prefix = `${randomUUID()}:`;
   #next = 0;
+  /** Attempts waiting for admission now (see `keeper.attempts()`). */
+  admitting = 0;
   /** True when the store can reserve: without it, the adapters fall back to settling() alone. */
   readonly enabled: boolean;
 
@@ -74,7 +94,11 @@ export class Admitter {
     ignore: IgnoreList,
     announcer: Announcer,
     clock: Clock,
+    owners: OwnerBook,
+    check: (client: ClientIdentity, request: RequestInfo) => Verdict,
   ) {
+    this.#owners = owners;
+    this.#check = check;
     this.#jails = options.jails;
     this.#rules = rules;
     this.#store = store;
@@ -176,6 +200,15 @@ export class Admitter {
 
   /** Reserves a slot in every jail the request takes slots in; see the class comment. */
   async admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
+    this.admitting++;
+    try {
+      return await this.#admit(identity, targets, withSuspects);
+    } finally {
+      this.admitting--;
+    }
+  }
+
+  async #admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
     const suspect = withSuspects ? this.#suspectJails(identity.key) : undefined;
     const jails =
       suspect === undefined ? targets : [...targets, ...suspect.filter((j) => !targets.includes(j))];
@@ -194,12 +227,71 @@ export class Admitter {
     }
     return {
       admitted: true,
-      slots: new Slots(
-        jails,
-        ids,
-        ids.map(() => identity.key),
+      slots: this.#hold(
+        new Slots(
+          jails,
+          ids,
+          ids.map(() => identity.key),
+        ),
       ),
     };
+  }
+
+  /** Slots now held in this process: kept by client key until they settle. */
+  #hold(slots: Slots): Slots {
+    for (const key of new Set(slots.keys)) {
+      let set = this.#held.get(key);
+      if (set === undefined) {
+        set = new Set();
+        this.#held.set(key, set);
+      }
+      set.add(slots);
+    }
+    return slots;
+  }
+
+  /** The request holding `slots` settled them (or they were freed): no longer held. */
+  released(slots: Slots): void {
+    for (const key of slots.keys) {
+      const set = this.#held.get(key);
+      if (set === undefined) continue;
+      set.delete(slots);
+      if (set.size === 0) this.#held.delete(key);
+    }
+  }
+
+  /** Slots held in this process, per jail (for `status()`). */
+  heldByJail(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const set of this.#held.values()) {
+      for (const slots of set) {
+        for (const jail of slots.jails) out.set(jail.name, (out.get(jail.name) ?? 0) + 1);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * An operator lifted `key` (`unban`): the slots held under it are freed now (the attempts that
+   * held them are counted without slots when they end), and its waiting attempts try again.
+   * Resolves the number of slots freed.
+   */
+  async free(key: string): Promise<number> {
+    const set = this.#held.get(key);
+    this.#local.forEach((_, k) => {
+      if (k.endsWith(`\u0000${key}`)) this.#local.delete(k);
+    });
+    if (set === undefined) return 0;
+    this.#held.delete(key);
+    let freed = 0;
+    for (const slots of set) {
+      if (slots.settled) continue;
+      slots.settled = true;
+      this.released(slots);
+      freed += slots.ids.length;
+      await this.#releaseKeys(slots.jails, slots.keys, slots.ids);
+    }
+    return freed;
   }
 
   /**
@@ -221,33 +313,52 @@ export class Admitter {
 
   /**
    * Admits an attempt once the app named its account: refused when the account (or the pair) is
-   * banned in one of `targets`; otherwise a slot is reserved there, as for addresses.
+   * banned (in one of `targets`, or app-wide: a recidive ban of the account); otherwise a slot is
+   * reserved there, as for addresses. A known owner of the account (it logged in from this
+   * address) is judged as the pair account+address: strangers' failures never refuse it.
    */
-  async admitAccount(identity: ClientIdentity, account: string, targets: Targets): Promise<Admission> {
+  async admitAccount(
+    identity: ClientIdentity,
+    account: string,
+    targets: Targets,
+    where: RequestInfo,
+  ): Promise<Admission> {
+    this.admitting++;
+    try {
+      return await this.#admitAccount(identity, account, targets, where);
+    } finally {
+      this.admitting--;
+    }
+  }
+
+  async #admitAccount(
+    identity: ClientIdentity,
+    account: string,
+    targets: Targets,
+    where: RequestInfo,
+  ): Promise<Admission> {
     if (targets.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
       return ADMITTED_WITHOUT_SLOTS;
     const deadline = this.#clock.now() + this.#waitMs;
     const ids: string[] = [];
     const keys: string[] = [];
     for (const jail of targets) {
-      const key = jail.key === 'account' ? account : `${account}|${identity.key}`;
-      const slot = this.#book.index.find(key, jail.name);
-      const held = slot !== NO_SLOT && this.#book.index.endMs(slot) > this.#clock.now() ? slot : NO_SLOT;
-      const answer =
-        held !== NO_SLOT
-          ? { admitted: false as const, verdict: this.#book.index.verdict(held) }
-          : this.enabled
-            ? await this.#reserveOne(jail, key, deadline)
-            : { admitted: true as const, id: '' };
+      const keyed = this.#owners.keyed(jail, identity, account) as ClientIdentity;
+      const verdict = this.#check(keyed, where);
+      const answer = verdict.banned
+        ? { admitted: false as const, verdict }
+        : this.enabled
+          ? await this.#reserveOne(jail, keyed.key, deadline)
+          : { admitted: true as const, id: '' };
       if (answer.admitted) {
         ids.push(answer.id);
-        keys.push(key);
+        keys.push(keyed.key);
         continue;
       }
       await this.#releaseKeys(targets.slice(0, ids.length), keys, ids);
       return { admitted: false, verdict: answer.verdict };
     }
-    return { admitted: true, slots: this.enabled ? new Slots(targets, ids, keys) : null };
+    return { admitted: true, slots: this.enabled ? this.#hold(new Slots(targets, ids, keys)) : null };
   }
 
   async #reserveOne(
@@ -263,9 +374,10 @@ export class Admitter {
       try {
         answer = await reserve.call(this.#store, rule, key, id, this.#holdMs);
       } catch (error) {
-        // The store failed: admission cannot be judged, and an outage must not lock everyone out.
+        // The store failed or missed its deadline: judged by this instance's own count, never
+        // admitted blindly (an attacker's burst must not buy more than maxRetry per instance).
         this.#announcer.storeError('reserve', error);
-        return { admitted: true, id };
+        return this.#admitLocally(jail, key, id);
       }
       if (answer.admitted) return { admitted: true, id };
       if (answer.ban !== null) {
@@ -277,6 +389,28 @@ export class Admitter {
       if (left <= 0) return { admitted: false, verdict: null };
       await this.#wait(`${jail.name}\u0000${key}`, Math.min(left, 20 * 2 ** Math.min(round, 4)));
     }
+  }
+
+  /** Admission while the store cannot answer: at most `maxRetry` per client and jail within `findTime`. */
+  #admitLocally(
+    jail: ResolvedJail,
+    key: string,
+    id: string,
+  ): { admitted: true; id: string } | { admitted: false; verdict: null } {
+    const now = this.#clock.now();
+    const local = `${jail.name}\u0000${key}`;
+    let seen = this.#local.get(local);
+    if (seen === undefined || seen.untilMs <= now) {
+      if (this.#local.size >= this.#maxSuspects) {
+        const oldest = this.#local.keys().next();
+        if (!oldest.done) this.#local.delete(oldest.value);
+      }
+      seen = { count: 0, untilMs: now + jail.findTimeMs };
+      this.#local.set(local, seen);
+    }
+    if (seen.count >= jail.maxRetry) return { admitted: false, verdict: null };
+    seen.count++;
+    return { admitted: true, id };
   }
 
   /** Waits until one of this process's attempts of the same client settles, or `ms` passes. */

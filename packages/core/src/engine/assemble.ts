@@ -14,6 +14,7 @@ import { IgnoreList } from './ignore-list.js';
 import { InFlight } from './in-flight.js';
 import { jailNames, Operations } from './operations.js';
 import type { ResolvedOptions } from './options.js';
+import { OwnerBook } from './owners.js';
 import { watchRanges } from './range-bans.js';
 import { Recorder } from './recording.js';
 import { configWarnings } from './resolve-options.js';
@@ -75,11 +76,23 @@ export function assemble(
   const book = new BanBook(options, banClock, announcer, connections);
   const enforcer = new Enforcer(options, book, ignore, store, banClock, announcer, id);
   const rules = buildRules(options);
-  const admitter = new Admitter(options, rules, store, book, ignore, announcer, clock);
+  const owners = new OwnerBook(clock, options.maxTrackedClients);
+  const admitter = new Admitter(
+    options,
+    rules,
+    store,
+    book,
+    ignore,
+    announcer,
+    clock,
+    owners,
+    (client, request) => enforcer.check(client, request),
+  );
   const flight = new InFlight();
-  const recorder = new Recorder(options, rules, store, book, ignore, announcer, clock, id, flight, {
+  const recorder = new Recorder(options, rules, store, book, ignore, announcer, clock, id, flight, owners, {
     onCounted: (key, jail) => admitter.suspect(key, jail),
     onSettled: (jail, key) => admitter.wake(jail, key),
+    onReleased: (slots) => admitter.released(slots),
   });
   const operations = new Operations(options, store, book, ignore, enforcer, banClock);
   watchRanges(options, book, store, announcer, banClock);

@@ -107,6 +107,11 @@ export interface JailStatus extends StoreJailStatus {
   /** Dry-run bans this process would have made. */
   readonly wouldBan: number;
   readonly bannedClients: string[];
+  /**
+   * Slots held now by this process's attempts in this jail: attempts admitted whose answer is not
+   * decided yet. `unban` of a client frees its own.
+   */
+  readonly heldSlots?: number;
 }
 
 /** What `keeper.status()` resolves to, like `fail2ban-client status`. */

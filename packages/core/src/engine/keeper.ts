@@ -4,6 +4,7 @@ import type { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Clock } from '../clock.js';
 import { JailkeeperError, type Logger, type WarningCode } from '../errors.js';
+import { isAccountKey } from '../identity/account.js';
 import {
   type ClientResolver,
   expressTrustMissing,
@@ -12,7 +13,7 @@ import {
 } from '../identity/client-ip.js';
 import { type ClientIdentity, identify } from '../identity/identity.js';
 import type { Ban, Store } from '../store/store.js';
-import type { Admitter } from './admission.js';
+import type { Admitter, AttemptsStatus } from './admission.js';
 import { assemble } from './assemble.js';
 import type { BanBook } from './ban-book.js';
 import type { Verdict } from './ban-index.js';
@@ -30,17 +31,12 @@ import type {
 } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { InFlight } from './in-flight.js';
+import { registerInternals } from './internals.js';
 import type { BanInfoPage, ManualBanOptions, Operations } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
 import type { Recorder } from './recording.js';
 import { resolveOptions } from './resolve-options.js';
 import type { Sweeper } from './sweeper.js';
-
-/** The adapter toolkit's handle on the keeper's count of open responses. */
-export const kResponses = Symbol('jailkeeper.responses');
-
-/** The adapter toolkit's handle on the keeper's admission (see `AdapterKit`). */
-export const kAdmission = Symbol('jailkeeper.admission');
 
 /**
  * The jail engine. Create it with {@link createJailkeeper}; the framework adapters feed it
@@ -98,6 +94,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     this.#recorder = parts.recorder;
     this.#flight = parts.flight;
     this.#admitter = parts.admitter;
+    registerInternals(this, { admitter: parts.admitter, flight: parts.flight });
     this.#operations = parts.operations;
     this.#sweeper = parts.sweeper;
   }
@@ -192,19 +189,12 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return this.#flight.idle();
   }
 
-  /** @internal The adapter toolkit's: a response admitted (`1`) or counted (`-1`). See `idle()`. */
-  [kResponses](delta: 1 | -1): void {
-    if (delta === 1) this.#flight.begin();
-    else this.#flight.end();
-  }
-
   /**
-   * @internal The adapter toolkit's: admission of attempts on targeted routes (which jails a route
-   * targets, whether a request must reserve, the reservation itself, accounts). Adapters reach it
-   * through `@jailkeeper/core/adapter` (`AdapterKit.targets()`, `admit()`, `account()`).
+   * This process's attempts on targeted routes now: how many wait for admission, and the slots
+   * held per jail (an attempt holds its slot from admission until its answer is decided).
    */
-  get [kAdmission](): Admitter {
-    return this.#admitter;
+  attempts(): AttemptsStatus {
+    return { admitting: this.#admitter.admitting, held: Object.fromEntries(this.#admitter.heldByJail()) };
   }
 
   /**
@@ -235,7 +225,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /** Lifts a client's bans (in one jail, or every jail) and clears its failure counters there. Returns a promise of what was lifted. */
   unban(address: string, options?: { jail?: string }): Promise<Ban[]> {
-    return this.#open(() => this.#operations.unban(address, options));
+    return this.#open(async () => {
+      const lifted = await this.#operations.unban(address, options);
+      // An account's held slots go too (and those of its pairs): nothing that refuses stays.
+      const key = isAccountKey(address) ? address : identify(address, this.options.ipv6Subnet)?.key;
+      if (key !== undefined) await this.#admitter.free(key);
+      return lifted;
+    });
   }
 
   /** Lifts every ban (in one jail, or all). Returns a promise of what was lifted. */
@@ -270,8 +266,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   }
 
   /** A promise of, per jail: currently failed, total failed, currently banned, total banned (fail2ban-client status). */
-  status(): Promise<KeeperStatus> {
-    return this.#operations.status();
+  async status(): Promise<KeeperStatus> {
+    const status = await this.#operations.status();
+    const held = this.#admitter.heldByJail();
+    for (const [name, jail] of Object.entries(status.jails)) {
+      (jail as { heldSlots: number }).heldSlots = held.get(name) ?? 0;
+    }
+    return status;
   }
 
   /** The bans this process enforces now, read from its local index (no store call). */

@@ -47,6 +47,23 @@ export interface PardonOptions {
 }
 
 /**
+ * The owners of an account, in a jail keyed by `'account'`: an address (its IPv6 /64) that logged
+ * in to the account keeps a budget of its own there for `for`, and is never refused because of
+ * failures from elsewhere. Strangers' failures lock the account; the owner's known addresses are
+ * judged as the pair account+address. See docs/accounts.md.
+ */
+export interface OwnersOptions {
+  /** Statuses that prove a login. @default [200] */
+  statuses?: number[];
+  /** Paths (route patterns) of the login. @default the jail's `paths` */
+  paths?: PathPattern[];
+  /** Methods of the login. @default the jail's methods among POST, PUT and PATCH */
+  methods?: string[];
+  /** How long an address stays an owner after its last login. @default '30d' */
+  for?: Duration;
+}
+
+/**
  * The site's own broken links: a 404 (or 410) path on which at least `networks` different networks
  * (IPv4 /24, IPv6 /48) failed within `findTime` is a broken link or a missing asset of the site,
  * not a probe, and stops counting for everyone while it stays that shared. Reported once per path
@@ -119,6 +136,12 @@ export interface JailOptions {
    */
   key?: 'address' | 'account' | 'account+address';
   /**
+   * In a jail keyed by `'account'`: the addresses that logged in to an account keep their own
+   * budget there and are never locked out by strangers (see {@link OwnersOptions}); `false` locks
+   * the account for everyone. @default on, for jails keyed by 'account'
+   */
+  owners?: OwnersOptions | false;
+  /**
    * Count each failing path (`'path'`) or route (`'route'`: the pattern the router matched, the path
    * when none did) once per client within `findTime`: a browser asking again for a missing asset
    * counts once, a scanner walking fifty paths counts fifty. @default off
@@ -190,6 +213,14 @@ export interface JailkeeperOptions extends ClientIpOptions {
   maxTrackedClients?: number;
   /** IPv6 clients are grouped by this prefix length (1 to 128). @default 64 */
   ipv6Subnet?: number;
+  /**
+   * Turns the name an app passes to `account()` into the account it means, when the app resolves
+   * names more loosely than jailkeeper's own normalisation (NFKC, trimmed, lower case, invisible
+   * characters dropped): user name or e-mail, dots and `+tags`, accent-insensitive collation. Each
+   * spelling that stays distinct is another budget. Better still, pass the app's own user id to
+   * `account()` once it has looked the user up. See docs/accounts.md. @default none
+   */
+  normalizeAccount?: (name: string) => string | undefined;
   /** A pino-compatible logger: one line per ban and unban, warnings once. */
   logger?: Logger;
   /** The time source, for tests. @default Date.now */
@@ -225,6 +256,8 @@ export interface ResolvedJail {
   readonly pardon: ResolvedPardon | null;
   readonly dryRun: boolean;
   readonly key: 'address' | 'account' | 'account+address';
+  /** The owners of an account (jails keyed by 'account'); null: none are known. */
+  readonly owners: ResolvedOwners | null;
   /** True for a jail whose bans are counted by the recidive jail. */
   readonly feedsRecidive: boolean;
   /** True when the jail counts every status on its paths without saying `statuses: 'any'` (a warning). */
@@ -263,6 +296,14 @@ export interface ResolvedPardon {
   readonly maxRetry: number;
 }
 
+/** What proves a login to an account, and how long its address stays an owner. */
+export interface ResolvedOwners {
+  readonly statuses: ReadonlySet<number>;
+  readonly paths: PathMatcher;
+  readonly methods: ReadonlySet<string>;
+  readonly forMs: number;
+}
+
 export interface ResolvedRecidive {
   readonly maxRetry: number;
   readonly findTimeMs: number;
@@ -280,6 +321,7 @@ export interface ResolvedOptions {
   readonly store: Store | undefined;
   readonly persist: string | undefined;
   readonly maxTrackedClients: number;
+  readonly normalizeAccount: ((name: string) => string | undefined) | undefined;
   readonly ipv6Subnet: number;
   readonly clientIp: ResolvedClientIpOptions;
   readonly logger: Logger | undefined;

@@ -1,5 +1,4 @@
 import type { Clock } from '../clock.js';
-import { keyedIdentity } from '../identity/account.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import type { FailureResult, FailureRule, Store } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
@@ -15,7 +14,8 @@ import { FailureJudge, type Judgement, probeRule } from './failure-judge.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { InFlight } from './in-flight.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
-import { countedMethod, fails, isExempt, pardons as succeeds } from './rules.js';
+import type { OwnerBook } from './owners.js';
+import { countedMethod, fails, isExempt, logsIn, pardons as succeeds } from './rules.js';
 import type { Slots } from './slots.js';
 import { CrawlerVerifier } from './verified-crawlers.js';
 
@@ -44,6 +44,8 @@ export class Recorder {
   readonly #onCounted: (key: string, jail: ResolvedJail) => void;
   /** A slot was settled here: the admitter wakes the attempts waiting for one. */
   readonly #onSettled: (jail: string, key: string) => void;
+  /** A request's slots are being settled: no longer held. */
+  readonly #onReleased: (slots: Slots) => void;
   /** Statuses that any jail counts or pardons: anything else skips the jails at once. */
   readonly #relevantStatuses: ReadonlySet<number>;
   /** True when some jail counts any status (paths or user agents only). */
@@ -56,6 +58,8 @@ export class Recorder {
   readonly #judge: FailureJudge;
   /** The probe rule of each jail with `probes`, built once. */
   readonly #probeRules = new Map<string, FailureRule>();
+  /** The accounts' known owners: who logged in where (jails keyed by account). */
+  readonly #owners: OwnerBook;
   closed = false;
 
   constructor(
@@ -68,14 +72,18 @@ export class Recorder {
     clock: Clock,
     identify: (address: string) => ClientIdentity | undefined,
     flight: InFlight,
+    owners: OwnerBook,
     hooks: {
       onCounted(key: string, jail: ResolvedJail): void;
       onSettled(jail: string, key: string): void;
+      onReleased(slots: Slots): void;
     },
   ) {
     this.#flight = flight;
+    this.#owners = owners;
     this.#onCounted = hooks.onCounted;
     this.#onSettled = hooks.onSettled;
+    this.#onReleased = hooks.onReleased;
     this.#jails = options.jails;
     this.#rules = rules;
     this.#store = store;
@@ -90,6 +98,7 @@ export class Recorder {
       if (jail.statuses === null) anyStatus = true;
       else for (const s of jail.statuses) relevant.add(s);
       if (jail.pardon) for (const s of jail.pardon.statuses) relevant.add(s);
+      if (jail.owners) for (const s of jail.owners.statuses) relevant.add(s);
     }
     this.#relevantStatuses = relevant;
     this.#hasAnyStatusJail = anyStatus;
@@ -132,6 +141,7 @@ export class Recorder {
     if (slots != null && !slots.settled) {
       // Admitted attempts settle their slots whatever the status: a success frees them.
       slots.settled = true;
+      this.#onReleased(slots);
       return this.#observe(event, slots);
     }
     if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status) && event.failed === undefined) {
@@ -171,13 +181,13 @@ export class Recorder {
           failures ??= [];
           failures.push(jail);
         }
-      } else if (
-        jail.pardon !== null &&
-        event.failed === undefined &&
-        succeeds(jail, event.method, event.status, event)
-      ) {
-        pardons ??= [];
-        pardons.push(jail);
+      } else if (event.failed === undefined) {
+        if (jail.pardon !== null && succeeds(jail, event.method, event.status, event)) {
+          pardons ??= [];
+          pardons.push(jail);
+        }
+        if (jail.owners !== null && logsIn(jail, event.method, event.status, event))
+          this.#loggedIn(jail, event);
       }
     }
     if (slots !== undefined) return this.#record(event, failures ?? [], exempt ?? [], pardons ?? [], slots);
@@ -193,6 +203,12 @@ export class Recorder {
       return this.#fail(jail, id, event, true);
     }
     return this.#record(event, failures ?? [], exempt ?? [], pardons ?? []);
+  }
+
+  /** A login to the account the request named: its address owns the account from now on. */
+  #loggedIn(jail: ResolvedJail, event: ResponseEvent): void {
+    const id = typeof event.client === 'string' ? this.#identify(event.client) : event.client;
+    if (id !== undefined && event.account !== undefined) this.#owners.add(jail, event.account, id.key);
   }
 
   async #record(
@@ -237,7 +253,7 @@ export class Recorder {
     alone: boolean,
   ): Promise<JailOutcome | ObserveResult> {
     if (jail.key !== 'address') {
-      const keyed = keyedIdentity(id, event.account, jail.key);
+      const keyed = this.#owners.keyed(jail, id, event.account);
       if (keyed === undefined) {
         const skipped: JailOutcome = { jail: jail.name, action: 'ignored' };
         return Promise.resolve(alone ? { ignored: null, jails: [skipped] } : skipped);
@@ -392,7 +408,7 @@ export class Recorder {
   }
 
   async #pardon(jail: ResolvedJail, address: ClientIdentity, account?: string): Promise<JailOutcome> {
-    const id = keyedIdentity(address, account, jail.key);
+    const id = this.#owners.keyed(jail, address, account);
     if (id === undefined) return { jail: jail.name, action: 'ignored' };
     const pardon = jail.pardon as NonNullable<ResolvedJail['pardon']>;
     try {

@@ -8,10 +8,12 @@ import { PROBE_PATHS } from '../signatures/probe-paths.js';
 import type {
   BanTimeIncrementOptions,
   JailOptions,
+  OwnersOptions,
   PardonOptions,
   ProbeOptions,
   ResolvedIncrement,
   ResolvedJail,
+  ResolvedOwners,
   ResolvedPardon,
   ResolvedProbes,
   ResolvedSharedPaths,
@@ -34,12 +36,14 @@ export const JAIL_KEYS: KeyList<JailOptions> = {
   dryRun: true,
   enabled: true,
   key: true,
+  owners: true,
   distinct: true,
   sharedPaths: true,
   probes: true,
 };
 const SHARED_KEYS: KeyList<SharedPathsOptions> = { networks: true, findTime: true };
 const PROBE_KEYS: KeyList<ProbeOptions> = { signatures: true, weight: true };
+const OWNERS_KEYS: KeyList<OwnersOptions> = { statuses: true, paths: true, methods: true, for: true };
 const INCREMENT_KEYS: KeyList<BanTimeIncrementOptions> = {
   factor: true,
   multipliers: true,
@@ -157,6 +161,33 @@ export function resolveJail(
     });
   }
 
+  const key = jailKey(at('key'), input.key);
+  let owners: ResolvedOwners | null = null;
+  if (input.owners !== undefined && input.owners !== false && key !== 'account') {
+    invalid(
+      at('owners'),
+      `off in a jail keyed by "${key}" (only a jail keyed by "account" locks an account for everyone)`,
+      input.owners,
+    );
+  }
+  if (key === 'account' && input.owners !== false) {
+    const o = input.owners === undefined ? {} : checkKeys(at('owners'), input.owners, OWNERS_KEYS);
+    const ownerStatuses =
+      statusSet(`${at('owners')}.statuses`, o.statuses, [100, 599], 'login statuses') ??
+      new Set(DEFAULTS.pardonStatuses);
+    const counted = statuses ?? new Set<number>();
+    const overlap = [...ownerStatuses].filter((s) => counted.has(s));
+    if (overlap.length > 0) {
+      invalid(`${at('owners')}.statuses`, 'statuses the jail does not count as failures', overlap.join(', '));
+    }
+    owners = Object.freeze({
+      statuses: ownerStatuses,
+      paths: o.paths === undefined ? paths : compilePaths(`${at('owners')}.paths`, o.paths),
+      methods: pardonMethods(at('owners'), o.methods, jailMethods),
+      forMs: o.for === undefined ? DEFAULTS.pardonForMs : toDurationMs(`${at('owners')}.for`, o.for),
+    });
+  }
+
   return Object.freeze({
     name,
     statuses,
@@ -172,7 +203,8 @@ export function resolveJail(
     increment: resolveIncrement(at('banTimeIncrement'), input.banTimeIncrement),
     pardon,
     dryRun: bool(at('dryRun'), input.dryRun, globalDryRun),
-    key: jailKey(at('key'), input.key),
+    key,
+    owners,
     feedsRecidive,
     countsEveryStatusUnsaid: statuses === null && !statusesAny && !paths.isEmpty && userAgent === undefined,
     distinct: resolveDistinct(at('distinct'), input.distinct),

@@ -29,6 +29,7 @@ const TOP_KEYS: KeyList<JailkeeperOptions> = {
   store: true,
   persist: true,
   maxTrackedClients: true,
+  normalizeAccount: true,
   ipv6Subnet: true,
   logger: true,
   clock: true,
@@ -219,6 +220,10 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
       top.maxTrackedClients,
       DEFAULTS.maxTrackedClients,
     ),
+    normalizeAccount: optionalFunction<(name: string) => string | undefined>(
+      'normalizeAccount',
+      top.normalizeAccount,
+    ),
     ipv6Subnet: positiveInteger('ipv6Subnet', top.ipv6Subnet, DEFAULTS.ipv6Subnet, { max: 128 }),
     clientIp: resolveClientIpOptions(top as ClientIpOptions),
     logger,
@@ -235,4 +240,9 @@ export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
       positiveInteger('ipv6Subnet', top.ipv6Subnet, DEFAULTS.ipv6Subnet, { max: 128 }),
     ),
   });
+}
+
+function optionalFunction<F extends Function>(path: string, value: unknown): F | undefined {
+  if (value !== undefined && typeof value !== 'function') invalid(path, 'a function', value);
+  return value as F | undefined;
 }

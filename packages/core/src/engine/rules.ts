@@ -98,6 +98,17 @@ export function pardons(jail: ResolvedJail, method: string, status: number, wher
   return matchesWhere(pardon.paths, where) && !isExempt(jail, where);
 }
 
+/**
+ * True when a response proves a login to the account it named, in a jail with owners: a login
+ * status, with a login method, on a route of the owners' paths that the jail does not exempt.
+ */
+export function logsIn(jail: ResolvedJail, method: string, status: number, where: Where): boolean {
+  const owners = jail.owners;
+  if (owners === null || !owners.statuses.has(status) || where.route === null) return false;
+  if (!owners.methods.has(method.toUpperCase())) return false;
+  return (owners.paths.isEmpty || matchesWhere(owners.paths, where)) && !isExempt(jail, where);
+}
+
 /** Whether a response fails in this jail: its status (or `fail()`), method, route and user agent. */
 export function fails(jail: ResolvedJail, event: ResponseEvent): boolean {
   if (jail.statuses !== null && !jail.statuses.has(event.status) && !markedFailed(jail, event)) return false;

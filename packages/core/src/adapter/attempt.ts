@@ -1,0 +1,275 @@
+import { ServerResponse } from 'node:http';
+import type { Targets } from '../engine/admission.js';
+import type { RequestInfo } from '../engine/events.js';
+import { mergeSlots, type Slots } from '../engine/slots.js';
+import type { ClientIdentity } from '../identity/identity.js';
+import { pathOf } from '../paths/normalize-path.js';
+import type { AdapterKit } from './kit.js';
+import { onResponseClose } from './response-close.js';
+import type { RouteJails } from './route-config.js';
+
+/** On Node's response: the attempt it answers, for the shared listeners below. */
+const kAttempt = Symbol('jailkeeper.attempt');
+// biome-ignore lint/suspicious/noExplicitAny: the listeners read any attempt's private state, whatever its target type
+type Res = ServerResponse & { [kAttempt]?: Attempt<any> };
+
+// Assigned in the class's static block (they reach its private state).
+let decideOnWriteHead: (this: Res, ...args: unknown[]) => ServerResponse;
+let onClose: (this: Res) => void;
+
+/** Admitted, its answer not decided yet. */
+const OPEN = 0;
+/** Its answer was decided (status and headers written) and counted: its slots are settled. */
+const DECIDED = 1;
+/** Its response closed (answered, or its client left) and was counted. */
+const CLOSED = 2;
+
+/**
+ * One request's attempt, from the moment it arrives to its settlement: its client, where the
+ * router is (the request as `keeper.check()` reads it), the slots it holds (address and account),
+ * the failures the app marked, the account it named, and when it settles.
+ *
+ * An attempt that holds slots settles when its answer is **decided**: when its status and
+ * headers are written (or the handler ended the response), whether or not the answer has reached
+ * the client. A 401 queued behind a pipelined event stream, an event stream itself, a long poll:
+ * each frees its slots at its status, so a slot never outlives its handler and a client's
+ * long-lived requests never hold its others. An attempt whose client leaves before its answer is
+ * decided is counted as abandoned (a failure in the jails it holds slots in). An attempt without
+ * slots is counted when its response closes.
+ *
+ * Adapters create one per request with `kit.begin()`, judge it (`refused()`), admit it
+ * (`admit()`), then `open()` it before the app's handlers run.
+ */
+export class Attempt<T = unknown> implements RequestInfo {
+  readonly kit: AdapterKit<T>;
+  readonly identity: ClientIdentity;
+  /** What the adapter's refusal writer writes to (Express's `res`, Fastify's `reply`, Hono's `c`). */
+  readonly target: T;
+  /** The method the router runs (after a method override). */
+  method: string;
+  /** The request target as received (the query is dropped where it matters). */
+  readonly path: string;
+  /** The route pattern the router chose; null: none (yet); undefined: no pattern text. */
+  route: string | null | undefined = null;
+  caseInsensitive: boolean;
+  /** The route's config: NO_JAILS counts nothing, a set only in those jails. */
+  jails: RouteJails = undefined;
+  /** The slots the attempt holds, settled once when its answer is decided. */
+  slots: Slots | null = null;
+  /** Marked failed by the app (`fail()`): in every jail that applies, or in these. */
+  failed: true | Set<string> | undefined = undefined;
+  /** The account the app named (`account()`), as the keeper keys it. */
+  account: string | undefined = undefined;
+  readonly userAgent: string | undefined;
+  /**
+   * Set by an adapter whose framework writes the response after its middleware returns (Hono):
+   * a close before `handled()` waits for the handler's status instead of counting at once.
+   */
+  countsAfterHandler = false;
+  readonly #res: Res;
+  #state = OPEN;
+  #opened = false;
+  /** The close came while the handler ran (`countsAfterHandler`): counted by `handled()`. */
+  #closedEarly = false;
+  /** The response's `writeHead` before this attempt watched it (another module may wrap it too). */
+  #writeHead: ServerResponse['writeHead'] | undefined;
+
+  constructor(
+    kit: AdapterKit<T>,
+    identity: ClientIdentity,
+    target: T,
+    res: ServerResponse,
+    method: string,
+    url: string,
+    userAgent: string | undefined,
+    caseInsensitive: boolean,
+  ) {
+    this.kit = kit;
+    this.identity = identity;
+    this.target = target;
+    this.#res = res as Res;
+    this.method = method;
+    this.path = url;
+    this.userAgent = userAgent;
+    this.caseInsensitive = caseInsensitive;
+  }
+
+  /**
+   * Judges the client's bans where the router is now (jail-scope bans need the route): true when
+   * it is refused, and the refusal was written.
+   */
+  refused(): boolean {
+    const kit = this.kit;
+    const verdict = kit.keeper.check(this.identity, kit.jailScope ? this : undefined);
+    if (!verdict.banned) return false;
+    kit.refuse(this.target, verdict, this.identity);
+    return true;
+  }
+
+  /**
+   * Reserves the attempt's slots in `targets` (the jails that target the route), and with
+   * `withSuspects` in the app-wide jails where its client has failures. `true` at once when
+   * nothing needs reserving (every clean request); else a promise of `true` to run the handler,
+   * or `false` when it must not run: refused (the refusal was written), or its client left while
+   * it waited (then it counts as abandoned).
+   */
+  admit(targets: Targets, withSuspects = false): true | Promise<boolean> {
+    const admission = this.kit.admission(this.identity, targets, withSuspects);
+    if (admission === undefined) return true;
+    return admission.then((answer) => {
+      if (!answer.admitted) {
+        this.kit.refuse(this.target, answer.verdict, this.identity);
+        return false;
+      }
+      return this.#take(answer.slots);
+    });
+  }
+
+  /**
+   * Names the account this attempt tries, once the app knows it: the jails keyed by account judge
+   * it now, and it takes their slots. Resolves true to go on; false when it must not (refused,
+   * with the refusal written; or its client left).
+   */
+  async nameAccount(name: unknown): Promise<boolean> {
+    const kit = this.kit;
+    const account = kit.accountKey(name);
+    if (account === undefined) return true;
+    this.account = account;
+    const answer = await kit.admitAccount(this, account, pathOf(this.path));
+    if (!answer.admitted) {
+      kit.refuse(this.target, answer.verdict, this.identity);
+      return false;
+    }
+    return this.#take(answer.slots);
+  }
+
+  /**
+   * Marks the attempt failed (`fail()`), in every jail that applies or in `jails`. False when its
+   * slots settled already (its answer was written before): call `fail()` before answering.
+   */
+  fail(jails: ReadonlySet<string> | undefined): boolean {
+    if (this.#state !== OPEN && this.slots !== null) {
+      this.kit.keeper.warn(
+        'JK_WRN_LATE_FAIL',
+        'fail() was called after the response was answered: its attempt had settled already, so the failure was not counted. Call fail() before writing the response.',
+      );
+      return false;
+    }
+    if (jails === undefined || this.failed === true) this.failed = true;
+    else {
+      this.failed ??= new Set<string>();
+      for (const jail of jails) this.failed.add(jail);
+    }
+    return true;
+  }
+
+  /**
+   * The attempt was admitted and its handlers run now: its response is watched from here on
+   * (`keeper.idle()` waits for it). Call once, before the app's first handler.
+   */
+  open(): void {
+    const res = this.#res;
+    const kit = this.kit;
+    this.#opened = true;
+    res[kAttempt] = this;
+    kit.opened();
+    kit.keeper.trackConnection(res.req.socket, this.identity);
+    onResponseClose(res, onClose);
+    if (this.slots !== null) this.#watchDecision();
+  }
+
+  /**
+   * For `countsAfterHandler` adapters: the handler returned with this status. A response whose
+   * client left while the handler ran is counted now, as abandoned.
+   */
+  handled(status: number): void {
+    if (!this.#closedEarly) return;
+    this.#closedEarly = false;
+    this.#count(status, true);
+    this.kit.closed();
+  }
+
+  /** Slots just reserved: held until the answer is decided, or settled at once if it was. */
+  #take(slots: Slots | null): boolean {
+    if (slots === null) return this.#state !== CLOSED;
+    const res = this.#res;
+    if (this.#state === CLOSED || (!this.#opened && (res.destroyed || res.req.socket.destroyed))) {
+      // The client left while the attempt waited for its slot: abandoned, counted now.
+      this.#settleNow(slots, res.statusCode, true);
+      return false;
+    }
+    if (this.#state === DECIDED) {
+      // Its answer was written while the slot was reserved: settled at its status.
+      this.#settleNow(slots, res.statusCode, false);
+      return true;
+    }
+    this.slots = mergeSlots(this.slots, slots);
+    if (this.#opened) this.#watchDecision();
+    return true;
+  }
+
+  /** Settles slots reserved after the attempt was counted, with how it ended. */
+  #settleNow(slots: Slots, status: number, abandoned: boolean): void {
+    this.kit.count(this, status, slots, abandoned);
+  }
+
+  /** From now, the answer's `writeHead` (which every way of answering goes through) settles it. */
+  #watchDecision(): void {
+    const res = this.#res;
+    if (res.headersSent) {
+      this.#decide();
+      return;
+    }
+    if (this.#writeHead !== undefined) return;
+    this.#writeHead = res.writeHead;
+    res.writeHead = decideOnWriteHead as ServerResponse['writeHead'];
+  }
+
+  /** The answer's status and headers were written: the attempt settles at that status. */
+  #decide(): void {
+    if (this.#state !== OPEN) return;
+    this.#state = DECIDED;
+    this.#count(this.#res.statusCode, false);
+  }
+
+  /** The response closed: counted now, unless its answer was decided (and counted) before. */
+  #close(): void {
+    if (this.#state === CLOSED) return;
+    const was = this.#state;
+    this.#state = CLOSED;
+    const res = this.#res;
+    if (was === DECIDED) {
+      this.kit.closed();
+      return;
+    }
+    if (this.countsAfterHandler && !res.headersSent) {
+      this.#closedEarly = true;
+      return;
+    }
+    this.#count(res.statusCode, !res.writableEnded);
+    this.kit.closed();
+  }
+
+  #count(status: number, abandoned: boolean): void {
+    const kit = this.kit;
+    if (kit.watches(status, this.slots, this.failed)) kit.count(this, status, this.slots, abandoned);
+  }
+
+  static {
+    // The listeners every watched response shares (`this` is the response): no closure per
+    // request. Defined here, inside the class, so they reach its private state.
+    decideOnWriteHead = function decideOnWriteHead(this: Res, ...args: unknown[]): ServerResponse {
+      const attempt = this[kAttempt];
+      const original = ((attempt === undefined ? undefined : attempt.#writeHead) ??
+        ServerResponse.prototype.writeHead) as (...a: unknown[]) => ServerResponse;
+      // The original first: the status it writes is the answer's.
+      const out = original.apply(this, args);
+      if (attempt !== undefined) attempt.#decide();
+      return out;
+    };
+    onClose = function onClose(this: Res): void {
+      const attempt = this[kAttempt];
+      if (attempt !== undefined) attempt.#close();
+    };
+  }
+}
