@@ -5,6 +5,7 @@
  * checks the handler ran, and the statuses the owner and the browser got. Express 5, Fastify 5
  * and Hono, on the memory store and on Redis.
  */
+import 'reflect-metadata';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
@@ -22,7 +23,10 @@ import { quietLogger, until } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
 import { jailkeeper as honoJailkeeper, type JailkeeperEnv } from '@jailkeeper/hono';
+import { JailkeeperModule, JailkeeperService } from '@jailkeeper/nestjs';
 import { createRedisStore } from '@jailkeeper/redis';
+import { Controller, Get, HttpCode, Inject, Module, Post, Req, Res } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import express from 'express';
 import fastify from 'fastify';
 import { Hono } from 'hono';
@@ -149,10 +153,65 @@ const startHono: Start = async (keeper) => {
   return served(server, checks);
 };
 
+/** Applies decorators the way TypeScript's emit does (the tests run without decorator syntax). */
+function decorate(target: object, name: string, ...decorators: MethodDecorator[]): void {
+  Reflect.decorate(decorators, target, name, Object.getOwnPropertyDescriptor(target, name));
+}
+
+const startNest: Start = async (keeper) => {
+  const checks = new Map<string, number>();
+  type Res = express.Response;
+  class Routes {
+    constructor(readonly jailkeeper: JailkeeperService) {}
+    async login(req: express.Request, res: Res) {
+      const status = await loginHandler(checks, req.body, (name) => this.jailkeeper.account(req, name));
+      if (status !== undefined) res.status(status).json({ ok: status === 200 });
+    }
+    events(res: Res) {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': open\n\n');
+    }
+    private(res: Res) {
+      res.status(401).end();
+    }
+    assets(res: Res) {
+      res.type('text/css').send('/* */');
+    }
+  }
+  const p = Routes.prototype;
+  decorate(p, 'login', Post('login'), HttpCode(200));
+  Req()(p, 'login', 0);
+  Res()(p, 'login', 1);
+  for (const [name, path] of [
+    ['events', 'events'],
+    ['private', 'private'],
+    ['assets', 'assets/:name'],
+  ] as const) {
+    decorate(p, name, Get(path));
+    Res()(p, name, 0);
+  }
+  Inject(JailkeeperService)(Routes, undefined as never, 0);
+  Controller()(Routes);
+  class AppModule {}
+  Module({ imports: [JailkeeperModule.forRoot({ keeper })], controllers: [Routes] })(AppModule);
+  const app = await NestFactory.create(AppModule, { logger: false });
+  await app.listen(0, '127.0.0.1');
+  const server = app.getHttpServer() as Server;
+  return {
+    port: (server.address() as AddressInfo).port,
+    checks,
+    async close() {
+      server.closeAllConnections();
+      await app.close();
+    },
+  };
+};
+
 const FRAMEWORKS: ReadonlyArray<[string, Start]> = [
   ['express 5', startExpress],
   ['fastify 5', startFastify],
   ['hono', startHono],
+  ['nestjs 11 (express)', startNest],
 ];
 
 /** One request from `from` (a loopback address), on a fresh connection. */
@@ -200,6 +259,22 @@ function streamThenGuess(port: number, from: string, user: string): Promise<Sock
       socket.write(
         'GET /events HTTP/1.1\r\nHost: x\r\n\r\n' +
           `POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
+      resolve(socket);
+    });
+  });
+}
+
+/** A login whose body is sent only in part: the request stays open, its body arriving. */
+function slowBody(port: number, from: string): Promise<Socket> {
+  const body = JSON.stringify({ user: 'alice@example.com', password: 'guess' });
+  const socket = connect({ host: '127.0.0.1', port, localAddress: from });
+  socket.on('error', () => {});
+  socket.resume();
+  return new Promise((resolve) => {
+    socket.on('connect', () => {
+      socket.write(
+        `POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 8)}`,
       );
       resolve(socket);
     });
@@ -319,6 +394,53 @@ for (const [framework, start] of FRAMEWORKS) {
             for (const s of streams) s.destroy();
           }
         });
+      });
+
+      it('slow bodies from a shared address hold no slot: a NAT-mate logs in within 1 s', async () => {
+        await withApp(
+          start,
+          store,
+          { jails: { login: { statuses: [401], paths: ['/login'], methods: ['POST'], maxRetry: 5 } } },
+          async (app, keeper) => {
+            const nat = '127.0.39.1';
+            const slow = await Promise.all([1, 2, 3, 4, 5].map(() => slowBody(app.port, nat)));
+            try {
+              await until(() => app.checks.size === 0 && keeper.attempts().admitting === 0, { within: 1000 });
+              const mate = await login(app.port, nat, 'alice@example.com', PASSWORD);
+              assert.equal(mate.status, 200);
+              assert.ok(mate.ms < 1000, `the NAT-mate waited ${mate.ms.toFixed(0)} ms`);
+            } finally {
+              for (const s of slow) s.destroy();
+            }
+          },
+        );
+      });
+
+      // Nest parses bodies app-wide, before any route: a body that never arrives waits in Nest's
+      // parser (the server's requestTimeout ends it), and never reaches admission at all.
+      const parsesFirst = framework.startsWith('nestjs');
+      it('a body that never arrives is answered 408 after attempts.wait, its handler never run', {
+        skip: parsesFirst && 'Nest reads the body before routing',
+      }, async () => {
+        await withApp(
+          start,
+          store,
+          {
+            attempts: { wait: 200 },
+            jails: { login: { statuses: [401], paths: ['/login'], methods: ['POST'], maxRetry: 5 } },
+          },
+          async (app) => {
+            const socket = await slowBody(app.port, '127.0.39.9');
+            let received = '';
+            socket.setEncoding('latin1');
+            socket.on('data', (chunk: string) => {
+              received += chunk;
+            });
+            await once(socket, 'close');
+            assert.match(received, /^HTTP\/1\.1 408 /);
+            assert.equal(app.checks.size, 0, 'no password check ran');
+          },
+        );
       });
 
       it('escalation is driven by strangers only: over 3 rounds the owner is always let in', async () => {

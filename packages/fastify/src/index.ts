@@ -1,8 +1,3 @@
 export { type JailkeeperAdminOptions, jailkeeperAdmin } from './admin.js';
-export {
-  type JailkeeperFastifyOptions,
-  type JailkeeperRequest,
-  type JailkeeperRouteConfig,
-  jailkeeperPlugin,
-  jailkeeperPlugin as default,
-} from './plugin.js';
+export { jailkeeperPlugin, jailkeeperPlugin as default } from './plugin.js';
+export type { JailkeeperFastifyOptions, JailkeeperRequest, JailkeeperRouteConfig } from './types.js';

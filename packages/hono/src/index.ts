@@ -1,9 +1,9 @@
 export { jailkeeperAdmin } from './admin.js';
-export {
-  type JailkeeperContext,
-  type JailkeeperEnv,
-  type JailkeeperHonoOptions,
-  type JailkeeperMiddleware,
-  jailkeeper,
-  type RouteConfig,
-} from './middleware.js';
+export { jailkeeper } from './middleware.js';
+export type {
+  JailkeeperContext,
+  JailkeeperEnv,
+  JailkeeperHonoOptions,
+  JailkeeperMiddleware,
+  RouteConfig,
+} from './types.js';

@@ -1,4 +1,4 @@
-import { ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { Targets } from '../engine/admission.js';
 import type { RequestInfo } from '../engine/events.js';
 import { mergeSlots, type Slots } from '../engine/slots.js';
@@ -12,6 +12,21 @@ import type { RouteJails } from './route-config.js';
 const kAttempt = Symbol('jailkeeper.attempt');
 // biome-ignore lint/suspicious/noExplicitAny: the listeners read any attempt's private state, whatever its target type
 type Res = ServerResponse & { [kAttempt]?: Attempt<any> };
+
+/**
+ * True while a request's body is still arriving: it declared one, and the parser has not seen its
+ * end, and the unread part has not filled the request's buffer (beyond that, nothing more is
+ * read until someone reads it, so waiting longer would wait for ever).
+ */
+function bodyPending(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const headers = req.headers;
+  if (headers['transfer-encoding'] === undefined) {
+    const length = headers['content-length'];
+    if (length === undefined || length === '0') return false;
+  }
+  return req.readableLength < req.readableHighWaterMark && !req.readableEnded;
+}
 
 // Assigned in the class's static block (they reach its private state).
 let decideOnWriteHead: (this: Res, ...args: unknown[]) => ServerResponse;
@@ -114,14 +129,52 @@ export class Attempt<T = unknown> implements RequestInfo {
    * it waited (then it counts as abandoned).
    */
   admit(targets: Targets, withSuspects = false): true | Promise<boolean> {
-    const admission = this.kit.admission(this.identity, targets, withSuspects);
-    if (admission === undefined) return true;
-    return admission.then((answer) => {
-      if (!answer.admitted) {
-        this.kit.refuse(this.target, answer.verdict, this.identity);
-        return false;
-      }
-      return this.#take(answer.slots);
+    const kit = this.kit;
+    if (!kit.mustReserve(this.identity, targets, withSuspects)) return true;
+    // A request whose body is still arriving takes no slot until it has arrived: slow bodies
+    // from a shared address must not hold the budget of the address's other clients.
+    if (bodyPending(this.#res.req)) {
+      return this.#bodyArrived().then((arrived) => arrived && this.#reserve(targets, withSuspects));
+    }
+    return this.#reserve(targets, withSuspects);
+  }
+
+  async #reserve(targets: Targets, withSuspects: boolean): Promise<boolean> {
+    const answer = await this.kit.reserve(this.identity, targets, withSuspects);
+    if (!answer.admitted) {
+      this.kit.refuse(this.target, answer.verdict, this.identity);
+      return false;
+    }
+    return this.#take(answer.slots);
+  }
+
+  /**
+   * Resolves true once the request's body has arrived (all of it, or as much as the request
+   * buffers unread); false when its client left, or when it has not arrived within
+   * `attempts.wait` (then it is answered 408 and its connection closed).
+   */
+  #bodyArrived(): Promise<boolean> {
+    const req = this.#res.req;
+    const deadline = performance.now() + this.kit.keeper.options.attempts.waitMs;
+    return new Promise((resolve) => {
+      let delayMs = 0;
+      const look = (): void => {
+        if (!bodyPending(req)) resolve(true);
+        else if (req.socket.destroyed) resolve(false);
+        else if (performance.now() >= deadline) {
+          this.kit.timedOut(this.target);
+          // The unread body is abandoned with its connection, once the answer is out.
+          const res = this.#res;
+          if (res.writableFinished) req.socket.destroy();
+          else res.once('finish', () => req.socket.destroy());
+          resolve(false);
+        } else {
+          delayMs = Math.min(64, delayMs * 2 || 1);
+          setTimeout(look, delayMs);
+        }
+      };
+      // A body sent with its headers is parsed right after the request is dispatched.
+      setImmediate(look);
     });
   }
 
@@ -135,6 +188,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     const account = kit.accountKey(name);
     if (account === undefined) return true;
     this.account = account;
+    if (bodyPending(this.#res.req) && !(await this.#bodyArrived())) return false;
     const answer = await kit.admitAccount(this, account, pathOf(this.path));
     if (!answer.admitted) {
       kit.refuse(this.target, answer.verdict, this.identity);

@@ -197,17 +197,23 @@ export class AdapterKit<T = unknown> {
     return this.#admitter.targets(method, route, caseInsensitive, jails);
   }
 
-  /**
-   * The admission of an attempt (see `Attempt.admit()`): undefined when nothing needs reserving,
-   * else a promise that never rejects.
-   */
-  admission(
-    identity: ClientIdentity,
-    targets: Targets,
-    withSuspects: boolean,
-  ): Promise<Admission> | undefined {
-    if (!this.#admitter.needed(identity, targets, withSuspects)) return undefined;
+  /** True when an attempt must reserve slots (see `Attempt.admit()`): synchronous, allocation-free. */
+  mustReserve(identity: ClientIdentity, targets: Targets, withSuspects: boolean): boolean {
+    return this.#admitter.needed(identity, targets, withSuspects);
+  }
+
+  /** Reserves an attempt's slots (see `Attempt.admit()`); never rejects. */
+  reserve(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
     return this.#admitter.admit(identity, targets, withSuspects);
+  }
+
+  /** Answers a request whose body did not arrive within `attempts.wait`: 408, and its connection closed. */
+  timedOut(target: T): void {
+    const writer = this.#writer;
+    writer.status(target, 408);
+    writer.header(target, 'connection', 'close');
+    writer.header(target, 'content-type', 'application/json');
+    writer.send(target, '{"error":"Request Timeout"}');
   }
 
   /** A response an attempt will count when it closes (`keeper.idle()` waits for it). */
