@@ -64,6 +64,8 @@ const ROWS: Array<[string, unknown, string, string | null]> = [
     'jails.login.banTimeIncrement.maxtime',
     'maxTime',
   ],
+  ["a jail's option at the top", { jails: { login }, maxRetry: 3 }, 'maxRetry', null],
+  ["a jail's option at the top, misspelt", { jails: { login }, maxRetries: 3 }, 'maxRetries', 'maxRetry'],
   ['nothing near', { jails: { login: { ...login, colour: 'red' } } }, 'jails.login.colour', null],
   [
     "a name on Object's prototype",
@@ -79,6 +81,12 @@ describe('unknown option names suggest the nearest valid one', () => {
       const error = refusal(options);
       assert.equal(error.code, 'JK_ERR_UNKNOWN_OPTION');
       assert.equal(error.option, path);
+      if (path === 'maxRetry' || path === 'maxRetries') {
+        assert.match(
+          error.message,
+          /(maxRetry is|It is) a jail's option: set it in jails\.<name>, or in defaults/,
+        );
+      }
       if (suggestion === null) assert.doesNotMatch(error.message, /Did you mean/);
       else assert.match(error.message, new RegExp(`Did you mean ${suggestion}\\?`));
       assert.match(error.message, /The valid keys are /, 'the whole list is still given');

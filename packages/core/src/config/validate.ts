@@ -86,23 +86,38 @@ export function didYouMean(name: string, valid: readonly string[]): string {
   return ` Did you mean ${near.length === 1 ? near[0] : `${near.slice(0, -1).join(', ')} or ${near.at(-1)}`}?`;
 }
 
+/** Keys valid at another level of the options, and where they go: named when one is given here. */
+export interface KeysElsewhere {
+  readonly keys: readonly string[];
+  /** Where they belong, as the rest of a sentence: `a jail's option: set it in jails.<name>`. */
+  readonly where: string;
+}
+
 /**
  * Throws for a non-object, and for keys that are not in `valid`: the message suggests the nearest
- * valid key (`maxRetries`: did you mean maxRetry?) and lists them all.
+ * valid key (`maxRetries`: did you mean maxRetry?), or says where a key of another level goes
+ * (`elsewhere`), and lists the valid keys.
  */
 export function checkKeys(
   path: string,
   value: unknown,
   valid: Readonly<Record<string, true>>,
+  elsewhere?: KeysElsewhere,
 ): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) invalid(path, 'an object', value);
   for (const key of Object.keys(value)) {
     if (!Object.hasOwn(valid, key)) {
       const names = Object.keys(valid);
+      let hint = didYouMean(key, names);
+      if (hint === '' && elsewhere !== undefined) {
+        const near = elsewhere.keys.includes(key) ? [key] : nearest(key, elsewhere.keys);
+        if (near.length === 1 && near[0] === key) hint = ` ${key} is ${elsewhere.where}.`;
+        else if (near.length > 0) hint = `${didYouMean(key, elsewhere.keys)} It is ${elsewhere.where}.`;
+      }
       throw new JailkeeperConfigError(
         'JK_ERR_UNKNOWN_OPTION',
         path === '' ? key : `${path}.${key}`,
-        `${path === '' ? 'options' : path} has an unknown key ${JSON.stringify(key)}.${didYouMean(key, names)} The valid keys are ${names.join(', ')}.`,
+        `${path === '' ? 'options' : path} has an unknown key ${JSON.stringify(key)}.${hint} The valid keys are ${names.join(', ')}.`,
       );
     }
   }
