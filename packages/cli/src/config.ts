@@ -78,7 +78,13 @@ function without(value: unknown, path: Array<string | number>): unknown {
   const [step, ...rest] = path;
   if (step === undefined) return undefined;
   if (rest.length === 0) {
-    if (!Array.isArray(value) || typeof step !== 'number' || value.length < 2) return undefined;
+    if (typeof step !== 'number') return undefined;
+    // A list in one string, as Express's trust proxy takes it: "loopback, 10.0.0.0/8".
+    if (typeof value === 'string') {
+      const parts = value.split(',');
+      return parts.length < 2 ? undefined : parts.filter((_, i) => i !== step).join(',');
+    }
+    if (!Array.isArray(value) || value.length < 2) return undefined;
     return value.filter((_, i) => i !== step);
   }
   if (typeof step === 'number' ? !Array.isArray(value) : !isObject(value)) return undefined;
@@ -117,7 +123,7 @@ function attemptEach(
     const length = (() => {
       let v: unknown = current;
       for (const s of rest.slice(0, -1)) v = (v as Record<string | number, unknown>)[s];
-      return Array.isArray(v) ? v.length : 0;
+      return Array.isArray(v) ? v.length : typeof v === 'string' ? v.split(',').length : 0;
     })();
     const held = origins.get(list) ?? Array.from({ length }, (_, i) => i);
     const original = held[index] ?? index;

@@ -191,6 +191,17 @@ describe('check-config', () => {
     );
   });
 
+  it('reads a list given as one string (trust proxy words) element by element too', () => {
+    const found = checkConfig({
+      trustedProxies: 'loopback, nope, 10.0.0.0/8, 300.1.1.1',
+      jails: { a: { statuses: [401] } },
+    }).map((p) => `${p.code} ${p.option}`);
+    assert.deepEqual(found, [
+      'JK_ERR_INVALID_CIDR trustedProxies[1]',
+      'JK_ERR_INVALID_CIDR trustedProxies[3]',
+    ]);
+  });
+
   it('says which code and option a config module threw while loading (a misspelt preset), exit 1', async () => {
     const core = pathToFileURL(
       join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'core', 'dist', 'index.js'),
