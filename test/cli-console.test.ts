@@ -174,6 +174,18 @@ describe('jailkeeper console (the fleet view)', () => {
     await until(() => stderr.includes('carol (console from 127.0.0.1) unban 203.0.113.10: done'), {
       what: 'the audit line',
     });
+    // The console's own unban is in its feed and its charts (the store never hears its own messages).
+    const feed = (await call('GET', '/console/api/feed', { headers: session })).json().events as Array<{
+      type: string;
+      client?: string;
+    }>;
+    assert.equal(feed.filter((e) => e.type === 'unban' && e.client === '203.0.113.10').length, 1);
+    const timeline = (await call('GET', '/console/api/timeline', { headers: session })).json();
+    assert.equal(
+      (timeline.series.unbans.login as number[]).reduce((a, b) => a + b, 0),
+      1,
+      'one unban charted, as the feed has one',
+    );
   });
 
   it('opens in Chromium: sign in and see the fleet bans table', { skip: NO_BROWSER }, async () => {
@@ -192,12 +204,37 @@ describe('jailkeeper console (the fleet view)', () => {
         location.hash = '#/overview';
       });
       await page.locator('table.jails').waitFor();
-      if (process.env.JAILKEEPER_SCREENSHOTS === '1') {
-        await page.screenshot({
-          path: fileURLToPath(new URL('../packages/ops/docs/console-fleet.png', import.meta.url)),
-          fullPage: true,
-        });
-      }
+      // No placeholders: a figure the fleet view does not have (totals, refusals, dry runs are each
+      // app's) is not a column of dashes, and the charts it does not draw are not empty boxes.
+      const headings = await page.locator('table.jails thead th').allTextContents();
+      assert.deepEqual(headings, ['Jail', 'Threshold', 'Ban time', 'Failing now', 'Banned now']);
+      assert.match((await page.locator('main').textContent()) ?? '', /kept by each app/);
+      const shots = process.env.JAILKEEPER_SCREENSHOTS === '1';
+      const shotAt = (name: string) =>
+        shots
+          ? fileURLToPath(new URL(`../packages/ops/docs/${name}.png`, import.meta.url))
+          : join(process.env.JAILKEEPER_SHOTS_DIR ?? tmpdir(), `${name}.png`);
+      await page.screenshot({ path: shotAt('console-fleet'), fullPage: true });
+      await page.evaluate(() => {
+        location.hash = '#/live';
+      });
+      await page.locator('#chart-bans canvas').waitFor();
+      assert.deepEqual(
+        await page
+          .locator('.charts figure')
+          .evaluateAll((figures) =>
+            figures.map(
+              (f) =>
+                f.querySelector('[id^="chart-"], [data-empty]')?.getAttribute('id') ??
+                f.querySelector('[data-empty]')?.getAttribute('data-empty'),
+            ),
+          ),
+        ['chart-bans', 'chart-unbans'],
+        'the two charts the fleet has: bans and unbans',
+      );
+      assert.doesNotMatch((await page.locator('main').textContent()) ?? '', /Not counted|--/);
+      assert.match((await page.locator('main').textContent()) ?? '', /counted by each app/);
+      await page.screenshot({ path: shotAt('console-fleet-live'), fullPage: true });
       assert.deepEqual(await problems(), []);
     } finally {
       await browser.close();

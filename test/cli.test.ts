@@ -101,6 +101,26 @@ describe('jailkeeper CLI against Redis, beside a running keeper', () => {
     assert.match(table.stdout, /^203\.0\.113\.21\s+manual\s+\S+Z\s+(2h|1h59m\S*)\s+1\s+seen scanning$/m);
   });
 
+  it('lists bans newest first, as text and as JSON, whatever order the store keeps them in', async () => {
+    // Made oldest first with the shortest ban: the store's order by end would list them the other way.
+    const made: number[] = [];
+    for (const [client, duration] of [
+      ['203.0.113.41', '1h'],
+      ['203.0.113.42', '2h'],
+      ['203.0.113.43', '3h'],
+    ] as const) {
+      const last = made.at(-1) ?? 0;
+      await until(() => Date.now() > last, { within: 1000 }); // distinct start times
+      made.push((await keeper.ban(client, { duration })).startMs);
+    }
+    const ours = (clients: string[]) => clients.filter((c) => c.startsWith('203.0.113.4'));
+    const json = JSON.parse((await cli(['bans', '--json', ...R])).stdout) as Array<{ client: string }>;
+    assert.deepEqual(ours(json.map((b) => b.client)), ['203.0.113.43', '203.0.113.42', '203.0.113.41']);
+    const text = (await cli(['bans', ...R])).stdout.split('\n').map((l) => l.split(/\s+/)[0] ?? '');
+    assert.deepEqual(ours(text), ['203.0.113.43', '203.0.113.42', '203.0.113.41']);
+    for (const client of ['203.0.113.41', '203.0.113.42', '203.0.113.43']) await keeper.unban(client);
+  });
+
   it('shows the jails with failing and banned clients, in a table and as JSON', async () => {
     for (let i = 0; i < 5; i++)
       await keeper.observe({

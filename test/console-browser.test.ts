@@ -33,12 +33,16 @@ import {
   watch,
 } from './console-harness.js';
 
-/** Screenshots go to the ops package's docs when JAILKEEPER_SCREENSHOTS=1, else to a temporary folder. */
+/**
+ * Screenshots go to the ops package's docs when JAILKEEPER_SCREENSHOTS=1, else to
+ * JAILKEEPER_SHOTS_DIR or a temporary folder (printed, to look at them).
+ */
 const SHOTS =
   process.env.JAILKEEPER_SCREENSHOTS === '1'
     ? join(dirname(fileURLToPath(import.meta.url)), '..', 'packages', 'ops', 'docs')
-    : join(tmpdir(), 'jailkeeper-console-shots');
+    : (process.env.JAILKEEPER_SHOTS_DIR ?? join(tmpdir(), 'jailkeeper-console-shots'));
 mkdirSync(SHOTS, { recursive: true });
+console.log(`# screenshots in ${SHOTS}`);
 
 const XSS_REASON = '<script>window.__pwned="reason"</script><img src=x onerror="window.__pwned=\'img\'">';
 const FORGED_CLIENT = '203.0.113.9"><img src=x onerror="window.__pwned=\'client\'">';
@@ -118,6 +122,24 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `console-${name}.png`), fullPage: true });
 }
 
+/** The colour of a jail's dot (its ::before) on the page, as the browser computes it. */
+async function dotColor(page: Page, scope: string, jail: string): Promise<string> {
+  const tag = page.locator(`${scope} .jail`, { hasText: new RegExp(`^${jail}$`) }).first();
+  await tag.waitFor();
+  return tag.evaluate((el) => getComputedStyle(el, '::before').backgroundColor);
+}
+
+/** Per jail, the figures of a cell of the totals table ("login: 2, manual: 1"). */
+async function totalsOf(page: Page, kind: string, cell: 'now' | 'hour'): Promise<Record<string, number>> {
+  const text = (await page.locator(`table.totals tr[data-kind="${kind}"] td.${cell}`).textContent()) ?? '';
+  return Object.fromEntries(
+    [...text.matchAll(/([\w.-]+): ([\d,]+)/g)].map((m) => [
+      m[1] as string,
+      Number((m[2] as string).replace(/,/g, '')),
+    ]),
+  );
+}
+
 describe('the console in Chromium, mounted on Express', { skip: NO_BROWSER }, () => {
   let keeper: Jailkeeper;
   let app: ProbeApp;
@@ -158,10 +180,19 @@ describe('the console in Chromium, mounted on Express', { skip: NO_BROWSER }, ()
 
   it('shows a ban made by the app in the live feed and in the bans table within 1 s', async () => {
     await goTo(page, 'live');
+    await page.locator('[data-empty="bans"]').waitFor();
     const feedLine = page.locator('ol.feed li.ban', { hasText: '127.0.0.50' });
     const { atMs } = await banByFailing(app, keeper, '127.0.0.50');
     await feedLine.waitFor({ timeout: 1000 });
     const feedMs = performance.now() - atMs;
+    // The current minute is charted as it goes: the chart and its totals follow the feed's line at
+    // once (a moment after it), not at the next poll.
+    await page.locator('#chart-bans canvas').waitFor({ timeout: 1500 });
+    await page
+      .locator('table.totals tr[data-kind="bans"] td.hour', { hasText: 'login: 1' })
+      .waitFor({ timeout: 1500 });
+    const chartMs = performance.now() - atMs;
+    console.log(`# ban → its minute in the chart and the totals: ${chartMs.toFixed(0)} ms`);
 
     await goTo(page, 'bans');
     await page.locator('table.bans tbody tr').first().waitFor();
@@ -291,15 +322,42 @@ describe('the console in Chromium, mounted on Express', { skip: NO_BROWSER }, ()
     await page.locator('dialog[open] [data-confirm]').click();
     await page.locator('ul.entries code', { hasText: '192.0.2.0/24' }).waitFor({ state: 'detached' });
     assert.ok(!keeper.ignore.list().includes('192.0.2.0/24'));
+    const colors: Record<string, string> = {};
     for (const name of ['overview', 'bans', 'live', 'audit']) {
       await goTo(page, name);
       if (name === 'live') await page.locator('.chart canvas').first().waitFor();
       if (name === 'bans') await page.locator('table.bans tbody tr').first().waitFor();
       if (name === 'audit') await page.locator('table.audit tbody tr').first().waitFor();
       if (name === 'overview') await page.locator('table.jails').waitFor();
+      if (name === 'overview') colors.overview = await dotColor(page, 'table.jails', 'login');
+      if (name === 'bans') colors.bans = await dotColor(page, 'table.bans', 'login');
+      if (name === 'live') {
+        colors.feed = await dotColor(page, 'ol.feed', 'login');
+        colors.totals = await dotColor(page, 'table.totals', 'login');
+        colors.chart = await page
+          .locator('#chart-bans .u-legend .u-series', { hasText: 'login' })
+          .locator('.u-marker')
+          .evaluate((el) => getComputedStyle(el).borderColor);
+      }
       await shot(page, name);
     }
+    // One colour for login on every page and in the chart.
+    assert.equal(new Set(Object.values(colors)).size, 1, JSON.stringify(colors));
     assert.deepEqual(await problems(), []);
+  });
+
+  // Restored bans (a store handing back its bans at startup) are one "restored" line, not ban
+  // lines: packages/ops/test/console.test.ts shows it; here the store restores before the console is mounted.
+  it("agrees with the feed: the hour's bans per jail are the feed's ban lines", async () => {
+    await goTo(page, 'live');
+    await page.locator('#chart-bans canvas').waitFor();
+    const lines = page.locator('ol.feed li.ban');
+    const fromFeed: Record<string, number> = {};
+    for (const jail of await lines.locator('.jail').allTextContents())
+      fromFeed[jail] = (fromFeed[jail] ?? 0) + 1;
+    assert.ok(Object.keys(fromFeed).length >= 2, JSON.stringify(fromFeed));
+    await page.locator('table.totals').waitFor();
+    assert.deepEqual(await totalsOf(page, 'bans', 'hour'), fromFeed);
   });
 });
 
@@ -315,8 +373,21 @@ describe('the console in Chromium, mounted on Fastify', { skip: NO_BROWSER }, ()
       await page.locator('table.jails').waitFor();
       await goTo(page, 'live');
       await page.locator('header .live.on').waitFor();
+      // Nothing has happened yet: each chart says what will appear in it, and no legend says "--".
+      for (const kind of ['failures', 'bans', 'refusals', 'unbans']) {
+        await page.locator(`[data-empty="${kind}"]`).waitFor();
+      }
+      assert.match(
+        (await page.locator('[data-empty="bans"]').textContent()) ?? '',
+        /No bans in the last hour\..*appears here/s,
+      );
+      assert.doesNotMatch((await page.locator('main').textContent()) ?? '', /--/);
+      await shot(page, 'live-empty');
       await banByFailing(app, keeper, '127.0.0.70');
       await page.locator('ol.feed li.ban', { hasText: '127.0.0.70' }).waitFor({ timeout: 1000 });
+      await page.locator('#chart-bans canvas').waitFor({ timeout: 1500 });
+      await page.locator('#chart-failures canvas').waitFor({ timeout: 1500 });
+      await page.locator('[data-empty="bans"]').waitFor({ state: 'detached' });
       const runs = app.runs();
       assert.equal(await hit(`${app.base}/probe`, 'GET', '127.0.0.70'), 403);
       await goTo(page, 'bans');

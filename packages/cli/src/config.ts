@@ -30,6 +30,16 @@ export async function loadConfig(file: string): Promise<Record<string, unknown>>
     if (code === 'ENOENT' || code === 'ERR_MODULE_NOT_FOUND') {
       throw new CliError(EXIT.usage, `No configuration file at ${path}.`);
     }
+    // A module that throws a jailkeeper error as it loads (presets.logins) says which code and option.
+    const jk = error as { code?: unknown; option?: unknown };
+    if (typeof jk.code === 'string' && jk.code.startsWith('JK_ERR_')) {
+      throw new CliError(
+        EXIT.problems,
+        `${path} threw as it loaded: ${(error as Error).message}`,
+        jk.code,
+        typeof jk.option === 'string' ? jk.option : undefined,
+      );
+    }
     throw new CliError(
       EXIT.problems,
       `${path} could not be read: ${(error as Error).message}`,
@@ -54,6 +64,81 @@ function attempt(options: Record<string, unknown>): ConfigProblem | undefined {
     const e = error as { code?: string; option?: string; message: string };
     return { code: e.code ?? 'JK_ERR_INVALID_OPTION', option: e.option ?? '', message: e.message };
   }
+}
+
+/** `.statuses[2]` as ['statuses', 2]; undefined for what is not keys and indexes. */
+function steps(rest: string): Array<string | number> | undefined {
+  const out: Array<string | number> = [];
+  for (const [, key, index] of rest.matchAll(/\.([^.[\]]+)|\[(\d+)\]/g)) out.push(key ?? Number(index));
+  return out.map((s) => (typeof s === 'number' ? `[${s}]` : `.${s}`)).join('') === rest ? out : undefined;
+}
+
+/** `value` with the array element at `path` taken out (copied along the way), or undefined. */
+function without(value: unknown, path: Array<string | number>): unknown {
+  const [step, ...rest] = path;
+  if (step === undefined) return undefined;
+  if (rest.length === 0) {
+    if (typeof step !== 'number') return undefined;
+    // A list in one string, as Express's trust proxy takes it: "loopback, 10.0.0.0/8".
+    if (typeof value === 'string') {
+      const parts = value.split(',');
+      return parts.length < 2 ? undefined : parts.filter((_, i) => i !== step).join(',');
+    }
+    if (!Array.isArray(value) || value.length < 2) return undefined;
+    return value.filter((_, i) => i !== step);
+  }
+  if (typeof step === 'number' ? !Array.isArray(value) : !isObject(value)) return undefined;
+  const inner = without((value as Record<string | number, unknown>)[step], rest);
+  if (inner === undefined) return undefined;
+  if (Array.isArray(value)) return value.map((v, i) => (i === step ? inner : v));
+  return { ...(value as Record<string, unknown>), [step]: inner };
+}
+
+/**
+ * Every problem of one option's value, where the validation stops at the first bad element of a
+ * list: the element it names is taken out and the value checked again, until it passes (each
+ * problem keeps the element's index in the file). `wrap` puts the value where it belongs in a
+ * configuration; `at` is its option path (`trustedProxies`, `jails.login`).
+ */
+function attemptEach(
+  at: string,
+  value: unknown,
+  wrap: (value: unknown) => Record<string, unknown>,
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  let current = value;
+  // Where each element of each list now stands in the file: list path -> original indexes.
+  const origins = new Map<string, number[]>();
+  for (let guard = 0; guard < 1000; guard++) {
+    const problem = attempt(wrap(current));
+    if (problem === undefined) break;
+    const rest = problem.option.startsWith(at) ? steps(problem.option.slice(at.length)) : undefined;
+    const index = rest?.at(-1);
+    if (rest === undefined || typeof index !== 'number') {
+      problems.push(problem);
+      break;
+    }
+    const list = problem.option.slice(0, problem.option.lastIndexOf('['));
+    const next = without(current, rest);
+    const length = (() => {
+      let v: unknown = current;
+      for (const s of rest.slice(0, -1)) v = (v as Record<string | number, unknown>)[s];
+      return Array.isArray(v) ? v.length : typeof v === 'string' ? v.split(',').length : 0;
+    })();
+    const held = origins.get(list) ?? Array.from({ length }, (_, i) => i);
+    const original = held[index] ?? index;
+    const renamed = `${list}[${original}]`;
+    problems.push({
+      ...problem,
+      option: renamed,
+      message: problem.message.split(problem.option).join(renamed),
+    });
+    if (next === undefined) break;
+    held.splice(index, 1);
+    origins.set(list, held);
+    current = next;
+  }
+  return problems;
 }
 
 const PROBE_JAIL = { statuses: [401] };
@@ -85,9 +170,13 @@ export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
   // A valid stand-in for each jail, so that options naming jails can be checked on their own.
   const standIns = Object.fromEntries(Object.keys(jails ?? {}).map((name) => [name, PROBE_JAIL]));
   const probeJails = Object.keys(standIns).length > 0 ? standIns : { probe: PROBE_JAIL };
+  const addAll = (found: ConfigProblem[]) => {
+    for (const p of found) add(p);
+  };
   for (const key of Object.keys(input)) {
     if (key === 'jails' || key === 'recidive' || key === 'defaults') continue;
-    add(attempt({ jails: NAMES_JAILS.has(key) ? probeJails : { probe: PROBE_JAIL }, [key]: input[key] }));
+    const jailsFor = NAMES_JAILS.has(key) ? probeJails : { probe: PROBE_JAIL };
+    addAll(attemptEach(key, input[key], (v) => ({ jails: jailsFor, [key]: v })));
   }
   for (const [key, value] of [
     ['defaults', input.defaults],
@@ -97,11 +186,15 @@ export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
     if (!isObject(value)) add(attempt({ jails: { probe: PROBE_JAIL }, [key]: value }));
     else
       for (const [option, v] of Object.entries(value))
-        add(
-          attempt({
-            jails: key === 'recidive' && option === 'jails' ? probeJails : { probe: PROBE_JAIL },
-            [key]: { [option]: v },
-          }),
+        addAll(
+          attemptEach(`${key}.${option}`, v, (each) => ({
+            jails:
+              key === 'recidive' && option === 'jails'
+                ? probeJails
+                : // A jail's own statuses would hide the defaults' (they are read only where used).
+                  { probe: key === 'defaults' && option === 'statuses' ? { paths: ['/probe'] } : PROBE_JAIL },
+            [key]: { [option]: each },
+          })),
         );
   }
   const defaultsOk =
@@ -126,7 +219,11 @@ export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
           const own: Record<string, unknown> = { ...base, [option]: value };
           if (own.statuses === undefined && own.paths === undefined && own.userAgents === undefined)
             own.statuses = PROBE_JAIL.statuses;
-          add(attempt({ jails: { [name]: own } }));
+          addAll(
+            attemptEach(`jails.${name}.${option}`, value, (each) => ({
+              jails: { [name]: { ...own, [option]: each } },
+            })),
+          );
         }
       }
       add(whole);

@@ -56,6 +56,9 @@ export function fleetBackend(
   const health = new HealthTracker(now);
   const origins = new Map<string, string>();
   const timers: NodeJS.Timeout[] = [];
+  // The store does not hear its own messages: a ban or unban made from this console is fed and
+  // charted here, as the instances' are when they arrive (origin "local", as an app's own console says).
+  let own: { onBan(ban: Ban, origin: string): void; onUnban(ban: Ban, origin: string): void } | undefined;
 
   return {
     where: `every instance through ${redis.where}`,
@@ -102,19 +105,23 @@ export function fleetBackend(
       return config?.jailsByName.get(jail)?.scope ?? 'app';
     },
     async ban(address, options) {
-      return ban(await redis.ban(address, options));
+      const made = ban(await redis.ban(address, options));
+      own?.onBan(made, 'local');
+      return made;
     },
     async unban(address, jail) {
-      return (await redis.unban(address, jail)).map(ban);
+      const lifted = (await redis.unban(address, jail)).map(ban);
+      for (const b of lifted) own?.onUnban(b, 'local');
+      return lifted;
     },
     ignoreList: () => redis.ignoreList(),
     ignoreAdd: (entry) => redis.ignoreAdd(entry),
     ignoreRemove: (entry) => redis.ignoreRemove(entry),
     attach({ feed, timeline }) {
       const publish = (event: Omit<FeedEvent, 'id' | 'atMs'>) => feed.publish(event);
-      events.listener = {
-        onBan(b) {
-          origins.set(`${b.jail}\u0000${b.client}`, 'remote');
+      own = {
+        onBan(b, origin) {
+          origins.set(`${b.jail}\u0000${b.client}`, origin);
           pager.invalidate();
           timeline.record('bans', b.jail);
           publish({
@@ -122,17 +129,22 @@ export function fleetBackend(
             jail: b.jail,
             client: b.client,
             reason: b.reason,
-            origin: b.manual ? 'manual' : 'remote',
+            origin: b.manual ? 'manual' : origin,
             banCount: b.banCount,
             endMs: Number.isFinite(b.endMs) ? b.endMs : null,
           });
         },
-        onUnban(b) {
+        onUnban(b, origin) {
           origins.delete(`${b.jail}\u0000${b.client}`);
           pager.invalidate();
           timeline.record('unbans', b.jail);
-          publish({ type: 'unban', jail: b.jail, client: b.client, cause: 'manual', origin: 'remote' });
+          publish({ type: 'unban', jail: b.jail, client: b.client, cause: 'manual', origin });
         },
+      };
+      const relay = own;
+      events.listener = {
+        onBan: (b) => relay.onBan(b, 'remote'),
+        onUnban: (b) => relay.onUnban(b, 'remote'),
       };
       timers.push(
         setInterval(() => pager.invalidate(), REFRESH_MS).unref(),
@@ -144,6 +156,7 @@ export function fleetBackend(
     },
     detach() {
       events.listener = undefined;
+      own = undefined;
       for (const timer of timers.splice(0)) clearInterval(timer);
     },
   };

@@ -17,11 +17,14 @@ export const EXIT = Object.freeze({
 export class CliError extends Error {
   readonly exitCode: number;
   readonly code: string | undefined;
+  /** The option at fault, when the error is about one (a config module that threw a jailkeeper error). */
+  readonly option: string | undefined;
 
-  constructor(exitCode: number, message: string, code?: string) {
+  constructor(exitCode: number, message: string, code?: string, option?: string) {
     super(message);
     this.name = 'CliError';
     this.exitCode = exitCode;
     this.code = code;
+    this.option = option;
   }
 }

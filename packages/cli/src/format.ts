@@ -21,6 +21,19 @@ export function printable(text: string): string {
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
+/**
+ * The order `bans` lists them in, as text and as JSON: the newest ban first (what just happened is
+ * on top), then by jail and address, so that the same bans always print in the same order.
+ */
+export function sortBans(bans: BanRow[]): BanRow[] {
+  return [...bans].sort(
+    (a, b) =>
+      b.startMs - a.startMs ||
+      (a.jail < b.jail ? -1 : a.jail > b.jail ? 1 : 0) ||
+      (a.client < b.client ? -1 : a.client > b.client ? 1 : 0),
+  );
+}
+
 export function bansTable(bans: BanRow[]): string {
   if (bans.length === 0) return 'No active bans.';
   return table(

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { formatDuration, JailkeeperError, toBanTimeMs } from '@jailkeeper/core';
 import { EXPORT_FORMATS } from '@jailkeeper/ops';
@@ -8,14 +9,14 @@ import { replayCommand } from './commands/replay-command.js';
 import { type Io, OPTIONS, openBackend, printJson, usage } from './commands/shared.js';
 import { checkConfig, loadConfig } from './config.js';
 import { CliError, EXIT } from './errors.js';
-import { bansTable, statusText } from './format.js';
+import { bansTable, sortBans, statusText } from './format.js';
 
 /** The CLI's usage text, printed by `jailkeeper --help` and after a wrong argument. */
 export const USAGE = `Usage: jailkeeper <command> [options]
 
 Commands (against --redis URL / REDIS_URL, or --url of an app's admin API with --token):
   status [jail]                          jails, failing and banned clients
-  bans [--jail J]                        active bans with time left
+  bans [--jail J]                        active bans with time left, the newest ban first
   ban <ip> [--jail J] [--for 1h] [--reason text]
   unban <ip> [--jail J] | unban --all [--jail J]
   ignore add|remove <ip|cidr> | ignore list
@@ -32,10 +33,15 @@ Commands on files:
 
 Common options:
   --redis URL   --prefix jk:   --url URL   --token T (or JAILKEEPER_TOKEN)
-  --config FILE (jail names and ignoreIp for status and ban)   --json   --help
+  --config FILE (jail names and ignoreIp for status and ban)   --json   --help   --version
 
 Exit codes: 0 ok, 1 problems found, 2 wrong arguments, 3 Redis or the app unreachable,
 4 token or caller refused, 5 operation refused (invalid address, unknown jail, ignored client).`;
+
+/** The CLI's version, from its package.json (a folder above both src/ and dist/). */
+function version(): string {
+  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+}
 
 async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
@@ -46,6 +52,11 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
   }
   const { values, positionals } = parsed;
   const [command, ...args] = positionals;
+  if (values.version) {
+    if (command !== undefined) usage('--version takes no command: jailkeeper --version.');
+    io.out(`${version()}\n`);
+    return EXIT.ok;
+  }
   if (values.help || command === undefined || command === 'help') {
     io.out(`${USAGE}\n`);
     return command === undefined && !values.help ? EXIT.usage : EXIT.ok;
@@ -63,7 +74,13 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
         problems = checkConfig(await loadConfig(file));
       } catch (error) {
         if (error instanceof CliError && error.exitCode === EXIT.problems) {
-          problems = [{ code: error.code ?? 'JK_ERR_INVALID_OPTION', option: '', message: error.message }];
+          problems = [
+            {
+              code: error.code ?? 'JK_ERR_INVALID_OPTION',
+              option: error.option ?? '',
+              message: error.message,
+            },
+          ];
         } else throw error;
       }
       if (values.json) printJson(io, { ok: problems.length === 0, problems });
@@ -140,7 +157,7 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
         return EXIT.ok;
       }
       case 'bans': {
-        const bans = await backend.bans(values.jail);
+        const bans = sortBans(await backend.bans(values.jail));
         if (values.json) printJson(io, bans);
         else io.out(`${bansTable(bans)}\n`);
         return EXIT.ok;

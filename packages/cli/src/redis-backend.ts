@@ -164,7 +164,7 @@ export class RedisBackend implements Backend {
   async bans(jail?: string): Promise<BanRow[]> {
     const now = Date.now();
     const list = await this.#run(() => this.#store.bans(jail));
-    return list.map((b) => row(b, now)).sort((a, b) => (a.endMs ?? Infinity) - (b.endMs ?? Infinity));
+    return list.map((b) => row(b, now)); // `bans` sorts them (sortBans), whichever backend answers
   }
 
   async ban(

@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkConfig, loadConfig } from '../src/config.js';
 import { main } from '../src/main.js';
 
@@ -151,5 +152,70 @@ describe('check-config', () => {
     const config = await loadConfig(path);
     assert.ok(((config.jails as { wp: { paths: unknown[] } }).wp.paths[0] as RegExp) instanceof RegExp);
     assert.equal((await run(['check-config', path])).code, 0);
+  });
+
+  it('reports every bad element of a list, each at its index in the file, not only the first', () => {
+    const problems = checkConfig({
+      trustedProxies: ['10.0.0.1', 'nope', 'loopback', '300.1.1.1/8', '::1/129'],
+      ignoreIp: ['x', 'y'],
+      defaults: { statuses: [401, 999] },
+      jails: {
+        'api.v1': { statuses: [401, 'x', 404, 700], paths: ['/api'], methods: ['GET', 'no method', 'PO ST'] },
+        login: { statuses: [401], paths: ['/login'], pardon: { statuses: [200, 'ok', 99] } },
+      },
+    });
+    const found = problems.map((p) => `${p.code} ${p.option}`);
+    for (const expected of [
+      'JK_ERR_INVALID_CIDR trustedProxies[1]',
+      'JK_ERR_INVALID_CIDR trustedProxies[3]',
+      'JK_ERR_INVALID_CIDR trustedProxies[4]',
+      'JK_ERR_INVALID_CIDR ignoreIp[0]',
+      'JK_ERR_INVALID_CIDR ignoreIp[1]',
+      'JK_ERR_INVALID_STATUS defaults.statuses[1]',
+      'JK_ERR_INVALID_STATUS jails.api.v1.statuses[1]',
+      'JK_ERR_INVALID_STATUS jails.api.v1.statuses[3]',
+      'JK_ERR_INVALID_OPTION jails.api.v1.methods[1]',
+      'JK_ERR_INVALID_OPTION jails.api.v1.methods[2]',
+      'JK_ERR_INVALID_STATUS jails.login.pardon.statuses[1]',
+      'JK_ERR_INVALID_STATUS jails.login.pardon.statuses[2]',
+    ]) {
+      assert.ok(found.includes(expected), `${expected} in ${found.join(', ')}`);
+    }
+    assert.equal(found.filter((f) => f.includes('trustedProxies')).length, 3, found.join(', '));
+    // Each message names the element it is about, by its index in the file.
+    const fourth = problems.find((p) => p.option === 'trustedProxies[3]');
+    assert.match(fourth?.message ?? '', /^trustedProxies\[3\] must be .*received "300\.1\.1\.1\/8"/);
+    assert.match(
+      problems.find((p) => p.option === 'trustedProxies[4]')?.message ?? '',
+      /received "::1\/129"/,
+    );
+  });
+
+  it('reads a list given as one string (trust proxy words) element by element too', () => {
+    const found = checkConfig({
+      trustedProxies: 'loopback, nope, 10.0.0.0/8, 300.1.1.1',
+      jails: { a: { statuses: [401] } },
+    }).map((p) => `${p.code} ${p.option}`);
+    assert.deepEqual(found, [
+      'JK_ERR_INVALID_CIDR trustedProxies[1]',
+      'JK_ERR_INVALID_CIDR trustedProxies[3]',
+    ]);
+  });
+
+  it('says which code and option a config module threw while loading (a misspelt preset), exit 1', async () => {
+    const core = pathToFileURL(
+      join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'core', 'dist', 'index.js'),
+    ).href;
+    const path = await file(
+      'jk.config.mjs',
+      `import { presets } from ${JSON.stringify(core)};\nexport default { jails: { login: { ...presets.logins, paths: ['/login'] } } };\n`,
+    );
+    const res = await run(['check-config', path, '--json']);
+    assert.equal(res.code, 1);
+    const { ok, problems } = JSON.parse(res.out);
+    assert.equal(ok, false);
+    assert.equal(problems[0].code, 'JK_ERR_UNKNOWN_PRESET');
+    assert.equal(problems[0].option, 'presets.logins');
+    assert.match(problems[0].message, /Did you mean login\?/);
   });
 });

@@ -5,6 +5,7 @@
 export const ERROR_CODES = {
   JK_ERR_INVALID_OPTION: { kind: 'config', docs: 'jk_err_invalid_option' },
   JK_ERR_UNKNOWN_OPTION: { kind: 'config', docs: 'jk_err_unknown_option' },
+  JK_ERR_UNKNOWN_PRESET: { kind: 'config', docs: 'jk_err_unknown_preset' },
   JK_ERR_INVALID_DURATION: { kind: 'config', docs: 'jk_err_invalid_duration' },
   JK_ERR_INVALID_STATUS: { kind: 'config', docs: 'jk_err_invalid_status' },
   JK_ERR_INVALID_CIDR: { kind: 'config', docs: 'jk_err_invalid_cidr' },

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
+import { createJailkeeper, createMemoryStore, type Jailkeeper, type Store } from '@jailkeeper/core';
 import { createManualClock, type ManualClock } from '@jailkeeper/core/testing';
 import { type AdminApi, type AdminRequest, type AdminResponse, createAdminApi } from '../src/admin.js';
+import type { FeedEvent } from '../src/console/feed.js';
 import { Timeline } from '../src/console/timeline.js';
 
 const TOKEN = 'a-long-enough-admin-token';
@@ -371,5 +373,111 @@ describe('console: the per-minute timeline', () => {
       64,
       'bounded: 64 rows, the rest in one',
     );
+  });
+});
+
+/** A memory store that hands back bans at startup, as a Redis store does for the bans it holds. */
+function restoringStore(bans: Array<{ jail: string; client: string }>): Store {
+  const base = createMemoryStore();
+  return new Proxy(base, {
+    get(target, property, receiver) {
+      if (property === 'init') {
+        return async (ctx: Parameters<Store['init']>[0]) => {
+          await target.init(ctx);
+          await new Promise((resolve) => setImmediate(resolve)); // after the console is mounted, as Redis answers
+          const now = ctx.clock.now();
+          for (const { jail, client } of bans) {
+            const ban = {
+              jail,
+              client,
+              startMs: now - 60_000,
+              endMs: now + 3_600_000,
+              banCount: 1,
+              reason: 'earlier',
+              manual: false,
+            };
+            ctx.onBan(ban, 'restored');
+          }
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+const sum = (series: Record<string, number[]>) =>
+  Object.values(series)
+    .flat()
+    .reduce((a, b) => a + b, 0);
+
+describe('console: the charts count what the feed shows', () => {
+  it('takes the refusal counters when the timeline is read: the current minute is complete at once', async () => {
+    const { api, keeper, close } = setup();
+    const headers = await signIn(api);
+    await keeper.ban('203.0.113.8');
+    for (let i = 0; i < 7; i++) assert.equal(keeper.check('203.0.113.8').banned, true);
+    const t = data(await call(api, 'GET', '/console/api/timeline', { headers }));
+    assert.equal(t.series.refusals.manual.at(-1), 7, 'the 7 refusals, without waiting for the 5 s sample');
+    assert.equal(t.series.bans.manual.at(-1), 1, 'in the current minute, the last one');
+    assert.equal(t.minutes.at(-1), Math.floor(t.nowMs / 60_000) * 60);
+    await close();
+  });
+
+  it('shows restored bans as one "restored" line, not as ban lines, and charts only the bans made now', async () => {
+    const keeper = createJailkeeper({
+      jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 2, banTime: '1h' } },
+      store: restoringStore([
+        { jail: 'login', client: '198.51.100.1' },
+        { jail: 'login', client: '198.51.100.2' },
+        { jail: 'manual', client: '198.51.100.3' },
+      ]),
+    });
+    const api = createAdminApi(keeper, { token: TOKEN, console: true });
+    await keeper.ready;
+    const headers = await signIn(api);
+    await keeper.ban('203.0.113.9');
+    const feed = async () =>
+      data(await call(api, 'GET', '/console/api/feed', { headers })).events as FeedEvent[];
+    const deadline = Date.now() + 5000;
+    while (!(await feed()).some((e) => e.type === 'restored') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const events = await feed();
+    const restored = events.filter((e) => e.type === 'restored');
+    assert.equal(restored.length, 1, 'one line for the restore');
+    assert.equal(restored[0]?.count, 3);
+    assert.deepEqual(restored[0]?.jails, { login: 2, manual: 1 });
+    const banLines = events.filter((e) => e.type === 'ban');
+    assert.deepEqual(
+      banLines.map((e) => e.client),
+      ['203.0.113.9'],
+    );
+    const t = data(await call(api, 'GET', '/console/api/timeline', { headers }));
+    assert.equal(sum(t.series.bans), banLines.length, 'the charts count the ban lines of the feed');
+    assert.ok(keeper.check('198.51.100.1').banned, 'the restored bans are enforced all the same');
+    api.close();
+    await keeper.close();
+  });
+});
+
+describe("console: a jail's colour", () => {
+  const read = (file: string) => readFileSync(new URL(`../console-assets/${file}`, import.meta.url), 'utf8');
+  it("is the same in the charts' palette (jail-color.js) and the page's dots (console.css)", () => {
+    const js = read('jail-color.js');
+    const palette = [...(/PALETTE = \[([^\]]+)\]/.exec(js)?.[1] ?? '').matchAll(/'(#[0-9a-f]{6})'/g)].map(
+      (m) => m[1],
+    );
+    assert.equal(palette.length, 10);
+    const css = read('console.css');
+    const classes = palette.map(
+      (_, i) => new RegExp(`\\.jail-c${i} \\{\\s*--jail: (#[0-9a-f]{6});`).exec(css)?.[1],
+    );
+    assert.deepEqual(classes, palette);
+    // The presets' jails and jailkeeper's own each have a colour no other of them has.
+    const known = /KNOWN = \{([^}]+)\}/.exec(js)?.[1] ?? '';
+    const indexes = [...known.matchAll(/: (\d+)/g)].map((m) => Number(m[1]));
+    assert.equal(indexes.length, 6);
+    assert.equal(new Set(indexes).size, 6);
   });
 });

@@ -40,6 +40,7 @@ export const OPTIONS = {
   host: { type: 'string' },
   'allow-remote': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
 } as const;
 
 export type Values = ReturnType<

@@ -1,3 +1,5 @@
+import { didYouMean } from '../config/validate.js';
+import { JailkeeperConfigError } from '../errors.js';
 import { badBotPattern } from '../signatures/bad-bots.js';
 import type { JailOptions } from './options.js';
 
@@ -13,8 +15,33 @@ function frozen(jail: JailOptions): JailPreset {
 }
 
 /**
+ * Names that tools ask any object for (a thenable check, JSON, test matchers, React and DOM
+ * checks, and names framed in `@@`, `$$` or `__`): reading them answers undefined, as from a plain object.
+ */
+const PROBED = new Set(['then', 'toJSON', 'asymmetricMatch', 'nodeType', 'inspect']);
+
+/** The presets, behind a guard: a name that is not a preset throws instead of giving undefined. */
+function refuseUnknown<T extends object>(table: T): T {
+  const names = Object.keys(table);
+  return new Proxy(table, {
+    get(target, key, receiver) {
+      if (typeof key === 'symbol' || key in target || PROBED.has(key) || /^(@@|\$\$|__)/.test(key)) {
+        return Reflect.get(target, key, receiver);
+      }
+      throw new JailkeeperConfigError(
+        'JK_ERR_UNKNOWN_PRESET',
+        `presets.${key}`,
+        `presets.${key} is not a preset.${didYouMean(key, names)} The presets are ${names.join(', ')}.`,
+      );
+    },
+  });
+}
+
+/**
  * The jails users copy, tuned on traffic of both kinds (see docs/detection.md for what each catches
- * and spares, and the tests that show it). Each is a plain options object.
+ * and spares, and the tests that show it). Each is a plain options object. Reading a preset that
+ * does not exist throws `JK_ERR_UNKNOWN_PRESET` at once: in JavaScript, `{ ...presets.logins }`
+ * would otherwise be `{}` and, with `paths` added, a jail counting every response there.
  * @example
  * createJailkeeper({
  *   jails: {
@@ -41,38 +68,40 @@ export const presets: {
   readonly forbidden: JailPreset;
   /** fail2ban's bad bots: a request whose whole user agent is on apache-badbots' list bans for 2 days. */
   readonly badBots: JailPreset;
-} = Object.freeze({
-  login: frozen({
-    statuses: [401],
-    methods: ['POST'],
-    paths: ['/login'],
-    maxRetry: 5,
-    findTime: '10m',
-    banTime: '1h',
-    pardon: { statuses: [200], for: '30d' },
+} = refuseUnknown(
+  Object.freeze({
+    login: frozen({
+      statuses: [401],
+      methods: ['POST'],
+      paths: ['/login'],
+      maxRetry: 5,
+      findTime: '10m',
+      banTime: '1h',
+      pardon: { statuses: [200], for: '30d' },
+    }),
+    scanners: frozen({
+      statuses: [404, 410],
+      distinct: 'path',
+      sharedPaths: true,
+      probes: true,
+      maxRetry: 10,
+      findTime: '10m',
+      banTime: '1h',
+    }),
+    forbidden: frozen({
+      statuses: [403],
+      distinct: 'path',
+      maxRetry: 20,
+      findTime: '10m',
+      banTime: '10m',
+    }),
+    badBots: frozen({
+      // No methods: a jail that names methods targets routes, and every request would then take an
+      // attempt slot (a store call) before its handler; a user agent is judged on any method.
+      statuses: 'any',
+      userAgents: [badBotPattern()],
+      maxRetry: 1,
+      banTime: '2d',
+    }),
   }),
-  scanners: frozen({
-    statuses: [404, 410],
-    distinct: 'path',
-    sharedPaths: true,
-    probes: true,
-    maxRetry: 10,
-    findTime: '10m',
-    banTime: '1h',
-  }),
-  forbidden: frozen({
-    statuses: [403],
-    distinct: 'path',
-    maxRetry: 20,
-    findTime: '10m',
-    banTime: '10m',
-  }),
-  badBots: frozen({
-    // No methods: a jail that names methods targets routes, and every request would then take an
-    // attempt slot (a store call) before its handler; a user agent is judged on any method.
-    statuses: 'any',
-    userAgents: [badBotPattern()],
-    maxRetry: 1,
-    banTime: '2d',
-  }),
-});
+);

@@ -98,6 +98,14 @@ export function resolveJail(
   feedsRecidive: boolean,
 ): ResolvedJail | null {
   const path = `jails.${name}`;
+  if (raw === undefined || raw === null) {
+    // What a misspelt preset or variable gives in JavaScript; `enabled: false` turns a jail off.
+    invalid(
+      path,
+      "a jail's options, such as presets.login or { statuses: [401], paths: ['/login'] } (to turn a jail off, say enabled: false)",
+      raw,
+    );
+  }
   const own = checkKeys(path, raw, JAIL_KEYS);
   const input: Record<string, unknown> = { ...defaults, ...own };
   const at = (key: string) => (Object.hasOwn(own, key) ? `${path}.${key}` : `defaults.${key}`);

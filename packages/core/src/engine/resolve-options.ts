@@ -112,7 +112,10 @@ function resolveAttempts(value: unknown): ResolvedOptions['attempts'] {
 
 /** Validates options once and returns the frozen, compiled result. Throws {@link JailkeeperConfigError}. */
 export function resolveOptions(input: JailkeeperOptions): ResolvedOptions {
-  const top = checkKeys('', input, TOP_KEYS);
+  const top = checkKeys('', input, TOP_KEYS, {
+    keys: Object.keys(JAIL_KEYS),
+    where: "a jail's option: set it in jails.<name>, or in defaults for every jail",
+  });
   const dryRun = bool('dryRun', top.dryRun, false);
   const defaults = top.defaults === undefined ? {} : checkKeys('defaults', top.defaults, JAIL_KEYS);
 

@@ -2,7 +2,8 @@ import { promises as dns } from 'node:dns';
 import type { Clock } from '../clock.js';
 import type { Duration } from '../config/duration.js';
 import { toDurationMs } from '../config/duration.js';
-import { invalid, JailkeeperConfigError, type Warner } from '../errors.js';
+import { checkKeys, type KeyList } from '../config/validate.js';
+import { invalid, type Warner } from '../errors.js';
 import { canonicalIp } from '../identity/ip.js';
 
 /**
@@ -73,7 +74,14 @@ export interface ResolvedVerifiedCrawlers {
   readonly resolver: CrawlerResolver | undefined;
 }
 
-const KEYS = new Set(['jails', 'crawlers', 'cacheTime', 'timeout', 'maxCached', 'resolver']);
+const KEYS: KeyList<VerifiedCrawlersOptions> = {
+  jails: true,
+  crawlers: true,
+  cacheTime: true,
+  timeout: true,
+  maxCached: true,
+  resolver: true,
+};
 
 /** Validates `verifiedCrawlers` once, at setup. `jailNames` are the configured jails. */
 export function resolveVerifiedCrawlers(
@@ -85,15 +93,7 @@ export function resolveVerifiedCrawlers(
   const input: Record<string, unknown> = value === true ? {} : (value as Record<string, unknown>);
   if (typeof input !== 'object' || input === null || Array.isArray(input))
     invalid(path, 'true or an object', value);
-  for (const key of Object.keys(input)) {
-    if (!KEYS.has(key)) {
-      throw new JailkeeperConfigError(
-        'JK_ERR_UNKNOWN_OPTION',
-        `${path}.${key}`,
-        `${path} has an unknown key ${JSON.stringify(key)}; valid keys are ${[...KEYS].join(', ')}.`,
-      );
-    }
-  }
+  checkKeys(path, input, KEYS);
   let jails: Set<string> | null = null;
   if (input.jails !== undefined) {
     if (!Array.isArray(input.jails) || input.jails.length === 0)

@@ -1,6 +1,7 @@
 // Bans: the active bans, paged, sorted and searched on the server (fast at a million bans), with
 // time left counting down, and the actions unban and ban for a duration, each confirmed.
 import { count, dateTime, debounce, duration } from '../format.js';
+import { jailTag } from '../jail-color.js';
 import { html } from '../vendor/lit-html.js';
 
 const COLUMNS = [
@@ -242,7 +243,7 @@ export const bansPage = {
             ${(data?.bans ?? []).map(
               (row) => html`<tr>
                 <td><code class="client">${row.client}</code></td>
-                <td>${row.jail}${row.scope === 'jail' ? html` <span class="pill">jail scope</span>` : ''}</td>
+                <td>${jailTag(row.jail)}${row.scope === 'jail' ? html` <span class="pill">jail scope</span>` : ''}</td>
                 <td class="reason">${row.reason}</td>
                 <td>${row.origin ?? html`<span class="muted">–</span>`}</td>
                 <td class="num">${row.banCount}</td>

@@ -1,5 +1,6 @@
 // Overview: each jail's thresholds and counts, and the store's health.
 import { count, dateTime, debounce, duration } from '../format.js';
+import { jailTag } from '../jail-color.js';
 import { html } from '../vendor/lit-html.js';
 
 const page = { data: null, error: null, timer: null, off: null };
@@ -13,6 +14,16 @@ async function load(ctx) {
   }
   ctx.update();
 }
+
+/** The counted columns of the jails table: the field, its heading. */
+const FIGURES = [
+  ['currentlyFailed', 'Failing now'],
+  ['currentlyBanned', 'Banned now'],
+  ['totalFailed', 'Failures (total)'],
+  ['totalBanned', 'Bans (total)'],
+  ['refused', 'Refused'],
+  ['wouldBan', 'Would ban (dry run)'],
+];
 
 function threshold(jail) {
   if (!jail.known) return html`<span class="muted">unknown (give --config)</span>`;
@@ -80,11 +91,15 @@ export const overviewPage = {
     if (page.error && !page.data) return html`<p class="error" role="alert">${page.error}</p>`;
     if (!page.data) return html`<p class="muted">Loading…</p>`;
     const { jails, health, ignore, lockedOut, where } = page.data;
+    // A figure no jail has here (the fleet view: totals, refusals and dry runs are each app's) is
+    // left out, with one line saying where it is, rather than shown as a column of dashes.
+    const columns = FIGURES.filter(([key]) => jails.some((j) => j[key] !== null));
+    const missing = FIGURES.filter(([key]) => !columns.some(([k]) => k === key));
     return html`
       ${page.error ? html`<p class="error" role="alert">${page.error}</p>` : ''}
       <p class="muted">Figures from ${where}. ${
-        jails.every((j) => j.refused === null)
-          ? 'Totals, refusals and dry-run counts are kept by each instance: its own console shows them.'
+        missing.length > 0
+          ? 'Totals, refused requests and dry-run counts are kept by each app: its own console shows them.'
           : '"Refused" and "would ban" are this process\'s own counts.'
       }</p>
       <section aria-labelledby="jails-title">
@@ -96,27 +111,21 @@ export const overviewPage = {
                 <th scope="col">Jail</th>
                 <th scope="col">Threshold</th>
                 <th scope="col">Ban time</th>
-                <th scope="col" class="num">Failing now</th>
-                <th scope="col" class="num">Banned now</th>
-                <th scope="col" class="num">Failures (total)</th>
-                <th scope="col" class="num">Bans (total)</th>
-                <th scope="col" class="num">Refused</th>
-                <th scope="col" class="num">Would ban (dry run)</th>
+                ${columns.map(([, label]) => html`<th scope="col" class="num">${label}</th>`)}
               </tr>
             </thead>
             <tbody>
               ${jails.map(
                 (jail) => html`<tr>
-                  <th scope="row">${jail.name} ${jail.dryRun ? html`<span class="pill dry">dry run</span>` : ''}
+                  <th scope="row">${jailTag(jail.name)} ${jail.dryRun ? html`<span class="pill dry">dry run</span>` : ''}
                     ${jail.scope === 'jail' ? html`<span class="pill">jail scope</span>` : ''}</th>
                   <td>${threshold(jail)}</td>
                   <td>${banTime(jail)}</td>
-                  <td class="num">${count(jail.currentlyFailed)}</td>
-                  <td class="num">${count(jail.currentlyBanned)}</td>
-                  <td class="num">${count(jail.totalFailed)}</td>
-                  <td class="num">${count(jail.totalBanned)}</td>
-                  <td class="num">${count(jail.refused)}</td>
-                  <td class="num">${jail.dryRun || jail.wouldBan ? count(jail.wouldBan) : '–'}</td>
+                  ${columns.map(([key]) =>
+                    key === 'wouldBan'
+                      ? html`<td class="num">${jail.dryRun || jail.wouldBan ? count(jail.wouldBan) : '–'}</td>`
+                      : html`<td class="num">${count(jail[key])}</td>`,
+                  )}
                 </tr>`,
               )}
             </tbody>

@@ -61,6 +61,11 @@ export interface ConsoleBackend {
   ignoreList(): Promise<string[]>;
   ignoreAdd(entry: string): Promise<string[]>;
   ignoreRemove(entry: string): Promise<string[]>;
+  /**
+   * Brings the charts up to the moment before they are read: counts kept elsewhere (the keeper's
+   * refusal counters) are taken now, so the current minute is complete when the page asks.
+   */
+  sample?(): void;
   /** Starts feeding the live feed and the charts (listeners, timers that do not hold the process). */
   attach(sinks: { feed: Feed; timeline: Timeline }): void;
   /**

@@ -255,7 +255,8 @@ export function createConsoleHandler(
       case 'GET /jails':
         return json(200, { jails: await backend.jailNames() });
       case 'GET /timeline':
-        return json(200, { ...timeline.series(), charted: backend.charted });
+        backend.sample?.();
+        return json(200, { ...timeline.series(), charted: backend.charted, nowMs: now() });
       case 'GET /feed':
         return json(200, { events: feed.recent().reverse() });
       case 'GET /events': {

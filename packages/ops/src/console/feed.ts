@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 export interface FeedEvent {
   readonly id: number;
   readonly atMs: number;
-  readonly type: 'ban' | 'unban' | 'refusal' | 'wouldBan' | 'audit' | 'store';
+  /** `restored`: the bans a store handed back at startup, one line per restore (they are not new bans). */
+  readonly type: 'ban' | 'unban' | 'refusal' | 'wouldBan' | 'audit' | 'store' | 'restored';
   readonly jail?: string;
   readonly client?: string;
   /** Anything else the line shows (reason, origin, cause, counts, who). */

@@ -15,6 +15,8 @@ import type { Timeline } from './timeline.js';
 /** Origins kept for the bans table; past it the oldest are forgotten (shown as unknown). */
 const MAX_ORIGINS = 200_000;
 const SAMPLE_MS = 5000;
+/** Restored bans arrive one event each, all at startup: they are summed into one feed line. */
+const RESTORE_LINE_MS = 250;
 const HEALTH_MS = 1000;
 
 /**
@@ -30,6 +32,7 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
   const origins = new Map<string, string>();
   const names = jailNames(keeper.options);
   const stops: Array<() => void> = [];
+  let sampleRefusals: (() => void) | undefined;
 
   const on = <K extends 'ban' | 'unban' | 'failure' | 'wouldBan' | 'blocked' | 'storeError'>(
     name: K,
@@ -123,14 +126,38 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
     ignoreRemove(entry) {
       return keeper.ignore.removeShared(entry);
     },
+    sample() {
+      sampleRefusals?.();
+    },
     attach({ feed, timeline }: { feed: Feed; timeline: Timeline }) {
+      // A restored ban is one the store already held (a restart, a snapshot): not a ban made now.
+      // It is neither charted nor a "ban" line, so that the feed's ban lines and the charts'
+      // totals count the same bans; the restore is one line, per jail.
+      let restored: Record<string, number> = {};
+      let restoreTimer: NodeJS.Timeout | undefined;
+      const flushRestored = () => {
+        restoreTimer = undefined;
+        const jails = restored;
+        restored = {};
+        const count = Object.values(jails).reduce((a, b) => a + b, 0);
+        if (count > 0) feed.publish({ type: 'restored', count, jails });
+      };
+      stops.push(() => {
+        clearTimeout(restoreTimer);
+        restoreTimer = undefined;
+      });
       on('ban', (event: BanEvent) => {
         const key = `${event.jail}\u0000${event.client}`;
         origins.delete(key);
         if (origins.size >= MAX_ORIGINS) origins.delete(origins.keys().next().value as string);
         origins.set(key, event.origin);
         pager.invalidate();
-        if (event.origin !== 'restored') timeline.record('bans', event.jail);
+        if (event.origin === 'restored') {
+          restored[event.jail] = (restored[event.jail] ?? 0) + 1;
+          restoreTimer ??= setTimeout(flushRestored, RESTORE_LINE_MS).unref();
+          return;
+        }
+        timeline.record('bans', event.jail);
         feed.publish({
           type: 'ban',
           jail: event.jail,
@@ -162,13 +189,14 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
       );
       // Refusals for the charts: sampled from the keeper's own counters, nothing per request.
       let last = keeper.counters().blocked;
-      const sample = setInterval(() => {
+      sampleRefusals = () => {
         const blocked = keeper.counters().blocked;
         for (const [jail, count] of Object.entries(blocked)) {
           timeline.record('refusals', jail, count - (last[jail] ?? 0));
         }
         last = blocked;
-      }, SAMPLE_MS).unref();
+      };
+      const sample = setInterval(sampleRefusals, SAMPLE_MS).unref();
       const watchHealth = setInterval(() => {
         const change = health.observe(keeper.store.degraded === true);
         if (change !== undefined) feed.publish({ type: 'store', state: change, store: keeper.store.name });
@@ -184,6 +212,7 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
       return () => keeper.off('blocked', listener);
     },
     detach() {
+      sampleRefusals = undefined;
       for (const stop of stops.splice(0)) stop();
     },
   };
