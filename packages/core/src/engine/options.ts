@@ -47,11 +47,12 @@ export interface PardonOptions {
 }
 
 /**
- * The site's own broken links: a 404 (or 410) path on which at least `networks` different networks
- * (IPv4 /24, IPv6 /48) failed within `findTime` is a broken link or a missing asset of the site,
- * not a probe, and stops counting for everyone while it stays that shared. Reported once per path
- * (JK_WRN_BROKEN_LINK, the `brokenLink` event, `keeper.brokenLinks()`). Probe paths never become
- * shared. See docs/detection.md and, for the bound, docs/security.md.
+ * The site's own broken links: a 404 (or 410) path no route took, on which at least `networks`
+ * different networks (IPv4 /16, IPv6 /29: what one holder of address space owns counts once)
+ * failed within `findTime`, is a broken link or a missing asset of the site, not a probe, and stops
+ * counting for everyone while it stays that shared. Reported once per path (JK_WRN_BROKEN_LINK,
+ * the `brokenLink` event, `keeper.brokenLinks()`). Probe paths and an app route's own 404s never
+ * become shared. See docs/detection.md and, for the bound, docs/security.md.
  */
 export interface SharedPathsOptions {
   /** Different networks that must fail on a path within `findTime` (3 or more). @default 8 */
@@ -73,7 +74,8 @@ export interface ProbeOptions {
   signatures?: string[];
   /**
    * How many ordinary failures a probe weighs: a probe bans when the client's failures in the window
-   * reach ⌈maxRetry ÷ weight⌉ (every failure then judged at the probe's weight). @default 5
+   * reach ⌈maxRetry ÷ weight⌉. Every failure of a client that probed within findTime is judged at
+   * the probe's weight, before the probe or after it, so order never decides. @default 5
    */
   weight?: number;
 }
