@@ -15,7 +15,7 @@ function decodeEscape(_: string, hex: string): string {
  * spaces (Windows servers drop them), dot segments resolved. Lower case. Matching more spellings
  * is safe here: a probe only ever weighs on a request no route took.
  */
-export function probePath(path: string): string {
+function probePath(path: string): string {
   let text = path;
   for (let pass = 0; pass < 3 && text.includes('%'); pass++) {
     const next = text.replace(ESCAPE, decodeEscape);
