@@ -1,4 +1,4 @@
-import { formatCidr, formatDuration, parseCidr, parseDuration } from '@jailkeeper/core';
+import { type ErrorCode, formatCidr, formatDuration, parseCidr, parseDuration } from '@jailkeeper/core';
 import { parseFilterSpec } from './fail2ban-filter.js';
 import { exemptRoutes, filterRules, groupRules } from './fail2ban-rules.js';
 import { type IniSection, type IniSections, interpolate, mergeIni, parseIni } from './ini.js';
@@ -35,7 +35,7 @@ export interface ImportResult {
    * What fail2ban itself would refuse, so the translation is not to be used: a failregex that does
    * not compile (`JK_ERR_FAIL2BAN_REGEX`). Its jail is left out.
    */
-  errors: Array<{ code: string; message: string }>;
+  errors: Array<{ code: ErrorCode; message: string }>;
   /** False when no jail could be translated, or something is in `errors`: the notes say why. */
   ok: boolean;
 }
