@@ -2,6 +2,12 @@ import { invalid } from '../errors.js';
 
 const SIGNATURE = /^[^/?#*\s][^?#*\s]*\*?$/;
 const ESCAPE = /%([0-9a-f]{2})/gi;
+/**
+ * What {@link probePath} may change beyond what the expression already ignores (case, doubled
+ * slashes): an escape, a backslash, a `;`, whitespace, a NUL, a dot ending a segment. A path
+ * without any is matched as written only, so most misses skip the reading.
+ */
+const SPELLED = /[%\\;\s\0]|\.(?:\/|$)/;
 
 function decodeEscape(_: string, hex: string): string {
   return String.fromCharCode(Number.parseInt(hex, 16));
@@ -66,5 +72,6 @@ export function compileProbes(path: string, value: unknown): (requestPath: strin
   });
   // Each signature starts a segment: after a slash, at any depth.
   const probe = new RegExp(`/(?:${alternatives.join('|')})`, 'i');
-  return (requestPath: string) => probe.test(requestPath) || probe.test(probePath(requestPath));
+  return (requestPath: string) =>
+    probe.test(requestPath) || (SPELLED.test(requestPath) && probe.test(probePath(requestPath)));
 }
