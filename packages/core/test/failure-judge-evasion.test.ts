@@ -108,6 +108,23 @@ describe('the failure judge cannot be steered', () => {
     await keeper.close();
   });
 
+  it("distinct: 'route' still counts a served route's 404s per path (a :param guess), its 403s per route", async () => {
+    const { keeper, fail } = keeperWith({ statuses: [404, 403], distinct: 'route', maxRetry: 100 });
+    const route = '/files/:id';
+    assert.equal((await fail('198.51.100.1', { path: '/files/1', route }))?.action, 'counted');
+    assert.equal((await fail('198.51.100.1', { path: '/files/2', route }))?.count, 2, 'another id');
+    assert.equal((await fail('198.51.100.1', { path: '/files/2', route }))?.action, 'repeated');
+    assert.equal(
+      (await fail('198.51.100.1', { path: '/docs/1', route: '/docs/:id', status: 403 }))?.count,
+      3,
+    );
+    assert.equal(
+      (await fail('198.51.100.1', { path: '/docs/2', route: '/docs/:id', status: 403 }))?.action,
+      'repeated',
+    );
+    await keeper.close();
+  });
+
   it('every spelling of a probe weighs as much as the plain one: the 2nd bans', async () => {
     const { keeper, fail } = keeperWith(presets.scanners);
     for (const [i, spell] of PROBE_SPELLINGS.entries()) {

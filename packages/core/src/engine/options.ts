@@ -123,7 +123,9 @@ export interface JailOptions {
   /**
    * Count each failing path (`'path'`) or route (`'route'`: the pattern the router matched, the path
    * when none did) once per client within `findTime`: a browser asking again for a missing asset
-   * counts once, a scanner walking fifty paths counts fifty. @default off
+   * counts once, a scanner walking fifty paths counts fifty. A 404 or 410 on a route the app serves
+   * counts once per path and query in either mode (the event's `query`), so guessing `?token=` or a
+   * `:param` costs as much as guessing paths. @default off
    */
   distinct?: 'path' | 'route' | false;
   /** Spare the site's own broken links (see {@link SharedPathsOptions}); `true` for the defaults. @default off */
