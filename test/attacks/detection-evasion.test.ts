@@ -9,6 +9,8 @@
  * - IPv6 /45 poisoning: 8 /48s of one /45 (a new /64 every 9 paths) fail on 40 paths, half of them
  *   an app route's own 404s; then an IPv4 scanner walks the 40: banned at its 10th, as on paths
  *   nobody shared.
+ * - An app route's own 404s (`/api/users/:id`) that 8 different /16s failed on: never shared, so
+ *   the scanner enumerating them is banned at its 10th (live only: a log has no routes).
  * - Query guessing: 300 guesses at `GET /download?token=…` (a served route answering 404): banned
  *   at the 10th distinct guess.
  * - Probe spellings: each of 8 spellings of wp-login.php and xmlrpc.php: banned at the 2nd probe.
@@ -174,6 +176,8 @@ interface Attacker {
   readonly bound: number;
   /** Requests sent before the attacker's own (the /45's poisoning), from other addresses. */
   readonly before?: readonly Sent[];
+  /** Why the row does not run through replay (a log has no router information), if it does not. */
+  readonly liveOnly?: string;
 }
 
 function attackers(): Attacker[] {
@@ -195,6 +199,18 @@ function attackers(): Attacker[] {
     before: poison,
     requests: paths.map((target) => ({ ip: '198.51.100.10', target })),
     bound: DISTINCT_BOUND,
+  });
+  const routed = Array.from({ length: 20 }, (_, i) => `/api/users/${200 + i}`);
+  list.push({
+    name: "an IPv4 scanner enumerating /api/users/:id after 8 /16s failed there (an app route's 404s)",
+    ip: '198.51.100.11',
+    before: routed.flatMap((target) =>
+      Array.from({ length: 8 }, (_, k) => ({ ip: `100.${64 + k}.0.1`, target })),
+    ),
+    requests: routed.map((target) => ({ ip: '198.51.100.11', target })),
+    bound: DISTINCT_BOUND,
+    liveOnly:
+      'a log says nothing of routes: in a replay a 404 path that 8 /16s fail on is shared, whatever answered it',
   });
   list.push({
     name: 'a token guesser: 300 guesses at /download?token=',
@@ -284,7 +300,9 @@ describe('steering the judge, through jailkeeper replay: each attacker banned wi
   after(() => rm(dir, { recursive: true, force: true }));
 
   for (const attacker of ATTACKERS) {
-    it(`${attacker.name}: banned at a failure within ${attacker.bound}`, async () => {
+    it(`${attacker.name}: banned at a failure within ${attacker.bound}`, {
+      skip: attacker.liveOnly,
+    }, async () => {
       const sent = [...(attacker.before ?? []), ...attacker.requests];
       const start = Date.UTC(2026, 2, 2, 8);
       const file = join(dir, `${attacker.ip}.log`);
