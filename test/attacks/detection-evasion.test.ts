@@ -1,7 +1,10 @@
 /**
  * Steering the failure judge (issue 27): each attacker of the issue against the `scanners` preset,
  * on Express 4 and 5 and Fastify 4 and 5 (over HTTP, the client address in X-Forwarded-For from a
- * trusted loopback proxy) and through `jailkeeper replay` on the same requests written as a log.
+ * trusted loopback proxy), on the memory store and on Redis shared by two instances taking turns,
+ * and through `jailkeeper replay` on the same requests written as a log. (The attack matrix's
+ * fleet apps count handler runs by socket address and serve no 404 routes; these need the
+ * forwarded address, IPv6 networks among them, and an app route that answers 404.)
  * The ground truth is what ran: every handler, the app's not-found handler included, counts its
  * runs per client; an attacker is refused within the preset's bound when its failing handler runs
  * stay within it and its later requests run nothing.
@@ -25,14 +28,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createJailkeeper, type Jailkeeper, presets } from '@jailkeeper/core';
-import { quietLogger } from '@jailkeeper/core/testing';
+import { quietLogger, until } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { createRedisStore } from '@jailkeeper/redis';
 import express5 from 'express';
 import express4 from 'express4';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { Redis } from 'ioredis';
 import { replay } from '../../packages/cli/src/replay.js';
+import { startRedis, type TestRedis } from '../redis-server.js';
 
 /** The one token /download accepts: the 250th guess. */
 const SECRET = 'g249';
@@ -245,40 +251,87 @@ function attackers(): Attacker[] {
 
 const ATTACKERS = attackers();
 
+/** Where the counts are kept: the memory store (one instance), or Redis shared by two instances taking turns. */
+const STORES = [
+  { name: 'memory store', instances: 1 },
+  { name: 'Redis, 2 instances', instances: 2 },
+] as const;
+
+let redis: Promise<TestRedis> | undefined;
+let prefixes = 0;
+after(async () => {
+  if (redis !== undefined) await (await redis).stop();
+});
+
+async function keepers(instances: number): Promise<{ keepers: Jailkeeper[]; close(): Promise<void> }> {
+  const options = { ...CONFIG, logger: quietLogger, closeConnectionsOnBan: false };
+  if (instances === 1) {
+    const keeper = createJailkeeper(options);
+    return { keepers: [keeper], close: () => keeper.close() };
+  }
+  redis ??= startRedis();
+  const { url } = await redis;
+  const prefix = `jkevade${process.pid}-${prefixes++}:`;
+  const clients = Array.from({ length: instances }, () => new Redis(url, { maxRetriesPerRequest: 1 }));
+  const list = clients.map((client) =>
+    createJailkeeper({ ...options, store: createRedisStore({ client, prefix, timeout: 2000 }) }),
+  );
+  await Promise.all(list.map((k) => k.ready));
+  return {
+    keepers: list,
+    async close() {
+      await Promise.all(list.map((k) => k.close()));
+      await Promise.all(clients.map((c) => c.quit()));
+    },
+  };
+}
+
 for (const framework of FRAMEWORKS) {
-  describe(`steering the judge, ${framework.name}: each attacker refused within the scanners preset's bound`, () => {
-    for (const attacker of ATTACKERS) {
-      const todo =
-        attacker.ip === '198.51.100.20'
-          ? 'the adapters do not pass the query to core yet: ResponseEvent.query (packages/core/src/adapter/counting.ts drops it)'
-          : undefined;
-      it(`${attacker.name}: at most ${attacker.bound} failing handler runs`, { todo }, async () => {
-        const keeper = createJailkeeper({ ...CONFIG, logger: quietLogger, closeConnectionsOnBan: false });
-        const runs = new Runs();
-        const site = await framework.start(keeper, runs);
-        try {
-          for (const r of attacker.before ?? []) {
-            await send(site.port, r);
-            await keeper.idle();
+  for (const store of STORES) {
+    describe(`steering the judge, ${framework.name}, ${store.name}: each attacker refused within the scanners preset's bound`, () => {
+      for (const attacker of ATTACKERS) {
+        const todo =
+          attacker.ip === '198.51.100.20'
+            ? 'the adapters do not pass the query to core yet: ResponseEvent.query (packages/core/src/adapter/counting.ts drops it)'
+            : undefined;
+        it(`${attacker.name}: at most ${attacker.bound} failing handler runs`, { todo }, async () => {
+          const fleet = await keepers(store.instances);
+          const runs = new Runs();
+          const sites: Site[] = [];
+          try {
+            for (const keeper of fleet.keepers) sites.push(await framework.start(keeper, runs));
+            let turn = 0;
+            // The instances take turns, as behind a round-robin balancer.
+            const next = (r: Sent) => send((sites[turn++ % sites.length] as Site).port, r);
+            const idle = () => Promise.all(fleet.keepers.map((k) => k.idle()));
+            for (const r of attacker.before ?? []) {
+              await next(r);
+              await idle();
+            }
+            for (const keeper of fleet.keepers) {
+              assert.deepEqual(keeper.brokenLinks(), [], 'no path of the attack became shared');
+            }
+            const statuses: number[] = [];
+            for (const r of attacker.requests) {
+              statuses.push(await next(r));
+              await idle();
+            }
+            const ran = runs.of(attacker.ip);
+            assert.ok(ran <= attacker.bound, `${ran} handler runs; answers ${statuses.join(' ')}`);
+            assert.ok(ran >= 1, 'the attack reached the app');
+            await until(() => fleet.keepers.every((k) => k.check(attacker.ip).banned), {
+              within: 3000,
+              what: 'the ban on every instance',
+            });
+            assert.ok(!statuses.includes(200), 'the secret was never found');
+          } finally {
+            await Promise.all(sites.map((site) => site.close()));
+            await fleet.close();
           }
-          assert.deepEqual(keeper.brokenLinks(), [], 'no path of the attack became shared');
-          const statuses: number[] = [];
-          for (const r of attacker.requests) {
-            statuses.push(await send(site.port, r));
-            await keeper.idle();
-          }
-          const ran = runs.of(attacker.ip);
-          assert.ok(ran <= attacker.bound, `${ran} handler runs; answers ${statuses.join(' ')}`);
-          assert.ok(ran >= 1, 'the attack reached the app');
-          assert.ok(keeper.check(attacker.ip).banned, 'banned at the end');
-          assert.ok(!statuses.includes(200), 'the secret was never found');
-        } finally {
-          await site.close();
-          await keeper.close();
-        }
-      });
-    }
-  });
+        });
+      }
+    });
+  }
 }
 
 /** A combined-format line of `r`, answered as the site above answers it. */
