@@ -1,13 +1,41 @@
 import { type LoadedFilter, loadFilter } from './fail2ban-filter.js';
 import { STOCK_FILTERS, type StockFilter } from './fail2ban-stock.js';
 import { type TranslatedRule, translateRegex } from './fail2ban-translate.js';
+import { failregexError } from './regex-check.js';
 
-function errorLogReason(raw: string, expanded: string): string {
+/**
+ * Which log a line that is not an access-log line reads. A `%(__prefix_line)s` line is syslog's
+ * (common.conf), whatever program wrote it: nginx is named only for its own error-log marks.
+ */
+function errorLogReason(raw: string, expanded: string, loaded: LoadedFilter): string {
   if (raw.includes('_apache_error_client') || /\[client <(?:HOST|ADDR)>/.test(expanded))
     return "it reads Apache's error log, which the app never sees";
-  if (raw.includes('__prefix_line') || /client: <(?:HOST|ADDR)>|\\d\+#\\d\+/.test(expanded))
+  if (/client\\?: <(?:HOST|ADDR)>|\\d\+#\\d\+/.test(expanded))
     return "it reads nginx's error log, which the app never sees";
+  if (raw.includes('__prefix_line')) {
+    const daemon = loaded
+      .expand('%(_daemon)s')
+      .trim()
+      .replace(/^\(\?:(.*)\)$/, '$1')
+      .split('|')
+      .join(' or ');
+    const by = daemon === '' || /[%\\()[\]*+?]/.test(daemon) ? '' : ` written by ${daemon}`;
+    return `it reads syslog-style lines${by}, which the app never sees`;
+  }
   return 'it does not start with the client address (<HOST>) of an access-log line, so it reads another log than the access log';
+}
+
+/**
+ * What a line asks of the access log's user field (`<HOST> - user [time]`), which an app's
+ * response does not carry: traefik-auth's default mode counts a 401 only when a user name was sent
+ * (a browser's first, credential-less request to a basic-auth page is answered 401 too).
+ */
+function userField(expanded: string): string | undefined {
+  const m = /^\^?<(?:HOST|ADDR)> \\?- (\(\?!-[ \\]|-[ \\])/.exec(expanded);
+  if (m === null) return undefined;
+  if ((m[1] as string).startsWith('-'))
+    return 'it counts only requests that sent no user name (the log\'s user field is "-"); an app\'s response does not say whether credentials were sent, so every such response counts here. Count only credential-less requests in the app with fail() if that matters';
+  return "it counts only requests that sent a user name (the log's user field is not \"-\"): a browser's first request to a basic-auth page, sent without credentials and answered 401, is not counted by fail2ban. An app's response does not say whether credentials were sent, so every such response counts here: raise maxRetry, or call fail() in the app only where credentials were refused";
 }
 
 function describeRules(rules: readonly TranslatedRule[]): string {
@@ -62,6 +90,8 @@ export interface FilterRules {
   readonly stock: StockFilter | undefined;
   /** Notes, line by line; when `rules` is empty, the first says why the jail is left out. */
   readonly notes: string[];
+  /** The failregex lines that do not compile (fail2ban refuses the filter): why, one each. */
+  readonly broken: string[];
 }
 
 /**
@@ -86,13 +116,14 @@ export function filterRules(
     byNote.set(text, list);
   };
   let rules: TranslatedRule[] = [];
+  const broken: string[] = [];
   if (loaded) {
     const prefregex = loaded.prefregex === undefined ? undefined : loaded.expand(loaded.prefregex);
     // A prefregex over the error log puts every failregex line there.
     const pref = prefregex === undefined ? undefined : translateRegex(prefregex);
     const prefReason =
       pref !== undefined && !pref.ok && pref.reason === 'not-access-log'
-        ? errorLogReason(loaded.prefregex ?? '', prefregex ?? '')
+        ? errorLogReason(loaded.prefregex ?? '', prefregex ?? '', loaded)
         : undefined;
     [...loaded.failregex, ...jailFailregex].forEach((raw, i) => {
       const line = i + 1;
@@ -101,6 +132,11 @@ export function filterRules(
         return;
       }
       const expanded = loaded.expand(raw);
+      const error = failregexError(expanded);
+      if (error !== undefined) {
+        broken.push(`${filterName} failregex line ${line} does not compile (${error}): ${raw}`);
+        return;
+      }
       const unresolved = /%\(([^)]+)\)s/.exec(expanded);
       if (unresolved) {
         const missing = loaded.missing.length > 0 ? ` (not given: ${loaded.missing.join(', ')})` : '';
@@ -113,12 +149,14 @@ export function filterRules(
       const translated = translateRegex(expanded);
       if (!translated.ok) {
         const reason =
-          translated.reason === 'not-access-log' ? errorLogReason(raw, expanded) : translated.reason;
+          translated.reason === 'not-access-log' ? errorLogReason(raw, expanded, loaded) : translated.reason;
         lineNote(line, `${reason}; not translated`);
         return;
       }
       rules.push(...translated.rules);
       for (const note of translated.notes) lineNote(line, note);
+      const user = userField(expanded);
+      if (user !== undefined) lineNote(line, user);
     });
   }
   const lineNotes = [...byNote].map(
@@ -141,7 +179,7 @@ export function filterRules(
       );
   }
   notes.push(...lineNotes);
-  return { rules, loaded, stock, notes };
+  return { rules, loaded, stock, notes, broken };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { formatCidr, formatDuration, parseCidr, parseDuration } from '@jailkeeper/core';
+import { type ErrorCode, formatCidr, formatDuration, parseCidr, parseDuration } from '@jailkeeper/core';
 import { parseFilterSpec } from './fail2ban-filter.js';
 import { exemptRoutes, filterRules, groupRules } from './fail2ban-rules.js';
 import { type IniSection, type IniSections, interpolate, mergeIni, parseIni } from './ini.js';
@@ -18,6 +18,7 @@ const NOT_HTTP =
 
 const SKIP_SECTIONS = new Set(['DEFAULT', 'INCLUDES', 'Definition', 'Init']);
 const TRUE = /^(true|yes|1|on)$/i;
+const FALSE = /^(false|no|0|off)$/i;
 
 /** What `importFail2ban()` made of a fail2ban configuration: the jailkeeper config, and notes on what it left out or changed. */
 export interface ImportResult {
@@ -30,7 +31,12 @@ export interface ImportResult {
   };
   /** What could not be translated, or was translated with a change, and why; one line each. */
   notes: string[];
-  /** False when no jail could be translated: the notes say why. */
+  /**
+   * What fail2ban itself would refuse, so the translation is not to be used: a failregex that does
+   * not compile (`JK_ERR_FAIL2BAN_REGEX`). Its jail is left out.
+   */
+  errors: Array<{ code: ErrorCode; message: string }>;
+  /** False when no jail could be translated, or something is in `errors`: the notes say why. */
   ok: boolean;
 }
 
@@ -98,6 +104,7 @@ export function importFail2ban(
   }
   const defaults: IniSection = sections.get('DEFAULT') ?? new Map();
   const notes: string[] = [];
+  const errors: ImportResult['errors'] = [];
   const jails: Record<string, Record<string, unknown>> = {};
   const ignoreIp = new Set<string>();
   const crawlerJails: string[] = [];
@@ -151,7 +158,13 @@ export function importFail2ban(
     const get = valueIn(section, name);
     const where = `[${name}]`;
     const stockOnly = [...(definedIn.get(name) ?? [])].every((f) => /(^|[\\/])jail\.conf$/.test(f));
-    const enabled = TRUE.test(get('enabled') ?? '');
+    const enabledText = (get('enabled') ?? '').trim();
+    const enabled = TRUE.test(enabledText);
+    if (enabledText !== '' && !enabled && !FALSE.test(enabledText)) {
+      notes.push(
+        `${where}: enabled = ${enabledText} is not a boolean (true, yes, 1, on or false, no, 0, off); taken as not enabled, as fail2ban does after its warning. Did you mean enabled = true?`,
+      );
+    }
     const action = section.get('action');
     const whitelist =
       action === undefined ? undefined : /ignoreip\[\s*name\s*=\s*([A-Za-z0-9_.-]+)/.exec(action);
@@ -185,7 +198,20 @@ export function importFail2ban(
       loaded,
       stock,
       notes: ruleNotes,
+      broken,
     } = filterRules(where, filterName, spec.args, filters, jailFailregex);
+    if (broken.length > 0) {
+      // fail2ban refuses to start a jail whose filter does not compile: no jail is made of it.
+      for (const why of broken) {
+        if (enabled) {
+          errors.push({
+            code: 'JK_ERR_FAIL2BAN_REGEX',
+            message: `${where}: ${why}. fail2ban refuses this filter too; fix the expression (or disable the jail) and import again.`,
+          });
+        } else notes.push(`${where}: not enabled in fail2ban, and ${why}; left out.`);
+      }
+      continue;
+    }
     notes.push(...ruleNotes);
     if (rules.length === 0) continue;
 
@@ -303,10 +329,10 @@ export function importFail2ban(
   if (ignoreIp.size > 0) config.ignoreIp = [...ignoreIp];
   if (recidive) config.recidive = recidive;
   if (crawlerJails.length > 0) config.verifiedCrawlers = { jails: crawlerJails };
-  const ok = Object.keys(jails).length > 0;
-  if (!ok)
+  const translated = Object.keys(jails).length > 0;
+  if (!translated)
     notes.push(
       'No jail could be translated: the jailkeeper config needs at least one (the notes above say why for each).',
     );
-  return { config, notes, ok };
+  return { config, notes, errors, ok: translated && errors.length === 0 };
 }

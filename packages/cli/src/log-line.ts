@@ -4,6 +4,8 @@ export interface LogEntry {
   timeMs: number;
   method: string;
   path: string;
+  /** The query string, without the `?`, when the request had one: a guess in it is a distinct 404. */
+  query?: string;
   status: number;
   userAgent: string;
 }
@@ -24,6 +26,113 @@ const MONTHS: Record<string, number> = {
 };
 
 /**
+ * Month names as servers running under another locale write them (Apache's `%t` follows the
+ * C library's locale on some builds): lower case, without accents and the abbreviation's dot,
+ * first three or four letters. English, French, German, Spanish, Italian, Portuguese, Dutch and
+ * the Scandinavian languages; none of them is another month in another of these languages.
+ */
+const LOCAL_MONTHS: Record<string, number> = {
+  jan: 0,
+  janv: 0,
+  ene: 0,
+  gen: 0,
+  feb: 1,
+  fev: 1,
+  fevr: 1,
+  febr: 1,
+  mar: 2,
+  mars: 2,
+  marz: 2,
+  maer: 2,
+  mrt: 2,
+  apr: 3,
+  avr: 3,
+  avri: 3,
+  abr: 3,
+  abri: 3,
+  apri: 3,
+  may: 4,
+  mai: 4,
+  mayo: 4,
+  mag: 4,
+  magg: 4,
+  mei: 4,
+  maj: 4,
+  maio: 4,
+  jun: 5,
+  juin: 5,
+  juni: 5,
+  giu: 5,
+  giug: 5,
+  junh: 5,
+  juno: 5,
+  jul: 6,
+  juil: 6,
+  juli: 6,
+  lug: 6,
+  lugl: 6,
+  julh: 6,
+  aug: 7,
+  aout: 7,
+  ago: 7,
+  agos: 7,
+  augu: 7,
+  sep: 8,
+  sept: 8,
+  set: 8,
+  sett: 8,
+  setm: 8,
+  setb: 8,
+  oct: 9,
+  okt: 9,
+  ott: 9,
+  out: 9,
+  octo: 9,
+  okto: 9,
+  otto: 9,
+  outu: 9,
+  nov: 10,
+  nove: 10,
+  novi: 10,
+  dec: 11,
+  dez: 11,
+  dic: 11,
+  deze: 11,
+  dice: 11,
+  dece: 11,
+};
+
+const LOCALIZED_TIME =
+  /^(\d{1,2})\/([^/\d\s]{2,10})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?: ([+-])(\d{2})(\d{2}))?\s*$/u;
+
+/** The month of a localized name (`sept.`, `févr.`, `Mär`), or undefined. */
+function localMonth(name: string): number | undefined {
+  const plain = name
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f.]/g, '')
+    .toLowerCase();
+  return LOCAL_MONTHS[plain] ?? LOCAL_MONTHS[plain.slice(0, 4)] ?? LOCAL_MONTHS[plain.slice(0, 3)];
+}
+
+/** The slow reading of a time the fast one refused: a month written in another language or length. */
+function parseLocalizedClfTime(text: string): number {
+  const m = LOCALIZED_TIME.exec(text);
+  if (m === null) return Number.NaN;
+  const month = localMonth(m[2] as string);
+  if (month === undefined) return Number.NaN;
+  const [day, year, hour, minute, second] = [m[1], m[3], m[4], m[5], m[6]].map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (m[7] === undefined) return new Date(year, month, day, hour, minute, second).getTime();
+  const offset = (m[7] === '-' ? -1 : 1) * (Number(m[8]) * 60 + Number(m[9]));
+  return Date.UTC(year, month, day, hour, minute, second) - offset * 60_000;
+}
+
+/**
  * Parses the combined (and common) log format's time, `10/Oct/2000:13:55:36 -0700`, by position:
  * a log has millions of lines and Date's parser does not take this form. A time without a zone
  * (`10/Oct/2000:13:55:36`, as some Apache formats write it) is read as this machine's local time:
@@ -38,14 +147,14 @@ export function parseClfTime(text: string): number {
     text.charCodeAt(14) !== 58 ||
     text.charCodeAt(17) !== 58
   )
-    return Number.NaN;
+    return parseLocalizedClfTime(text);
   const day = Number(text.slice(0, 2));
   const month = MONTHS[text.slice(3, 6)];
   const year = Number(text.slice(7, 11));
   const hour = Number(text.slice(12, 14));
   const minute = Number(text.slice(15, 17));
   const second = Number(text.slice(18, 20));
-  if (month === undefined) return Number.NaN;
+  if (month === undefined) return parseLocalizedClfTime(text);
   if (!clfTimeHasZone(text)) {
     if (text.slice(20).trim() !== '') return Number.NaN;
     return new Date(year, month, day, hour, minute, second).getTime();
@@ -57,14 +166,19 @@ export function parseClfTime(text: string): number {
 
 /** Whether a combined-format time carries its zone (`+0100`); without one it is read as local time. */
 export function clfTimeHasZone(text: string): boolean {
-  const c = text.charCodeAt(21);
-  return text.length >= 26 && (c === 43 || c === 45); // '+' or '-'
+  return /:\d{2} [+-]\d{4}\s*$/.test(text);
 }
 
 /** Strips the query string: jails match paths, and a query is attacker-chosen noise. */
 function pathOnly(target: string): string {
   const q = target.indexOf('?');
   return q === -1 ? target : target.slice(0, q);
+}
+
+/** The query string of a request target, when it has a non-empty one: `distinct` counts it on a 404. */
+function queryOf(target: string): { query?: string } {
+  const q = target.indexOf('?');
+  return q === -1 || q === target.length - 1 ? {} : { query: target.slice(q + 1) };
 }
 
 /** The index of the quote closing the field opened at `open`: the next one not escaped by a backslash. */
@@ -159,6 +273,7 @@ export function createCombinedParser(): (line: string) => CombinedEntry | undefi
       timeMs: lastTimeMs,
       method,
       path: pathOnly(target),
+      ...queryOf(target),
       status,
       userAgent,
       localTime: lastLocal,
@@ -230,6 +345,7 @@ export function parseJsonLine(line: string): LogEntry | undefined {
     timeMs: time,
     method: typeof method === 'string' ? method : 'GET',
     path: pathOnly(target),
+    ...queryOf(target),
     status,
     userAgent: typeof userAgent === 'string' ? userAgent : '',
   };

@@ -334,6 +334,7 @@ export async function replay(
         client,
         method: entry.method,
         path,
+        ...(entry.query === undefined ? {} : { query: entry.query }),
         status: entry.status,
         userAgent: entry.userAgent,
       })

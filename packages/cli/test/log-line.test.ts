@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { clfTimeHasZone, createCombinedParser, parseClfTime, parseJsonLine } from '../src/log-line.js';
 
 describe('access-log lines', () => {
-  it('parses the combined format, time zone included, and drops the query string', () => {
+  it('parses the combined format, time zone included, and keeps the query string apart from the path', () => {
     const parse = createCombinedParser();
     const entry = parse(
       '203.0.113.7 - frank [10/Oct/2000:13:55:36 -0700] "POST /login?next=/admin HTTP/1.1" 401 2326 "http://example.com/" "Mozilla/4.08 [en] (Win98; I ;Nav)"',
@@ -13,11 +13,29 @@ describe('access-log lines', () => {
       timeMs: Date.UTC(2000, 9, 10, 20, 55, 36),
       method: 'POST',
       path: '/login',
+      query: 'next=/admin',
       status: 401,
       userAgent: 'Mozilla/4.08 [en] (Win98; I ;Nav)',
       localTime: false,
     });
     assert.equal(parseClfTime('01/Jan/2026:00:00:00 +0100'), Date.UTC(2025, 11, 31, 23));
+  });
+
+  it('reads months written under another locale (sept., févr., Mär, Dez), with or without a zone', () => {
+    assert.equal(parseClfTime('10/sept./2015:13:55:36 +0200'), Date.UTC(2015, 8, 10, 11, 55, 36));
+    assert.equal(parseClfTime('03/févr./2015:01:02:03 +0100'), Date.UTC(2015, 1, 3, 0, 2, 3));
+    assert.equal(parseClfTime('03/Mär/2015:01:02:03 +0000'), Date.UTC(2015, 2, 3, 1, 2, 3));
+    assert.equal(parseClfTime('01/Dez/2015:01:02:03 -0100'), Date.UTC(2015, 11, 1, 2, 2, 3));
+    assert.equal(parseClfTime('01/août/2015:00:00:00 +0000'), Date.UTC(2015, 7, 1));
+    assert.equal(parseClfTime('10/sept./2015:13:55:36'), new Date(2015, 8, 10, 13, 55, 36).getTime());
+    assert.ok(clfTimeHasZone('10/sept./2015:13:55:36 +0200'));
+    assert.ok(!clfTimeHasZone('10/sept./2015:13:55:36'));
+    assert.ok(Number.isNaN(parseClfTime('10/Xyz/2015:13:55:36 +0200')), 'not a month');
+    const entry = createCombinedParser()(
+      '203.0.113.7 - - [10/sept./2015:13:55:36 +0200] "GET /wp-login.php HTTP/1.1" 404 153 "-" "x"',
+    );
+    assert.equal(entry?.timeMs, Date.UTC(2015, 8, 10, 11, 55, 36));
+    assert.equal(entry?.path, '/wp-login.php');
   });
 
   it('parses the common format (no referrer nor agent) and IPv6 clients', () => {
@@ -107,6 +125,7 @@ describe('access-log lines', () => {
         timeMs: Date.UTC(2026, 10, 22, 6),
         method: 'GET',
         path: '/x',
+        query: 'y=1',
         status: 404,
         userAgent: 'curl',
       },

@@ -97,3 +97,25 @@ describe('replay of a JSON log', () => {
     );
   });
 });
+
+describe('replay of a log written under another locale', () => {
+  it('reads French months (sept., oct.): every line parsed, the ban at its time', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'jk-replay-locale-'));
+    const config = join(dir, 'jk.json');
+    await writeFile(config, JSON.stringify({ jails: { login: { statuses: [401], maxRetry: 2 } } }));
+    const log = join(dir, 'access.log');
+    await writeFile(
+      log,
+      [
+        '203.0.113.9 - - [30/sept./2015:23:59:58 +0200] "POST /login HTTP/1.1" 401 10 "-" "x"',
+        '203.0.113.9 - - [01/oct./2015:00:00:01 +0200] "POST /login HTTP/1.1" 401 10 "-" "x"',
+      ].join('\n'),
+    );
+    const res = await run(['replay', log, '--config', config, '--json']);
+    assert.equal(res.code, 0, res.err);
+    const report = JSON.parse(res.out);
+    assert.equal(report.parsed, 2);
+    assert.equal(report.unparseable, 0);
+    assert.equal(report.bans[0]?.atMs, Date.UTC(2015, 8, 30, 22, 0, 1));
+  });
+});

@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   JK_ERR_ADMIN_FORBIDDEN: { kind: 'input', docs: 'jk_err_admin_forbidden' },
   JK_ERR_BAD_REQUEST: { kind: 'input', docs: 'jk_err_bad_request' },
   JK_ERR_INVALID_ARGUMENT: { kind: 'input', docs: 'jk_err_invalid_argument' },
+  /** The CLI's import-fail2ban: a failregex that does not compile (fail2ban refuses it too). */
+  JK_ERR_FAIL2BAN_REGEX: { kind: 'input', docs: 'jk_err_fail2ban_regex' },
   JK_ERR_INVALID_ROUTE_CONFIG: { kind: 'config', docs: 'jk_err_invalid_route_config' },
   JK_ERR_EXPRESS_TRUST: { kind: 'config', docs: 'jk_err_express_trust' },
 } as const;

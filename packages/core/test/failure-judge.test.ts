@@ -48,11 +48,11 @@ describe('the failure judge', () => {
     await keeper.close();
   });
 
-  it('sharedPaths: shared at the 8th network, not the 7th; addresses of one /24 or one /48 are one network', async () => {
+  it('sharedPaths: shared at the 8th network, not the 7th; addresses of one /16 or one IPv6 /29 are one network', async () => {
     const { keeper, fail } = keeperWith({ statuses: [404], sharedPaths: true, maxRetry: 100 });
     const links: string[] = [];
     keeper.on('brokenLink', (l) => links.push(l.path));
-    // One attacker: 50 addresses in three /24s and 50 in one IPv6 /48.
+    // One attacker: 50 addresses in three /16s and 50 in one IPv6 /29.
     for (let i = 1; i <= 50; i++) {
       for (const ip of [`203.0.113.${i}`, `198.51.100.${i}`, `192.0.2.${i}`, `2001:db8:1:${i}::1`]) {
         assert.equal((await fail(ip, '/backup.zip'))?.action, 'counted', ip);
@@ -105,11 +105,17 @@ describe('the failure judge', () => {
     }
   });
 
-  it('networkOf: /24, /48, and an IPv6 address carrying an IPv4 client is that client', () => {
-    assert.equal(networkOf('203.0.113.7'), networkOf('203.0.113.200'));
-    assert.notEqual(networkOf('203.0.113.7'), networkOf('203.0.114.7'));
+  it('networkOf: an IPv4 /16, an IPv6 /29, and an IPv6 address carrying an IPv4 client is that client', () => {
+    assert.equal(networkOf('203.0.113.7'), networkOf('203.0.200.7'), 'two /24s of one /16');
+    assert.notEqual(networkOf('203.0.113.7'), networkOf('203.1.113.7'));
     assert.equal(networkOf('2001:db8:1:2::1'), networkOf('2001:db8:1:ffff::9'));
-    assert.notEqual(networkOf('2001:db8:1::1'), networkOf('2001:db8:2::1'));
+    assert.equal(networkOf('2001:db8:1::1'), networkOf('2001:db8:7::1'), 'two /48s of one /45');
+    assert.equal(
+      networkOf('2001:db8::1'),
+      networkOf('2001:dbf:ffff::1'),
+      'the first and last /32 of one /29',
+    );
+    assert.notEqual(networkOf('2001:db8::1'), networkOf('2001:dc0::1'), 'the next /29');
     assert.equal(networkOf('64:ff9b::cb00:7107'), networkOf('203.0.113.9'));
   });
 

@@ -59,4 +59,3 @@ export interface JailkeeperRequest {
    */
   account(name: unknown): Promise<boolean>;
 }
-

@@ -68,5 +68,4 @@ export interface JailkeeperMiddleware extends MiddlewareHandler<JailkeeperEnv> {
   ): () => void;
 }
 
-
 export type { RouteConfig };

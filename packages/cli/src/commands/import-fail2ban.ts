@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { checkConfig } from '../config.js';
 import { EXIT } from '../errors.js';
 import { importFail2ban } from '../fail2ban.js';
@@ -6,6 +8,7 @@ import { type Io, printJson, usage, type Values, writeAtomic } from './shared.js
 
 /** `jailkeeper import-fail2ban`: a fail2ban configuration translated into a jailkeeper config. */
 export async function importCommand(path: string, values: Values, io: Io): Promise<number> {
+  if (values.out !== undefined) await checkOut(values.out);
   let read: Fail2banConfigFiles;
   try {
     read = await readFail2banConfig(path, values.filters);
@@ -30,6 +33,11 @@ export async function importCommand(path: string, values: Values, io: Io): Promi
     result.notes.length === 0
       ? 'Everything was translated.'
       : `Not translated, or translated with a change (${result.notes.length}):\n${result.notes.map((n) => `- ${n}`).join('\n')}`;
+  if (result.errors.length > 0) {
+    const errors = result.errors.map((e) => `jailkeeper: ${e.code}: ${e.message}`).join('\n');
+    io.err(`${listed}\n${errors}\nNothing was written: fail2ban's configuration has an error.\n`);
+    return EXIT.problems;
+  }
   if (!result.ok) {
     io.err(`${listed}\nNothing was written: no jail could be translated.\n`);
     return EXIT.problems;
@@ -44,4 +52,22 @@ export async function importCommand(path: string, values: Values, io: Io): Promi
   if (values.out !== undefined)
     io.err(`Wrote ${values.out}; check it with: jailkeeper check-config ${values.out}\n`);
   return problems.length > 0 ? EXIT.problems : EXIT.ok;
+}
+
+/** `--out` names a file in a directory that exists: said before anything is read, not a stack trace after. */
+async function checkOut(out: string): Promise<void> {
+  const dir = dirname(resolve(out));
+  let isDir = false;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch {
+    isDir = false;
+  }
+  if (!isDir)
+    usage(`--out ${out}: the directory ${dir} does not exist; create it first, or write elsewhere.`);
+  try {
+    if ((await stat(out)).isDirectory()) usage(`--out ${out} is a directory; name a file in it.`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
 }

@@ -33,13 +33,17 @@ export function countResponse(
   abandoned: boolean,
 ): void {
   if (attempt.jails === NO_JAILS && slots === null) return;
+  const url = attempt.path;
+  const mark = url.indexOf('?');
   void keeper.observe({
     client: attempt.identity,
     // As sent: jails count HEAD as GET, but only a pardon that names HEAD is earned by one.
     method: attempt.method,
     route: attempt.route,
     ...(attempt.caseInsensitive ? { caseInsensitive: true } : {}),
-    path: pathOf(attempt.path),
+    path: pathOf(url),
+    // The query as received: a route's 404s count per resource, so guessing in it is not free.
+    ...(mark === -1 || mark === url.length - 1 ? {} : { query: url.slice(mark + 1) }),
     status,
     userAgent: attempt.userAgent,
     ...(attempt.jails === undefined ? {} : { jails: attempt.jails }),

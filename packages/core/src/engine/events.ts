@@ -30,6 +30,12 @@ export interface ResponseEvent {
   readonly route?: string | null;
   /** The request path, without the query string. */
   readonly path: string;
+  /**
+   * The query string as received, without the `?` (`'token=abc'`); absent when there is none or
+   * it is unknown. Jails with `distinct` count a 404 on a route the app serves once per path and
+   * query, so guessing in the query costs as much as guessing in the path.
+   */
+  readonly query?: string;
   /** True when the router matches paths case-insensitively: route rules then ignore case. */
   readonly caseInsensitive?: boolean;
   readonly status: number;
@@ -300,6 +306,8 @@ export function eventProblem(event: ResponseEvent): string | undefined {
   }
   if (typeof event.method !== 'string') return 'method must be a string';
   if (typeof event.path !== 'string') return 'path must be a string';
+  if (event.query !== undefined && typeof event.query !== 'string')
+    return 'query must be a string when given';
   if (typeof event.status !== 'number' || !Number.isInteger(event.status)) return 'status must be an integer';
   return undefined;
 }

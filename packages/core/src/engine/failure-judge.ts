@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { DEFAULTS } from '../config/defaults.js';
 import { formatDuration } from '../config/duration.js';
@@ -9,26 +10,50 @@ import type { ResolvedJail, ResolvedSharedPaths } from './options.js';
 
 /**
  * What the judge makes of one failure in one jail: count it, count it as a probe (the jail's probe
- * rule), or leave it uncounted because the client already failed there (`repeated`) or because the
- * path is the site's own broken link (`shared`).
+ * rule), count it at the probe's weight because the client probed within findTime (`weighed`), or
+ * leave it uncounted because the client already failed there (`repeated`) or because the path is
+ * the site's own broken link (`shared`).
  */
-export type Judgement = 'count' | 'probe' | 'repeated' | 'shared';
+export type Judgement = 'count' | 'probe' | 'weighed' | 'repeated' | 'shared';
 
 /** Paths longer than this are never tracked as shared: an attacker's long paths cost no memory. */
 const MAX_SHARED_PATH = 512;
+/** Resources (path and query) longer than this are remembered by a digest: long guesses cost no memory. */
+const MAX_RESOURCE = 256;
 
 /**
- * The network a client is in for shared paths: an IPv4 /24 (an IPv6 address carrying an IPv4
- * client is that client), an IPv6 /48. One attacker's several addresses in one network are one.
+ * The network a client is in for shared paths: an IPv4 /16 (an IPv6 address carrying an IPv4
+ * client is that client), an IPv6 /29. A /29 is the largest allocation a single ISP or hosting
+ * customer commonly holds (RIPE's default LIR allocation; a customer gets a /48 or a /56 of it),
+ * and a /16 is more IPv4 space than a single small holder rents: whatever one holder of address
+ * space owns counts once, however many of its /48s or /24s it spreads over.
  */
 export function networkOf(ip: string): string {
   const parsed = parseIp(ip);
   if (parsed === undefined) return ip;
-  if (parsed.family === 4) return `${parsed.value >>> 8}/24`;
+  if (parsed.family === 4) return `${parsed.value >>> 16}/16`;
   const v4 = embeddedIPv4(parsed.words);
-  if (v4 !== undefined) return `${v4 >>> 8}/24`;
-  const w = maskWords(parsed.words, 48);
-  return `${w[0]}:${w[1]}:${w[2]}/48`;
+  if (v4 !== undefined) return `${v4 >>> 16}/16`;
+  const w = maskWords(parsed.words, 29);
+  return `${w[0]}:${w[1]}/29`;
+}
+
+/**
+ * What a failure is on, for `distinct`: a 404 or 410 on a route the app serves (or with no router
+ * information, as in a replayed log) is a resource, so its query counts (a guesser varying
+ * `?token=` is on a new resource each time); a request no route took is a missing file, whose
+ * query nothing reads (a cache-buster); other statuses count by route under `distinct: 'route'`.
+ */
+function resourceOf(jail: ResolvedJail, event: ResponseEvent, notFound: boolean): string {
+  const where =
+    notFound && event.route !== null && event.query !== undefined && event.query !== ''
+      ? `${event.path}?${event.query}`
+      : !notFound && jail.distinct === 'route' && typeof event.route === 'string'
+        ? event.route
+        : event.path;
+  return where.length <= MAX_RESOURCE
+    ? where
+    : `${where.slice(0, 64)}#${createHash('sha256').update(where).digest('base64')}`;
 }
 
 /** The rule a probe is counted under: the jail's, with the threshold divided by the weight. */
@@ -133,12 +158,15 @@ export class FailureJudge {
   /** Per jail: client key → its failing paths (or routes) → when first counted, oldest first. */
   readonly #distinct = new Map<string, Map<string, Map<string, number>>>();
   readonly #shared = new Map<string, SharedPaths>();
+  /** Per jail with probes: client key → its last probe, least recent first. */
+  readonly #probed = new Map<string, Map<string, number>>();
 
   constructor(jails: readonly ResolvedJail[], clock: Clock, announcer: Announcer) {
     this.#clock = clock;
     this.#announcer = announcer;
     for (const jail of jails) {
       if (jail.distinct !== null) this.#distinct.set(jail.name, new Map());
+      if (jail.probes !== null) this.#probed.set(jail.name, new Map());
       if (jail.sharedPaths !== null) {
         this.#shared.set(
           jail.name,
@@ -153,31 +181,62 @@ export class FailureJudge {
     return jail.distinct !== null || jail.sharedPaths !== null || jail.probes !== null;
   }
 
-  /** Judges one failure of `id` (keyed as the jail counts) in `jail`. */
+  /**
+   * Judges one failure of `id` (keyed as the jail counts) in `jail`. A client that probed within
+   * findTime has every failure judged at the probe's weight, before or after the probe alike: the
+   * same failures in any order give the same verdict.
+   */
   judge(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent): Judgement {
     const now = this.#clock.now();
     const notFound = event.status === 404 || event.status === 410;
     // A probe is a request no route took: a path the app serves is never one, whatever its name.
     const probe =
       jail.probes !== null && notFound && typeof event.route !== 'string' && jail.probes.matches(event.path);
-    if (!probe && notFound) {
+    // An app route's own 404 (the router chose a handler) is the app's answer, never a broken link.
+    if (!probe && notFound && typeof event.route !== 'string') {
       const shared = this.#shared.get(jail.name);
       if (shared?.seen(event.path, networkOf(id.ip), now) === true) return 'shared';
     }
+    const probed = this.#probed.get(jail.name);
+    const weighed = probed !== undefined && this.#weighed(probed, jail, id.key, probe, now);
     const clients = this.#distinct.get(jail.name);
-    if (clients !== undefined && this.#repeated(clients, jail, id.key, event, now)) return 'repeated';
-    return probe ? 'probe' : 'count';
+    if (
+      clients !== undefined &&
+      this.#repeated(clients, id.key, resourceOf(jail, event, notFound), now, jail)
+    )
+      return 'repeated';
+    return probe ? 'probe' : weighed ? 'weighed' : 'count';
+  }
+
+  /** Remembers a probe; true when the client probed within findTime (this failure included). */
+  #weighed(
+    probed: Map<string, number>,
+    jail: ResolvedJail,
+    key: string,
+    probe: boolean,
+    now: number,
+  ): boolean {
+    if (probe) {
+      probed.delete(key);
+      if (probed.size >= DEFAULTS.judgeClients) probed.delete(probed.keys().next().value as string);
+      probed.set(key, now);
+      return true;
+    }
+    const at = probed.get(key);
+    if (at === undefined) return false;
+    if (at > now - jail.findTimeMs) return true;
+    probed.delete(key);
+    return false;
   }
 
   /** True when the client already failed on this path (route) within findTime; else remembers it. */
   #repeated(
     clients: Map<string, Map<string, number>>,
-    jail: ResolvedJail,
     key: string,
-    event: ResponseEvent,
+    where: string,
     now: number,
+    jail: ResolvedJail,
   ): boolean {
-    const where = jail.distinct === 'route' && typeof event.route === 'string' ? event.route : event.path;
     let paths = clients.get(key);
     if (paths === undefined) {
       if (clients.size >= DEFAULTS.judgeClients) clients.delete(clients.keys().next().value as string);

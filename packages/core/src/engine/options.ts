@@ -64,11 +64,12 @@ export interface OwnersOptions {
 }
 
 /**
- * The site's own broken links: a 404 (or 410) path on which at least `networks` different networks
- * (IPv4 /24, IPv6 /48) failed within `findTime` is a broken link or a missing asset of the site,
- * not a probe, and stops counting for everyone while it stays that shared. Reported once per path
- * (JK_WRN_BROKEN_LINK, the `brokenLink` event, `keeper.brokenLinks()`). Probe paths never become
- * shared. See docs/detection.md and, for the bound, docs/security.md.
+ * The site's own broken links: a 404 (or 410) path no route took, on which at least `networks`
+ * different networks (IPv4 /16, IPv6 /29: what one holder of address space owns counts once)
+ * failed within `findTime`, is a broken link or a missing asset of the site, not a probe, and stops
+ * counting for everyone while it stays that shared. Reported once per path (JK_WRN_BROKEN_LINK,
+ * the `brokenLink` event, `keeper.brokenLinks()`). Probe paths and an app route's own 404s never
+ * become shared. See docs/detection.md and, for the bound, docs/security.md.
  */
 export interface SharedPathsOptions {
   /** Different networks that must fail on a path within `findTime` (3 or more). @default 8 */
@@ -90,7 +91,8 @@ export interface ProbeOptions {
   signatures?: string[];
   /**
    * How many ordinary failures a probe weighs: a probe bans when the client's failures in the window
-   * reach ⌈maxRetry ÷ weight⌉ (every failure then judged at the probe's weight). @default 5
+   * reach ⌈maxRetry ÷ weight⌉. Every failure of a client that probed within findTime is judged at
+   * the probe's weight, before the probe or after it, so order never decides. @default 5
    */
   weight?: number;
 }
@@ -144,7 +146,9 @@ export interface JailOptions {
   /**
    * Count each failing path (`'path'`) or route (`'route'`: the pattern the router matched, the path
    * when none did) once per client within `findTime`: a browser asking again for a missing asset
-   * counts once, a scanner walking fifty paths counts fifty. @default off
+   * counts once, a scanner walking fifty paths counts fifty. A 404 or 410 on a route the app serves
+   * counts once per path and query in either mode (the event's `query`), so guessing `?token=` or a
+   * `:param` costs as much as guessing paths. @default off
    */
   distinct?: 'path' | 'route' | false;
   /** Spare the site's own broken links (see {@link SharedPathsOptions}); `true` for the defaults. @default off */

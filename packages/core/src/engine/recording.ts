@@ -266,7 +266,8 @@ export class Recorder {
       return Promise.resolve(alone ? { ignored: null, jails: [spared] } : spared);
     }
     const probe = judgement === 'probe';
-    const rule = (probe ? this.#probeRules : this.#rules).get(jail.name) as FailureRule;
+    // A probe, or any failure of a client that probed within findTime, is judged at the probe's weight.
+    const rule = (judgement === 'count' ? this.#rules : this.#probeRules).get(jail.name) as FailureRule;
     const jitterMs =
       jail.increment && jail.increment.jitterMs > 0 ? Math.floor(Math.random() * jail.increment.jitterMs) : 0;
     let pending: Promise<FailureResult>;
@@ -381,9 +382,9 @@ export class Recorder {
       if (judgement === 'repeated' || judgement === 'shared') {
         spared = judgement;
         failed = false;
-      } else if (judgement === 'probe') {
+      } else if (judgement !== 'count') {
         rule = this.#probeRules.get(jail.name) as FailureRule;
-        probe = true;
+        probe = judgement === 'probe';
       }
     }
     const settle = this.#store.settle as NonNullable<Store['settle']>;

@@ -60,6 +60,12 @@ export const PROBE_PATH_GROUPS: readonly ProbeSignatureGroup[] = Object.freeze([
     ],
   },
   {
+    name: 'CMS sign-in and admin pages (Joomla, Drupal, generic PHP)',
+    source:
+      "Joomla's administrator application (/administrator/, docs.joomla.org: Administrator (Application)); Drupal's file layout (misc/drupal.js, core/misc/drupal.js from Drupal 8; sites/default/settings.php); the generic PHP admin script admin.php. A CMS-login botnet on a real 2015 Apache log (issue 27) asked for /wp-login.php, /administrator/ and /admin.php within seconds. WordPress's wp-login.php and wp-admin are in the first group. Drupal's sign-in form, /user/login, is left out: a reader looking for an app's sign-in page may type it, as with 'login'",
+    signatures: ['administrator', 'admin.php', 'misc/drupal.js', 'sites/default/settings.php'],
+  },
+  {
     name: 'rich-text editor and file-manager uploads',
     source:
       'FCKeditor and CKFinder upload connectors (the scanner of issue 19 asked for fckeditor under a dozen paths), elFinder',
