@@ -15,6 +15,12 @@ describe('the examples run as the README says', () => {
       timeout: 60_000,
     });
     assert.match(stdout, /jailkeeper banned 127\.0\.66\.6 in jail "login" for 1h/);
+    // The story reads in the attacker's order: the fifth guess's 401, then the ban, then the 403s.
+    const lines = stdout.split('\n');
+    const fifth = lines.findIndex((l) => /mallory\s+POST \/login, guess "dragon"\s+-> 401/.test(l));
+    const ban = lines.findIndex((l) => /jailkeeper banned 127\.0\.66\.6 in jail "login"/.test(l));
+    const sixth = lines.findIndex((l) => /mallory\s+POST \/login, guess "monkey"\s+-> 403/.test(l));
+    assert.ok(fifth !== -1 && fifth < ban && ban < sixth, `out of order:\n${stdout}`);
     assert.match(stdout, /mallory\s+GET \/ \(any route: the ban is app-wide\)\s+-> 403/);
     assert.match(stdout, /alice\s+GET \/ \(untouched\)\s+-> 200/);
     assert.match(stdout, /alice\s+GET \/ws x5, all 403 \(exempt: never counted\)\s+-> 200/);
