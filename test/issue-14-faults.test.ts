@@ -5,13 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  type Ban,
-  type BanEvent,
-  createJailkeeper,
-  type Jailkeeper,
-  type JailkeeperOptions,
-} from '@jailkeeper/core';
+import { type BanEvent, createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';

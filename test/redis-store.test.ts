@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  createJailkeeper,
-  createManualClock,
-  type Jailkeeper,
-  type JailkeeperOptions,
-} from '@jailkeeper/core';
+import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import { createManualClock } from '@jailkeeper/core/operator';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configWarnings, type JailkeeperOptions, resolveOptions } from '@jailkeeper/core';
+import type { JailkeeperOptions } from '@jailkeeper/core';
+import { configWarnings, resolveOptions } from '@jailkeeper/core/operator';
 import { CliError, EXIT } from './errors.js';
 
 /** One problem `check-config` found. */

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { formatDuration, JailkeeperError, toBanTimeMs } from '@jailkeeper/core';
+import { formatDuration, JailkeeperError } from '@jailkeeper/core';
+import { toBanTimeMs } from '@jailkeeper/core/operator';
 import { EXPORT_FORMATS } from '@jailkeeper/ops';
 import { consoleCommand } from './commands/console.js';
 import { exportCommand } from './commands/export.js';

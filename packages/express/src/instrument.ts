@@ -1,4 +1,4 @@
-import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core';
+import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core/adapter';
 import {
   type AdapterKit,
   canonicalRoute,

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import type { Banned, ClientIdentity, GuardOptions, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import type { Banned, ClientIdentity, GuardOptions, Slots, Targets } from '@jailkeeper/core/adapter';
 import {
   type AdapterKit,
   type AdapterOptions,

@@ -1,4 +1,5 @@
-import type { Banned, ClientIdentity, Jailkeeper, Slots } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import type { Banned, ClientIdentity, Slots } from '@jailkeeper/core/adapter';
 import {
   type AdapterOptions,
   checkKeys,

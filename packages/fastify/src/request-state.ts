@@ -1,7 +1,13 @@
 // The plugin's request state: the decorations it keeps on a request and its raw response, and
 // the listener that counts a closed response from them.
-import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core';
-import type { AdapterKit, ResponseFacts, RouteJails } from '@jailkeeper/core/adapter';
+import type {
+  AdapterKit,
+  ClientIdentity,
+  ResponseFacts,
+  RouteJails,
+  Slots,
+  Targets,
+} from '@jailkeeper/core/adapter';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** On a route's config: the route compiled once (its pattern, its jailkeeper config). */

@@ -1,7 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { ClientIdentity, Jailkeeper, Slots, Targets } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core/adapter';
 import {
   type AdapterKit,
   checkKeys,

@@ -1,10 +1,6 @@
 import type { Server } from 'node:http';
-import {
-  type ClientIdentity,
-  createJailkeeper,
-  type Jailkeeper,
-  type JailkeeperOptions,
-} from '@jailkeeper/core';
+import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import type { ClientIdentity } from '@jailkeeper/core/adapter';
 import { type AdapterKit, checkKeys, createAdapterKit, invalid } from '@jailkeeper/core/adapter';
 import { type JailkeeperMiddleware, jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';

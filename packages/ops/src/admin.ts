@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Ban, type BanDuration, type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
+import { type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys } from '@jailkeeper/core/adapter';
+import type { BanDuration } from '@jailkeeper/core/operator';
+import type { Ban } from '@jailkeeper/core/store';
 import { AdminGate, callerKey } from './admin-gate.js';
 import {
   type AdminRequest,

@@ -1,5 +1,6 @@
-import { type Ban, type Duration, JailkeeperError } from '@jailkeeper/core';
+import { type Duration, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys, toDurationMs } from '@jailkeeper/core/adapter';
+import type { Ban } from '@jailkeeper/core/store';
 import { type AdminGate, callerKey, unauthorized } from '../admin-gate.js';
 import { type AdminRequest, type AdminResponse, errorResponse, failure, json } from '../admin-http.js';
 import { banJson } from '../ban-json.js';
