@@ -1,4 +1,3 @@
-export { type JailkeeperAdminOptions, jailkeeperAdmin } from './admin.js';
 export {
   type JailkeeperFastifyOptions,
   type JailkeeperRequest,

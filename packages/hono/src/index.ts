@@ -1,4 +1,3 @@
-export { jailkeeperAdmin } from './admin.js';
 export {
   type JailkeeperContext,
   type JailkeeperEnv,

@@ -1,4 +1,3 @@
-export { JailkeeperAdminModule, type JailkeeperAdminModuleOptions } from './admin.js';
 export { JAILKEEPER_ROUTE, JailkeeperExempt, JailkeeperJails, JailkeeperRoute } from './decorators.js';
 export { JailkeeperModule } from './module.js';
 export {

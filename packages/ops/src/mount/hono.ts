@@ -2,9 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Jailkeeper } from '@jailkeeper/core';
-import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { Context, Handler } from 'hono';
 import { routePath } from 'hono/route';
+import { type AdminOptions, createAdminApi } from '../admin.js';
 
 const BAD_JSON = JSON.stringify({
   error: { code: 'JK_ERR_BAD_REQUEST', message: 'The body is not valid JSON.' },

@@ -1,6 +1,6 @@
 import type { Jailkeeper } from '@jailkeeper/core';
-import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { FastifyPluginCallback } from 'fastify';
+import { type AdminOptions, createAdminApi } from '../admin.js';
 
 /** Options of {@link jailkeeperAdmin}: the admin options, the keeper, and Fastify's `prefix`. */
 export interface JailkeeperAdminOptions extends AdminOptions {

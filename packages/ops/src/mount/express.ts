@@ -1,6 +1,6 @@
 import type { Jailkeeper } from '@jailkeeper/core';
-import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { RequestHandler } from 'express';
+import { type AdminOptions, createAdminApi } from '../admin.js';
 
 /**
  * The admin API as Express middleware: mount it under a path of your choice. Off unless mounted;
