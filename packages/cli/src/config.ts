@@ -13,6 +13,12 @@ export interface ConfigProblem {
 }
 
 /**
+ * `import()` as Node runs it, in both builds: compiled to CommonJS, tsc would turn an `import()`
+ * into a `require()`, which cannot load an ES module config (nor take a file URL).
+ */
+const importModule = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>;
+
+/**
  * Loads a jailkeeper configuration: a `.json` file, or a `.js`/`.mjs`/`.cjs` module whose default
  * export (or `config` export) is the options object.
  */
@@ -23,7 +29,7 @@ export async function loadConfig(file: string): Promise<Record<string, unknown>>
     if (extname(path) === '.json') {
       value = JSON.parse(await readFile(path, 'utf8'));
     } else {
-      const mod = (await import(pathToFileURL(path).href)) as { default?: unknown; config?: unknown };
+      const mod = (await importModule(pathToFileURL(path).href)) as { default?: unknown; config?: unknown };
       value = mod.default ?? mod.config;
     }
   } catch (error) {

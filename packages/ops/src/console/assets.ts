@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import modulePath from './module-path.cjs';
 
 /** A file the console serves: read once at setup, never from a path the request names. */
 export interface Asset {
@@ -21,16 +21,16 @@ function typeOf(file: string): string | undefined {
   return dot === -1 ? undefined : TYPES[file.slice(dot)];
 }
 
-const require = createRequire(import.meta.url);
+const requireHere = createRequire(modulePath);
 /** The entry points of the two libraries the page loads (named here so that tools see the dependency). */
 const ENTRIES: Record<string, () => string> = {
-  'lit-html': () => require.resolve('lit-html'),
-  uplot: () => require.resolve('uplot'),
+  'lit-html': () => requireHere.resolve('lit-html'),
+  uplot: () => requireHere.resolve('uplot'),
 };
 
 /** The directory of an installed package (found from its entry point, whatever its exports map). */
-function packageDir(name: string): string {
-  let dir = dirname((ENTRIES[name] as () => string)());
+function packageDir(name: string, from = dirname((ENTRIES[name] as () => string)())): string {
+  let dir = from;
   for (;;) {
     const manifest = join(dir, 'package.json');
     if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name) return dir;
@@ -47,7 +47,8 @@ function packageDir(name: string): string {
  */
 export function loadAssets(): Map<string, Asset> {
   const assets = new Map<string, Asset>();
-  const root = fileURLToPath(new URL('../../console-assets/', import.meta.url));
+  // From the package's root: the ES module build is in dist/, the CommonJS one in dist/cjs/.
+  const root = join(packageDir('@jailkeeper/ops', dirname(modulePath)), 'console-assets');
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
