@@ -1,3 +1,4 @@
+export type { RefusalInfo } from '@jailkeeper/core/adapter';
 export {
   type JailkeeperFastifyOptions,
   type JailkeeperRequest,

@@ -1,3 +1,4 @@
+export type { RefusalInfo } from '@jailkeeper/core/adapter';
 export { JAILKEEPER_ROUTE, JailkeeperExempt, JailkeeperJails, JailkeeperRoute } from './decorators.js';
 export { JailkeeperModule } from './module.js';
 export {

@@ -90,7 +90,7 @@ function field(body: unknown, name: string, required: boolean): string | undefin
  * `allowRemote`, a loopback caller that did not come through a proxy. Wrong tokens are counted per
  * caller and lock it out (`lockout`); changes are kept in an audit log with who made them.
  * @example
- * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN, console: true }));
+ * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN ?? '', console: true }));
  */
 export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): AdminApi {
   const input = checkKeys('admin options', options, KEYS);

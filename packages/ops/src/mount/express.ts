@@ -7,7 +7,7 @@ import { type AdminOptions, createAdminApi } from '../admin.js';
  * every call needs the bearer token, and callers must be on loopback unless `allowRemote`.
  * Routes and JSON are described in the core README (`createAdminApi`).
  * @example
- * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN }));
+ * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN ?? '' }));
  */
 export function jailkeeperAdmin(keeper: Jailkeeper, options: AdminOptions): RequestHandler {
   const api = createAdminApi(keeper, options);

@@ -11,7 +11,7 @@ export interface JailkeeperAdminOptions extends AdminOptions {
  * The admin API as a Fastify plugin: register it with a `prefix`. Off unless registered; every call
  * needs the bearer token, and callers must be on loopback unless `allowRemote`.
  * @example
- * fastify.register(jailkeeperAdmin, { prefix: '/_jailkeeper', keeper, token: process.env.JAILKEEPER_TOKEN });
+ * fastify.register(jailkeeperAdmin, { prefix: '/_jailkeeper', keeper, token: process.env.JAILKEEPER_TOKEN ?? '' });
  */
 export const jailkeeperAdmin: FastifyPluginCallback<JailkeeperAdminOptions> = (fastify, options, done) => {
   try {

@@ -15,7 +15,7 @@ const BAD_JSON = JSON.stringify({
  * every call needs the bearer token, and callers must be on loopback unless `allowRemote`.
  * Routes and JSON are described in the @jailkeeper/ops README (`createAdminApi`).
  * @example
- * app.all('/_jailkeeper/*', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN }));
+ * app.all('/_jailkeeper/*', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN ?? '' }));
  */
 export function jailkeeperAdmin(keeper: Jailkeeper, options: AdminOptions): Handler {
   const api = createAdminApi(keeper, options);

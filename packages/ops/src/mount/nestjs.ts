@@ -20,7 +20,7 @@ const ADMIN_OPTIONS = 'jailkeeper:admin-options';
  * Nest's guards and pipes, after jailkeeper's own middleware, so that a caller guessing the
  * token is counted and banned like any other failing client.
  * @example
- * JailkeeperAdminModule.register({ path: '/_jailkeeper', token: process.env.JAILKEEPER_TOKEN, console: true })
+ * JailkeeperAdminModule.register({ path: '/_jailkeeper', token: process.env.JAILKEEPER_TOKEN ?? '', console: true })
  */
 export class JailkeeperAdminModule implements NestModule {
   #mounted: Promise<void> = Promise.resolve();
