@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { NO_REDIS } from './needs.js';
 import { startRedis } from './redis-server.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,7 +70,7 @@ describe('the examples run as the README says', () => {
     assert.match(stdout, /banned\s+-> 127\.0\.66\.6 in jail "login"$/m);
   });
 
-  it('cluster-redis: a ban made on one instance is refused by the others', async () => {
+  it('cluster-redis: a ban made on one instance is refused by the others', { skip: NO_REDIS }, async () => {
     const redis = await startRedis();
     try {
       const { stdout } = await run(process.execPath, [join(root, 'examples/cluster-redis/run.js')], {

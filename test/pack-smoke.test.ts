@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { blocksOf, documents, runBlock, TOKEN, where, writeTsconfig } from './readme-blocks.js';
+import { NO_REDIS } from './needs.js';
+import { type Block, blocksOf, documents, runBlock, TOKEN, where, writeTsconfig } from './readme-blocks.js';
 import { startRedis } from './redis-server.js';
 
 // Packs each publishable package as pnpm would publish it, installs the tarball into a bare folder
@@ -334,20 +335,34 @@ describe('the README examples run against the packed packages', () => {
     .filter((file) => file.endsWith('README.md'))
     .flatMap(blocksOf)
     .filter((block) => !block.fragment);
-  it(`${blocks.length} examples`, async () => {
-    const app = join(work, 'readme-app');
+  const needsRedis = (block: Block) => /REDIS_URL/.test(block.code);
+  const app = join(work, 'readme-app');
+  const setUp = () => {
+    if (existsSync(app)) return;
     mkdirSync(app, { recursive: true });
     for (const pkg of packages) install(pkg, app);
     for (const name of ['express', 'fastify', 'ioredis']) link(name, join(root, 'test'), app);
     link('prom-client', join(root, 'packages', 'ops'), app);
     writeTsconfig(app);
+  };
+  const runAll = async (list: Block[], env: NodeJS.ProcessEnv) => {
+    for (const [index, block] of list.entries()) {
+      const run = await runBlock(block, app, { JAILKEEPER_TOKEN: TOKEN, ...env }, index);
+      assert.ok(run.ok, `${where(block)} failed:\n${run.output}`);
+      for (const server of run.servers) assert.equal(typeof server.status, 'number', where(block));
+    }
+  };
+  const plain = blocks.filter((b) => !needsRedis(b));
+  const withRedis = blocks.filter(needsRedis);
+  it(`${plain.length} examples`, async () => {
+    setUp();
+    await runAll(plain, {});
+  });
+  it(`${withRedis.length} examples with Redis`, { skip: NO_REDIS }, async () => {
+    setUp();
     const redis = await startRedis();
     try {
-      for (const [index, block] of blocks.entries()) {
-        const run = await runBlock(block, app, { JAILKEEPER_TOKEN: TOKEN, REDIS_URL: redis.url }, index);
-        assert.ok(run.ok, `${where(block)} failed:\n${run.output}`);
-        for (const server of run.servers) assert.equal(typeof server.status, 'number', where(block));
-      }
+      await runAll(withRedis, { REDIS_URL: redis.url });
     } finally {
       await redis.stop();
     }

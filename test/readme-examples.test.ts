@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { NO_REDIS } from './needs.js';
 import { appFolder, type Block, blocksOf, documents, root, runBlock, TOKEN, where } from './readme-blocks.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -47,12 +48,12 @@ const needsRedis = (block: Block) => /REDIS_URL/.test(block.code);
 describe('every code block of the READMEs and docs runs as written', () => {
   let redis: TestRedis | undefined;
   before(async () => {
-    if (runnable.some(needsRedis)) redis = await startRedis();
+    if (runnable.some(needsRedis) && !NO_REDIS) redis = await startRedis();
   });
   after(() => redis?.stop());
 
   runnable.forEach((block, index) => {
-    it(where(block), async (t) => {
+    it(where(block), { skip: (needsRedis(block) && NO_REDIS) || false }, async (t) => {
       const run = await runBlock(block, dir, { JAILKEEPER_TOKEN: TOKEN, REDIS_URL: redis?.url }, index);
       assert.ok(run.ok, `${where(block)} failed:\n${run.output}`);
       // A block that starts a server must have one that answers (any status but a server error).
