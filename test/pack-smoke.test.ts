@@ -139,14 +139,14 @@ describe('packed packages load from CommonJS and ESM', () => {
       assert.match(files, /README\.md/);
       assert.match(files, /LICENSE/, 'ships its license');
       // Every file the exports map names ships: the ES module build and the CommonJS one, each with
-      // its declarations, and dist/cjs marked CommonJS so that Node and TypeScript read it as such.
+      // its declarations, and cjs/ marked CommonJS so that Node and TypeScript read it as such.
       const named = [...JSON.stringify(pkg.manifest.exports).matchAll(/:"(\.\/[^"]+)"/g)].map((m) => m[1]);
       for (const file of named) assert.ok(files.includes(`${file}\n`), `ships ${file}`);
       assert.ok(
-        named.some((f) => f?.startsWith('./dist/cjs/') && f.endsWith('.d.ts')),
+        named.some((f) => f?.startsWith('./cjs/') && f.endsWith('.d.ts')),
         'names CommonJS declarations',
       );
-      const marker = join(app, 'node_modules', pkg.manifest.name, 'dist', 'cjs', 'package.json');
+      const marker = join(app, 'node_modules', pkg.manifest.name, 'cjs', 'package.json');
       assert.deepEqual(JSON.parse(readFileSync(marker, 'utf8')), { type: 'commonjs' });
       assert.ok(!/\.tsbuildinfo/.test(files), 'ships no build state');
       // A reader who has only the package: every link of its README leads somewhere, to a page on
@@ -391,7 +391,7 @@ function linkFrameworks(app: string): void {
 }
 
 // CommonJS without Node's require(esm): what Jest, ts-node, older tooling and Node before 20.19 do.
-// Each entry point must load as real CommonJS (dist/cjs), not through an ES module.
+// Each entry point must load as real CommonJS (cjs/), not through an ES module.
 describe('every entry point of every package requires as CommonJS, with require(esm) off', () => {
   it(`${packages.length} packages`, () => {
     const app = join(work, 'cjs-only');
@@ -427,7 +427,7 @@ console.log(JSON.stringify(out));`,
       ),
     ) as Record<string, string[]>;
     for (const spec of entries) {
-      assert.match(loaded[spec]?.file ?? '', /\/dist\/cjs\//, `${spec} resolves to the CommonJS build`);
+      assert.match(loaded[spec]?.file ?? '', /\/cjs\//, `${spec} resolves to the CommonJS build`);
       assert.deepEqual(loaded[spec]?.names, esm[spec], `${spec}: the names of its ES module build`);
     }
     assert.ok(esm['@jailkeeper/core']?.includes('createJailkeeper'), 'the entry points export their APIs');
@@ -558,7 +558,7 @@ describe('LoginController', () => {
       statuses.push(await post(url));
       expect(statuses).toEqual([401, 401, 403]);
       expect(moduleRef.get(JailkeeperService)).toBeDefined();
-      expect(require.resolve('@jailkeeper/nestjs')).toMatch(/dist\\/cjs\\//);
+      expect(require.resolve('@jailkeeper/nestjs')).toMatch(/\\/cjs\\//);
     } finally {
       await app.close();
       await keeper.close();
@@ -653,5 +653,33 @@ describe('a NestJS project as `nest new` makes it (CommonJS, Jest, ts-jest) runs
     assert.equal(run.status, 0, `jest failed:\n${output}`);
     assert.match(output, /Tests:\s+1 passed, 1 total/);
     t.diagnostic(output.trim().split('\n').slice(-5).join(' | '));
+  });
+});
+
+// The console's front end is an optional peer of ops: an app without it that turns the console on
+// is refused at startup, naming the option and the package to install.
+describe('ops without @jailkeeper/console', () => {
+  it('console: true is refused at startup, naming the package', () => {
+    const app = join(work, 'ops-no-console');
+    mkdirSync(app, { recursive: true });
+    for (const pkg of packages.filter((p) => /\/(core|ops)$/.test(p.manifest.name))) install(pkg, app);
+    assert.ok(!existsSync(join(app, 'node_modules', '@jailkeeper', 'console')));
+    const script = `const { createJailkeeper } = require('@jailkeeper/core');
+const { createAdminApi } = require('@jailkeeper/ops');
+const keeper = createJailkeeper({ jails: { login: { statuses: [401] } } });
+const token = 'a-token-of-at-least-sixteen-characters';
+createAdminApi(keeper, { token }); // without the console: fine
+try {
+  createAdminApi(keeper, { token, console: true });
+  console.log(JSON.stringify({ threw: false }));
+} catch (error) {
+  console.log(JSON.stringify({ code: error.code, option: error.option, message: error.message }));
+}
+keeper.close();`;
+    const output = execFileSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8' });
+    const refused = JSON.parse(output) as { code?: string; option?: string; message?: string };
+    assert.equal(refused.code, 'JK_ERR_INVALID_OPTION');
+    assert.match(refused.option ?? '', /(^|\.)console$/);
+    assert.match(refused.message ?? '', /npm install @jailkeeper\/console/);
   });
 });

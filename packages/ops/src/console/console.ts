@@ -83,7 +83,7 @@ export function createConsoleHandler(
     input.maxAge === undefined ? 43_200_000 : toDurationMs(`${context.path}.maxAge`, input.maxAge);
   const now = () => backend.now();
   const sessions = new SessionStore({ idleMs, maxAgeMs, now });
-  const assets: Map<string, Asset> = loadAssets();
+  const assets: Map<string, Asset> = loadAssets(context.path);
   const timeline = new Timeline(now);
   let stopRefusals: (() => void) | undefined;
   const feed = new Feed(now, (active) => {
