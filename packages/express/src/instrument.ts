@@ -1,10 +1,12 @@
-import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core/adapter';
 import {
   type AdapterKit,
+  type ClientIdentity,
   canonicalRoute,
   mergeSlots,
   notHeld,
   type RouteJails,
+  type Slots,
+  type Targets,
 } from '@jailkeeper/core/adapter';
 import {
   chosen,

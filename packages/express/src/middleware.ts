@@ -1,10 +1,12 @@
 import type { Server } from 'node:http';
 import type { Jailkeeper } from '@jailkeeper/core';
-import type { Banned, ClientIdentity, GuardOptions, Slots, Targets } from '@jailkeeper/core/adapter';
 import {
   type AdapterKit,
   type AdapterOptions,
+  type Banned,
+  type ClientIdentity,
   createAdapterKit,
+  type GuardOptions,
   invalid,
   mergeFailed,
   mergeSlots,
@@ -13,6 +15,8 @@ import {
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
+  type Slots,
+  type Targets,
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';

@@ -1,7 +1,8 @@
 import type { Jailkeeper } from '@jailkeeper/core';
-import type { Banned, ClientIdentity, Slots } from '@jailkeeper/core/adapter';
 import {
   type AdapterOptions,
+  type Banned,
+  type ClientIdentity,
   checkKeys,
   createAdapterKit,
   mergeFailed,
@@ -10,6 +11,7 @@ import {
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
+  type Slots,
 } from '@jailkeeper/core/adapter';
 import type {
   FastifyInstance,

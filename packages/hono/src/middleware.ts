@@ -2,9 +2,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Jailkeeper } from '@jailkeeper/core';
-import type { ClientIdentity, Slots, Targets } from '@jailkeeper/core/adapter';
 import {
   type AdapterKit,
+  type ClientIdentity,
   checkKeys,
   createAdapterKit,
   mergeFailed,
@@ -13,6 +13,8 @@ import {
   type RefusalWriter,
   type RouteConfig,
   type RouteJails,
+  type Slots,
+  type Targets,
 } from '@jailkeeper/core/adapter';
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';

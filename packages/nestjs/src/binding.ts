@@ -1,7 +1,12 @@
 import type { Server } from 'node:http';
 import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
-import type { ClientIdentity } from '@jailkeeper/core/adapter';
-import { type AdapterKit, checkKeys, createAdapterKit, invalid } from '@jailkeeper/core/adapter';
+import {
+  type AdapterKit,
+  type ClientIdentity,
+  checkKeys,
+  createAdapterKit,
+  invalid,
+} from '@jailkeeper/core/adapter';
 import { type JailkeeperMiddleware, jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
 import { type HttpAdapterHost, MetadataScanner, type ModulesContainer } from '@nestjs/core';
