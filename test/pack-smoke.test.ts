@@ -567,30 +567,33 @@ describe('LoginController', () => {
 });
 `;
 
-/** Installs Jest and ts-jest from the registry into `dir`, or says why it could not. */
+/**
+ * Installs Jest and ts-jest from the registry into `dir`. Returns the network error when the
+ * registry cannot be reached (the test is then skipped); any other failure fails the test.
+ */
 function installJest(dir: string): string | undefined {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'jest-tools', private: true }));
-  try {
-    execFileSync(
-      'npm',
-      [
-        'install',
-        '--no-audit',
-        '--no-fund',
-        '--loglevel=error',
-        'jest@30',
-        'ts-jest@29',
-        '@types/jest@30',
-        'typescript@5.9.3',
-      ],
-      { cwd: dir, encoding: 'utf8', stdio: 'pipe', timeout: 240_000 },
-    );
-    return undefined;
-  } catch (error) {
-    const { stderr, message } = error as { stderr?: string; message: string };
-    return (stderr || message).trim().split('\n').slice(-3).join(' ');
-  }
+  const run = spawnSync(
+    'npm',
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+      'jest@30',
+      'ts-jest@29',
+      '@types/jest@30',
+      'typescript@5.9.3',
+    ],
+    { cwd: dir, encoding: 'utf8', timeout: 240_000 },
+  );
+  if (run.status === 0) return undefined;
+  const output = `${run.stdout}${run.stderr}`;
+  const code = /npm error code (\S+)/.exec(output)?.[1];
+  const network = ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'ENETUNREACH'];
+  assert.ok(code !== undefined && network.includes(code), `npm install of Jest failed:\n${output}`);
+  return code;
 }
 
 describe('a NestJS project as `nest new` makes it (CommonJS, Jest, ts-jest) runs its spec', () => {
@@ -598,7 +601,7 @@ describe('a NestJS project as `nest new` makes it (CommonJS, Jest, ts-jest) runs
     const tools = join(work, 'jest-tools');
     const why = installJest(tools);
     if (why !== undefined) {
-      t.skip(`needs Jest and ts-jest from the npm registry, which could not be reached: ${why}`);
+      t.skip(`needs Jest and ts-jest from the npm registry, which could not be reached (${why})`);
       return;
     }
     const app = join(work, 'nest-jest');
