@@ -1,4 +1,5 @@
-import { createJailkeeper, createManualClock } from '@jailkeeper/core';
+import { createJailkeeper } from '@jailkeeper/core';
+import { createManualClock } from '@jailkeeper/core/operator';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 // @jailkeeper/ops is not a dependency of the benchmarks: its build is imported by path.

@@ -1,7 +1,8 @@
 // Micro-benchmarks of the engine's hot path, on the built package.
 // Run: pnpm -r build && node --expose-gc bench/core.bench.js
 
-import { createJailkeeper, createManualClock, presets } from '@jailkeeper/core';
+import { createJailkeeper, presets } from '@jailkeeper/core';
+import { createManualClock } from '@jailkeeper/core/operator';
 import { measure, measureAsync } from './measure.js';
 
 const clock = createManualClock();

@@ -18,6 +18,7 @@ import { until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { launch, NO_BROWSER, signIn, watch } from './console-harness.js';
+import { NO_REDIS } from './needs.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
@@ -36,6 +37,7 @@ let base: string;
 let stderr = '';
 
 before(async () => {
+  if (NO_REDIS) return;
   redis = await startRedis();
   client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   keeper = createJailkeeper({
@@ -103,7 +105,7 @@ async function call(
   return { status: res.status, headers: res.headers, json: () => JSON.parse(text), text };
 }
 
-describe('jailkeeper console (the fleet view)', () => {
+describe('jailkeeper console (the fleet view)', { skip: NO_REDIS }, () => {
   let session: Record<string, string>;
 
   it('serves the page on loopback and signs in with the token only', async () => {

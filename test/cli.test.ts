@@ -14,6 +14,7 @@ import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
 import { until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
+import { NO_REDIS } from './needs.js';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
 
 const BIN = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
@@ -49,6 +50,7 @@ let redisClient: Redis;
 let R: string[];
 
 before(async () => {
+  if (NO_REDIS) return;
   redis = await startRedis();
   redisClient = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   keeper = createJailkeeper({
@@ -60,12 +62,12 @@ before(async () => {
   R = ['--redis', redis.url, '--prefix', PREFIX];
 });
 after(async () => {
-  await keeper.close();
-  redisClient.disconnect();
-  await redis.stop();
+  await keeper?.close();
+  redisClient?.disconnect();
+  await redis?.stop();
 });
 
-describe('jailkeeper CLI against Redis, beside a running keeper', () => {
+describe('jailkeeper CLI against Redis, beside a running keeper', { skip: NO_REDIS }, () => {
   it('bans with its own duration and reason; the running keeper refuses the client at once', async () => {
     const ban = await cli([
       'ban',

@@ -12,13 +12,13 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  type Ban,
   type BanEvent,
   createJailkeeper,
   createMemoryStore,
   type Jailkeeper,
   type Store,
 } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import type { Page } from 'playwright-core';
 import {
   expressApp,

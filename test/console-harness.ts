@@ -5,23 +5,23 @@
  * Fastify with the admin API and its console mounted, and small helpers to act by keyboard and to
  * time an action in the browser.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Jailkeeper } from '@jailkeeper/core';
-import { jailkeeperAdmin as expressAdmin, jailkeeper } from '@jailkeeper/express';
-import { jailkeeperAdmin as fastifyAdmin, jailkeeperPlugin } from '@jailkeeper/fastify';
+import { jailkeeper } from '@jailkeeper/express';
+import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import { jailkeeperAdmin as expressAdmin } from '@jailkeeper/ops/express';
+import { jailkeeperAdmin as fastifyAdmin } from '@jailkeeper/ops/fastify';
 import express from 'express';
 import Fastify from 'fastify';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { CHROMIUM, NO_CHROMIUM } from './needs.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 /** The skip reason when there is no browser: the suite must pass on a machine with Node and npm only. */
-export const NO_BROWSER = existsSync(CHROMIUM)
-  ? false
-  : `no Chromium at ${CHROMIUM} (apt-get install -y chromium): the console's browser tests are skipped`;
+export const NO_BROWSER = NO_CHROMIUM;
 
 const TOKEN = 'console-browser-test-token';
 

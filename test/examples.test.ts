@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { NO_REDIS } from './needs.js';
 import { startRedis } from './redis-server.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,6 +16,12 @@ describe('the examples run as the README says', () => {
       timeout: 60_000,
     });
     assert.match(stdout, /jailkeeper banned 127\.0\.66\.6 in jail "login" for 1h/);
+    // The story reads in the attacker's order: the fifth guess's 401, then the ban, then the 403s.
+    const lines = stdout.split('\n');
+    const fifth = lines.findIndex((l) => /mallory\s+POST \/login, guess "dragon"\s+-> 401/.test(l));
+    const ban = lines.findIndex((l) => /jailkeeper banned 127\.0\.66\.6 in jail "login"/.test(l));
+    const sixth = lines.findIndex((l) => /mallory\s+POST \/login, guess "monkey"\s+-> 403/.test(l));
+    assert.ok(fifth !== -1 && fifth < ban && ban < sixth, `out of order:\n${stdout}`);
     assert.match(stdout, /mallory\s+GET \/ \(any route: the ban is app-wide\)\s+-> 403/);
     assert.match(stdout, /alice\s+GET \/ \(untouched\)\s+-> 200/);
     assert.match(stdout, /alice\s+GET \/ws x5, all 403 \(exempt: never counted\)\s+-> 200/);
@@ -63,7 +70,7 @@ describe('the examples run as the README says', () => {
     assert.match(stdout, /banned\s+-> 127\.0\.66\.6 in jail "login"$/m);
   });
 
-  it('cluster-redis: a ban made on one instance is refused by the others', async () => {
+  it('cluster-redis: a ban made on one instance is refused by the others', { skip: NO_REDIS }, async () => {
     const redis = await startRedis();
     try {
       const { stdout } = await run(process.execPath, [join(root, 'examples/cluster-redis/run.js')], {

@@ -6,16 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Ban } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { exportBans } from '@jailkeeper/ops';
-
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-const IPSET = ['/usr/sbin/ipset', '/sbin/ipset'].find((p) => existsSync(p));
+import { IPSET, NGINX, NO_IPSET, NO_NGINX } from './needs.js';
 
 const now = Date.now();
 const ban = (client: string, endMs = now + 3600_000): Ban => ({
@@ -53,7 +50,7 @@ async function nginxTest(http: string): Promise<{ status: number | null; output:
 
 describe('export formats, loaded by their programs', () => {
   it('nginx-geo passes nginx -t and refuses with 444 by the geo variable', {
-    skip: NGINX ? false : 'nginx is not installed',
+    skip: NO_NGINX,
   }, async () => {
     const file = join(dir, 'banned-geo.conf');
     const text = exportBans(BANS, 'nginx-geo');
@@ -69,7 +66,7 @@ describe('export formats, loaded by their programs', () => {
   });
 
   it('nginx-map lines pass nginx -t inside a geo block of the operator', {
-    skip: NGINX ? false : 'nginx is not installed',
+    skip: NO_NGINX,
   }, async () => {
     const file = join(dir, 'banned-map.conf');
     await writeFile(file, exportBans(BANS, 'nginx-map'));
@@ -80,7 +77,7 @@ describe('export formats, loaded by their programs', () => {
   });
 
   it('ipset restore -! loads both sets in a network namespace of its own', {
-    skip: IPSET ? false : 'ipset is not installed',
+    skip: NO_IPSET,
   }, async (t) => {
     const file = join(dir, 'banned.ipset');
     await writeFile(file, exportBans(BANS, 'ipset', { name: 'jktest' }));

@@ -17,6 +17,7 @@ import { createMetrics } from '@jailkeeper/ops';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import express from 'express';
 import { Redis } from 'ioredis';
+import { NO_REDIS } from './needs.js';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
 import { TcpProxy } from './tcp-proxy.js';
 
@@ -26,12 +27,13 @@ const keepers: Jailkeeper[] = [];
 let run = 0;
 
 before(async () => {
+  if (NO_REDIS) return;
   redis = await startRedis();
 });
 after(async () => {
   await Promise.all(keepers.map((k) => k.close()));
   for (const c of clients) c.disconnect();
-  await redis.stop();
+  await redis?.stop();
 });
 
 const JAILS: JailkeeperOptions['jails'] = {
@@ -85,7 +87,7 @@ const address = (i: number) =>
     ? `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
     : `2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::1`;
 
-describe('20,000 active bans', () => {
+describe('20,000 active bans', { skip: NO_REDIS }, () => {
   it('a restarted instance loads them in batches, enforces every one from its first request, and bans a new attacker at exactly maxRetry', async () => {
     const prefix = `jk14-${process.pid}-${run++}:`;
     const first = keeper(prefix);
@@ -135,7 +137,7 @@ describe('20,000 active bans', () => {
   });
 });
 
-describe('the store’s clock', () => {
+describe('the store’s clock', { skip: NO_REDIS }, () => {
   for (const [name, skewMs] of [
     ['2 h ahead', 2 * 3_600_000],
     ['2 h behind', -2 * 3_600_000],
@@ -164,7 +166,7 @@ describe('the store’s clock', () => {
   }
 });
 
-describe('before ready', () => {
+describe('before ready', { skip: NO_REDIS }, () => {
   it('with Redis slowed by 80 ms, a banned client’s first request is refused (the adapter waits for the bans)', async () => {
     const prefix = `jk14-${process.pid}-${run++}:`;
     const maker = keeper(prefix);
@@ -193,7 +195,7 @@ describe('before ready', () => {
   });
 });
 
-describe('outages: visible, each one', () => {
+describe('outages: visible, each one', { skip: NO_REDIS }, () => {
   it('warns at the start of every outage, says what happened, logs its end with its length, counts store errors', async () => {
     const prefix = `jk14-${process.pid}-${run++}:`;
     const proxy = new TcpProxy(redis.port);

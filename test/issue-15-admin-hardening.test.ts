@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, describe, it } from 'node:test';
-import { type Ban, createJailkeeper, createMemoryStore, type Store } from '@jailkeeper/core';
+import { createJailkeeper, createMemoryStore, type Store } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { start } from '@jailkeeper/example-express-login/app.js';
 import { createAdminApi } from '@jailkeeper/ops';
 

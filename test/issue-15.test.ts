@@ -12,7 +12,6 @@ import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { serve } from '@hono/node-server';
 import {
-  type ClientIdentity,
   createJailkeeper,
   createMemoryStore,
   type Jailkeeper,
@@ -21,6 +20,7 @@ import {
   type Store,
 } from '@jailkeeper/core';
 import type { AdapterOptions, RefusalInfo } from '@jailkeeper/core/adapter';
+import type { ClientIdentity } from '@jailkeeper/core/operator';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';

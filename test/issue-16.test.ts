@@ -19,18 +19,10 @@ import {
   type JailkeeperOptions,
 } from '@jailkeeper/core';
 import { quietLogger } from '@jailkeeper/core/testing';
-import {
-  jailkeeperAdmin as honoAdmin,
-  jailkeeper as honoJailkeeper,
-  type JailkeeperEnv,
-} from '@jailkeeper/hono';
-import {
-  JailkeeperAdminModule,
-  JailkeeperExempt,
-  JailkeeperJails,
-  JailkeeperModule,
-  JailkeeperService,
-} from '@jailkeeper/nestjs';
+import { jailkeeper as honoJailkeeper, type JailkeeperEnv } from '@jailkeeper/hono';
+import { JailkeeperExempt, JailkeeperJails, JailkeeperModule, JailkeeperService } from '@jailkeeper/nestjs';
+import { jailkeeperAdmin as honoAdmin } from '@jailkeeper/ops/hono';
+import { JailkeeperAdminModule } from '@jailkeeper/ops/nestjs';
 import {
   type ArgumentsHost,
   Catch,

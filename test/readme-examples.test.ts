@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { NO_REDIS } from './needs.js';
 import { appFolder, type Block, blocksOf, documents, root, runBlock, TOKEN, where } from './readme-blocks.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -37,6 +39,8 @@ appFolder(dir, {
   'reflect-metadata': join(root, 'test', 'node_modules', 'reflect-metadata'),
   rxjs: join(root, 'test', 'node_modules', 'rxjs'),
   'prom-client': join(ws('ops'), 'node_modules', 'prom-client'),
+  '@types/node': join(root, 'node_modules', '@types', 'node'),
+  '@types/express': join(root, 'test', 'node_modules', '@types', 'express'),
 });
 
 const needsRedis = (block: Block) => /REDIS_URL/.test(block.code);
@@ -44,12 +48,12 @@ const needsRedis = (block: Block) => /REDIS_URL/.test(block.code);
 describe('every code block of the READMEs and docs runs as written', () => {
   let redis: TestRedis | undefined;
   before(async () => {
-    if (runnable.some(needsRedis)) redis = await startRedis();
+    if (runnable.some(needsRedis) && !NO_REDIS) redis = await startRedis();
   });
   after(() => redis?.stop());
 
   runnable.forEach((block, index) => {
-    it(where(block), async (t) => {
+    it(where(block), { skip: (needsRedis(block) && NO_REDIS) || false }, async (t) => {
       const run = await runBlock(block, dir, { JAILKEEPER_TOKEN: TOKEN, REDIS_URL: redis?.url }, index);
       assert.ok(run.ok, `${where(block)} failed:\n${run.output}`);
       // A block that starts a server must have one that answers (any status but a server error).
@@ -86,5 +90,56 @@ describe('every code block of the READMEs and docs runs as written', () => {
     );
     assert.ok(loading.length > 0, 'some example uses a store that loads');
     for (const block of loading) assert.match(block.code, /await keeper\.ready/, where(block));
+  });
+});
+
+// A TypeScript user pastes the examples into a strict project: every block that runs (JavaScript
+// ones checked as JavaScript, with checkJs) must also compile under `strict`, as the type
+// declarations of the packages describe them. A token from process.env is `string | undefined`, a
+// request body is unknown until the route says what it is, a handler's parameters have types.
+describe('every code block of the READMEs and docs compiles under strict', () => {
+  it(`${runnable.length} blocks`, async () => {
+    const types = join(dir, 'strict');
+    mkdirSync(types, { recursive: true });
+    const files = runnable.map((block, index) => {
+      const commonJs = block.lang === 'js' && /\brequire\(/.test(block.code) && !/^import /m.test(block.code);
+      const file = `block-${index}.${block.lang === 'ts' ? 'mts' : commonJs ? 'cjs' : 'mjs'}`;
+      writeFileSync(join(types, file), block.code);
+      return { file, block };
+    });
+    writeFileSync(
+      join(types, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'nodenext',
+          target: 'es2022',
+          strict: true,
+          allowJs: true,
+          checkJs: true,
+          noEmit: true,
+          skipLibCheck: true,
+          experimentalDecorators: true,
+          emitDecoratorMetadata: true,
+          types: ['node'],
+        },
+        files: files.map((f) => f.file),
+      }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const output = await new Promise<string>((resolve) => {
+      execFile(process.execPath, [tsc, '-p', types], { cwd: types, timeout: 180_000 }, (_error, stdout) =>
+        resolve(stdout),
+      );
+    });
+    // Each error names the README line it came from.
+    const errors = output
+      .split('\n')
+      .filter((line) => /error TS\d+/.test(line))
+      .map((line) => {
+        const at = /^block-(\d+)\.\w+\((\d+),\d+\): (.*)$/.exec(line);
+        const block = at ? files[Number(at[1])]?.block : undefined;
+        return block && at ? `${block.file}:${block.line + Number(at[2])}: ${at[3]}` : line;
+      });
+    assert.deepEqual(errors, []);
   });
 });

@@ -6,6 +6,7 @@ import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jail
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
+import { NO_REDIS } from './needs.js';
 import { activeIn } from './redis-bans.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
@@ -56,13 +57,14 @@ const rejections: unknown[] = [];
 const onRejection = (reason: unknown) => rejections.push(reason);
 
 before(async () => {
+  if (NO_REDIS) return;
   redis = await startRedis();
   process.on('unhandledRejection', onRejection);
 });
 after(async () => {
   await Promise.all(keepers.map((k) => k.close()));
   for (const c of clients) c.disconnect();
-  await redis.stop();
+  await redis?.stop();
   process.off('unhandledRejection', onRejection);
 });
 
@@ -85,7 +87,7 @@ function keeperOn(url: string, prefix: string) {
   return { keeper, store };
 }
 
-describe('redis store under slowness and data loss', () => {
+describe('redis store under slowness and data loss', { skip: NO_REDIS }, () => {
   for (const [index, delayMs] of [50, 500, 5000].entries()) {
     it(`Redis slowed by ${delayMs} ms: known bans enforced, latency bounded, bans everywhere within 5 s of recovery`, async () => {
       const proxy = new SlowProxy(redis.port);

@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  createJailkeeper,
-  createManualClock,
-  type Jailkeeper,
-  type JailkeeperOptions,
-} from '@jailkeeper/core';
+import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import { createManualClock } from '@jailkeeper/core/operator';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
+import { NO_REDIS } from './needs.js';
 import { activeIn } from './redis-bans.js';
 import { freePort, startRedis, type TestRedis } from './redis-server.js';
 
@@ -18,12 +15,13 @@ const keepers: Jailkeeper[] = [];
 let run = 0;
 
 before(async () => {
+  if (NO_REDIS) return;
   redis = await startRedis();
 });
 after(async () => {
   await Promise.all(keepers.map((k) => k.close()));
   for (const c of clients) c.disconnect();
-  await redis.stop();
+  await redis?.stop();
 });
 
 const JAILS: JailkeeperOptions['jails'] = {
@@ -47,7 +45,7 @@ async function keeper(prefix: string, extra: Partial<JailkeeperOptions> = {}, st
 
 const fail = (ip: string) => ({ client: ip, method: 'POST', route: '/login', path: '/login', status: 401 });
 
-describe('redis store: one jail for every instance', () => {
+describe('redis store: one jail for every instance', { skip: NO_REDIS }, () => {
   it('failures spread over instances ban at exactly maxRetry, and every instance refuses', async () => {
     const prefix = `jks${process.pid}-${run++}:`;
     const [a, b, c] = [await keeper(prefix), await keeper(prefix), await keeper(prefix)];
@@ -146,7 +144,7 @@ describe('redis store: one jail for every instance', () => {
   });
 });
 
-describe('redis store: when Redis fails', () => {
+describe('redis store: when Redis fails', { skip: NO_REDIS }, () => {
   it('down at start: the app starts, counts and bans locally, and writes back on recovery', async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
@@ -233,7 +231,7 @@ describe('redis store: when Redis fails', () => {
   });
 });
 
-describe('redis store: onStoreError', () => {
+describe('redis store: onStoreError', { skip: NO_REDIS }, () => {
   it("'deny' refuses every client but the ignored ones while Redis is down, and stops on recovery", async () => {
     const port = await freePort();
     const url = `redis://127.0.0.1:${port}`;
@@ -276,7 +274,7 @@ describe('redis store: onStoreError', () => {
   });
 });
 
-describe('redis store: the runtime ignore list is shared', () => {
+describe('redis store: the runtime ignore list is shared', { skip: NO_REDIS }, () => {
   it('an entry added on one instance protects the client on every instance, and its removal too', async () => {
     const prefix = `jk-ign${++run}:`;
     const a = await keeper(prefix);

@@ -3,7 +3,7 @@
  * hand-computed client. Run by the core resolver's unit test, and by the framework adapters through
  * real requests, so that every adapter resolves clients exactly as core does.
  */
-import type { ClientIpHeader } from '@jailkeeper/core';
+import type { ClientIpHeader } from '@jailkeeper/core/operator';
 
 export interface SpoofRow {
   readonly name: string;

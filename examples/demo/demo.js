@@ -36,11 +36,17 @@ function http(url, { method = 'GET', from, body, headers = {} }) {
   });
 }
 
+// What the keepers announce (a ban, a pardon) is held and told after the line of the request that
+// caused it: the keeper bans when it records the fifth failure, before that 401 has reached the
+// attacker, but the story reads in the order the attacker lives it.
+const announced = [];
+const announce = (text) => announced.push(text);
 const line = (who, what, result) => {
   const extra = result.retryAfter
     ? ` (Retry-After: ${formatDuration(Number(result.retryAfter) * 1000)})`
     : '';
   console.log(`   ${who.padEnd(8)} ${what.padEnd(44)} -> ${result.status}${extra}`);
+  for (const text of announced.splice(0)) console.log(text);
 };
 const settle = () => new Promise((r) => setTimeout(r, 30));
 
@@ -49,10 +55,10 @@ console.log('\njailkeeper demo: three small apps, a legitimate user and an attac
 // 1. Express login protection.
 const login = await startLogin({ port: 0, admin: ADMIN });
 login.keeper.on('ban', (b) =>
-  console.log(`   >>> jailkeeper banned ${b.client} in jail "${b.jail}" for ${formatDuration(b.durationMs)}`),
+  announce(`   >>> jailkeeper banned ${b.client} in jail "${b.jail}" for ${formatDuration(b.durationMs)}`),
 );
 login.keeper.on('pardon', (p) =>
-  console.log(`   >>> ${p.ip} logged in: it may now fail ${p.maxRetry} times, not 5`),
+  announce(`   >>> ${p.ip} logged in: it may now fail ${p.maxRetry} times, not 5`),
 );
 console.log(`1. Express login (${login.url}), jail "login": 5 failures in 10m ban for 1h.`);
 line(
@@ -103,7 +109,7 @@ console.log(
 // 2. Fastify and the /ws incident.
 const live = await startWs({ port: 0 });
 live.keeper.on('ban', (b) =>
-  console.log(`   >>> jailkeeper banned ${b.client} in jail "${b.jail}" for ${formatDuration(b.durationMs)}`),
+  announce(`   >>> jailkeeper banned ${b.client} in jail "${b.jail}" for ${formatDuration(b.durationMs)}`),
 );
 console.log(
   `2. Fastify (${live.url}): /ws answers 403 by design to addresses off its whitelist; jail "forbidden" bans at 2.`,

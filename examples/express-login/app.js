@@ -1,8 +1,9 @@
 // Login protection with Express: five wrong passwords within ten minutes ban for an hour; a user
 // who logged in gets twenty tries instead of five (never immunity); the admin is never banned.
 import { createJailkeeper } from '@jailkeeper/core';
-import { jailkeeper, jailkeeperAdmin } from '@jailkeeper/express';
+import { jailkeeper } from '@jailkeeper/express';
 import { createMetrics } from '@jailkeeper/ops';
+import { jailkeeperAdmin } from '@jailkeeper/ops/express';
 import express from 'express';
 
 const USERS = { alice: 'correct horse' };

@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { until } from '@jailkeeper/core/testing';
+import { NO_REDIS } from '../needs.js';
 import { deploy, type Fleet, FRAMEWORKS, STORES } from './fleet.js';
 import { freshClient, parallelGet, streamGet } from './traffic.js';
 
@@ -26,7 +27,7 @@ describe('an app-wide jail (any 403, maxRetry 2)', () => {
   });
   for (const framework of FRAMEWORKS) {
     for (const store of STORES) {
-      describe(`${framework.name}, ${store.name}`, () => {
+      describe(`${framework.name}, ${store.name}`, { skip: (store.redis && NO_REDIS) || false }, () => {
         let fleet: Fleet;
         before(async () => {
           fleet = await deploy(framework, store, {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { NO_REDIS } from '../needs.js';
 import {
   CHECK_MS,
   deploy,
@@ -58,7 +59,7 @@ function login(port: number, agent: Agent, password: string): Promise<number> {
 describe('a legitimate browser beside an attacker', () => {
   for (const framework of FRAMEWORKS) {
     for (const store of STORES) {
-      describe(`${framework.name}, ${store.name}`, () => {
+      describe(`${framework.name}, ${store.name}`, { skip: (store.redis && NO_REDIS) || false }, () => {
         let fleet: Fleet;
         before(async () => {
           fleet = await deploy(framework, store, {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { until } from '@jailkeeper/core/testing';
+import { NO_REDIS } from '../needs.js';
 import {
   AT_ONCE,
   deploy,
@@ -47,7 +48,7 @@ export function attackMatrix(title: string, rows: readonly AttackRow[]): void {
     });
     for (const framework of FRAMEWORKS) {
       for (const store of STORES) {
-        describe(`${framework.name}, ${store.name}`, () => {
+        describe(`${framework.name}, ${store.name}`, { skip: (store.redis && NO_REDIS) || false }, () => {
           let fleet: Fleet;
           before(async () => {
             fleet = await deploy(framework, store, { jails: { login: LOGIN_JAIL } });

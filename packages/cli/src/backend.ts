@@ -1,4 +1,4 @@
-import type { Ban } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { type BanJson, banJson, type ExportFormat } from '@jailkeeper/ops';
 
 /** A ban as the CLI prints it: the admin API's JSON, with its time left. */

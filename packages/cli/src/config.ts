@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configWarnings, type JailkeeperOptions, resolveOptions } from '@jailkeeper/core';
+import type { JailkeeperOptions } from '@jailkeeper/core';
+import { configWarnings, resolveOptions } from '@jailkeeper/core/operator';
 import { CliError, EXIT } from './errors.js';
 
 /** One problem `check-config` found. */
@@ -10,6 +11,12 @@ export interface ConfigProblem {
   readonly option: string;
   readonly message: string;
 }
+
+/**
+ * `import()` as Node runs it, in both builds: compiled to CommonJS, tsc would turn an `import()`
+ * into a `require()`, which cannot load an ES module config (nor take a file URL).
+ */
+const importModule = new Function('url', 'return import(url)') as (url: string) => Promise<unknown>;
 
 /**
  * Loads a jailkeeper configuration: a `.json` file, or a `.js`/`.mjs`/`.cjs` module whose default
@@ -22,7 +29,7 @@ export async function loadConfig(file: string): Promise<Record<string, unknown>>
     if (extname(path) === '.json') {
       value = JSON.parse(await readFile(path, 'utf8'));
     } else {
-      const mod = (await import(pathToFileURL(path).href)) as { default?: unknown; config?: unknown };
+      const mod = (await importModule(pathToFileURL(path).href)) as { default?: unknown; config?: unknown };
       value = mod.default ?? mod.config;
     }
   } catch (error) {

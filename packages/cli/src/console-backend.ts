@@ -1,4 +1,5 @@
-import type { Ban, ResolvedOptions } from '@jailkeeper/core';
+import type { ResolvedOptions } from '@jailkeeper/core/operator';
+import type { Ban } from '@jailkeeper/core/store';
 import {
   type ConsoleBackend,
   createBanPager,

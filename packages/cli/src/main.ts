@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { formatDuration, JailkeeperError, toBanTimeMs } from '@jailkeeper/core';
+import { formatDuration, JailkeeperError } from '@jailkeeper/core';
+import { toBanTimeMs } from '@jailkeeper/core/operator';
 import { EXPORT_FORMATS } from '@jailkeeper/ops';
 import { consoleCommand } from './commands/console.js';
 import { exportCommand } from './commands/export.js';
@@ -10,6 +11,7 @@ import { type Io, OPTIONS, openBackend, printJson, usage } from './commands/shar
 import { checkConfig, loadConfig } from './config.js';
 import { CliError, EXIT } from './errors.js';
 import { bansTable, sortBans, statusText } from './format.js';
+import modulePath from './module-path.cjs';
 
 /** The CLI's usage text, printed by `jailkeeper --help` and after a wrong argument. */
 export const USAGE = `Usage: jailkeeper <command> [options]
@@ -40,7 +42,7 @@ Exit codes: 0 ok, 1 problems found, 2 wrong arguments, 3 Redis or the app unreac
 
 /** The CLI's version, from its package.json (a folder above both src/ and dist/). */
 function version(): string {
-  return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+  return (createRequire(modulePath)('../package.json') as { version: string }).version;
 }
 
 async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number> {

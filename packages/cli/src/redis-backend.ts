@@ -1,13 +1,13 @@
+import { JailkeeperError } from '@jailkeeper/core';
 import {
-  type Ban,
   DEFAULTS,
   IgnoreList,
   isJailName,
-  JailkeeperError,
   parseIgnoreEntry,
   requireClient,
   toBanTimeMs,
-} from '@jailkeeper/core';
+} from '@jailkeeper/core/operator';
+import type { Ban } from '@jailkeeper/core/store';
 import { type ExportFormat, exportBans } from '@jailkeeper/ops';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';

@@ -1,4 +1,4 @@
-import type { BrokenLink, ObserveResult } from '@jailkeeper/core';
+import type { BrokenLink, ObserveResult } from '@jailkeeper/core/operator';
 
 /** What the log says of one client, over the whole log (requests refused after a ban included). */
 export interface ClientProfile {

@@ -1,14 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
-import {
-  type BanEvent,
-  type CrawlerResolver,
-  createJailkeeper,
-  createManualClock,
-  type JailkeeperOptions,
-  type ObserveResult,
-} from '@jailkeeper/core';
+import { type BanEvent, createJailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import { type CrawlerResolver, createManualClock, type ObserveResult } from '@jailkeeper/core/operator';
 import { type CombinedEntry, createCombinedParser, type LogEntry, parseJsonLine } from './log-line.js';
 import {
   type ClientProfile,

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { BAD_BOT_AGENTS, presets } from '@jailkeeper/core';
+import { presets } from '@jailkeeper/core';
+import { BAD_BOT_AGENTS } from '@jailkeeper/core/operator';
 import { FAIL2BAN_CONF, FAIL2BAN_SKIP } from './fail2ban-data.js';
 
 describe("presets.badBots: fail2ban's bad-bot list", () => {

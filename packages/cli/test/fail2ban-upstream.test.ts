@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { CrawlerResolver } from '@jailkeeper/core';
+import type { CrawlerResolver } from '@jailkeeper/core/operator';
 import { type ImportResult, importFail2ban } from '../src/fail2ban.js';
 import { readFilters } from '../src/fail2ban-files.js';
 import { createCombinedParser } from '../src/log-line.js';

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createJailkeeper, createManualClock, type JailOptions, presets } from '../src/index.js';
+import { createJailkeeper, type JailOptions, presets } from '../src/index.js';
+import { createManualClock } from '../src/operator/index.js';
 import { quietLogger } from '../src/testing/helpers.js';
 
 /** The 8 spellings of issue 27, each of a probe file name: percent-encoding, a backslash, dot segments, trailing dot and space, `;params`, NUL. */

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { networkOf } from '../src/engine/failure-judge.js';
-import { configWarnings, createJailkeeper, createManualClock, type JailOptions } from '../src/index.js';
+import { createJailkeeper, type JailOptions } from '../src/index.js';
+import { configWarnings, createManualClock } from '../src/operator/index.js';
 import { compileProbes } from '../src/paths/probe-match.js';
 import { quietLogger } from '../src/testing/helpers.js';
 

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type BanEvent, createJailkeeper, createManualClock, type JailOptions } from '../src/index.js';
+import { type BanEvent, createJailkeeper, type JailOptions } from '../src/index.js';
+import { createManualClock } from '../src/operator/index.js';
 import { quietLogger, until } from '../src/testing/index.js';
 
 const login = {

@@ -6,18 +6,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createAdapterKit, type RefusalWriter } from '../src/adapter/index.js';
-import {
-  type Ban,
-  createJailkeeper,
-  createManualClock,
-  createMemoryStore,
-  type FailureResult,
-  type ManualClock,
-  type Store,
-  type StoreContext,
-  type StoreJailStatus,
-} from '../src/index.js';
+import { createJailkeeper, createMemoryStore, type Store } from '../src/index.js';
+import { createManualClock, type ManualClock } from '../src/operator/index.js';
 import { BanTable } from '../src/store/ban-table.js';
+import type { Ban, FailureResult, StoreContext, StoreJailStatus } from '../src/store/index.js';
 import { contextFor, quietLogger, recordingLogger, until } from '../src/testing/index.js';
 
 type ClientIdentity = NonNullable<ReturnType<ReturnType<typeof createJailkeeper>['identify']>>;

@@ -1,19 +1,21 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import {
-  type BanDuration,
   type BanEvent,
   createJailkeeper,
   createMemoryStore,
   type Duration,
-  type DurationString,
   type JailkeeperOptions,
   type JailOptions,
-  type ObserveResult,
   parseDuration,
+} from '../src/index.js';
+import {
+  type BanDuration,
+  type DurationString,
+  type ObserveResult,
   toBanTimeMs,
   type Verdict,
-} from '../src/index.js';
+} from '../src/operator/index.js';
 
 // Checked by `tsc -p tsconfig.test.json`: each @ts-expect-error fails the typecheck if the
 // public types ever accept what they must refuse.

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
-import { type Jailkeeper, JailkeeperConfigError, type ProxyTrust } from '@jailkeeper/core';
+import { type Jailkeeper, JailkeeperConfigError } from '@jailkeeper/core';
+import type { ProxyTrust } from '@jailkeeper/core/adapter';
 
 /** The part of an Express app (4 or 5) read here. */
 interface ExpressApp {

@@ -1,5 +1,11 @@
-import type { Targets } from '@jailkeeper/core';
-import { type AdapterKit, Attempt, canonicalRoute, notHeld, type RouteJails } from '@jailkeeper/core/adapter';
+import {
+  type AdapterKit,
+  Attempt,
+  canonicalRoute,
+  notHeld,
+  type RouteJails,
+  type Targets,
+} from '@jailkeeper/core/adapter';
 import type { Response as ExpressResponse } from 'express';
 import {
   chosen,

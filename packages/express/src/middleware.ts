@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
-import type { ClientIdentity, GuardOptions, Jailkeeper, Targets } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
 import {
   type AdapterOptions,
+  type ClientIdentity,
   createAdapterKit,
+  type GuardOptions,
   invalid,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
+  type Targets,
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';

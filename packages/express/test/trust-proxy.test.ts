@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { describe, it } from 'node:test';
 import {
-  canonicalIp,
   createJailkeeper,
   type FailureEvent,
   type JailkeeperConfigError,
   type JailkeeperOptions,
 } from '@jailkeeper/core';
+import { canonicalIp } from '@jailkeeper/core/adapter';
 import express5 from 'express';
 import express4 from 'express4';
 import request from 'supertest';

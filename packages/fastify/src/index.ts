@@ -1,3 +1,3 @@
-export { type JailkeeperAdminOptions, jailkeeperAdmin } from './admin.js';
+export type { RefusalInfo } from '@jailkeeper/core/adapter';
 export { jailkeeperPlugin, jailkeeperPlugin as default } from './plugin.js';
 export type { JailkeeperFastifyOptions, JailkeeperRequest, JailkeeperRouteConfig } from './types.js';

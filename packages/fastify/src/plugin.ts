@@ -1,11 +1,12 @@
-import type { ClientIdentity, Targets } from '@jailkeeper/core';
 import {
   type Attempt,
+  type ClientIdentity,
   checkKeys,
   createAdapterKit,
   type RefusalInfo,
   type RefusalWriter,
   type RouteJails,
+  type Targets,
 } from '@jailkeeper/core/adapter';
 import type {
   FastifyInstance,

@@ -1,7 +1,7 @@
 // The plugin's public types: its options, the route config, and what it adds to Fastify's
 // request, reply and instance (`declare module 'fastify'`).
-import type { ClientIdentity, Jailkeeper } from '@jailkeeper/core';
-import type { AdapterOptions, RouteConfig } from '@jailkeeper/core/adapter';
+import type { Jailkeeper } from '@jailkeeper/core';
+import type { AdapterOptions, ClientIdentity, RouteConfig } from '@jailkeeper/core/adapter';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** Per-route setting, in `config.jailkeeper`: `false` counts nothing; `{ jails }` counts only in those. */

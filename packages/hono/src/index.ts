@@ -1,4 +1,4 @@
-export { jailkeeperAdmin } from './admin.js';
+export type { RefusalInfo } from '@jailkeeper/core/adapter';
 export { jailkeeper } from './middleware.js';
 export type {
   JailkeeperContext,

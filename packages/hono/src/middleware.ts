@@ -1,14 +1,16 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { ClientIdentity, Jailkeeper, Targets } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
 import {
   type Attempt,
+  type ClientIdentity,
   checkKeys,
   createAdapterKit,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
   type RouteJails,
+  type Targets,
 } from '@jailkeeper/core/adapter';
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';

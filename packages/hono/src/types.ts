@@ -2,8 +2,7 @@
 // route-level helpers.
 import type { Server } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
-import type { ClientIdentity } from '@jailkeeper/core';
-import type { RefusalInfo, RefusalOptions, RouteConfig } from '@jailkeeper/core/adapter';
+import type { ClientIdentity, RefusalInfo, RefusalOptions, RouteConfig } from '@jailkeeper/core/adapter';
 import type { Context, MiddlewareHandler } from 'hono';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */

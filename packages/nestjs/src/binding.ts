@@ -1,11 +1,12 @@
 import type { Server } from 'node:http';
+import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import {
+  type AdapterKit,
   type ClientIdentity,
-  createJailkeeper,
-  type Jailkeeper,
-  type JailkeeperOptions,
-} from '@jailkeeper/core';
-import { type AdapterKit, checkKeys, createAdapterKit, invalid } from '@jailkeeper/core/adapter';
+  checkKeys,
+  createAdapterKit,
+  invalid,
+} from '@jailkeeper/core/adapter';
 import { type JailkeeperMiddleware, jailkeeper } from '@jailkeeper/express';
 import { jailkeeperPlugin } from '@jailkeeper/fastify';
 import { type HttpAdapterHost, MetadataScanner, type ModulesContainer } from '@nestjs/core';

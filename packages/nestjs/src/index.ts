@@ -1,4 +1,4 @@
-export { JailkeeperAdminModule, type JailkeeperAdminModuleOptions } from './admin.js';
+export type { RefusalInfo } from '@jailkeeper/core/adapter';
 export { JAILKEEPER_ROUTE, JailkeeperExempt, JailkeeperJails, JailkeeperRoute } from './decorators.js';
 export { JailkeeperModule } from './module.js';
 export {

@@ -1,4 +1,5 @@
-import type { ClientIdentity, Jailkeeper } from '@jailkeeper/core';
+import type { Jailkeeper } from '@jailkeeper/core';
+import type { ClientIdentity } from '@jailkeeper/core/adapter';
 import type { JailkeeperBinding } from './binding.js';
 
 /**

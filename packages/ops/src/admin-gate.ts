@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { IpSet, JailkeeperConfigError, parseIp, requireClient } from '@jailkeeper/core';
+import { JailkeeperConfigError } from '@jailkeeper/core';
 import { invalid, networkList } from '@jailkeeper/core/adapter';
+import { IpSet, parseIp, requireClient } from '@jailkeeper/core/operator';
 import { type AdminRequest, type AdminResponse, failure } from './admin-http.js';
 import type { AuditLog } from './console/audit-log.js';
 import { type LockoutOptions, TokenLockout } from './token-lockout.js';

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Ban, type BanDuration, type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
+import { type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys } from '@jailkeeper/core/adapter';
+import type { BanDuration } from '@jailkeeper/core/operator';
+import type { Ban } from '@jailkeeper/core/store';
 import { AdminGate, callerKey } from './admin-gate.js';
 import {
   type AdminRequest,
@@ -88,7 +90,7 @@ function field(body: unknown, name: string, required: boolean): string | undefin
  * `allowRemote`, a loopback caller that did not come through a proxy. Wrong tokens are counted per
  * caller and lock it out (`lockout`); changes are kept in an audit log with who made them.
  * @example
- * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN, console: true }));
+ * app.use('/_jailkeeper', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN ?? '', console: true }));
  */
 export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): AdminApi {
   const input = checkKeys('admin options', options, KEYS);

@@ -1,4 +1,5 @@
-import type { Ban, BanInfo } from '@jailkeeper/core';
+import type { BanInfo } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 
 /** A ban as the admin API and the CLI write it: JSON has no Infinity, so a permanent ban's end is null. */
 export interface BanJson {

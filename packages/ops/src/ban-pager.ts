@@ -1,14 +1,16 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { type Ban, type Cidr, JailkeeperError, parseCidr } from '@jailkeeper/core';
+import { JailkeeperError } from '@jailkeeper/core';
+import { type Cidr, parseCidr } from '@jailkeeper/core/operator';
+import type { Ban } from '@jailkeeper/core/store';
 import { sortByKeys } from './ban-sort.js';
 
 /** The orders a page of bans can be sorted in. */
 export const BAN_SORT_KEYS = ['endMs', 'startMs', 'client', 'jail', 'banCount'] as const;
-/** A sort key of {@link BanPageQuery}: one of {@link BAN_SORT_KEYS}. */
+/** A sort key of {@link BanTableQuery}: one of {@link BAN_SORT_KEYS}. */
 export type BanSortKey = (typeof BAN_SORT_KEYS)[number];
 
-/** One page of the active bans: filtered, sorted, sliced. */
-export interface BanPageQuery {
+/** A query of the console's bans table: filtered, sorted, sliced (the store's own pages are `BanPage`). */
+export interface BanTableQuery {
   /** Only this jail's bans. */
   readonly jail?: string;
   /**
@@ -27,7 +29,7 @@ export interface BanPageQuery {
 }
 
 /** A page of bans, with the number that matched and the number there are. */
-export interface BanPage {
+export interface BanTablePage {
   readonly bans: readonly Ban[];
   /** Bans matching `jail` and `q`. */
   readonly total: number;
@@ -43,7 +45,7 @@ export interface BanPage {
 
 /** Answers paged, filtered and sorted queries over the active bans. */
 export interface BanPager {
-  page(query: BanPageQuery): Promise<BanPage>;
+  page(query: BanTableQuery): Promise<BanTablePage>;
   /** Bans changed (a ban or an unban event): the next page is cut from a new snapshot. */
   invalidate(): void;
 }
@@ -55,7 +57,7 @@ const MAX_Q = 100;
 const SEARCH_CACHE = 8;
 
 /** Reads the paging parameters of a query string, with coded errors for bad values. */
-export function parseBanQuery(params: URLSearchParams): BanPageQuery {
+export function parseBanQuery(params: URLSearchParams): BanTableQuery {
   const int = (name: string, min: number, max: number): number | undefined => {
     const text = params.get(name);
     if (text === null || text === '') return undefined;

@@ -1,4 +1,6 @@
-import { type Ban, formatCidr, JailkeeperError, parseCidr } from '@jailkeeper/core';
+import { JailkeeperError } from '@jailkeeper/core';
+import { formatCidr, parseCidr } from '@jailkeeper/core/operator';
+import type { Ban } from '@jailkeeper/core/store';
 
 /** The formats an edge proxy or firewall loads. */
 export const EXPORT_FORMATS = ['plain', 'json', 'nginx-geo', 'nginx-map', 'haproxy-acl', 'ipset'] as const;

@@ -10,10 +10,10 @@ export {
 export { callerKey } from './admin-gate.js';
 export {
   BAN_SORT_KEYS,
-  type BanPage,
-  type BanPageQuery,
   type BanPager,
   type BanSortKey,
+  type BanTablePage,
+  type BanTableQuery,
   createBanPager,
 } from './ban-pager.js';
 export type { AuditEntry } from './console/audit-log.js';

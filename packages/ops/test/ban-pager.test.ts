@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type Ban, JailkeeperError } from '@jailkeeper/core';
+import { JailkeeperError } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { createBanPager, parseBanQuery } from '../src/ban-pager.js';
 import { sortByKeys } from '../src/ban-sort.js';
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Ban, JailkeeperError } from '@jailkeeper/core';
+import type { JailkeeperError } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { exportBans } from '../src/export.js';
 
 const ban = (client: string, jail: string, endMs: number): Ban => ({

@@ -1,4 +1,4 @@
-import type { Ban, FailureResult, FailureRule } from '@jailkeeper/core';
+import type { Ban, FailureResult, FailureRule } from '@jailkeeper/core/store';
 
 /** The most failure times a counter keeps, as in the memory store. */
 const MAX_KEPT = 1000;

@@ -1,4 +1,4 @@
-import type { FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core';
+import type { FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
 import { packRule, parseFailure, parseReservation, type Versioned } from './codec.js';
 import { shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';

@@ -1,11 +1,5 @@
-import {
-  type Ban,
-  type Clock,
-  createMemoryStore,
-  type FailureRule,
-  type MemoryStore,
-  type StoreContext,
-} from '@jailkeeper/core';
+import { type Clock, createMemoryStore } from '@jailkeeper/core';
+import type { Ban, FailureRule, MemoryStore, StoreContext } from '@jailkeeper/core/store';
 
 /** Counts remembered per client, at most: the oldest goes first. */
 const SEEN_CAP = 100_000;

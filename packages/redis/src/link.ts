@@ -1,4 +1,4 @@
-import type { StoreContext } from '@jailkeeper/core';
+import type { StoreContext } from '@jailkeeper/core/store';
 import type { Cluster, Redis } from 'ioredis';
 
 /** A call that took longer than its deadline. */

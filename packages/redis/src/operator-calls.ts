@@ -5,7 +5,7 @@ import type {
   ManualBanInput,
   StoreContext,
   StoreJailStatus,
-} from '@jailkeeper/core';
+} from '@jailkeeper/core/store';
 import { fromRedis, listOf, storableReason, versionOf } from './codec.js';
 import { SHARDS, shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';

@@ -1,18 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import {
-  type Ban,
-  type BanPage,
-  type BanPageQuery,
-  type Clock,
-  DEFAULTS,
-  type FailureResult,
-  type FailureRule,
-  type ManualBanInput,
-  type Reservation,
-  type Store,
-  type StoreContext,
-  type StoreJailStatus,
-} from '@jailkeeper/core';
+import type { Clock, Store } from '@jailkeeper/core';
+import { DEFAULTS } from '@jailkeeper/core/operator';
+import type {
+  Ban,
+  BanPage,
+  BanPageQuery,
+  FailureResult,
+  FailureRule,
+  ManualBanInput,
+  Reservation,
+  StoreContext,
+  StoreJailStatus,
+} from '@jailkeeper/core/store';
 import type { Cluster, Redis } from 'ioredis';
 import { BanSync } from './ban-sync.js';
 import { defineCommands } from './commands.js';

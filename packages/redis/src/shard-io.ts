@@ -1,4 +1,4 @@
-import type { Ban } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import type { Cluster } from 'ioredis';
 import { decodeBans, storableReason, TextPool, toRedisEnd, type Versioned, versionOf } from './codec.js';
 import { type Client, isCluster, type Pipeline } from './commands.js';

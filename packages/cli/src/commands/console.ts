@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseIp } from '@jailkeeper/core';
+import { parseIp } from '@jailkeeper/core/operator';
 import { createConsoleServer } from '@jailkeeper/ops';
 import { fleetBackend, fleetEvents } from '../console-backend.js';
 import { CliError, EXIT } from '../errors.js';

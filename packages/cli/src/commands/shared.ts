@@ -1,6 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
 import type { parseArgs } from 'node:util';
-import { type JailkeeperOptions, type ResolvedOptions, resolveOptions } from '@jailkeeper/core';
+import type { JailkeeperOptions } from '@jailkeeper/core';
+import { type ResolvedOptions, resolveOptions } from '@jailkeeper/core/operator';
 import type { Backend } from '../backend.js';
 import { loadConfig } from '../config.js';
 import { CliError, EXIT } from '../errors.js';

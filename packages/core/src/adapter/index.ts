@@ -3,8 +3,14 @@
 // createAdapterKit(); the pieces below it are exported for packages that need only one of them.
 export { toDurationMs } from '../config/duration.js';
 export { checkKeys, positiveInteger } from '../config/validate.js';
-export { notHeld } from '../engine/slots.js';
+export type { Admission, Targets } from '../engine/admission.js';
+export type { Banned } from '../engine/ban-index.js';
+export type { GuardOptions } from '../engine/connections.js';
+export { notHeld, type Slots } from '../engine/slots.js';
 export { describe, invalid } from '../errors.js';
+export type { ProxyTrust } from '../identity/client-ip.js';
+export type { ClientIdentity } from '../identity/identity.js';
+export { canonicalIp } from '../identity/ip.js';
 export { networkList } from '../identity/ip-set.js';
 export { normalizePath, pathOf } from '../paths/normalize-path.js';
 export { canonicalRoute } from '../paths/path-pattern.js';

@@ -7,6 +7,8 @@ import type { Ban, FailureResult, FailureRule, Store, StoreContext } from '../st
 /** A store under test, and how to make another one over the same data (a restart). */
 export interface StoreFactory {
   make(): Promise<Store> | Store;
+  /** Why the suite cannot run here (its database is not installed): it is skipped with this note. */
+  skip?: string | false;
 }
 
 /** A store context for a store under test, recording the bans and unbans it reports. */
@@ -55,7 +57,7 @@ export function record(
  * from the server, so a manual clock cannot drive it.
  */
 export function storeConformance(name: string, factory: StoreFactory): void {
-  describe(`store conformance: ${name}`, () => {
+  describe(`store conformance: ${name}`, { skip: factory.skip ?? false }, () => {
     const stores: Store[] = [];
     const open = async () => {
       const store = await factory.make();

@@ -1,77 +1,28 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ConsoleAsset } from '@jailkeeper/console';
+import { JailkeeperConfigError } from '@jailkeeper/core';
+import modulePath from './module-path.cjs';
 
 /** A file the console serves: read once at setup, never from a path the request names. */
-export interface Asset {
-  readonly body: string;
-  readonly type: string;
-}
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml',
-};
-
-function typeOf(file: string): string | undefined {
-  const dot = file.lastIndexOf('.');
-  return dot === -1 ? undefined : TYPES[file.slice(dot)];
-}
-
-const require = createRequire(import.meta.url);
-/** The entry points of the two libraries the page loads (named here so that tools see the dependency). */
-const ENTRIES: Record<string, () => string> = {
-  'lit-html': () => require.resolve('lit-html'),
-  uplot: () => require.resolve('uplot'),
-};
-
-/** The directory of an installed package (found from its entry point, whatever its exports map). */
-function packageDir(name: string): string {
-  let dir = dirname((ENTRIES[name] as () => string)());
-  for (;;) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === name) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`Cannot find the package directory of ${name}.`);
-    dir = up;
-  }
-}
+export type Asset = ConsoleAsset;
 
 /**
- * Every file the console serves, by path below `/console/`: the package's console-assets folder,
- * and the two libraries it uses (lit-html for escaping templates, uPlot for charts) from their
- * npm packages, so nothing comes from a CDN. Read once, at setup.
+ * The console's front end, from @jailkeeper/console: an optional peer of this package, so that only
+ * an app that turns the console on installs it and its libraries (lit-html, uPlot). Loaded when the
+ * console is set up, and refused then, naming the option, when it is not installed.
  */
-export function loadAssets(): Map<string, Asset> {
-  const assets = new Map<string, Asset>();
-  const root = fileURLToPath(new URL('../../console-assets/', import.meta.url));
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else {
-        const type = typeOf(entry.name);
-        if (type !== undefined) {
-          assets.set(relative(root, path).split(sep).join('/'), { body: readFileSync(path, 'utf8'), type });
-        }
-      }
-    }
-  };
-  walk(root);
-  const vendor = (as: string, pkg: string, file: string) => {
-    const type = typeOf(file) as string;
-    // The source map is not shipped with it: drop the comment that would make devtools ask for it.
-    const body = readFileSync(join(packageDir(pkg), file), 'utf8').replace(
-      /\n\/\/# sourceMappingURL=\S+\s*$/,
-      '\n',
+export function loadAssets(option: string): Map<string, Asset> {
+  let frontEnd: typeof import('@jailkeeper/console');
+  try {
+    frontEnd = createRequire(modulePath)('@jailkeeper/console');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+    throw new JailkeeperConfigError(
+      'JK_ERR_INVALID_OPTION',
+      option,
+      `${option} needs the console's front end, @jailkeeper/console, which is not installed: npm install @jailkeeper/console.`,
+      { cause: error },
     );
-    assets.set(`vendor/${as}`, { body, type });
-  };
-  vendor('lit-html.js', 'lit-html', 'lit-html.js');
-  vendor('uPlot.esm.js', 'uplot', 'dist/uPlot.esm.js');
-  vendor('uPlot.min.css', 'uplot', 'dist/uPlot.min.css');
-  return assets;
+  }
+  return frontEnd.loadConsoleAssets();
 }

@@ -1,4 +1,4 @@
-import type { Ban } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import type { BanPager } from '../ban-pager.js';
 import type { Feed } from './feed.js';
 import type { Timeline, TimelineKind } from './timeline.js';

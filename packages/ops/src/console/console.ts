@@ -1,5 +1,6 @@
-import { type Ban, type Duration, JailkeeperError } from '@jailkeeper/core';
+import { type Duration, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys, toDurationMs } from '@jailkeeper/core/adapter';
+import type { Ban } from '@jailkeeper/core/store';
 import { type AdminGate, callerKey, unauthorized } from '../admin-gate.js';
 import { type AdminRequest, type AdminResponse, errorResponse, failure, json } from '../admin-http.js';
 import { banJson } from '../ban-json.js';
@@ -82,7 +83,7 @@ export function createConsoleHandler(
     input.maxAge === undefined ? 43_200_000 : toDurationMs(`${context.path}.maxAge`, input.maxAge);
   const now = () => backend.now();
   const sessions = new SessionStore({ idleMs, maxAgeMs, now });
-  const assets: Map<string, Asset> = loadAssets();
+  const assets: Map<string, Asset> = loadAssets(context.path);
   const timeline = new Timeline(now);
   let stopRefusals: (() => void) | undefined;
   const feed = new Feed(now, (active) => {

@@ -1,12 +1,12 @@
-import {
-  type BanEvent,
-  type BlockedEvent,
-  type FailureEvent,
-  type Jailkeeper,
-  jailNames,
-  type ManualBanOptions,
-  type UnbanEvent,
+import type {
+  BanEvent,
+  BlockedEvent,
+  FailureEvent,
+  Jailkeeper,
+  ManualBanOptions,
+  UnbanEvent,
 } from '@jailkeeper/core';
+import { jailNames } from '@jailkeeper/core/operator';
 import { createBanPager } from '../ban-pager.js';
 import { type ConsoleBackend, HealthTracker, type JailOverview } from './backend.js';
 import type { Feed } from './feed.js';

@@ -1,6 +1,6 @@
 import type { Jailkeeper } from '@jailkeeper/core';
-import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { FastifyPluginCallback } from 'fastify';
+import { type AdminOptions, createAdminApi } from '../admin.js';
 
 /** Options of {@link jailkeeperAdmin}: the admin options, the keeper, and Fastify's `prefix`. */
 export interface JailkeeperAdminOptions extends AdminOptions {
@@ -11,7 +11,7 @@ export interface JailkeeperAdminOptions extends AdminOptions {
  * The admin API as a Fastify plugin: register it with a `prefix`. Off unless registered; every call
  * needs the bearer token, and callers must be on loopback unless `allowRemote`.
  * @example
- * fastify.register(jailkeeperAdmin, { prefix: '/_jailkeeper', keeper, token: process.env.JAILKEEPER_TOKEN });
+ * fastify.register(jailkeeperAdmin, { prefix: '/_jailkeeper', keeper, token: process.env.JAILKEEPER_TOKEN ?? '' });
  */
 export const jailkeeperAdmin: FastifyPluginCallback<JailkeeperAdminOptions> = (fastify, options, done) => {
   try {

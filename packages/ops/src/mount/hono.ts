@@ -2,9 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Jailkeeper } from '@jailkeeper/core';
-import { type AdminOptions, createAdminApi } from '@jailkeeper/ops';
 import type { Context, Handler } from 'hono';
 import { routePath } from 'hono/route';
+import { type AdminOptions, createAdminApi } from '../admin.js';
 
 const BAD_JSON = JSON.stringify({
   error: { code: 'JK_ERR_BAD_REQUEST', message: 'The body is not valid JSON.' },
@@ -15,7 +15,7 @@ const BAD_JSON = JSON.stringify({
  * every call needs the bearer token, and callers must be on loopback unless `allowRemote`.
  * Routes and JSON are described in the @jailkeeper/ops README (`createAdminApi`).
  * @example
- * app.all('/_jailkeeper/*', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN }));
+ * app.all('/_jailkeeper/*', jailkeeperAdmin(keeper, { token: process.env.JAILKEEPER_TOKEN ?? '' }));
  */
 export function jailkeeperAdmin(keeper: Jailkeeper, options: AdminOptions): Handler {
   const api = createAdminApi(keeper, options);

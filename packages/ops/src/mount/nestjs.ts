@@ -1,10 +1,10 @@
 import { Jailkeeper } from '@jailkeeper/core';
 import { checkKeys, invalid } from '@jailkeeper/core/adapter';
-import { jailkeeperAdmin as expressAdmin } from '@jailkeeper/express';
-import { jailkeeperAdmin as fastifyAdmin } from '@jailkeeper/fastify';
-import type { AdminOptions } from '@jailkeeper/ops';
 import { type DynamicModule, Inject, type NestModule } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import type { AdminOptions } from '../admin.js';
+import { jailkeeperAdmin as expressAdmin } from './express.js';
+import { jailkeeperAdmin as fastifyAdmin } from './fastify.js';
 
 /** Options of `JailkeeperAdminModule.register()`: the admin options and where to mount it. */
 export interface JailkeeperAdminModuleOptions extends AdminOptions {
@@ -20,7 +20,7 @@ const ADMIN_OPTIONS = 'jailkeeper:admin-options';
  * Nest's guards and pipes, after jailkeeper's own middleware, so that a caller guessing the
  * token is counted and banned like any other failing client.
  * @example
- * JailkeeperAdminModule.register({ path: '/_jailkeeper', token: process.env.JAILKEEPER_TOKEN, console: true })
+ * JailkeeperAdminModule.register({ path: '/_jailkeeper', token: process.env.JAILKEEPER_TOKEN ?? '', console: true })
  */
 export class JailkeeperAdminModule implements NestModule {
   #mounted: Promise<void> = Promise.resolve();
