@@ -253,7 +253,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /**
    * One page of the active bans, in the store's order, and the cursor of the next (`next`, absent
-   * on the last page). `limit` is about how many bans a page holds (default 1000).
+   * on the last page). `limit` is the most bans a page holds (default 1000, at most 100,000); a
+   * page may hold fewer, even none, and still have a `next`: walk until `next` is absent.
    * @example
    * for (let page = await keeper.bansPage(); ; page = await keeper.bansPage({ after: page.next })) {
    *   send(page.bans);
