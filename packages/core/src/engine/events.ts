@@ -106,8 +106,16 @@ export interface JailStatus extends StoreJailStatus {
   readonly blocked: number;
   /** Dry-run bans this process would have made. */
   readonly wouldBan: number;
+  /**
+   * Some of the jail's banned clients: at most 100 (`currentlyBanned` is the
+   * count). `status()` costs the same at ten bans and at a million; the whole list is
+   * `bansPage()`, or the admin API's `GET /bans/stream`.
+   */
   readonly bannedClients: string[];
 }
+
+/** The most banned clients `status()` lists per jail. */
+export const STATUS_LISTED = 100;
 
 /** What `keeper.status()` resolves to, like `fail2ban-client status`. */
 export interface KeeperStatus {

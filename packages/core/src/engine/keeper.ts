@@ -75,7 +75,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #admitter: Admitter;
   readonly #operations: Operations;
   readonly #sweeper: Sweeper;
-  #closed = false;
+  #closing: Promise<CloseReport> | undefined;
   #isReady = false;
 
   constructor(input: JailkeeperOptions) {
@@ -305,22 +305,99 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return this.#sweeper.sweep();
   }
 
-  /** Runs an operator's call on an open keeper; a closed one rejects with JK_ERR_CLOSED. */
+  /** Runs an operator's call on an open keeper; a closing or closed one rejects with JK_ERR_CLOSED. */
   async #open<T>(call: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new JailkeeperError('JK_ERR_CLOSED', 'This jailkeeper has been closed.');
+    if (this.#closing !== undefined) {
+      throw new JailkeeperError('JK_ERR_CLOSED', 'This jailkeeper has been closed.');
+    }
     return call();
   }
 
-  /** Stops timers, waits for failures being recorded, and closes the store (writing the snapshot, with `persist`). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#recorder.closed = true;
+  /**
+   * True from the moment `close()` is called: adapters admit no new attempt then (they answer 503
+   * with `Connection: close`), so that nothing starts that close() would have to wait for.
+   * Attempts already admitted go on and are counted.
+   */
+  get isClosing(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Shuts down without losing anything: stops admitting new attempts (`isClosing`), stops the
+   * sweep timer, waits for the attempts in flight to finish and be recorded (their failures and
+   * the bans they make), then closes the store (writing the snapshot, with `persist`). The wait is
+   * bounded by `timeoutMs`; when it ends first, the attempts still open are dropped, counted in
+   * the result's `dropped` and named in a JK_WRN_CLOSE_DROPPED warning. Calling it again returns
+   * the same promise. Close the HTTP server first (`server.close()`), so no new request arrives;
+   * see docs/operations.md for each adapter's SIGTERM handler.
+   * @example
+   * process.once('SIGTERM', async () => {
+   *   server.close();
+   *   await keeper.close();
+   *   process.exit(0);
+   * });
+   */
+  close(options: CloseOptions = {}): Promise<CloseReport> {
+    if (this.#closing !== undefined) return this.#closing;
+    let timeoutMs: number;
+    try {
+      timeoutMs = closeTimeoutMs(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.#closing = this.#close(timeoutMs);
+    return this.#closing;
+  }
+
+  async #close(timeoutMs: number): Promise<CloseReport> {
     await this.#sweeper.stop();
     await this.ready;
+    const idle = await this.#flight.idleWithin(timeoutMs);
+    const dropped = idle ? 0 : this.#flight.pending;
+    this.#recorder.closed = true;
+    if (dropped > 0) {
+      this.warn(
+        'JK_WRN_CLOSE_DROPPED',
+        `keeper.close() waited ${timeoutMs} ms for the attempts in flight and dropped ${dropped} still open (responses not finished, or store calls not answered): their failures may not be counted. Close the server before the keeper, or raise close({ timeoutMs }).`,
+        { dropped, timeoutMs },
+      );
+    }
     await this.#flight.settled();
     await this.store.close();
+    return { dropped, waitedMs: timeoutMs };
   }
+}
+
+/** Options of `keeper.close()`. */
+export interface CloseOptions {
+  /**
+   * How long close() waits for the attempts in flight to finish and be recorded, in ms. A
+   * process manager's grace period is usually longer (Kubernetes: 30 s, systemd: 90 s).
+   * @default 10000
+   */
+  timeoutMs?: number;
+}
+
+/** What `keeper.close()` resolves to. */
+export interface CloseReport {
+  /** Attempts still open when the wait ended (0: nothing was lost). */
+  readonly dropped: number;
+  /** The wait's bound, in ms. */
+  readonly waitedMs: number;
+}
+
+/** The default bound of close()'s wait for attempts in flight. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
+function closeTimeoutMs(options: CloseOptions): number {
+  const value = options.timeoutMs ?? CLOSE_TIMEOUT_MS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new JailkeeperError(
+      'JK_ERR_INVALID_ARGUMENT',
+      `close() options.timeoutMs must be a number of milliseconds, 0 or more; received ${String(value)}.`,
+    );
+  }
+  return value;
 }
 
 /**

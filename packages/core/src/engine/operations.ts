@@ -3,10 +3,10 @@ import { DEFAULTS, RESERVED_JAILS } from '../config/defaults.js';
 import { type BanDuration, toBanTimeMs } from '../config/duration.js';
 import { JailkeeperError } from '../errors.js';
 import { type ClientIdentity, requireClient } from '../identity/identity.js';
-import type { Ban, Store, StoreJailStatus } from '../store/store.js';
+import type { Ban, BanPage, Store, StoreJailStatus } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import type { Enforcer } from './enforcement.js';
-import type { BanInfo, JailStatus, KeeperStatus } from './events.js';
+import { type BanInfo, type JailStatus, type KeeperStatus, STATUS_LISTED } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedOptions } from './options.js';
 import { allBans, sortInSlices, storePage } from './paging.js';
@@ -159,9 +159,12 @@ export class Operations {
   async status(): Promise<KeeperStatus> {
     const names = jailNames(this.#options);
     const counts = await this.#store.status(names);
-    const bans = await this.#store.bans();
+    // One bounded page per jail, never the whole list: status() is O(jails), not O(bans).
+    const listed = await Promise.all(
+      names.map((jail) => storePage(this.#store, { jail, limit: STATUS_LISTED })),
+    );
     const jails: Record<string, JailStatus> = {};
-    for (const name of names) {
+    for (const [i, name] of names.entries()) {
       jails[name] = {
         ...(counts[name] as StoreJailStatus),
         dryRun:
@@ -169,7 +172,7 @@ export class Operations {
           (name === RESERVED_JAILS.recidive && !!this.#options.recidive?.dryRun),
         blocked: this.#enforcer.blocked.get(name) ?? 0,
         wouldBan: this.#book.wouldBan.get(name) ?? 0,
-        bannedClients: bans.filter((b) => b.jail === name).map((b) => b.client),
+        bannedClients: (listed[i] as BanPage).bans.slice(0, STATUS_LISTED).map((b) => b.client),
       };
     }
     return { store: this.#store.name, jails, ignoreIp: this.#ignore.list() };

@@ -275,7 +275,13 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       }
       const others = [freshClient(), freshClient(), freshClient()];
       for (const client of others) {
-        await store.ban({ jail: jails[0] as string, client, durationMs: 60_000, reason: '', historyTimeMs: 1000 });
+        await store.ban({
+          jail: jails[0] as string,
+          client,
+          durationMs: 60_000,
+          reason: '',
+          historyTimeMs: 1000,
+        });
       }
       const walk = async (limit: number, jail?: string) => {
         const seen: string[] = [];
