@@ -33,7 +33,7 @@ export type {
   UnbanEvent,
 } from './engine/events.js';
 export { IgnoreList, parseIgnoreEntry } from './engine/ignore-list.js';
-export { type CloseOptions, type CloseReport, createJailkeeper, Jailkeeper } from './engine/keeper.js';
+export { type CloseOptions, createJailkeeper, Jailkeeper } from './engine/keeper.js';
 export { type BanInfoPage, jailNames, type ManualBanOptions } from './engine/operations.js';
 export type {
   AttemptOptions,

@@ -30,7 +30,7 @@ import type {
 } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { InFlight } from './in-flight.js';
-import type { BanInfoPage, ManualBanOptions, Operations } from './operations.js';
+import { type BanInfoPage, type ManualBanOptions, type Operations, pageLimit } from './operations.js';
 import type { JailkeeperOptions, ResolvedOptions } from './options.js';
 import type { Recorder } from './recording.js';
 import { resolveOptions } from './resolve-options.js';
@@ -75,7 +75,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   readonly #admitter: Admitter;
   readonly #operations: Operations;
   readonly #sweeper: Sweeper;
-  #closing: Promise<CloseReport> | undefined;
+  #closing: Promise<void> | undefined;
+  #dropped: number | undefined;
   #isReady = false;
 
   constructor(input: JailkeeperOptions) {
@@ -253,7 +254,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /**
    * One page of the active bans, in the store's order, and the cursor of the next (`next`, absent
-   * on the last page). `limit` is the most bans a page holds (default 1000, at most 100,000); a
+   * on the last page). `limit` is the most bans a page holds (default 1000, at most 10,000); a
    * page may hold fewer, even none, and still have a `next`: walk until `next` is absent.
    * @example
    * for (let page = await keeper.bansPage(); ; page = await keeper.bansPage({ after: page.next })) {
@@ -275,9 +276,29 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return this.#operations.status();
   }
 
-  /** The bans this process enforces now, read from its local index (no store call). */
+  /**
+   * The bans this process enforces now, read from its local index (no store call). Whole, and
+   * built in one go: at a million bans that holds the event loop for a while. Operators' tools
+   * walk {@link Jailkeeper.activeBansPage} instead.
+   */
   activeBans(): Ban[] {
     return [...this.#book.active()];
+  }
+
+  /**
+   * One page of the bans this process enforces now, read from its local index (no store call):
+   * at most `limit` (default 1000, at most 10,000), and the cursor of the next page (`next`,
+   * absent on the last). A page may hold fewer, even none, and still have a `next`. Cheap and
+   * synchronous: a walk over a million bans, a page per turn of the event loop, never blocks it.
+   */
+  activeBansPage(options: { jail?: string; after?: string; limit?: number } = {}): {
+    bans: Ban[];
+    next?: string;
+  } {
+    const limit = pageLimit('activeBansPage', options.limit);
+    const after = options.after === undefined ? undefined : Number(options.after);
+    const page = this.#book.page(Number.isInteger(after) ? after : undefined, limit, options.jail);
+    return page.next === undefined ? { bans: page.bans } : { bans: page.bans, next: String(page.next) };
   }
 
   /**
@@ -327,8 +348,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    * sweep timer, waits for the attempts in flight to finish and be recorded (their failures and
    * the bans they make), then closes the store (writing the snapshot, with `persist`). The wait is
    * bounded by `timeoutMs`; when it ends first, the attempts still open are dropped, counted in
-   * the result's `dropped` and named in a JK_WRN_CLOSE_DROPPED warning. Calling it again returns
-   * the same promise. Close the HTTP server first (`server.close()`), so no new request arrives;
+   * `droppedOnClose` and in a JK_WRN_CLOSE_DROPPED warning. Calling it again returns the same
+   * promise. Close the HTTP server first (`server.close()`), so no new request arrives;
    * see docs/operations.md for each adapter's SIGTERM handler.
    * @example
    * process.once('SIGTERM', async () => {
@@ -337,7 +358,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    *   process.exit(0);
    * });
    */
-  close(options: CloseOptions = {}): Promise<CloseReport> {
+  close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
     let timeoutMs: number;
     try {
@@ -349,11 +370,20 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     return this.#closing;
   }
 
-  async #close(timeoutMs: number): Promise<CloseReport> {
+  /**
+   * After `close()`: how many attempts were still in flight when its wait ended (0: nothing was
+   * lost). Undefined before close() has finished waiting.
+   */
+  get droppedOnClose(): number | undefined {
+    return this.#dropped;
+  }
+
+  async #close(timeoutMs: number): Promise<void> {
     await this.#sweeper.stop();
     await this.ready;
     const idle = await this.#flight.idleWithin(timeoutMs);
     const dropped = idle ? 0 : this.#flight.pending;
+    this.#dropped = dropped;
     this.#recorder.closed = true;
     if (dropped > 0) {
       this.warn(
@@ -364,7 +394,6 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
     }
     await this.#flight.settled();
     await this.store.close();
-    return { dropped, waitedMs: timeoutMs };
   }
 }
 
@@ -376,14 +405,6 @@ export interface CloseOptions {
    * @default 10000
    */
   timeoutMs?: number;
-}
-
-/** What `keeper.close()` resolves to. */
-export interface CloseReport {
-  /** Attempts still open when the wait ended (0: nothing was lost). */
-  readonly dropped: number;
-  /** The wait's bound, in ms. */
-  readonly waitedMs: number;
 }
 
 /** The default bound of close()'s wait for attempts in flight. */

@@ -28,6 +28,21 @@ export interface BanInfoPage {
   readonly next?: string;
 }
 
+/** The most bans one page may hold: a page is built and sent in a few milliseconds. */
+const MAX_PAGE = 10_000;
+
+/** A page's `limit`, checked: an integer from 1 to MAX_PAGE (default 1000). */
+export function pageLimit(call: string, value: number | undefined): number {
+  const limit = value ?? 1000;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new JailkeeperError(
+      'JK_ERR_INVALID_ARGUMENT',
+      `${call}() options.limit must be an integer from 1 to ${MAX_PAGE}; received ${String(limit)}.`,
+    );
+  }
+  return limit;
+}
+
 /** Every jail name a keeper answers to: its jails, recidive when configured, and `manual`. */
 export function jailNames(options: ResolvedOptions): string[] {
   const names = options.jails.map((j) => j.name);
@@ -137,13 +152,7 @@ export class Operations {
   }
 
   async bansPage(options: { jail?: string; after?: string; limit?: number } = {}): Promise<BanInfoPage> {
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
-      throw new JailkeeperError(
-        'JK_ERR_INVALID_ARGUMENT',
-        `bansPage() options.limit must be an integer from 1 to 100000; received ${String(limit)}.`,
-      );
-    }
+    const limit = pageLimit('bansPage', options.limit);
     if (options.after !== undefined && typeof options.after !== 'string') {
       throw new JailkeeperError(
         'JK_ERR_INVALID_ARGUMENT',
