@@ -68,7 +68,12 @@ describe('the memory store’s snapshot', () => {
       warnings.map((w) => w.code),
       ['JK_WRN_PERSIST_CORRUPT'],
     );
-    assert.match(warnings[0]?.message ?? '', /1 malformed entry; it was skipped, the rest restored/);
+    // Issue 26: not restorable whole, so the file is moved aside, and the warning says what was lost.
+    assert.match(
+      warnings[0]?.message ?? '',
+      /lost 1 of 20 history entries\. Restored 20 bans, 19 history entries/,
+    );
+    assert.ok(readdirSync(dir).some((f) => f.startsWith('null-jails.json.corrupt-')));
     await keeper.close();
   });
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { createManualClock } from '../src/clock.js';
 import type { ResponseEvent } from '../src/engine/events.js';
 import { createJailkeeper, type Jailkeeper, kResponses } from '../src/engine/keeper.js';
 import type { JailkeeperOptions } from '../src/engine/options.js';
@@ -99,5 +100,64 @@ describe('close() loses nothing in flight', () => {
     await assert.rejects(keeper.close({ timeoutMs: -1 }), { code: 'JK_ERR_INVALID_ARGUMENT' });
     assert.equal(keeper.isClosing, false);
     await keeper.close();
+  });
+});
+
+describe('persist tells the truth', () => {
+  it('a snapshot whose bans is not a list is moved aside, and the warning says every ban was lost', async () => {
+    const file = fileName();
+    const now = Date.now();
+    const bans = Object.fromEntries(
+      Array.from({ length: 1000 }, (_, i) => [
+        String(i),
+        { jail: 'login', client: `30.1.${i >> 8}.${i & 255}`, startMs: now, endMs: now + 3_600_000 },
+      ]),
+    );
+    writeFileSync(file, JSON.stringify({ version: 2, savedAt: now, bans, history: [], pardons: [] }));
+    const warnings: { code: string; message: string }[] = [];
+    const keeper = keeperOn(file);
+    keeper.on('warning', (w) => warnings.push(w));
+    await keeper.ready;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.code, 'JK_WRN_PERSIST_CORRUPT');
+    assert.match(warnings[0]?.message ?? '', /lost every ban \(its "bans" is not a list\)/);
+    assert.doesNotMatch(warnings[0]?.message ?? '', /the rest restored/);
+    assert.equal(existsSync(file), false, 'the file is no longer where the next write goes');
+    const name = file.slice(dir.length + 1);
+    assert.ok(readdirSync(dir).some((f) => f.startsWith(`${name}.corrupt-`)));
+    await keeper.close();
+  });
+
+  it('failure counters survive a restart within their findTime, and not after it', async () => {
+    const file = fileName();
+    const clock = createManualClock(Date.now());
+    const first = keeperOn(file, { clock });
+    const client = '203.0.113.20';
+    await first.observe(fail(client));
+    clock.advance(60_000);
+    await first.observe(fail(client));
+    await first.close();
+
+    // Within the window: the third failure bans, as it would have without the restart.
+    const second = keeperOn(file, { clock });
+    await second.ready;
+    assert.equal((await second.status()).jails.login?.currentlyFailed, 1);
+    await second.observe(fail(client));
+    assert.equal(second.check(client).banned, true, 'the restart renewed the budget');
+    await second.close();
+
+    // After the window (10 minutes) the counts are gone: a restart is no reason to keep them.
+    const other = '203.0.113.21';
+    const third = keeperOn(file, { clock });
+    await third.observe(fail(other));
+    await third.observe(fail(other));
+    await third.close();
+    clock.advance(11 * 60_000);
+    const fourth = keeperOn(file, { clock });
+    await fourth.observe(fail(other));
+    assert.equal(fourth.check(other).banned, false);
+    assert.equal((await fourth.status()).jails.login?.currentlyFailed, 1);
+    await fourth.close();
   });
 });

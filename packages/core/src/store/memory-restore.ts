@@ -1,5 +1,6 @@
 import type { HistoryEntry } from './ban-history.js';
 import { quarantine, readSnapshot, removeStaleTemporaries } from './persist.js';
+import type { SectionLoss } from './snapshot.js';
 import type { Ban, StoreContext } from './store.js';
 
 /** Where a restored snapshot's parts go. */
@@ -7,12 +8,29 @@ export interface RestoreSinks {
   ban(ban: Ban): void;
   history(client: string, entry: HistoryEntry): void;
   pardon(jail: string, client: string, untilMs: number): void;
+  /** A failure counter's times still inside its window (oldest first), and the window. */
+  failures(jail: string, client: string, times: number[], findTimeMs: number): void;
+}
+
+const NAMES = {
+  bans: ['ban', 'bans'],
+  history: ['history entry', 'history entries'],
+  pardons: ['pardon', 'pardons'],
+  failures: ['failure counter', 'failure counters'],
+} as const;
+
+/** "3 of 100,000 bans", "every ban (the part is not a list)". */
+function lossText(loss: SectionLoss): string {
+  const [one, many] = NAMES[loss.section];
+  if (loss.dropped === 'all') return `every ${one} (its "${loss.section}" is not a list)`;
+  return `${loss.dropped.toLocaleString('en')} of ${loss.of.toLocaleString('en')} ${loss.of === 1 ? one : many}`;
 }
 
 /**
  * Loads the memory store's snapshot at start, reporting each ban through `ctx.onBan`. Temporary
- * files a crashed writer left are removed first. A corrupted file is moved aside and reported; a
- * malformed entry is skipped and counted, one by one; a file that cannot be read (permissions, a
+ * files a crashed writer left are removed first. A corrupted file is moved aside and reported; so
+ * is a readable one that cannot be restored whole (malformed entries, a part that is not a list):
+ * what it held is restored, and the warning counts what was lost; a file that cannot be read (permissions, a
  * directory) is reported as unreadable and left in place. Returns false in that last case: the
  * store must not write over a file it could not read.
  */
@@ -38,14 +56,18 @@ export function restoreSnapshot(file: string, ctx: StoreContext, sinks: RestoreS
     );
     return true;
   }
-  if (loaded.dropped > 0) {
+  if (loaded.losses.length > 0) {
+    // Not restorable whole: the file is kept aside as evidence (the next snapshot is written from
+    // what was restored), and the warning says what was lost, part by part.
+    const { bans, history, pardons, failures } = loaded.snapshot;
+    const movedTo = quarantine(file, now);
     ctx.warn(
       'JK_WRN_PERSIST_CORRUPT',
-      `The ban snapshot ${file} held ${loaded.dropped} malformed ${loaded.dropped === 1 ? 'entry' : 'entries'}; ${loaded.dropped === 1 ? 'it was' : 'they were'} skipped, the rest restored.`,
-      { file, dropped: loaded.dropped },
+      `The ban snapshot ${file} could not be restored whole: lost ${loaded.losses.map(lossText).join(', ')}. Restored ${bans.length.toLocaleString('en')} bans, ${history.length.toLocaleString('en')} history entries, ${pardons.length.toLocaleString('en')} pardons and ${failures.length.toLocaleString('en')} failure counters${movedTo ? `; the file was moved to ${movedTo}` : ''}.`,
+      { file, dropped: loaded.dropped, losses: loaded.losses, movedTo },
     );
   }
-  const { bans, history, pardons } = loaded.snapshot;
+  const { bans, history, pardons, failures } = loaded.snapshot;
   const active = bans.filter((ban) => ban.endMs > now && !ctx.isIgnored(ban.client));
   // Version 1 counted the active bans in the history too; now an active ban is its own history.
   const held = new Map<string, number>();
@@ -59,6 +81,12 @@ export function restoreSnapshot(file: string, ctx: StoreContext, sinks: RestoreS
     });
   }
   for (const p of pardons) if (p.untilMs > now) sinks.pardon(p.jail, p.client, p.untilMs);
+  // A restart does not renew an attacker's budget: counts inside their window come back.
+  for (const f of failures) {
+    const since = now - f.findTimeMs;
+    const times = f.times.filter((t) => t > since && t <= now);
+    if (times.length > 0 && !ctx.isIgnored(f.client)) sinks.failures(f.jail, f.client, times, f.findTimeMs);
+  }
   for (const ban of active) {
     sinks.ban(ban);
     ctx.onBan(ban, 'restored');

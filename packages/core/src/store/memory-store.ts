@@ -101,6 +101,10 @@ class InMemoryStore implements Store {
       ban: (ban) => this.#b.table.set(ban),
       history: (client, entry) => this.#b.history.restore(client, entry),
       pardon: (jail, client, untilMs) => this.#pardons.set(keyOf(jail, client), untilMs),
+      failures: (jail, client, times, findTimeMs) => {
+        if (!this.#windows.has(jail)) this.#windows.set(jail, findTimeMs);
+        this.#counters.restore(keyOf(jail, client), times, findTimeMs);
+      },
     });
     if (!writable) return; // an unreadable file is left alone: never overwritten
     this.#writer = new SnapshotWriter(
@@ -126,6 +130,17 @@ class InMemoryStore implements Store {
         mapIter(this.#pardons.entries(), ([key, untilMs]) => {
           const at = key.indexOf(SEP);
           return { jail: key.slice(0, at), client: key.slice(at + 1), untilMs };
+        }),
+      // Counters inside their window, so that a restart does not renew an attacker's budget.
+      // Written with the snapshot (a change, then close()); failures alone do not schedule a write.
+      failures: () =>
+        filterMap(this.#counters.entries(), ({ key, times }) => {
+          const at = key.indexOf(SEP);
+          const jail = key.slice(0, at);
+          const findTimeMs = this.#windows.get(jail);
+          if (findTimeMs === undefined) return undefined;
+          const live = times.filter((t) => t > now - findTimeMs);
+          return live.length === 0 ? undefined : { jail, client: key.slice(at + 1), findTimeMs, times: live };
         }),
     };
   }
@@ -359,6 +374,13 @@ class InMemoryStore implements Store {
 
   async close(): Promise<void> {
     await this.#writer?.close();
+  }
+}
+
+function* filterMap<T, U>(items: Iterable<T>, map: (item: T) => U | undefined): Generator<U> {
+  for (const item of items) {
+    const out = map(item);
+    if (out !== undefined) yield out;
   }
 }
 

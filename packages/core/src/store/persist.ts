@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { deserialize, type Snapshot } from './snapshot.js';
+import { deserialize, type SectionLoss, type Snapshot } from './snapshot.js';
 
 /** What reading a snapshot file found. */
 export type ReadResult =
@@ -19,6 +19,7 @@ export type ReadResult =
       readonly state: 'read';
       readonly snapshot: Snapshot;
       readonly dropped: number;
+      readonly losses: SectionLoss[];
       readonly version: number;
     }
   /** The file is there but cannot be read (permissions, a directory...): it is left in place. */

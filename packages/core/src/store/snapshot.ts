@@ -10,6 +10,25 @@ export interface Snapshot {
   readonly bans: Ban[];
   readonly history: HistoryRecord[];
   readonly pardons: PardonRecord[];
+  /** Failure counters inside their window (absent from files written before issue 26). */
+  readonly failures: FailureRecord[];
+}
+
+/** A failure counter: its failure times (oldest first) and the window they count in. */
+export interface FailureRecord {
+  readonly jail: string;
+  readonly client: string;
+  readonly findTimeMs: number;
+  readonly times: number[];
+}
+
+/** What one part of a snapshot held, and what of it could not be read. */
+export interface SectionLoss {
+  readonly section: 'bans' | 'history' | 'pardons' | 'failures';
+  /** Entries skipped; for a part that is not a list, what it held is unknown (`all`). */
+  readonly dropped: number | 'all';
+  /** Entries the part held, malformed ones included (0 for a part that is not a list). */
+  readonly of: number;
 }
 
 interface HistoryRecord extends Readonly<HistoryEntry> {
@@ -27,6 +46,7 @@ export interface SnapshotSource {
   bans(): Iterable<Ban>;
   history(): Iterable<HistoryRecord>;
   pardons(): Iterable<PardonRecord>;
+  failures(): Iterable<FailureRecord>;
 }
 
 const VERSION = 2;
@@ -53,6 +73,8 @@ export function* serializeChunks(source: SnapshotSource, savedAtMs: number): Gen
   yield* list(source.history(), (h) => JSON.stringify({ ...h, expiresMs: encodeTime(h.expiresMs) }));
   yield '],"pardons":[';
   yield* list(source.pardons(), (p) => JSON.stringify(p));
+  yield '],"failures":[';
+  yield* list(source.failures(), (f) => JSON.stringify(f));
   yield ']}';
 }
 
@@ -102,35 +124,61 @@ function pardonOf(p: Record<string, unknown>): PardonRecord | undefined {
   return { jail: p.jail, client: p.client, untilMs: p.untilMs };
 }
 
+function failureOf(f: Record<string, unknown>): FailureRecord | undefined {
+  if (!isName(f.jail) || !isName(f.client) || !Array.isArray(f.times)) return undefined;
+  if (typeof f.findTimeMs !== 'number' || !(f.findTimeMs > 0) || f.times.length > 1000) return undefined;
+  const times = f.times.filter((t): t is number => typeof t === 'number' && Number.isFinite(t));
+  if (times.length !== f.times.length) return undefined;
+  return { jail: f.jail, client: f.client, findTimeMs: f.findTimeMs, times: times.sort((a, b) => a - b) };
+}
+
 /**
  * Parses a snapshot. The file as a whole must be JSON of a known version (else it throws: the
- * caller quarantines it); each entry of the wrong shape is skipped and counted, one by one.
+ * caller quarantines it); each entry of the wrong shape is skipped and counted, one by one, and
+ * a part that is not a list is lost whole: `losses` says which, and how much.
  */
-export function deserialize(text: string): { snapshot: Snapshot; dropped: number; version: number } {
+export function deserialize(text: string): {
+  snapshot: Snapshot;
+  dropped: number;
+  losses: SectionLoss[];
+  version: number;
+} {
   const data = JSON.parse(text) as Record<string, unknown>;
   if (typeof data !== 'object' || data === null || (data.version !== 1 && data.version !== VERSION)) {
     throw new Error(`unknown snapshot version ${JSON.stringify((data as { version?: unknown })?.version)}`);
   }
   let dropped = 0;
-  const read = <T>(value: unknown, parse: (item: Record<string, unknown>) => T | undefined): T[] => {
+  const losses: SectionLoss[] = [];
+  const read = <T>(
+    section: SectionLoss['section'],
+    value: unknown,
+    parse: (item: Record<string, unknown>) => T | undefined,
+  ): T[] => {
     if (value === undefined) return [];
     if (!Array.isArray(value)) {
       dropped++;
+      losses.push({ section, dropped: 'all', of: 0 });
       return [];
     }
     const out: T[] = [];
+    let skipped = 0;
     for (const item of value) {
       const parsed =
         typeof item === 'object' && item !== null ? parse(item as Record<string, unknown>) : undefined;
-      if (parsed === undefined) dropped++;
+      if (parsed === undefined) skipped++;
       else out.push(parsed);
+    }
+    if (skipped > 0) {
+      dropped += skipped;
+      losses.push({ section, dropped: skipped, of: value.length });
     }
     return out;
   };
   const snapshot = {
-    bans: read(data.bans, banOf),
-    history: read(data.history, historyOf),
-    pardons: read(data.pardons, pardonOf),
+    bans: read('bans', data.bans, banOf),
+    history: read('history', data.history, historyOf),
+    pardons: read('pardons', data.pardons, pardonOf),
+    failures: read('failures', data.failures, failureOf),
   };
-  return { snapshot, dropped, version: data.version as number };
+  return { snapshot, dropped, losses, version: data.version as number };
 }
