@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import { createManualClock } from '../src/clock.js';
 import type { ResponseEvent } from '../src/engine/events.js';
@@ -159,5 +160,63 @@ describe('persist tells the truth', () => {
     assert.equal(fourth.check(other).banned, false);
     assert.equal((await fourth.status()).jails.login?.currentlyFailed, 1);
     await fourth.close();
+  });
+});
+
+describe('a large snapshot is restored a slice at a time', () => {
+  const BANS = 50_000;
+  const bigSnapshot = () => {
+    const now = Date.now();
+    const lines = Array.from({ length: BANS }, (_, i) =>
+      JSON.stringify({
+        jail: 'login',
+        client: `31.${i >> 16}.${(i >> 8) & 255}.${i & 255}`,
+        startMs: now,
+        endMs: now + 3_600_000,
+        banCount: 1,
+        reason: 'maxRetry (3) failures within 10m',
+        manual: false,
+      }),
+    );
+    return `{"version":3,"savedAt":${now},\n"bans":[\n${lines.join(',\n')}\n],\n"history":[\n],\n"pardons":[\n],\n"failures":[\n]}\n`;
+  };
+
+  it('restores every ban after construction, without a long block, and the file reads as JSON', async () => {
+    const file = fileName();
+    const text = bigSnapshot();
+    writeFileSync(file, text);
+    assert.ok(statSync(file).size > 4 * 1024 * 1024, 'large enough to be read in slices');
+    assert.equal(JSON.parse(text).bans.length, BANS);
+    const histogram = monitorEventLoopDelay({ resolution: 5 });
+    histogram.enable();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    const keeper = keeperOn(file);
+    assert.equal(keeper.isReady, false, 'a large snapshot is not read in the constructor');
+    await keeper.ready;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    histogram.disable();
+    assert.equal(keeper.banCounts().login, BANS);
+    assert.equal(keeper.check('31.0.1.2').banned, true);
+    assert.ok(histogram.max / 1e6 < 200, `the loop was blocked ${(histogram.max / 1e6).toFixed(0)} ms`);
+    await keeper.close();
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).bans.length, BANS, 'written back whole');
+  });
+
+  it('a file cut short is moved aside; what it held before the cut is restored, and the warning says so', async () => {
+    const file = fileName();
+    const text = bigSnapshot();
+    writeFileSync(file, text.slice(0, Math.floor(text.length * 0.9)));
+    const warnings: { code: string; message: string }[] = [];
+    const keeper = keeperOn(file);
+    keeper.on('warning', (w) => warnings.push(w));
+    await keeper.ready;
+    await new Promise((resolve) => setImmediate(resolve));
+    const restored = keeper.banCounts().login ?? 0;
+    assert.ok(restored > BANS * 0.8 && restored < BANS, `${restored} restored`);
+    assert.equal(warnings[0]?.code, 'JK_WRN_PERSIST_CORRUPT');
+    assert.match(warnings[0]?.message ?? '', /cut short/);
+    assert.match(warnings[0]?.message ?? '', new RegExp(`Restored ${restored.toLocaleString('en')} bans`));
+    assert.equal(existsSync(file), false);
+    await keeper.close();
   });
 });

@@ -1,5 +1,13 @@
 import type { HistoryEntry } from './ban-history.js';
-import { quarantine, readSnapshot, removeStaleTemporaries } from './persist.js';
+import {
+  quarantine,
+  type ReadResult,
+  readSnapshot,
+  readSnapshotInSlices,
+  removeStaleTemporaries,
+  SYNC_RESTORE_BYTES,
+  sizeOf,
+} from './persist.js';
 import type { SectionLoss } from './snapshot.js';
 import type { Ban, StoreContext } from './store.js';
 
@@ -22,6 +30,11 @@ const NAMES = {
 /** "3 of 100,000 bans", "every ban (the part is not a list)". */
 function lossText(loss: SectionLoss): string {
   const [one, many] = NAMES[loss.section];
+  if (loss.why === 'cut short') {
+    return loss.dropped === 'all'
+      ? `every ${one} (the file ends before its "${loss.section}")`
+      : `the ${many} after the first ${(loss.of - loss.dropped).toLocaleString('en')} (the file is cut short inside its "${loss.section}")`;
+  }
   if (loss.dropped === 'all') return `every ${one} (its "${loss.section}" is not a list)`;
   return `${loss.dropped.toLocaleString('en')} of ${loss.of.toLocaleString('en')} ${loss.of === 1 ? one : many}`;
 }
@@ -34,10 +47,41 @@ function lossText(loss: SectionLoss): string {
  * directory) is reported as unreadable and left in place. Returns false in that last case: the
  * store must not write over a file it could not read.
  */
-export function restoreSnapshot(file: string, ctx: StoreContext, sinks: RestoreSinks): boolean {
-  const now = ctx.clock.now();
+export function restoreSnapshot(
+  file: string,
+  ctx: StoreContext,
+  sinks: RestoreSinks,
+): boolean | Promise<boolean> {
   removeStaleTemporaries(file);
-  const loaded = readSnapshot(file);
+  const size = sizeOf(file);
+  if (size !== undefined && size > SYNC_RESTORE_BYTES) {
+    return readSnapshotInSlices(file).then(async (loaded) => {
+      const steps = apply(file, loaded, ctx, sinks);
+      for (let step = steps.next(); ; step = steps.next()) {
+        if (step.done === true) return step.value;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    });
+  }
+  const steps = apply(file, readSnapshot(file), ctx, sinks);
+  for (let step = steps.next(); ; step = steps.next()) if (step.done === true) return step.value;
+}
+
+/** Entries restored between two turns of the event loop (a large snapshot's restore). */
+const RESTORE_SLICE = 2000;
+
+/**
+ * Restores what was read: yields every RESTORE_SLICE entries, so that a large snapshot is applied
+ * a slice at a time (a small one runs through at once). Returns whether the file may be written.
+ */
+function* apply(
+  file: string,
+  loaded: ReadResult,
+  ctx: StoreContext,
+  sinks: RestoreSinks,
+): Generator<void, boolean> {
+  const now = ctx.clock.now();
+  let work = 0;
   if (loaded.state === 'none') return true;
   if (loaded.state === 'unreadable') {
     ctx.warn(
@@ -73,6 +117,7 @@ export function restoreSnapshot(file: string, ctx: StoreContext, sinks: RestoreS
   const held = new Map<string, number>();
   if (loaded.version === 1) for (const ban of active) held.set(ban.client, (held.get(ban.client) ?? 0) + 1);
   for (const h of history) {
+    if (++work % RESTORE_SLICE === 0) yield;
     if (h.expiresMs <= now) continue;
     sinks.history(h.client, {
       jails: h.jails,
@@ -80,14 +125,19 @@ export function restoreSnapshot(file: string, ctx: StoreContext, sinks: RestoreS
       expiresMs: h.expiresMs,
     });
   }
-  for (const p of pardons) if (p.untilMs > now) sinks.pardon(p.jail, p.client, p.untilMs);
+  for (const p of pardons) {
+    if (++work % RESTORE_SLICE === 0) yield;
+    if (p.untilMs > now) sinks.pardon(p.jail, p.client, p.untilMs);
+  }
   // A restart does not renew an attacker's budget: counts inside their window come back.
   for (const f of failures) {
+    if (++work % RESTORE_SLICE === 0) yield;
     const since = now - f.findTimeMs;
     const times = f.times.filter((t) => t > since && t <= now);
     if (times.length > 0 && !ctx.isIgnored(f.client)) sinks.failures(f.jail, f.client, times, f.findTimeMs);
   }
   for (const ban of active) {
+    if (++work % RESTORE_SLICE === 0) yield;
     sinks.ban(ban);
     ctx.onBan(ban, 'restored');
   }

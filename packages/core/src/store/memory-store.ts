@@ -66,6 +66,8 @@ class InMemoryStore implements Store {
   readonly #reservations = new ReservationTable();
   #ctx: StoreContext | undefined;
   #writer: SnapshotWriter | undefined;
+  /** A large snapshot being restored: close() waits for it, then writes. */
+  #restoring: Promise<void> | undefined;
 
   constructor(options: MemoryStoreOptions) {
     const input = checkKeys('createMemoryStore options', options, MEMORY_KEYS);
@@ -93,7 +95,8 @@ class InMemoryStore implements Store {
     return totals;
   }
 
-  init(ctx: StoreContext): void {
+  /** Restores the snapshot: at once when it is small, else a slice at a time (ready when in). */
+  init(ctx: StoreContext): void | Promise<void> {
     this.#ctx = ctx;
     const file = this.#persistFile;
     if (file === undefined) return;
@@ -106,6 +109,15 @@ class InMemoryStore implements Store {
         this.#counters.restore(keyOf(jail, client), times, findTimeMs);
       },
     });
+    if (typeof writable === 'boolean') this.#startWriter(file, writable);
+    else {
+      this.#restoring = writable.then((ok) => this.#startWriter(file, ok));
+      return this.#restoring;
+    }
+  }
+
+  #startWriter(file: string, writable: boolean): void {
+    const ctx = this.#ctx as StoreContext;
     if (!writable) return; // an unreadable file is left alone: never overwritten
     this.#writer = new SnapshotWriter(
       file,
@@ -373,6 +385,7 @@ class InMemoryStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#restoring;
     await this.#writer?.close();
   }
 }
