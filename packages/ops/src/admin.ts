@@ -17,7 +17,7 @@ import { createBanPager, isPageQuery, localBans, parseBanQuery } from './ban-pag
 import { type AuditEntry, AuditLog, cleanText } from './console/audit-log.js';
 import { type ConsoleHandler, type ConsoleOptions, createConsoleHandler } from './console/console.js';
 import { keeperBackend } from './console/keeper-backend.js';
-import { type ExportFormat, exportBanPages } from './export.js';
+import { type ExportFormat, exportBanChunks } from './export.js';
 import type { JailkeeperMetrics } from './metrics.js';
 import type { LockoutOptions } from './token-lockout.js';
 
@@ -60,7 +60,7 @@ export interface AdminApi {
 
 const KEYS = { token: true, allowRemote: true, metrics: true, lockout: true, console: true } as const;
 const ROUTES = ['/status', '/bans', '/bans/stream', '/ignore', '/export', '/metrics', '/console/'];
-/** Bans per page of `GET /bans` when the caller does not say (`?limit=`, at most 10,000). */
+/** Bans per page of `GET /bans` when the caller does not say (`?limit=`, at most 5,000). */
 const DEFAULT_PAGE = 1000;
 /** Bans read per page of a stream or an export. */
 const STREAM_PAGE = 1000;
@@ -279,7 +279,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       case 'GET /export': {
         const format = (query.get('format') ?? 'plain') as ExportFormat;
         let skipped = 0;
-        const text = await exportBanPages(pagesOf(keeper, jail), format, {
+        const chunks = await exportBanChunks(pagesOf(keeper, jail), format, {
           name: query.get('name') ?? undefined,
           minIpv6Prefix,
           onInvalid: () => skipped++,
@@ -299,7 +299,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
             'x-content-type-options': 'nosniff',
             ...(skipped > 0 ? { 'x-jailkeeper-skipped': String(skipped) } : {}),
           },
-          body: text,
+          body: chunks.join(''),
         };
       }
       case 'GET /metrics':

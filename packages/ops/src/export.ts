@@ -195,6 +195,19 @@ export async function exportBanPages(
   format: ExportFormat,
   options: ExportOptions = {},
 ): Promise<string> {
+  return (await exportBanChunks(pages, format, options)).join('');
+}
+
+/**
+ * {@link exportBanPages}'s text as the chunks it is built of, one a page, for an answer written
+ * chunk by chunk (the admin API's `GET /export`): a million lines are never joined into one
+ * string, nor encoded at once.
+ */
+export async function exportBanChunks(
+  pages: AsyncIterable<readonly Ban[]>,
+  format: ExportFormat,
+  options: ExportOptions = {},
+): Promise<string[]> {
   const { name, minIpv6Prefix } = checkExport(format, options);
   const parts: string[] = [header(format, name)];
   const written = new Set<string>();
@@ -208,9 +221,9 @@ export async function exportBanPages(
       lines.push(line(format, name, ban, first));
       first = false;
     }
-    parts.push(lines.join(''));
+    if (lines.length > 0) parts.push(lines.join(''));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   parts.push(footer(format, first));
-  return parts.join('');
+  return parts;
 }

@@ -254,7 +254,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /**
    * One page of the active bans, in the store's order, and the cursor of the next (`next`, absent
-   * on the last page). `limit` is the most bans a page holds (default 1000, at most 10,000); a
+   * on the last page). `limit` is the most bans a page holds (default 1000, at most 5,000); a
    * page may hold fewer, even none, and still have a `next`: walk until `next` is absent.
    * @example
    * for (let page = await keeper.bansPage(); ; page = await keeper.bansPage({ after: page.next })) {
@@ -287,7 +287,7 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
 
   /**
    * One page of the bans this process enforces now, read from its local index (no store call):
-   * at most `limit` (default 1000, at most 10,000), and the cursor of the next page (`next`,
+   * at most `limit` (default 1000, at most 5,000), and the cursor of the next page (`next`,
    * absent on the last). A page may hold fewer, even none, and still have a `next`. Cheap and
    * synchronous: a walk over a million bans, a page per turn of the event loop, never blocks it.
    */

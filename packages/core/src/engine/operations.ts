@@ -29,7 +29,7 @@ export interface BanInfoPage {
 }
 
 /** The most bans one page may hold: a page is built and sent in a few milliseconds. */
-const MAX_PAGE = 10_000;
+const MAX_PAGE = 5000;
 
 /** A page's `limit`, checked: an integer from 1 to MAX_PAGE (default 1000). */
 export function pageLimit(call: string, value: number | undefined): number {

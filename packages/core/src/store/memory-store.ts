@@ -327,9 +327,12 @@ class InMemoryStore implements Store {
   async status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>> {
     const now = this.#now;
     const failed = new Map<string, number>();
+    // Up to maxTrackedClients counters: counted a slice at a time, a turn of the event loop apart.
+    let seen = 0;
     for (const key of this.#counters.live(now, (k) => this.#windowOf(k))) {
       const jail = key.slice(0, key.indexOf(SEP));
       failed.set(jail, (failed.get(jail) ?? 0) + 1);
+      if (++seen % SWEEP_SLICE === 0) await turn();
     }
     const banned = this.#b.table.counts();
     const out: Record<string, StoreJailStatus> = {};

@@ -16,7 +16,7 @@ export interface Snapshot {
 }
 
 /** A failure counter: its failure times (oldest first) and the window they count in. */
-export interface FailureRecord {
+interface FailureRecord {
   readonly jail: string;
   readonly client: string;
   readonly findTimeMs: number;
