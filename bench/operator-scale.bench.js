@@ -119,8 +119,8 @@ await block('admin GET /bans (no query)', async () => {
   return `${JSON.parse(res.body).bans.length} bans, next: ${JSON.parse(res.body).next !== undefined}`;
 });
 await block(
-  'admin GET /bans?limit=10000',
-  async () => `${(await drain((await get(admin, '/bans?limit=10000')).body)).toLocaleString('en')} B`,
+  'admin GET /bans?limit=5000',
+  async () => `${(await drain((await get(admin, '/bans?limit=5000')).body)).toLocaleString('en')} B`,
 );
 await block('admin GET /bans/stream (every ban, NDJSON)', async () =>
   mb(await drain((await get(admin, '/bans/stream')).body)),
@@ -131,8 +131,8 @@ await block(
   async () => `${(await keeper.status()).jails.login.bannedClients.length} listed`,
 );
 await block(
-  'keeper.bansPage({ limit: 10000 })',
-  async () => `${(await keeper.bansPage({ limit: 10_000 })).bans.length} bans`,
+  'keeper.bansPage({ limit: 5000 })',
+  async () => `${(await keeper.bansPage({ limit: 5000 })).bans.length} bans`,
 );
 await block(
   'console page (GET /bans?sort=endMs&limit=50): snapshot + sort',
