@@ -112,7 +112,10 @@ function* apply(
     );
   }
   const { bans, history, pardons, failures } = loaded.snapshot;
-  const active = bans.filter((ban) => ban.endMs > now && !ctx.isIgnored(ban.client));
+  // Whether a ban is active and not ignored is asked in the sliced loop below: the ignore list's
+  // test parses the client key, which over a million bans held the loop 0.77 s in one go.
+  const live = (ban: Ban) => ban.endMs > now && !ctx.isIgnored(ban.client);
+  const active = loaded.version === 1 ? bans.filter(live) : bans;
   // Version 1 counted the active bans in the history too; now an active ban is its own history.
   const held = new Map<string, number>();
   if (loaded.version === 1) for (const ban of active) held.set(ban.client, (held.get(ban.client) ?? 0) + 1);
@@ -138,6 +141,7 @@ function* apply(
   }
   for (const ban of active) {
     if (++work % RESTORE_SLICE === 0) yield;
+    if (loaded.version !== 1 && !live(ban)) continue;
     sinks.ban(ban);
     ctx.onBan(ban, 'restored');
   }
