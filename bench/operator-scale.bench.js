@@ -155,7 +155,7 @@ admin = undefined;
 metrics = undefined; // it holds the keeper
 
 // A restart: close (writes the snapshot), then a new keeper restores it.
-const closeRow = await block('close() (the final snapshot, written synchronously)', async () => {
+const closeRow = await block('close() (the final snapshot, written a chunk at a time)', async () => {
   await keeper.close();
   return mb(statSync(file).size);
 });
