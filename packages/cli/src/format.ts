@@ -60,7 +60,7 @@ export function statusText(status: StatusReport, jail?: string): string {
       `|- Total failed:     ${j.totalFailed ?? '-'}`,
       `|- Currently banned: ${j.currentlyBanned}`,
       `|- Total banned:     ${j.totalBanned ?? '-'}`,
-      `\`- Banned list:      ${j.bannedClients.join(' ')}`,
+      `\`- Banned list:      ${j.bannedClients.join(' ')}${j.bannedClients.length < j.currentlyBanned ? ` (${j.bannedClients.length} of ${j.currentlyBanned}; all: jailkeeper bans)` : ''}`,
     ].join('\n');
   }
   return [

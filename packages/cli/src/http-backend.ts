@@ -88,7 +88,7 @@ export class HttpBackend implements Backend {
     const out: BanRow[] = [];
     let after: string | undefined;
     do {
-      const query = new URLSearchParams({ limit: '10000' });
+      const query = new URLSearchParams({ limit: '5000' });
       if (jail !== undefined) query.set('jail', jail);
       if (after !== undefined) query.set('after', after);
       const page = (await this.#request('GET', `/bans?${query}`)) as { bans: BanRow[]; next?: string };

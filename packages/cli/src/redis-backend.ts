@@ -14,6 +14,9 @@ import { Redis } from 'ioredis';
 import { type Backend, type BanRow, type JailRow, row, type StatusReport } from './backend.js';
 import { CliError, EXIT } from './errors.js';
 
+/** The most banned clients `status` lists per jail, as `keeper.status()` does. */
+const STATUS_LISTED = 100;
+
 /** Works on the Redis store directly: what it changes reaches every instance through pub/sub. */
 export class RedisBackend implements Backend {
   readonly where: string;
@@ -141,7 +144,6 @@ export class RedisBackend implements Backend {
 
   async status(): Promise<StatusReport> {
     return this.#run(async () => {
-      const bans = await this.#store.bans();
       const names = [
         ...new Set([...this.#configured.jails, ...(await this.#store.jails()), DEFAULTS.manualJail]),
       ];
@@ -149,12 +151,16 @@ export class RedisBackend implements Backend {
       const jails: Record<string, JailRow> = {};
       for (const name of names.sort()) {
         const c = counts[name];
+        // A bounded page per jail, as keeper.status() lists: never every ban of a million.
+        const listed = this.#store.bansPage
+          ? (await this.#store.bansPage({ jail: name, limit: STATUS_LISTED })).bans
+          : [];
         jails[name] = {
           currentlyFailed: c?.currentlyFailed ?? 0,
           totalFailed: null, // totals are per instance: see the app's metrics
           currentlyBanned: c?.currentlyBanned ?? 0,
           totalBanned: null,
-          bannedClients: bans.filter((b) => b.jail === name).map((b) => b.client),
+          bannedClients: listed.slice(0, STATUS_LISTED).map((b) => b.client),
         };
       }
       return { store: 'redis', jails, ignoreIp: await this.ignoreList() };

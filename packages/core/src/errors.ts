@@ -36,6 +36,7 @@ export const WARNING_CODES = {
   JK_WRN_PERSIST_CORRUPT: 'jk_wrn_persist_corrupt',
   JK_WRN_PERSIST_WRITE: 'jk_wrn_persist_write',
   JK_WRN_PERSIST_UNREADABLE: 'jk_wrn_persist_unreadable',
+  JK_WRN_CLOSE_DROPPED: 'jk_wrn_close_dropped',
   JK_WRN_IPV6_SUBNET: 'jk_wrn_ipv6_subnet',
   JK_WRN_FORWARDED_NO_TRUST: 'jk_wrn_forwarded_no_trust',
   JK_WRN_UNTRUSTED_FORWARDED: 'jk_wrn_untrusted_forwarded',

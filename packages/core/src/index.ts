@@ -16,7 +16,7 @@ export type {
   StoreRecoveredEvent,
   UnbanEvent,
 } from './engine/events.js';
-export { createJailkeeper, Jailkeeper } from './engine/keeper.js';
+export { type CloseOptions, createJailkeeper, Jailkeeper } from './engine/keeper.js';
 export type { BanInfoPage, ManualBanOptions } from './engine/operations.js';
 export type {
   AttemptOptions,

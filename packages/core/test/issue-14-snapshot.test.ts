@@ -68,7 +68,12 @@ describe('the memory store’s snapshot', () => {
       warnings.map((w) => w.code),
       ['JK_WRN_PERSIST_CORRUPT'],
     );
-    assert.match(warnings[0]?.message ?? '', /1 malformed entry; it was skipped, the rest restored/);
+    // Issue 26: not restorable whole, so the file is moved aside, and the warning says what was lost.
+    assert.match(
+      warnings[0]?.message ?? '',
+      /lost 1 of 20 history entries\. Restored 20 bans, 19 history entries/,
+    );
+    assert.ok(readdirSync(dir).some((f) => f.startsWith('null-jails.json.corrupt-')));
     await keeper.close();
   });
 
@@ -118,14 +123,14 @@ describe('the memory store’s snapshot', () => {
     assert.ok(readdirSync(dir).some((f) => f.startsWith('torn.json.corrupt-')));
   });
 
-  it('writes a large snapshot in chunks that read back whole (version 2: history of ended bans only)', async () => {
+  it('writes a large snapshot in chunks that read back whole (version 3: history of ended bans only)', async () => {
     const file = join(dir, 'large.json');
     const keeper = createJailkeeper({ persist: file, jails, logger: recordingLogger() });
     for (let i = 0; i < 5000; i++) await keeper.ban(`31.0.${i >> 8}.${i & 255}`, { duration: '1h' });
     await keeper.unban('31.0.0.0');
     await keeper.close();
     const data = JSON.parse(readFileSync(file, 'utf8'));
-    assert.equal(data.version, 2);
+    assert.equal(data.version, 3, 'version 2 with one entry a line (issue 26)');
     assert.equal(data.bans.length, 4999);
     assert.equal(data.history.length, 1, 'only the lifted ban left history');
     const again = createJailkeeper({ persist: file, jails, logger: recordingLogger() });

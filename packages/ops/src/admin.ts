@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type BanInfo, type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { checkKeys } from '@jailkeeper/core/adapter';
 import type { BanDuration } from '@jailkeeper/core/operator';
@@ -13,11 +15,11 @@ import {
   nodeHandler,
 } from './admin-http.js';
 import { banJson } from './ban-json.js';
-import { createBanPager, isPageQuery, parseBanQuery } from './ban-pager.js';
+import { createBanPager, isPageQuery, localBans, parseBanQuery } from './ban-pager.js';
 import { type AuditEntry, AuditLog, cleanText } from './console/audit-log.js';
 import { type ConsoleHandler, type ConsoleOptions, createConsoleHandler } from './console/console.js';
 import { keeperBackend } from './console/keeper-backend.js';
-import { type ExportFormat, exportBanPages } from './export.js';
+import { type ExportFormat, exportBanChunks } from './export.js';
 import type { JailkeeperMetrics } from './metrics.js';
 import type { LockoutOptions } from './token-lockout.js';
 
@@ -59,18 +61,36 @@ export interface AdminApi {
 }
 
 const KEYS = { token: true, allowRemote: true, metrics: true, lockout: true, console: true } as const;
-const ROUTES = ['/status', '/bans', '/ignore', '/export', '/metrics', '/console/'];
-/** Bans per page of `GET /bans?after=` when the caller does not say (`?limit=`, at most 100,000). */
+const ROUTES = ['/status', '/bans', '/bans/stream', '/ignore', '/export', '/metrics', '/console/'];
+/** Bans per page of `GET /bans` when the caller does not say (`?limit=`, at most 5,000). */
 const DEFAULT_PAGE = 1000;
+/** Bans read per page of a stream or an export. */
+const STREAM_PAGE = 1000;
 
 /** Every active ban, a page at a time. */
 async function* pagesOf(keeper: Jailkeeper, jail: string | undefined): AsyncGenerator<BanInfo[]> {
   let after: string | undefined;
   do {
-    const page = await keeper.bansPage({ jail, after, limit: 2000 });
+    const page = await keeper.bansPage({ jail, after, limit: STREAM_PAGE });
     yield page.bans;
     after = page.next;
   } while (after !== undefined);
+}
+
+/**
+ * `GET /bans/stream`: every active ban as NDJSON, one JSON object a line, a page at a time. The
+ * stream pulls the next page only when the client has taken the last one (backpressure), and a
+ * turn of the event loop separates pages: a million bans never hold the app for long, and a
+ * slow reader costs nothing but its socket.
+ */
+function banStream(keeper: Jailkeeper, jail: string | undefined): Readable {
+  async function* lines(): AsyncGenerator<string> {
+    for await (const page of pagesOf(keeper, jail)) {
+      if (page.length > 0) yield `${page.map((ban) => JSON.stringify(banJson(ban))).join('\n')}\n`;
+      await nextTurn();
+    }
+  }
+  return Readable.from(lines(), { objectMode: false });
 }
 
 function field(body: unknown, name: string, required: boolean): string | undefined {
@@ -124,7 +144,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
           path: 'admin.console',
         });
   // Without a console, paged queries have a pager of their own over the same local index.
-  const pager = backend?.pager ?? createBanPager(() => keeper.activeBans(), { now });
+  const pager = backend?.pager ?? createBanPager(() => localBans(keeper), { now });
   if (backend === undefined) {
     const invalidate = () => pager.invalidate();
     keeper.on('ban', invalidate);
@@ -165,8 +185,9 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       case 'GET /status':
         return json(200, await keeper.status());
       case 'GET /bans': {
-        if (query.has('after') || (query.has('limit') && !isPageQuery(without(query, 'limit')))) {
-          // Store-side pages: a million bans are never built, serialised or sent at once.
+        if (query.has('after') || !isPageQuery(without(query, 'limit'))) {
+          // Whatever the query, a page of the store's bans and the cursor of the next: a million
+          // bans are never built, serialised or sent at once. The whole list is GET /bans/stream.
           const limit = query.get('limit');
           const page = await keeper.bansPage({
             jail,
@@ -178,7 +199,6 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
             ...(page.next === undefined ? {} : { next: page.next }),
           });
         }
-        if (!isPageQuery(query)) return json(200, { bans: (await keeper.bans({ jail })).map(banJson) });
         // The console's pages: searched and sorted over a snapshot, in slices.
         const page = await pager.page(parseBanQuery(query));
         const at = now();
@@ -187,6 +207,16 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
           bans: page.bans.map((b) => banJson({ ...b, timeLeftMs: Math.max(0, b.endMs - at) })),
         });
       }
+      case 'GET /bans/stream':
+        return {
+          status: 200,
+          headers: {
+            'content-type': 'application/x-ndjson; charset=utf-8',
+            'cache-control': 'no-store',
+            'x-content-type-options': 'nosniff',
+          },
+          body: banStream(keeper, jail),
+        };
       case 'POST /bans': {
         const address = field(request.body, 'address', true) as string;
         const ban = await act(
@@ -251,7 +281,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       case 'GET /export': {
         const format = (query.get('format') ?? 'plain') as ExportFormat;
         let skipped = 0;
-        const text = await exportBanPages(pagesOf(keeper, jail), format, {
+        const chunks = await exportBanChunks(pagesOf(keeper, jail), format, {
           name: query.get('name') ?? undefined,
           minIpv6Prefix,
           onInvalid: () => skipped++,
@@ -271,7 +301,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
             'x-content-type-options': 'nosniff',
             ...(skipped > 0 ? { 'x-jailkeeper-skipped': String(skipped) } : {}),
           },
-          body: text,
+          body: chunks.join(''),
         };
       }
       case 'GET /metrics':

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { JailkeeperError } from '@jailkeeper/core';
+import { type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { type Cidr, parseCidr } from '@jailkeeper/core/operator';
 import type { Ban } from '@jailkeeper/core/store';
 import { sortByKeys } from './ban-sort.js';
@@ -55,6 +55,22 @@ const SLICE = 16_384;
 const MAX_LIMIT = 500;
 const MAX_Q = 100;
 const SEARCH_CACHE = 8;
+
+/**
+ * The bans a keeper enforces, read from its local index a page at a time with a turn of the event
+ * loop between pages (`keeper.activeBans()` builds a million in one go): what a pager loads.
+ */
+export async function localBans(keeper: Jailkeeper): Promise<Ban[]> {
+  const out: Ban[] = [];
+  let after: string | undefined;
+  do {
+    const page = keeper.activeBansPage({ after, limit: 2000 });
+    for (const ban of page.bans) out.push(ban);
+    after = page.next;
+    if (after !== undefined) await nextTurn();
+  } while (after !== undefined);
+  return out;
+}
 
 /** Reads the paging parameters of a query string, with coded errors for bad values. */
 export function parseBanQuery(params: URLSearchParams): BanTableQuery {

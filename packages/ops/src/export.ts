@@ -189,26 +189,43 @@ function footer(format: ExportFormat, empty = false): string {
  * The same formats, built from pages of bans (`keeper.bansPage()`, a store's `bansPage`) a page at
  * a time, with a turn of the event loop between pages: a million bans never block it for long.
  * Lines come in the store's order (stable from one export to the next, not sorted); a client's
- * bans in several jails are one line, since a page never splits a client's bans.
+ * bans in several jails are one line (the first met: a page may split a client's bans, so the
+ * networks written are remembered for the whole export).
  */
 export async function exportBanPages(
   pages: AsyncIterable<readonly Ban[]>,
   format: ExportFormat,
   options: ExportOptions = {},
 ): Promise<string> {
+  return (await exportBanChunks(pages, format, options)).join('');
+}
+
+/**
+ * {@link exportBanPages}'s text as the chunks it is built of, one a page, for an answer written
+ * chunk by chunk (the admin API's `GET /export`): a million lines are never joined into one
+ * string, nor encoded at once.
+ */
+export async function exportBanChunks(
+  pages: AsyncIterable<readonly Ban[]>,
+  format: ExportFormat,
+  options: ExportOptions = {},
+): Promise<string[]> {
   const { name, minIpv6Prefix } = checkExport(format, options);
   const parts: string[] = [header(format, name)];
+  const written = new Set<string>();
   let first = true;
   for await (const page of pages) {
     const latest = latestByNetwork(page, minIpv6Prefix, options.onInvalid);
     const lines: string[] = [];
-    for (const ban of latest.values()) {
+    for (const [network, ban] of latest) {
+      if (written.has(network)) continue;
+      written.add(network);
       lines.push(line(format, name, ban, first));
       first = false;
     }
-    parts.push(lines.join(''));
+    if (lines.length > 0) parts.push(lines.join(''));
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   parts.push(footer(format, first));
-  return parts.join('');
+  return parts;
 }

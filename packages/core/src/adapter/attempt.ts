@@ -131,6 +131,11 @@ export class Attempt<T = unknown> implements RequestInfo {
   admit(targets: Targets, withSuspects = false): true | Promise<boolean> {
     const kit = this.kit;
     if (!kit.mustReserve(this.identity, targets, withSuspects)) return true;
+    if (kit.keeper.isClosing) {
+      // The keeper is shutting down: an attempt it could no longer record is not admitted.
+      kit.unavailable(this.target);
+      return Promise.resolve(false);
+    }
     // A request whose body is still arriving takes no slot until it has arrived: slow bodies
     // from a shared address must not hold the budget of the address's other clients.
     if (bodyPending(this.#res.req)) {

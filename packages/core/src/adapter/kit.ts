@@ -207,6 +207,16 @@ export class AdapterKit<T = unknown> {
     return this.#admitter.admit(identity, targets, withSuspects);
   }
 
+  /** Answers an attempt that arrived while the keeper closes: 503, and its connection closed. */
+  unavailable(target: T): void {
+    const writer = this.#writer;
+    writer.status(target, 503);
+    writer.header(target, 'connection', 'close');
+    writer.header(target, 'retry-after', '1');
+    writer.header(target, 'content-type', 'application/json');
+    writer.send(target, '{"error":"Service Unavailable"}');
+  }
+
   /** Answers a request whose body did not arrive within `attempts.wait`: 408, and its connection closed. */
   timedOut(target: T): void {
     const writer = this.#writer;

@@ -112,6 +112,11 @@ export interface JailStatus extends StoreJailStatus {
   readonly blocked: number;
   /** Dry-run bans this process would have made. */
   readonly wouldBan: number;
+  /**
+   * Some of the jail's banned clients: at most 100 (`currentlyBanned` is the
+   * count). `status()` costs the same at ten bans and at a million; the whole list is
+   * `bansPage()`, or the admin API's `GET /bans/stream`.
+   */
   readonly bannedClients: string[];
   /**
    * Slots held now by this process's attempts in this jail: attempts admitted whose answer is not
@@ -119,6 +124,9 @@ export interface JailStatus extends StoreJailStatus {
    */
   readonly heldSlots?: number;
 }
+
+/** The most banned clients `status()` lists per jail. */
+export const STATUS_LISTED = 100;
 
 /** What `keeper.status()` resolves to, like `fail2ban-client status`. */
 export interface KeeperStatus {

@@ -26,6 +26,27 @@ export class InFlight {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
+  /** How many things are under way: store calls plus admitted responses not yet counted. */
+  get pending(): number {
+    return this.#count;
+  }
+
+  /**
+   * Resolves true once nothing is under way (see idle()), or false when `timeoutMs` ends first.
+   * The timer keeps the process alive: a shutdown waits for it, then persists.
+   */
+  idleWithin(timeoutMs: number): Promise<boolean> {
+    if (this.#count === 0) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   /** Resolves when no store call is under way (open responses are not waited for). */
   async settled(): Promise<void> {
     while (this.#storeCalls.size > 0) await Promise.allSettled([...this.#storeCalls]);

@@ -3,10 +3,10 @@ import { DEFAULTS, RESERVED_JAILS } from '../config/defaults.js';
 import { type BanDuration, toBanTimeMs } from '../config/duration.js';
 import { JailkeeperError } from '../errors.js';
 import { type ClientIdentity, requireClient } from '../identity/identity.js';
-import type { Ban, Store, StoreJailStatus } from '../store/store.js';
+import type { Ban, BanPage, Store, StoreJailStatus } from '../store/store.js';
 import type { BanBook } from './ban-book.js';
 import type { Enforcer } from './enforcement.js';
-import type { BanInfo, JailStatus, KeeperStatus } from './events.js';
+import { type BanInfo, type JailStatus, type KeeperStatus, STATUS_LISTED } from './events.js';
 import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedOptions } from './options.js';
 import { allBans, sortInSlices, storePage } from './paging.js';
@@ -26,6 +26,21 @@ export interface BanInfoPage {
   readonly bans: BanInfo[];
   /** Pass as `after` for the next page; absent on the last page. */
   readonly next?: string;
+}
+
+/** The most bans one page may hold: a page is built and sent in a few milliseconds. */
+const MAX_PAGE = 5000;
+
+/** A page's `limit`, checked: an integer from 1 to MAX_PAGE (default 1000). */
+export function pageLimit(call: string, value: number | undefined): number {
+  const limit = value ?? 1000;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new JailkeeperError(
+      'JK_ERR_INVALID_ARGUMENT',
+      `${call}() options.limit must be an integer from 1 to ${MAX_PAGE}; received ${String(limit)}.`,
+    );
+  }
+  return limit;
 }
 
 /** Every jail name a keeper answers to: its jails, recidive when configured, and `manual`. */
@@ -137,13 +152,7 @@ export class Operations {
   }
 
   async bansPage(options: { jail?: string; after?: string; limit?: number } = {}): Promise<BanInfoPage> {
-    const limit = options.limit ?? 1000;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) {
-      throw new JailkeeperError(
-        'JK_ERR_INVALID_ARGUMENT',
-        `bansPage() options.limit must be an integer from 1 to 100000; received ${String(limit)}.`,
-      );
-    }
+    const limit = pageLimit('bansPage', options.limit);
     if (options.after !== undefined && typeof options.after !== 'string') {
       throw new JailkeeperError(
         'JK_ERR_INVALID_ARGUMENT',
@@ -159,9 +168,12 @@ export class Operations {
   async status(): Promise<KeeperStatus> {
     const names = jailNames(this.#options);
     const counts = await this.#store.status(names);
-    const bans = await this.#store.bans();
+    // One bounded page per jail, never the whole list: status() is O(jails), not O(bans).
+    const listed = await Promise.all(
+      names.map((jail) => storePage(this.#store, { jail, limit: STATUS_LISTED })),
+    );
     const jails: Record<string, JailStatus> = {};
-    for (const name of names) {
+    for (const [i, name] of names.entries()) {
       jails[name] = {
         ...(counts[name] as StoreJailStatus),
         dryRun:
@@ -169,7 +181,7 @@ export class Operations {
           (name === RESERVED_JAILS.recidive && !!this.#options.recidive?.dryRun),
         blocked: this.#enforcer.blocked.get(name) ?? 0,
         wouldBan: this.#book.wouldBan.get(name) ?? 0,
-        bannedClients: bans.filter((b) => b.jail === name).map((b) => b.client),
+        bannedClients: (listed[i] as BanPage).bans.slice(0, STATUS_LISTED).map((b) => b.client),
       };
     }
     return { store: this.#store.name, jails, ignoreIp: this.#ignore.list() };

@@ -7,6 +7,8 @@ const MANUAL = 1;
 /** Flag bit left to the table's owner (the engine's index marks app-scope bans with it). */
 export const OWNER_FLAG = 2;
 const INITIAL = 64;
+/** The most slots one page looks at: a page costs a few milliseconds at most, whatever it filters. */
+const PAGE_SCAN = 65_536;
 
 /** One page of a walk over a table: the bans, and the cursor of the next page (undefined: done). */
 export interface TablePage {
@@ -216,24 +218,25 @@ export class BanTable {
   }
 
   /**
-   * One page of a walk in slot order, from the cursor `after` (undefined: the start): about
-   * `limit` bans (a client's bans are never split over two pages), active at `now`, of `jail` (or
-   * every jail). Bans added or lifted during a walk may be missed or listed once more.
+   * One page of a walk in slot order, from the cursor `after` (undefined: the start): at most
+   * `limit` bans active at `now`, of `jail` (or every jail). A page also stops after looking at
+   * `scan` slots (a jail with few bans among a million never costs one long walk): it may then
+   * hold fewer than `limit`, even none, with a cursor to go on from. Bans added or lifted during
+   * a walk may be missed or listed once more.
    */
-  page(after: number | undefined, limit: number, now: number, jail?: string): TablePage {
+  page(after: number | undefined, limit: number, now: number, jail?: string, scan = PAGE_SCAN): TablePage {
     const bans: Ban[] = [];
     const id = jail === undefined ? undefined : this.#jails.peek(jail);
     if (jail !== undefined && id === undefined) return { bans, next: undefined };
-    for (let s = after === undefined ? 0 : after + 1; s < this.#used; s++) {
-      const client = this.#clients[s];
-      if (client === undefined || this.#heads.get(client) !== s) continue;
-      for (let c = s; c !== NONE; c = this.#chain[c] as number) {
-        if ((this.#end[c] as number) <= now || (id !== undefined && this.#jail[c] !== id)) continue;
-        bans.push(this.ban(c));
-      }
+    const from = after === undefined ? 0 : after + 1;
+    const stop = Math.min(this.#used, from + Math.max(scan, limit));
+    for (let s = from; s < stop; s++) {
+      if (this.#clients[s] === undefined) continue;
+      if ((this.#end[s] as number) <= now || (id !== undefined && this.#jail[s] !== id)) continue;
+      bans.push(this.ban(s));
       if (bans.length >= limit) return { bans, next: s < this.#used - 1 ? s : undefined };
     }
-    return { bans, next: undefined };
+    return { bans, next: stop < this.#used ? stop - 1 : undefined };
   }
 
   /** Every occupied slot. */

@@ -153,6 +153,21 @@ export class CounterTable {
     for (let i = 0; i < Math.min(count, MAX_KEPT); i++) this.add(key, atMs, windowMs);
   }
 
+  /** Every counter's key and failure times, oldest first (for the snapshot). */
+  *entries(): IterableIterator<{ key: string; times: number[] }> {
+    for (const counter of this.#counters.values()) {
+      const times: number[] = [];
+      for (let i = 0; i < counter.size; i++) times.push(at(counter, i));
+      yield { key: counter.key, times };
+    }
+  }
+
+  /** Restores a counter from a snapshot: its failure times (oldest first), unless the key counts already. */
+  restore(key: string, times: readonly number[], windowMs: number): void {
+    if (times.length === 0 || this.#counters.has(key)) return;
+    for (const time of times.slice(-MAX_KEPT)) this.add(key, time, windowMs);
+  }
+
   /** Keys with at least one failure inside their window. */
   *live(now: number, windowOf: (key: string) => number): IterableIterator<string> {
     for (const counter of this.#counters.values()) {

@@ -66,6 +66,8 @@ class InMemoryStore implements Store {
   readonly #reservations = new ReservationTable();
   #ctx: StoreContext | undefined;
   #writer: SnapshotWriter | undefined;
+  /** A large snapshot being restored: close() waits for it, then writes. */
+  #restoring: Promise<void> | undefined;
 
   constructor(options: MemoryStoreOptions) {
     const input = checkKeys('createMemoryStore options', options, MEMORY_KEYS);
@@ -93,7 +95,8 @@ class InMemoryStore implements Store {
     return totals;
   }
 
-  init(ctx: StoreContext): void {
+  /** Restores the snapshot: at once when it is small, else a slice at a time (ready when in). */
+  init(ctx: StoreContext): void | Promise<void> {
     this.#ctx = ctx;
     const file = this.#persistFile;
     if (file === undefined) return;
@@ -101,7 +104,20 @@ class InMemoryStore implements Store {
       ban: (ban) => this.#b.table.set(ban),
       history: (client, entry) => this.#b.history.restore(client, entry),
       pardon: (jail, client, untilMs) => this.#pardons.set(keyOf(jail, client), untilMs),
+      failures: (jail, client, times, findTimeMs) => {
+        if (!this.#windows.has(jail)) this.#windows.set(jail, findTimeMs);
+        this.#counters.restore(keyOf(jail, client), times, findTimeMs);
+      },
     });
+    if (typeof writable === 'boolean') this.#startWriter(file, writable);
+    else {
+      this.#restoring = writable.then((ok) => this.#startWriter(file, ok));
+      return this.#restoring;
+    }
+  }
+
+  #startWriter(file: string, writable: boolean): void {
+    const ctx = this.#ctx as StoreContext;
     if (!writable) return; // an unreadable file is left alone: never overwritten
     this.#writer = new SnapshotWriter(
       file,
@@ -126,6 +142,17 @@ class InMemoryStore implements Store {
         mapIter(this.#pardons.entries(), ([key, untilMs]) => {
           const at = key.indexOf(SEP);
           return { jail: key.slice(0, at), client: key.slice(at + 1), untilMs };
+        }),
+      // Counters inside their window, so that a restart does not renew an attacker's budget.
+      // Written with the snapshot (a change, then close()); failures alone do not schedule a write.
+      failures: () =>
+        filterMap(this.#counters.entries(), ({ key, times }) => {
+          const at = key.indexOf(SEP);
+          const jail = key.slice(0, at);
+          const findTimeMs = this.#windows.get(jail);
+          if (findTimeMs === undefined) return undefined;
+          const live = times.filter((t) => t > now - findTimeMs);
+          return live.length === 0 ? undefined : { jail, client: key.slice(at + 1), findTimeMs, times: live };
         }),
     };
   }
@@ -300,9 +327,12 @@ class InMemoryStore implements Store {
   async status(jails: readonly string[]): Promise<Record<string, StoreJailStatus>> {
     const now = this.#now;
     const failed = new Map<string, number>();
+    // Up to maxTrackedClients counters: counted a slice at a time, a turn of the event loop apart.
+    let seen = 0;
     for (const key of this.#counters.live(now, (k) => this.#windowOf(k))) {
       const jail = key.slice(0, key.indexOf(SEP));
       failed.set(jail, (failed.get(jail) ?? 0) + 1);
+      if (++seen % SWEEP_SLICE === 0) await turn();
     }
     const banned = this.#b.table.counts();
     const out: Record<string, StoreJailStatus> = {};
@@ -358,7 +388,15 @@ class InMemoryStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.#restoring;
     await this.#writer?.close();
+  }
+}
+
+function* filterMap<T, U>(items: Iterable<T>, map: (item: T) => U | undefined): Generator<U> {
+  for (const item of items) {
+    const out = map(item);
+    if (out !== undefined) yield out;
   }
 }
 

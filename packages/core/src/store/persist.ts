@@ -1,16 +1,7 @@
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { open, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { deserialize, type Snapshot } from './snapshot.js';
+import { deserialize, type SectionLoss, type Snapshot, SnapshotLineReader } from './snapshot.js';
 
 /** What reading a snapshot file found. */
 export type ReadResult =
@@ -19,6 +10,7 @@ export type ReadResult =
       readonly state: 'read';
       readonly snapshot: Snapshot;
       readonly dropped: number;
+      readonly losses: SectionLoss[];
       readonly version: number;
     }
   /** The file is there but cannot be read (permissions, a directory...): it is left in place. */
@@ -37,6 +29,63 @@ export function readSnapshot(file: string): ReadResult {
   }
   try {
     return { state: 'read', ...deserialize(text) };
+  } catch (error) {
+    return { state: 'corrupt', error: error as Error };
+  }
+}
+
+/**
+ * Snapshots up to this size are read and restored at construction, in one go (a few
+ * milliseconds); a larger one is read a line at a time after it, with turns of the event loop
+ * between slices, and the store is ready once it is in.
+ */
+export const SYNC_RESTORE_BYTES = 4 * 1024 * 1024;
+/** Lines read between two turns of the event loop. */
+const LINES_PER_TURN = 2000;
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The size of a file, or undefined when it cannot be told (missing, unreadable: readSnapshot says which). */
+export function sizeOf(file: string): number | undefined {
+  try {
+    return statSync(file).size;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads a large snapshot without blocking: a version 3 file a line at a time, each entry parsed
+ * on its own, with a turn of the event loop every LINES_PER_TURN lines. An older file (one line
+ * of JSON) is read asynchronously, then parsed whole: once, the first start after an upgrade.
+ */
+export async function readSnapshotInSlices(file: string): Promise<ReadResult> {
+  let handle: Awaited<ReturnType<typeof open>>;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'none' };
+    return { state: 'unreadable', error: error as Error };
+  }
+  const reader = new SnapshotLineReader();
+  let lines = 0;
+  let older = false;
+  try {
+    for await (const line of handle.readLines({ encoding: 'utf8' })) {
+      if (lines === 0 && !SnapshotLineReader.accepts(line)) {
+        older = true;
+        break;
+      }
+      reader.feed(line);
+      if (++lines % LINES_PER_TURN === 0) await turn();
+    }
+  } catch (error) {
+    return { state: 'unreadable', error: error as Error };
+  } finally {
+    await handle.close().catch(() => {});
+  }
+  try {
+    if (older) return { state: 'read', ...deserialize(await readFile(file, 'utf8')) };
+    return { state: 'read', ...reader.finish() };
   } catch (error) {
     return { state: 'corrupt', error: error as Error };
   }
@@ -96,17 +145,4 @@ export async function writeSnapshot(file: string, chunks: Iterable<string>): Pro
     await handle.close();
   }
   await rename(tmp, file);
-}
-
-/** The same, synchronously: for `close()`, which must finish before the process exits. */
-export function writeSnapshotSync(file: string, chunks: Iterable<string>): void {
-  const tmp = tmpOf(file);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    for (const chunk of chunks) writeSync(fd, chunk);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }

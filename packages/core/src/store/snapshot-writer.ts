@@ -1,9 +1,10 @@
-import { writeSnapshot, writeSnapshotSync } from './persist.js';
+import { writeSnapshot } from './persist.js';
 
 /**
  * When the memory store's snapshot is written: `persistDelay` after a change (changes in between
- * are written together), one write at a time, and once more, synchronously, on close. A failed
- * write is reported and retried at the next change.
+ * are written together), one write at a time, and once more on close (a chunk at a time, like
+ * the others: a million bans written at shutdown do not hold the event loop for seconds; close()
+ * resolves once the file is on disk). A failed write is reported and retried at the next change.
  */
 export class SnapshotWriter {
   readonly #file: string;
@@ -53,7 +54,7 @@ export class SnapshotWriter {
     this.#timer = undefined;
     await this.#writing;
     try {
-      writeSnapshotSync(this.#file, this.#chunks());
+      await writeSnapshot(this.#file, this.#chunks());
     } catch (error) {
       this.#onError(error as Error);
     }

@@ -118,7 +118,11 @@ export interface BanPageQuery {
   readonly jail?: string;
   /** The cursor a previous page returned as `next`; absent for the first page. */
   readonly after?: string;
-  /** About how many bans a page holds (a client's bans are never split over two pages). */
+  /**
+   * The most bans a page holds: every store returns at most this many. A page may hold fewer,
+   * even none, and still carry a `next` cursor (a store bounds the work of one call): walk until
+   * `next` is absent.
+   */
   readonly limit: number;
 }
 
@@ -227,8 +231,9 @@ export interface Store {
   bans(jail?: string): Promise<Ban[]>;
   /**
    * One page of the active bans, from a cursor: for lists and exports of any size, without
-   * building them whole. Pages are in the store's own order; a ban made or lifted during a walk
-   * may be missed or listed once more.
+   * building them whole. At most `query.limit` bans, in the store's own order; a ban made or
+   * lifted during a walk may be missed or listed once more. One call is short whatever the
+   * store holds (the event loop is never held for the whole set).
    */
   bansPage?(query: BanPageQuery): Promise<BanPage>;
   /** Counts per jail. */

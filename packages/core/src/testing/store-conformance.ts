@@ -263,6 +263,55 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       await store.close();
     });
 
+    it('bansPage returns at most limit, a client banned in several jails included, and walks every ban', async () => {
+      const store = await open();
+      if (store.bansPage === undefined) {
+        await store.close();
+        return;
+      }
+      const tag = unique++;
+      const jails = [`pa${tag}`, `pb${tag}`, `pc${tag}`];
+      const several = freshClient();
+      for (const jail of jails) {
+        await store.ban({ jail, client: several, durationMs: 60_000, reason: '', historyTimeMs: 1000 });
+      }
+      const others = [freshClient(), freshClient(), freshClient()];
+      for (const client of others) {
+        await store.ban({
+          jail: jails[0] as string,
+          client,
+          durationMs: 60_000,
+          reason: '',
+          historyTimeMs: 1000,
+        });
+      }
+      const walk = async (limit: number, jail?: string) => {
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let pages = 0; pages < 100_000; pages++) {
+          const page = await store.bansPage?.({ jail, after, limit });
+          assert.ok(page !== undefined);
+          assert.ok(page.bans.length <= limit, `a page of limit ${limit} held ${page.bans.length}`);
+          for (const ban of page.bans) if (jails.includes(ban.jail)) seen.push(`${ban.jail} ${ban.client}`);
+          after = page.next;
+          if (after === undefined) return seen.sort();
+        }
+        assert.fail('the walk never ended');
+      };
+      const expected = [
+        ...jails.map((jail) => `${jail} ${several}`),
+        ...others.map((client) => `${jails[0]} ${client}`),
+      ].sort();
+      assert.deepEqual(await walk(1), expected);
+      assert.deepEqual(await walk(2), expected);
+      assert.deepEqual(
+        await walk(2, jails[0]),
+        expected.filter((k) => k.startsWith(`${jails[0]} `)),
+      );
+      for (const jail of jails) await store.unbanAll(jail);
+      await store.close();
+    });
+
     it('reports status counts', async () => {
       const store = await open();
       const jail = `st${unique++}`;
