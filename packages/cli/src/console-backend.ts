@@ -91,6 +91,7 @@ export function fleetBackend(
           totalBanned: null,
           refused: null,
           wouldBan: null,
+          held: null,
         };
       });
     },

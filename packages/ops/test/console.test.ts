@@ -462,7 +462,8 @@ describe('console: the charts count what the feed shows', () => {
 });
 
 describe("console: a jail's colour", () => {
-  const read = (file: string) => readFileSync(new URL(`../console-assets/${file}`, import.meta.url), 'utf8');
+  const read = (file: string) =>
+    readFileSync(new URL(`../../console/assets/${file}`, import.meta.url), 'utf8');
   it("is the same in the charts' palette (jail-color.js) and the page's dots (console.css)", () => {
     const js = read('jail-color.js');
     const palette = [...(/PALETTE = \[([^\]]+)\]/.exec(js)?.[1] ?? '').matchAll(/'(#[0-9a-f]{6})'/g)].map(

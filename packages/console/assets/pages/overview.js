@@ -22,6 +22,7 @@ const FIGURES = [
   ['totalFailed', 'Failures (total)'],
   ['totalBanned', 'Bans (total)'],
   ['refused', 'Refused'],
+  ['held', 'Slots held now'],
   ['wouldBan', 'Would ban (dry run)'],
 ];
 

@@ -24,6 +24,8 @@ export interface JailOverview {
   readonly refused: number | null;
   /** Dry-run bans this process would have made. */
   readonly wouldBan: number | null;
+  /** Slots held now by this process's attempts in this jail (answers not decided yet); null in the fleet view. */
+  readonly held: number | null;
 }
 
 /** The store's health as the console shows it. */

@@ -50,6 +50,7 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
     async jails() {
       const counts = await keeper.store.status(names);
       const { blocked, wouldBan } = keeper.counters();
+      const held = keeper.attempts().held;
       const recidive = keeper.options.recidive;
       return names.map((name): JailOverview => {
         const jail = keeper.options.jailsByName.get(name);
@@ -94,6 +95,7 @@ export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
           totalBanned: c?.totalBanned ?? 0,
           refused: blocked[name] ?? 0,
           wouldBan: wouldBan[name] ?? 0,
+          held: held[name] ?? 0,
         };
       });
     },
