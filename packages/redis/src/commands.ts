@@ -1,14 +1,12 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
-import { RECORD_FAILURE, RESERVE, SETTLE } from './lua/failure.js';
+import { CONVERSE } from './lua/failure.js';
 
 type Args = (string | number)[];
 
 /** The store's scripts, as ioredis commands. */
 interface Commands {
-  jkRecordFailure(...args: Args): Promise<string>;
-  jkReserve(...args: Args): Promise<string>;
-  jkSettle(...args: Args): Promise<string>;
+  jkConverse(...args: Args): Promise<string>;
   jkRecordPardon(...args: Args): Promise<number>;
   jkManualBan(...args: Args): Promise<string>;
   jkUnban(...args: Args): Promise<string>;
@@ -36,9 +34,7 @@ export function defineCommands(client: Redis | Cluster): Client {
       client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
     }
   };
-  define('jkRecordFailure', RECORD_FAILURE, 6);
-  define('jkReserve', RESERVE, 4);
-  define('jkSettle', SETTLE, 7);
+  define('jkConverse', CONVERSE, 7);
   define('jkRecordPardon', RECORD_PARDON, 1);
   define('jkManualBan', MANUAL_BAN, 4);
   define('jkUnban', UNBAN, 2);

@@ -98,16 +98,27 @@ export class Link {
     return this.#timeoutMs;
   }
 
-  /** Runs a call with a deadline (the store's `timeout`, or `timeoutMs`). Side-effect free. */
+  /**
+   * Runs a call with a deadline (the store's `timeout`, or `timeoutMs`). Side-effect free.
+   * The deadline is judged after the event loop has read the sockets once more: timers run before
+   * I/O in a turn of the loop, so a loop kept busy by the app's own traffic (an attacker's burst)
+   * would otherwise fire the timer before reading a reply that had arrived in time. Only a Redis
+   * that has not answered by then misses it.
+   */
   call<T>(run: () => Promise<T>, timeoutMs = this.#timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    let immediate: NodeJS.Immediate | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new TimeoutError(`Redis did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      timer = setTimeout(() => {
+        immediate = setImmediate(() =>
+          reject(new TimeoutError(`Redis did not answer within ${timeoutMs} ms`)),
+        );
+      }, timeoutMs);
     });
-    return Promise.race([run(), deadline]).finally(() => clearTimeout(timer));
+    return Promise.race([run(), deadline]).finally(() => {
+      clearTimeout(timer);
+      if (immediate !== undefined) clearImmediate(immediate);
+    });
   }
 
   /** A call failed: counted, and the store goes degraded (reported once per outage). */

@@ -250,15 +250,18 @@ export class RedisStore implements Store {
   }
 
   ban(input: ManualBanInput): Promise<Ban> {
+    this.#counting.forget();
     return this.#calls.ban(input);
   }
 
   unban(client: string, jail?: string): Promise<Ban[]> {
-    return this.#calls.unban(client, jail);
+    this.#counting.forget();
+    return this.#calls.unban(client, jail).finally(() => this.#counting.forget());
   }
 
   unbanAll(jail?: string): Promise<Ban[]> {
-    return this.#calls.unbanAll(jail);
+    this.#counting.forget();
+    return this.#calls.unbanAll(jail).finally(() => this.#counting.forget());
   }
 
   bans(jail?: string): Promise<Ban[]> {
