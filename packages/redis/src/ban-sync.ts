@@ -52,6 +52,11 @@ export class BanSync {
   /** The newest version seen from any source: a snapshot older than it is stale. */
   readonly #seenEpoch: (string | null)[] = new Array(SHARDS).fill(null);
   readonly #seenSeq = new Float64Array(SHARDS);
+  /**
+   * True while this instance has a call out for (jail, client): a ban read from a shard meanwhile
+   * may be that call's own, and is left to its reply (reported as made here, not as remote).
+   */
+  #inFlight: (jail: string, client: string) => boolean = () => false;
   #offsetMs = 0;
   #running: Promise<void> | undefined;
   #again = false;
@@ -71,6 +76,16 @@ export class BanSync {
 
   start(ctx: StoreContext): void {
     this.#ctx = ctx;
+  }
+
+  /** See #inFlight (counting.ts answers it). */
+  followCalls(inFlight: (jail: string, client: string) => boolean): void {
+    this.#inFlight = inFlight;
+  }
+
+  /** A call in shard `n` failed and may have changed it unseen: the next pass reads it again. */
+  stale(n: number): void {
+    this.#seqs[n] = -1;
   }
 
   // ------------------------------------------------------------- versions
@@ -241,7 +256,7 @@ export class BanSync {
     for (const ban of bans) {
       if (ban.endMs <= now) continue;
       present?.add(banKey(ban));
-      if (!ctx.isIgnored(ban.client)) ctx.onBan(ban, origin);
+      if (!ctx.isIgnored(ban.client) && !this.#inFlight(ban.jail, ban.client)) ctx.onBan(ban, origin);
     }
     for (const ban of mine ?? []) {
       // Ended bans end by themselves; a ban about to end may already be tidied away in Redis.

@@ -44,6 +44,16 @@ export function defineCommands(client: Redis | Cluster): Client {
   return client as Client;
 }
 
+/**
+ * The store's connections: `hot` (the app's client) carries the hot path's calls only; `bulk`
+ * (its duplicate, opened at init by an app's keeper) carries loads, reconciles, write-backs,
+ * listings and operators' calls, so that a large reply never queues a counted failure behind it.
+ */
+export interface Lines {
+  readonly hot: Client;
+  bulk: Client;
+}
+
 /** True for an ioredis Cluster. */
 export function isCluster(client: Redis | Cluster): boolean {
   return (client as unknown as { isCluster?: boolean }).isCluster === true;

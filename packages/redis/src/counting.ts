@@ -109,7 +109,7 @@ export class Counting {
     const { link } = this.#p;
     if (!link.degraded) {
       try {
-        await link.call(() => this.#p.client.jkRecordPardon(this.#p.keys.pardon(client, jail), forMs));
+        await link.call(() => this.#p.lines.hot.jkRecordPardon(this.#p.keys.pardon(client, jail), forMs));
         return;
       } catch (error) {
         link.fail('recordPardon', error);
@@ -121,6 +121,11 @@ export class Counting {
   /** An operator's ban or unban changed what Redis would answer: remembered refusals are dropped. */
   forget(): void {
     this.#held.clear();
+  }
+
+  /** True while a call for (jail, client) is out or queued here. */
+  busy(jail: string, client: string): boolean {
+    return this.#talks.has(`${jail}${SEP}${client}`);
   }
 
   // ------------------------------------------------------------- the conversation
@@ -170,6 +175,7 @@ export class Counting {
         replies = JSON.parse(await this.#p.link.call(() => pending)) as unknown[];
       } catch (error) {
         this.#late(talk.client, pending);
+        this.#p.sync.stale(shardOf(talk.client)); // it may have run: its shard is read again
         this.#p.link.fail(OPERATION[first.kind], error);
         await this.#answerLocally(steps);
         continue;
@@ -206,7 +212,7 @@ export class Counting {
     ];
     for (const step of steps) args.push(step.kind, step.id, step.n);
     this.calls++;
-    return this.#p.client.jkConverse(...args);
+    return this.#p.lines.hot.jkConverse(...args);
   }
 
   /** One step's answer from its element of the reply: versions noted, counts remembered. */

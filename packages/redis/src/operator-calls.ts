@@ -50,7 +50,7 @@ export class OperatorCalls {
     if (link.degraded) return fallback.local.ban(input);
     const n = shardOf(input.client);
     const text = await this.#operate('ban', () =>
-      this.#p.client.jkManualBan(
+      this.#p.lines.bulk.jkManualBan(
         keys.bans(n),
         keys.version(n),
         keys.history(input.client),
@@ -76,7 +76,7 @@ export class OperatorCalls {
     if (link.degraded) return local;
     const n = shardOf(client);
     const text = await this.#operate('unban', () =>
-      this.#p.client.jkUnban(
+      this.#p.lines.bulk.jkUnban(
         keys.bans(n),
         keys.version(n),
         client,
@@ -100,7 +100,7 @@ export class OperatorCalls {
     for (let n = 0; n < SHARDS; n++) {
       if (versions[n] === null) continue; // no shard, no ban
       const text = await this.#operate('unbanAll', () =>
-        this.#p.client.jkUnbanShard(
+        this.#p.lines.bulk.jkUnbanShard(
           keys.bans(n),
           keys.version(n),
           jail ?? '',

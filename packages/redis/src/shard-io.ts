@@ -1,7 +1,7 @@
 import type { Ban } from '@jailkeeper/core';
 import type { Cluster } from 'ioredis';
 import { decodeBans, storableReason, TextPool, toRedisEnd, type Versioned, versionOf } from './codec.js';
-import { type Client, isCluster, type Pipeline } from './commands.js';
+import { type Client, isCluster, type Lines, type Pipeline } from './commands.js';
 import { type Keys, SHARD_SLOTS, SHARDS } from './keys.js';
 import type { Link } from './link.js';
 
@@ -25,17 +25,22 @@ export interface ShardRead {
  * PARALLEL in flight, each with the bulk deadline. Never one call per ban.
  */
 export class ShardIO {
-  readonly #client: Client;
+  readonly #lines: Lines;
   readonly #keys: Keys;
   readonly #link: Link;
   readonly #bulkMs: number;
   readonly #pool = new TextPool();
 
-  constructor(client: Client, keys: Keys, link: Link, bulkMs: number) {
-    this.#client = client;
+  constructor(lines: Lines, keys: Keys, link: Link, bulkMs: number) {
+    this.#lines = lines;
     this.#keys = keys;
     this.#link = link;
     this.#bulkMs = bulkMs;
+  }
+
+  /** The bulk connection: never the hot path's. */
+  get #client(): Client {
+    return this.#lines.bulk;
   }
 
   /**
