@@ -3,8 +3,12 @@ import { fromRedis, listOf, type Versioned } from './codec.js';
 import { type Keys, SHARDS, shardOf } from './keys.js';
 import type { ShardIO, ShardRead } from './shard-io.js';
 
-/** Write-back calls in flight. */
+/** Write-back calls in flight (pipelined on the bulk connection). */
 const PARALLEL = 4;
+/** How long the restore lease lasts unless renewed (it is renewed while the write-back goes on). */
+const LEASE_MS = 2000;
+/** While another instance holds the lease: how soon the versions are read again. */
+const RECHECK_MS = 100;
 /** Bans per write-back call (one shard each). */
 const RESTORE_CHUNK = 200;
 /** Bans handled between two turns of the event loop. */
@@ -61,11 +65,21 @@ export class BanSync {
   #running: Promise<void> | undefined;
   #again = false;
 
-  constructor(io: ShardIO, keys: Keys, options: { origin: string; historyMs: number }) {
+  /** A pass started by the sync itself (a restore announced, a lease held elsewhere) failed. */
+  readonly #onError: (error: unknown) => void;
+  #later: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(
+    io: ShardIO,
+    keys: Keys,
+    options: { origin: string; historyMs: number; onError: (error: unknown) => void },
+  ) {
     this.#io = io;
     this.#keys = keys;
     this.#origin = options.origin;
     this.#historyMs = options.historyMs;
+    this.#onError = options.onError;
     this.#clock = { now: () => Date.now() + this.#offsetMs };
   }
 
@@ -76,6 +90,22 @@ export class BanSync {
 
   start(ctx: StoreContext): void {
     this.#ctx = ctx;
+  }
+
+  /** Stops the passes it schedules itself. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#later);
+  }
+
+  /** A pass in `ms`, unless one is already due. */
+  #passSoon(ms: number): void {
+    if (this.#later !== undefined || this.#closed) return;
+    this.#later = setTimeout(() => {
+      this.#later = undefined;
+      if (!this.#closed) this.pass().catch(this.#onError);
+    }, ms);
+    this.#later.unref();
   }
 
   /** See #inFlight (counting.ts answers it). */
@@ -138,6 +168,12 @@ export class BanSync {
       ctx.onIgnore?.(event.type === 'ignore-add' ? 'add' : 'remove', entries);
       return;
     }
+    if (event.type === 'restored') {
+      // Another instance wrote back what Redis lost: read the shards it renewed, soon (one pass
+      // for a burst of these messages, one per restore call).
+      if (event.origin !== this.#origin) this.#passSoon(20);
+      return;
+    }
     const raw = event.ban;
     if (raw === undefined || typeof raw.client !== 'string' || typeof raw.jail !== 'string') return;
     // Our own change comes back too: its reply says it (and reports it as made here, once).
@@ -178,26 +214,50 @@ export class BanSync {
     const versions = await this.versions();
     const read: number[] = [];
     const lost: number[] = [];
+    /** Shards recreated (a new epoch) since this instance read them: read, and what they lack written back. */
+    const renewed = new Set<number>();
     for (let n = 0; n < SHARDS; n++) {
       const v = parseVersion(versions[n] ?? null);
       const known = this.#epochs[n];
       if (v === null) {
         if (known !== null) lost.push(n);
       } else if (known === null) read.push(n);
-      else if (v.epoch !== known) lost.push(n);
-      else if (v.seq !== this.#seqs[n] && !this.#covered(n, v.seq)) read.push(n);
-    }
-    if (lost.length > 0) {
-      const mine = await this.#localByShard(new Set(lost));
-      await this.writeBack([...mine.values()].flat());
-      for (const n of lost) {
-        this.#epochs[n] = null;
-        this.#seqs[n] = 0;
-        this.#ahead.delete(n);
+      else if (v.epoch !== known) {
+        renewed.add(n);
         read.push(n);
-      }
+      } else if (v.seq !== this.#seqs[n] && !this.#covered(n, v.seq)) read.push(n);
     }
-    if (read.length > 0) await this.#read(read, origin);
+    if (lost.length > 0) await this.#restore(lost);
+    if (read.length > 0) await this.#read(read, origin, renewed);
+  }
+
+  /**
+   * Shards that disappeared while this instance enforces bans of theirs (a restart empty,
+   * FLUSHALL, eviction): written back by one instance, the holder of the restore lease; the others
+   * keep enforcing and look again in RECHECK_MS, when they find the shards renewed (and read them).
+   */
+  async #restore(lost: readonly number[]): Promise<void> {
+    const mine = await this.#localByShard(new Set(lost));
+    for (const n of lost) if (!mine.has(n)) this.#forget(n); // none of its bans here: nothing to restore
+    if (mine.size === 0) return;
+    if (!(await this.#io.lease(this.#origin, LEASE_MS))) {
+      this.#passSoon(RECHECK_MS);
+      return;
+    }
+    try {
+      // From a new epoch: the restore's own replies move these shards' versions from seq 1.
+      for (const n of mine.keys()) this.#forget(n);
+      await this.writeBack([...mine.values()].flat(), true);
+    } finally {
+      await this.#io.lease(this.#origin, 0).catch(() => {});
+    }
+  }
+
+  /** Shard `n` is known empty (or about to be written from nothing): no version held. */
+  #forget(n: number): void {
+    this.#epochs[n] = null;
+    this.#seqs[n] = 0;
+    this.#ahead.delete(n);
   }
 
   /** True when the seqs between this instance's version and `seq` were all seen: in step. */
@@ -240,12 +300,32 @@ export class BanSync {
    * the shard no longer has (lifted while a message was missed) are dropped. A snapshot older
    * than a version already seen is left for the next pass.
    */
-  async #read(shards: number[], origin: 'restored' | 'remote'): Promise<void> {
+  async #read(shards: number[], origin: 'restored' | 'remote', renewed: ReadonlySet<number>): Promise<void> {
     const local = await this.#localByShard(new Set(shards));
-    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local));
+    const missing: Ban[] = [];
+    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local, renewed, missing));
+    if (missing.length === 0) return;
+    // A renewed shard lacks bans this instance enforces: written back, unless another instance
+    // holds the lease (its restore is under way): then the shard is read again a little later.
+    if (await this.#io.lease(this.#origin, LEASE_MS)) {
+      try {
+        await this.writeBack(missing, true);
+      } finally {
+        await this.#io.lease(this.#origin, 0).catch(() => {});
+      }
+    } else {
+      for (const ban of missing) this.stale(shardOf(ban.client));
+      this.#passSoon(RECHECK_MS);
+    }
   }
 
-  #apply(shard: ShardRead, origin: 'restored' | 'remote', local: Map<number, Ban[]>): void {
+  #apply(
+    shard: ShardRead,
+    origin: 'restored' | 'remote',
+    local: Map<number, Ban[]>,
+    renewed: ReadonlySet<number>,
+    missing: Ban[],
+  ): void {
     const ctx = this.#ctx as StoreContext;
     const { n, bans } = shard;
     const v = parseVersion(shard.version);
@@ -258,9 +338,13 @@ export class BanSync {
       present?.add(banKey(ban));
       if (!ctx.isIgnored(ban.client) && !this.#inFlight(ban.jail, ban.client)) ctx.onBan(ban, origin);
     }
+    const isRenewed = renewed.has(n);
     for (const ban of mine ?? []) {
       // Ended bans end by themselves; a ban about to end may already be tidied away in Redis.
-      if (ban.endMs > now + 1000 && !present?.has(banKey(ban))) ctx.onUnban(ban, 'remote');
+      if (ban.endMs <= now + 1000 || present?.has(banKey(ban))) continue;
+      // In a shard recreated since it was read, a ban it lacks was lost with it, not lifted.
+      if (isRenewed) missing.push(ban);
+      else ctx.onUnban(ban, 'remote');
     }
     this.#epochs[n] = v?.epoch ?? null;
     this.#seqs[n] = v?.seq ?? 0;
@@ -274,7 +358,7 @@ export class BanSync {
    * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans): after Redis
    * lost them, or for bans made while it was away. A ban Redis already holds is never rewritten.
    */
-  async writeBack(bans: readonly Ban[]): Promise<void> {
+  async writeBack(bans: readonly Ban[], leased = false): Promise<void> {
     const byShard = new Map<number, Ban[]>();
     const now = this.#clock.now();
     for (const ban of bans) {
@@ -284,7 +368,12 @@ export class BanSync {
     const calls: [number, Ban[]][] = [];
     for (const [n, list] of byShard)
       for (let i = 0; i < list.length; i += RESTORE_CHUNK) calls.push([n, list.slice(i, i + RESTORE_CHUNK)]);
+    let renewedAt = Date.now();
     for (let i = 0; i < calls.length; i += PARALLEL) {
+      if (leased && Date.now() - renewedAt > LEASE_MS / 4) {
+        renewedAt = Date.now();
+        await this.#io.lease(this.#origin, LEASE_MS);
+      }
       await Promise.all(
         calls.slice(i, i + PARALLEL).map(async ([n, list]) => {
           this.note(n, await this.#io.restore(n, list, this.#keys.channel, this.#origin, this.#historyMs));

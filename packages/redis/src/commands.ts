@@ -1,5 +1,5 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import { MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
+import { LEASE, MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
 import { CONVERSE } from './lua/failure.js';
 
 type Args = (string | number)[];
@@ -13,6 +13,7 @@ interface Commands {
   jkUnbanShard(...args: Args): Promise<string>;
   jkReadShard(bans: string, version: string): Promise<[string | null, string[]]>;
   jkRestore(...args: Args): Promise<string>;
+  jkLease(key: string, origin: string, ms: number): Promise<number>;
 }
 
 /** The app's client, with the store's scripts. */
@@ -41,6 +42,7 @@ export function defineCommands(client: Redis | Cluster): Client {
   define('jkUnbanShard', UNBAN_SHARD, 2);
   define('jkReadShard', READ_SHARD, 2);
   define('jkRestore', RESTORE); // a variable number of keys: the count is the first argument
+  define('jkLease', LEASE, 1);
   return client as Client;
 }
 

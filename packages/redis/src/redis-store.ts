@@ -59,14 +59,20 @@ export class RedisStore implements Store {
     const link = new Link(
       client,
       { timeoutMs: o.timeoutMs, probeMs: o.probeMs, policy: o.onStoreError },
-      () => this.#catchUp('remote'),
-      () => void this.#flushFallback(),
+      // Redis answers again: the store leaves the degraded state at once, and catches up behind
+      // (on the bulk connection): no request waits on a recovery.
+      async () => {},
+      () => void this.#afterOutage(),
     );
     // Loads, reconciles and operators' calls get a longer deadline than the hot path's: a busy
     // Redis is slow to answer a batch, not down.
     const bulkMs = Math.max(o.startMs, 10 * o.timeoutMs);
     const io = new ShardIO(lines, keys, link, bulkMs);
-    const sync = new BanSync(io, keys, { origin, historyMs: DEFAULTS.historyTimeMs });
+    const sync = new BanSync(io, keys, {
+      origin,
+      historyMs: DEFAULTS.historyTimeMs,
+      onError: (error) => link.fail('reconcile', error),
+    });
     this.#p = {
       lines,
       keys,
@@ -196,13 +202,22 @@ export class RedisStore implements Store {
     this.#ctx.onIgnore('set', entries);
   }
 
-  /** After a recovery: the bans made locally (during it too) are written back, then dropped here. */
-  async #flushFallback(): Promise<void> {
+  /**
+   * After an outage: the bans made locally meanwhile are written back, then dropped here; then
+   * what was missed or lost is caught up (a lost shard restored by one instance, see BanSync).
+   */
+  async #afterOutage(): Promise<void> {
     try {
       await this.#p.sync.writeBack(await this.#p.fallback.pending());
       await this.#p.fallback.clear();
     } catch (error) {
       this.#p.link.fail('writeBack', error);
+      return;
+    }
+    try {
+      await this.#catchUp('remote');
+    } catch (error) {
+      this.#p.link.fail('reconcile', error);
     }
   }
 
@@ -228,6 +243,7 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#reconcileTimer);
+    this.#p.sync.close();
     this.#p.link.close();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;

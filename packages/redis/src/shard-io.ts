@@ -147,6 +147,17 @@ export class ShardIO {
     return versionOf(JSON.parse(text) as { epoch?: unknown; seqs?: unknown });
   }
 
+  /**
+   * Takes or renews the restore lease for `ms` (0: releases it). True when this instance holds it.
+   */
+  async lease(origin: string, ms: number): Promise<boolean> {
+    const held = await this.#link.call(
+      () => this.#client.jkLease(this.#keys.lease, origin, ms),
+      this.#bulkMs,
+    );
+    return held === 1;
+  }
+
   /** Shards grouped by the Cluster node that serves them (BATCH a group; any grouping on one Redis). */
   #groups(shards: readonly number[]): number[][] {
     const byNode = new Map<string, number[]>();
