@@ -3,8 +3,13 @@ import { fromRedis, listOf, type Versioned } from './codec.js';
 import { type Keys, SHARDS, shardOf } from './keys.js';
 import type { ShardIO, ShardRead } from './shard-io.js';
 
-/** Write-back calls in flight (pipelined on the bulk connection). */
-const PARALLEL = 4;
+/**
+ * A write-back round: calls sent together (pipelined on the bulk connection) up to this many bans
+ * or ROUND_CALLS calls; the next round waits for their replies. Each call is one shard's script
+ * (at most RESTORE_CHUNK bans, a few ms of Redis): a counted failure waits behind one, not a round.
+ */
+const ROUND_BANS = 4000;
+const ROUND_CALLS = 64;
 /** How long the restore lease lasts unless renewed (it is renewed while the write-back goes on). */
 const LEASE_MS = 2000;
 /** While another instance holds the lease: how soon the versions are read again. */
@@ -51,6 +56,11 @@ export class BanSync {
   /** The version this instance is in step with, per shard (null epoch: empty, or never read). */
   readonly #epochs: (string | null)[] = new Array(SHARDS).fill(null);
   readonly #seqs = new Float64Array(SHARDS);
+  /**
+   * 1 for a shard this instance restored (or found renewed) and has not yet read whole: a ban of
+   * its own that the shard lacks was lost with it, not lifted; it is written back, never dropped.
+   */
+  readonly #renew = new Uint8Array(SHARDS);
   /** Seqs seen ahead of a gap (a message that arrived before an earlier one). */
   readonly #ahead = new Map<number, Set<number>>();
   /** The newest version seen from any source: a snapshot older than it is stale. */
@@ -223,9 +233,16 @@ export class BanSync {
         if (known !== null) lost.push(n);
       } else if (known === null) read.push(n);
       else if (v.epoch !== known) {
-        renewed.add(n);
+        this.#renew[n] = 1;
         read.push(n);
       } else if (v.seq !== this.#seqs[n] && !this.#covered(n, v.seq)) read.push(n);
+    }
+    for (const n of read) if (this.#renew[n] === 1) renewed.add(n);
+    if ((lost.length > 0 || renewed.size > 0) && (await this.#io.leasedElsewhere(this.#origin))) {
+      // Another instance is writing back what Redis lost: this one keeps enforcing what it knows
+      // and looks again soon, then reads the renewed shards at once (not piecemeal, as they fill).
+      this.#passSoon(RECHECK_MS);
+      return;
     }
     if (lost.length > 0) await this.#restore(lost);
     if (read.length > 0) await this.#read(read, origin, renewed);
@@ -237,24 +254,29 @@ export class BanSync {
    * keep enforcing and look again in RECHECK_MS, when they find the shards renewed (and read them).
    */
   async #restore(lost: readonly number[]): Promise<void> {
-    const mine = await this.#localByShard(new Set(lost));
-    for (const n of lost) if (!mine.has(n)) this.#forget(n); // none of its bans here: nothing to restore
-    if (mine.size === 0) return;
+    // The lease first: the instances that do not get it do not even list their bans.
     if (!(await this.#io.lease(this.#origin, LEASE_MS))) {
       this.#passSoon(RECHECK_MS);
       return;
     }
     try {
-      // From a new epoch: the restore's own replies move these shards' versions from seq 1.
-      for (const n of mine.keys()) this.#forget(n);
+      const mine = await this.#localByShard(new Set(lost));
+      // From a new epoch (or none, when none of its bans is here): the restore's own replies move
+      // these shards' versions from seq 1.
+      for (const n of lost) this.#forget(n);
       await this.writeBack([...mine.values()].flat(), true);
     } finally {
       await this.#io.lease(this.#origin, 0).catch(() => {});
     }
+    // Once more, read whole: a ban of its own the write-back missed (one made or learned while it
+    // listed them) is written back then, not taken for lifted.
+    for (const n of lost) this.stale(n);
+    this.#passSoon(RECHECK_MS);
   }
 
   /** Shard `n` is known empty (or about to be written from nothing): no version held. */
   #forget(n: number): void {
+    this.#renew[n] = 1;
     this.#epochs[n] = null;
     this.#seqs[n] = 0;
     this.#ahead.delete(n);
@@ -339,6 +361,7 @@ export class BanSync {
       if (!ctx.isIgnored(ban.client) && !this.#inFlight(ban.jail, ban.client)) ctx.onBan(ban, origin);
     }
     const isRenewed = renewed.has(n);
+    const lacked = missing.length;
     for (const ban of mine ?? []) {
       // Ended bans end by themselves; a ban about to end may already be tidied away in Redis.
       if (ban.endMs <= now + 1000 || present?.has(banKey(ban))) continue;
@@ -346,6 +369,7 @@ export class BanSync {
       if (isRenewed) missing.push(ban);
       else ctx.onUnban(ban, 'remote');
     }
+    if (missing.length === lacked) this.#renew[n] = 0; // whole: from now on a missing ban was lifted
     this.#epochs[n] = v?.epoch ?? null;
     this.#seqs[n] = v?.seq ?? 0;
     if (v === null) this.#ahead.delete(n);
@@ -355,7 +379,8 @@ export class BanSync {
   // ------------------------------------------------------------- writing back
 
   /**
-   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans): after Redis
+   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans), in rounds of
+   * calls sent together (ROUND_BANS, ROUND_CALLS): after Redis
    * lost them, or for bans made while it was away. A ban Redis already holds is never rewritten.
    */
   async writeBack(bans: readonly Ban[], leased = false): Promise<void> {
@@ -369,16 +394,21 @@ export class BanSync {
     for (const [n, list] of byShard)
       for (let i = 0; i < list.length; i += RESTORE_CHUNK) calls.push([n, list.slice(i, i + RESTORE_CHUNK)]);
     let renewedAt = Date.now();
-    for (let i = 0; i < calls.length; i += PARALLEL) {
+    for (let i = 0; i < calls.length; ) {
       if (leased && Date.now() - renewedAt > LEASE_MS / 4) {
         renewedAt = Date.now();
         await this.#io.lease(this.#origin, LEASE_MS);
       }
+      let end = i;
+      let size = 0;
+      while (end < calls.length && end - i < ROUND_CALLS && size < ROUND_BANS)
+        size += (calls[end++] as [number, Ban[]])[1].length;
       await Promise.all(
-        calls.slice(i, i + PARALLEL).map(async ([n, list]) => {
+        calls.slice(i, end).map(async ([n, list]) => {
           this.note(n, await this.#io.restore(n, list, this.#keys.channel, this.#origin, this.#historyMs));
         }),
       );
+      i = end;
     }
   }
 }

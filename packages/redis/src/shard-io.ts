@@ -158,6 +158,12 @@ export class ShardIO {
     return held === 1;
   }
 
+  /** True while another instance holds the restore lease. */
+  async leasedElsewhere(origin: string): Promise<boolean> {
+    const holder = await this.#link.call(() => this.#client.get(this.#keys.lease), this.#bulkMs);
+    return holder !== null && holder !== origin;
+  }
+
   /** Shards grouped by the Cluster node that serves them (BATCH a group; any grouping on one Redis). */
   #groups(shards: readonly number[]): number[][] {
     const byNode = new Map<string, number[]>();
