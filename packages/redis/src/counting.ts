@@ -161,8 +161,20 @@ export class Counting {
         return;
       }
       const first = waiting[0] as Step;
-      let cut = 1;
-      while (cut < waiting.length && cut < MAX_STEPS && (waiting[cut] as Step).packed === first.packed) cut++;
+      // A run of reservations longer than the highest threshold cannot all be admitted: the
+      // excess waits, and is refused with the last one's refusal (below) without being sent.
+      const cap = Math.min(MAX_STEPS, Math.max(first.rule.maxRetry, first.rule.pardonMaxRetry));
+      let cut = 0;
+      let run = 0;
+      while (cut < waiting.length && cut < MAX_STEPS) {
+        const step = waiting[cut] as Step;
+        if (step.packed !== first.packed) break;
+        if (step.kind === 'r') {
+          if (run === cap) break;
+          run++;
+        } else run = 0;
+        cut++;
+      }
       const steps = waiting.slice(0, cut);
       talk.steps = cut === waiting.length ? [] : waiting.slice(cut);
       if (this.#p.link.degraded) {
@@ -180,13 +192,31 @@ export class Counting {
         await this.#answerLocally(steps);
         continue;
       }
+      let last: Answer = null;
       for (let i = 0; i < steps.length; i++) {
         const step = steps[i] as Step;
         try {
-          step.resolve(this.#answer(talk, step, replies[i]));
+          last = this.#answer(talk, step, replies[i]);
+          step.resolve(last);
         } catch (error) {
           step.reject(error);
         }
+      }
+      const lastStep = steps[steps.length - 1] as Step;
+      if (lastStep.kind === 'r' && last !== null && !(last as Reservation).admitted) {
+        // The reservations queued right after a refused one, with nothing between to free a
+        // slot, are refused the same way without a call.
+        const rest = talk.steps;
+        let k = 0;
+        while (
+          k < rest.length &&
+          (rest[k] as Step).kind === 'r' &&
+          (rest[k] as Step).packed === lastStep.packed
+        ) {
+          (rest[k] as Step).resolve(last);
+          k++;
+        }
+        if (k > 0) talk.steps = rest.slice(k);
       }
     }
   }
