@@ -106,3 +106,8 @@ export async function bannedClients(redis: Redis, prefix: string): Promise<numbe
   );
   return Number(count);
 }
+
+/** True when the shards of `prefix` hold a ban of `client` (in any jail). */
+export async function holdsBanOf(redis: Redis, prefix: string, client: string): Promise<boolean> {
+  return (await redis.hexists(`${prefix}{s${shardOf(client)}}:b`, client)) === 1;
+}

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { deploy, type Fleet, FRAMEWORKS, LOGIN_JAIL, PASSWORD } from './attacks/fleet.js';
 import { freshClient, pipelined } from './attacks/traffic.js';
-import { bannedClients, seedBans, storedBans } from './redis-bans.js';
+import { bannedClients, holdsBanOf, seedBans, storedBans } from './redis-bans.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const LONG = process.env.JK_LONG_TESTS !== undefined && process.env.JK_LONG_TESTS !== '';
@@ -198,6 +198,54 @@ describe(`recovery at ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances`
       await sleep(500);
       await redis.restart();
     });
+  });
+
+  it('SIGSTOP 5 s: a ban made meanwhile everywhere soon after SIGCONT, and no flapping', async (t) => {
+    if (process.env.REDIS_URL) return t.skip('a shared external Redis is never stopped by the tests');
+    const ports = fleet.instances.map((i) => i.port);
+    const clean = cleanTraffic(ports);
+    await sleep(200);
+    redis.pause();
+    let resumed = 0;
+    try {
+      await sleep(1000);
+      // While Redis is stopped, an attacker on the first instance only: banned there, locally.
+      const attacker = freshClient();
+      await pipelined([ports[0] as number], attacker, 20);
+      await sleep(4000);
+      redis.resume();
+      resumed = Date.now();
+      const downsAtResume = downs.map((d) => d.length);
+      for (;;) {
+        const everywhere = fleet.instances.every(
+          (i) => i.keeper.store.degraded !== true && i.keeper.check(attacker).banned,
+        );
+        const inRedis = await holdsBanOf(admin, prefix, attacker).catch(() => false);
+        if (everywhere && inRedis) break;
+        assert.ok(Date.now() - resumed < 30_000, 'SIGSTOP: not whole 30 s after SIGCONT');
+        await sleep(10);
+      }
+      const whole = Date.now() - resumed;
+      await sleep(3000); // flapping: a healthy Redis reported down again afterwards
+      const times = await clean.stop();
+      const flaps = downs.map((d, i) => d.length - (downsAtResume[i] ?? 0));
+      assert.deepEqual(
+        flaps,
+        flaps.map(() => 0),
+        `SIGSTOP: reported down after SIGCONT (${reasons.join('; ')})`,
+      );
+      assert.ok(fleet.probe.runsOf(attacker) <= LOGIN_JAIL.maxRetry);
+      const slowest = Math.max(...times);
+      console.log(
+        `# SIGSTOP 5 s, ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances: whole ${whole} ms after SIGCONT ` +
+          `(every instance answering and enforcing the ban made meanwhile, Redis holding it); no instance down again ` +
+          `in the 3 s after; ${times.length} clean logins, slowest ${slowest.toFixed(0)} ms, ` +
+          `${times.filter((x) => x > 200).length} over 200 ms; load average ${loadavg()[0]?.toFixed(1)}`,
+      );
+    } finally {
+      redis.resume();
+      await clean.stop().catch(() => []);
+    }
   });
 
   it('SHUTDOWN NOSAVE and a restart on the same port', async (t) => {
