@@ -161,9 +161,9 @@ export class Counting {
         return;
       }
       const first = waiting[0] as Step;
-      // A run of reservations longer than the highest threshold cannot all be admitted: the
-      // excess waits, and is refused with the last one's refusal (below) without being sent.
-      const cap = Math.min(MAX_STEPS, Math.max(first.rule.maxRetry, first.rule.pardonMaxRetry));
+      // A run of reservations longer than the highest threshold cannot all be admitted: one past
+      // it is sent (it is refused), the rest wait and get its refusal (below) without a call.
+      const cap = Math.min(MAX_STEPS, Math.max(first.rule.maxRetry, first.rule.pardonMaxRetry) + 1);
       let cut = 0;
       let run = 0;
       while (cut < waiting.length && cut < MAX_STEPS) {
