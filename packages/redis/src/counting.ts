@@ -59,8 +59,8 @@ export class Counting {
   /** `jail\0client` → a refusal Redis gave, for the same packed rule, until `untilMs` (Date.now()). */
   readonly #held = new Map<string, { packed: string; answer: Reservation; untilMs: number }>();
   #ctx: StoreContext | undefined;
-  /** Script calls sent (for tests and benches: calls per counted failure). */
-  calls = 0;
+  /** Reservations admitted by the local fallback (during an outage) and not yet settled. */
+  readonly #localIds = new Set<string>();
 
   constructor(parts: Parts) {
     this.#p = parts;
@@ -101,6 +101,11 @@ export class Counting {
     jitterMs: number,
   ): Promise<FailureResult | null> {
     this.#held.delete(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
+    if (this.#localIds.delete(id) && !this.#p.link.degraded) {
+      // Reserved in this process during an outage, settled after it: the local slot is freed too,
+      // or it would hold this client's budget in the next outage (a clean user made to wait).
+      void this.#p.fallback.local.settle?.(rule, client, id, false, 0).catch(() => {});
+    }
     return this.#enqueue(rule, client, failed ? 'S' : 's', id, jitterMs) as Promise<FailureResult | null>;
   }
 
@@ -116,6 +121,11 @@ export class Counting {
       }
     }
     await this.#p.fallback.local.recordPardon(jail, client, forMs);
+  }
+
+  #heldLocally(id: string): void {
+    if (this.#localIds.size >= HELD_CAP * 10) this.#localIds.clear(); // abandoned ones: their slots expire anyway
+    this.#localIds.add(id);
   }
 
   /** An operator's ban or unban changed what Redis would answer: remembered refusals are dropped. */
@@ -241,7 +251,6 @@ export class Counting {
       this.#p.origin,
     ];
     for (const step of steps) args.push(step.kind, step.id, step.n);
-    this.calls++;
     return this.#p.lines.hot.jkConverse(...args);
   }
 
@@ -330,11 +339,20 @@ export class Counting {
     const { rule, client, id, n } = step;
     const { fallback, onStoreError } = this.#p;
     switch (step.kind) {
-      case 'r':
+      case 'r': {
         if (onStoreError === 'allow')
           return { admitted: true, ban: null, count: 0, inFlight: 0, maxRetry: rule.maxRetry };
         fallback.seed(rule, client);
-        return (fallback.local.reserve as NonNullable<typeof fallback.local.reserve>)(rule, client, id, n);
+        const local = (fallback.local.reserve as NonNullable<typeof fallback.local.reserve>)(
+          rule,
+          client,
+          id,
+          n,
+        );
+        const reservation = await local;
+        if (reservation.admitted) this.#heldLocally(id);
+        return reservation;
+      }
       case 's':
       case 'S':
         if (onStoreError === 'allow') return null;
