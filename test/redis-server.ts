@@ -15,6 +15,9 @@ export interface TestRedis {
   restart(): Promise<void>;
   /** Kills the server (only one the tests started). */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the server stops answering, its data and connections kept (only one the tests started). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -54,7 +57,7 @@ export async function startRedis(options: { port?: number } = {}): Promise<TestR
   if (external) {
     const port = Number(new URL(external).port || 6379);
     const noop = async () => {};
-    return { url: external, port, restart: noop, kill: noop, stop: noop };
+    return { url: external, port, restart: noop, kill: noop, stop: noop, pause() {}, resume() {} };
   }
   const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
@@ -75,5 +78,19 @@ export async function startRedis(options: { port?: number } = {}): Promise<TestR
     await exited;
   };
   await launch();
-  return { url: `redis://127.0.0.1:${port}`, port, restart: launch, kill, stop: kill };
+  const signal = (name: 'SIGSTOP' | 'SIGCONT') => {
+    if (child && child.exitCode === null) child.kill(name);
+  };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    restart: launch,
+    kill,
+    stop: async () => {
+      signal('SIGCONT'); // a stopped process is killed all the same, but let it go first
+      await kill();
+    },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+  };
 }

@@ -4,8 +4,17 @@ import { fromRedis, listOf, type Versioned } from './codec.js';
 import { type Keys, SHARDS, shardOf } from './keys.js';
 import type { ShardIO, ShardRead } from './shard-io.js';
 
-/** Write-back calls in flight. */
-const PARALLEL = 4;
+/**
+ * A write-back round: calls sent together (pipelined on the bulk connection) up to this many bans
+ * or ROUND_CALLS calls; the next round waits for their replies. Each call is one shard's script
+ * (at most RESTORE_CHUNK bans, a few ms of Redis): a counted failure waits behind one, not a round.
+ */
+const ROUND_BANS = 4000;
+const ROUND_CALLS = 64;
+/** How long the restore lease lasts unless renewed (it is renewed while the write-back goes on). */
+const LEASE_MS = 2000;
+/** While another instance holds the lease: how soon the versions are read again. */
+const RECHECK_MS = 100;
 /** Bans per write-back call (one shard each). */
 const RESTORE_CHUNK = 200;
 /** Bans handled between two turns of the event loop. */
@@ -48,20 +57,40 @@ export class BanSync {
   /** The version this instance is in step with, per shard (null epoch: empty, or never read). */
   readonly #epochs: (string | null)[] = new Array(SHARDS).fill(null);
   readonly #seqs = new Float64Array(SHARDS);
+  /**
+   * 1 for a shard this instance restored (or found renewed) and has not yet read whole: a ban of
+   * its own that the shard lacks was lost with it, not lifted; it is written back, never dropped.
+   */
+  readonly #renew = new Uint8Array(SHARDS);
   /** Seqs seen ahead of a gap (a message that arrived before an earlier one). */
   readonly #ahead = new Map<number, Set<number>>();
   /** The newest version seen from any source: a snapshot older than it is stale. */
   readonly #seenEpoch: (string | null)[] = new Array(SHARDS).fill(null);
   readonly #seenSeq = new Float64Array(SHARDS);
+  /**
+   * True while this instance has a call out for (jail, client): a ban read from a shard meanwhile
+   * may be that call's own, and is left to its reply (reported as made here, not as remote).
+   */
+  #inFlight: (jail: string, client: string) => boolean = () => false;
   #offsetMs = 0;
   #running: Promise<void> | undefined;
   #again = false;
 
-  constructor(io: ShardIO, keys: Keys, options: { origin: string; historyMs: number }) {
+  /** A pass started by the sync itself (a restore announced, a lease held elsewhere) failed. */
+  readonly #onError: (error: unknown) => void;
+  #later: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(
+    io: ShardIO,
+    keys: Keys,
+    options: { origin: string; historyMs: number; onError: (error: unknown) => void },
+  ) {
     this.#io = io;
     this.#keys = keys;
     this.#origin = options.origin;
     this.#historyMs = options.historyMs;
+    this.#onError = options.onError;
     this.#clock = { now: () => Date.now() + this.#offsetMs };
   }
 
@@ -72,6 +101,32 @@ export class BanSync {
 
   start(ctx: StoreContext): void {
     this.#ctx = ctx;
+  }
+
+  /** Stops the passes it schedules itself. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#later);
+  }
+
+  /** A pass in `ms`, unless one is already due. */
+  #passSoon(ms: number): void {
+    if (this.#later !== undefined || this.#closed) return;
+    this.#later = setTimeout(() => {
+      this.#later = undefined;
+      if (!this.#closed) this.pass().catch(this.#onError);
+    }, ms);
+    this.#later.unref();
+  }
+
+  /** See #inFlight (counting.ts answers it). */
+  followCalls(inFlight: (jail: string, client: string) => boolean): void {
+    this.#inFlight = inFlight;
+  }
+
+  /** A call in shard `n` failed and may have changed it unseen: the next pass reads it again. */
+  stale(n: number): void {
+    this.#seqs[n] = -1;
   }
 
   // ------------------------------------------------------------- versions
@@ -124,6 +179,12 @@ export class BanSync {
       ctx.onIgnore?.(event.type === 'ignore-add' ? 'add' : 'remove', entries);
       return;
     }
+    if (event.type === 'restored') {
+      // Another instance wrote back what Redis lost: read the shards it renewed, soon (one pass
+      // for a burst of these messages, one per restore call).
+      if (event.origin !== this.#origin) this.#passSoon(20);
+      return;
+    }
     const raw = event.ban;
     if (raw === undefined || typeof raw.client !== 'string' || typeof raw.jail !== 'string') return;
     // Our own change comes back too: its reply says it (and reports it as made here, once).
@@ -164,26 +225,62 @@ export class BanSync {
     const versions = await this.versions();
     const read: number[] = [];
     const lost: number[] = [];
+    /** Shards recreated (a new epoch) since this instance read them: read, and what they lack written back. */
+    const renewed = new Set<number>();
     for (let n = 0; n < SHARDS; n++) {
       const v = parseVersion(versions[n] ?? null);
       const known = this.#epochs[n];
       if (v === null) {
         if (known !== null) lost.push(n);
       } else if (known === null) read.push(n);
-      else if (v.epoch !== known) lost.push(n);
-      else if (v.seq !== this.#seqs[n] && !this.#covered(n, v.seq)) read.push(n);
-    }
-    if (lost.length > 0) {
-      const mine = await this.#localByShard(new Set(lost));
-      await this.writeBack([...mine.values()].flat());
-      for (const n of lost) {
-        this.#epochs[n] = null;
-        this.#seqs[n] = 0;
-        this.#ahead.delete(n);
+      else if (v.epoch !== known) {
+        this.#renew[n] = 1;
         read.push(n);
-      }
+      } else if (v.seq !== this.#seqs[n] && !this.#covered(n, v.seq)) read.push(n);
     }
-    if (read.length > 0) await this.#read(read, origin);
+    for (const n of read) if (this.#renew[n] === 1) renewed.add(n);
+    if ((lost.length > 0 || renewed.size > 0) && (await this.#io.leasedElsewhere(this.#origin))) {
+      // Another instance is writing back what Redis lost: this one keeps enforcing what it knows
+      // and looks again soon, then reads the renewed shards at once (not piecemeal, as they fill).
+      this.#passSoon(RECHECK_MS);
+      return;
+    }
+    if (lost.length > 0) await this.#restore(lost);
+    if (read.length > 0) await this.#read(read, origin, renewed);
+  }
+
+  /**
+   * Shards that disappeared while this instance enforces bans of theirs (a restart empty,
+   * FLUSHALL, eviction): written back by one instance, the holder of the restore lease; the others
+   * keep enforcing and look again in RECHECK_MS, when they find the shards renewed (and read them).
+   */
+  async #restore(lost: readonly number[]): Promise<void> {
+    // The lease first: the instances that do not get it do not even list their bans.
+    if (!(await this.#io.lease(this.#origin, LEASE_MS))) {
+      this.#passSoon(RECHECK_MS);
+      return;
+    }
+    try {
+      const mine = await this.#localByShard(new Set(lost));
+      // From a new epoch (or none, when none of its bans is here): the restore's own replies move
+      // these shards' versions from seq 1.
+      for (const n of lost) this.#forget(n);
+      await this.writeBack([...mine.values()].flat(), true);
+    } finally {
+      await this.#io.lease(this.#origin, 0).catch(() => {});
+    }
+    // Once more, read whole: a ban of its own the write-back missed (one made or learned while it
+    // listed them) is written back then, not taken for lifted.
+    for (const n of lost) this.stale(n);
+    this.#passSoon(RECHECK_MS);
+  }
+
+  /** Shard `n` is known empty (or about to be written from nothing): no version held. */
+  #forget(n: number): void {
+    this.#renew[n] = 1;
+    this.#epochs[n] = null;
+    this.#seqs[n] = 0;
+    this.#ahead.delete(n);
   }
 
   /** True when the seqs between this instance's version and `seq` were all seen: in step. */
@@ -226,12 +323,32 @@ export class BanSync {
    * the shard no longer has (lifted while a message was missed) are dropped. A snapshot older
    * than a version already seen is left for the next pass.
    */
-  async #read(shards: number[], origin: 'restored' | 'remote'): Promise<void> {
+  async #read(shards: number[], origin: 'restored' | 'remote', renewed: ReadonlySet<number>): Promise<void> {
     const local = await this.#localByShard(new Set(shards));
-    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local));
+    const missing: Ban[] = [];
+    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local, renewed, missing));
+    if (missing.length === 0) return;
+    // A renewed shard lacks bans this instance enforces: written back, unless another instance
+    // holds the lease (its restore is under way): then the shard is read again a little later.
+    if (await this.#io.lease(this.#origin, LEASE_MS)) {
+      try {
+        await this.writeBack(missing, true);
+      } finally {
+        await this.#io.lease(this.#origin, 0).catch(() => {});
+      }
+    } else {
+      for (const ban of missing) this.stale(shardOf(ban.client));
+      this.#passSoon(RECHECK_MS);
+    }
   }
 
-  #apply(shard: ShardRead, origin: 'restored' | 'remote', local: Map<number, Ban[]>): void {
+  #apply(
+    shard: ShardRead,
+    origin: 'restored' | 'remote',
+    local: Map<number, Ban[]>,
+    renewed: ReadonlySet<number>,
+    missing: Ban[],
+  ): void {
     const ctx = this.#ctx as StoreContext;
     const { n, bans } = shard;
     const v = parseVersion(shard.version);
@@ -242,12 +359,18 @@ export class BanSync {
     for (const ban of bans) {
       if (ban.endMs <= now) continue;
       present?.add(banKey(ban));
-      if (!ctx.isIgnored(ban.client)) ctx.onBan(ban, origin);
+      if (!ctx.isIgnored(ban.client) && !this.#inFlight(ban.jail, ban.client)) ctx.onBan(ban, origin);
     }
+    const isRenewed = renewed.has(n);
+    const lacked = missing.length;
     for (const ban of mine ?? []) {
       // Ended bans end by themselves; a ban about to end may already be tidied away in Redis.
-      if (ban.endMs > now + 1000 && !present?.has(banKey(ban))) ctx.onUnban(ban, 'remote');
+      if (ban.endMs <= now + 1000 || present?.has(banKey(ban))) continue;
+      // In a shard recreated since it was read, a ban it lacks was lost with it, not lifted.
+      if (isRenewed) missing.push(ban);
+      else ctx.onUnban(ban, 'remote');
     }
+    if (missing.length === lacked) this.#renew[n] = 0; // whole: from now on a missing ban was lifted
     this.#epochs[n] = v?.epoch ?? null;
     this.#seqs[n] = v?.seq ?? 0;
     if (v === null) this.#ahead.delete(n);
@@ -257,10 +380,11 @@ export class BanSync {
   // ------------------------------------------------------------- writing back
 
   /**
-   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans): after Redis
+   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans), in rounds of
+   * calls sent together (ROUND_BANS, ROUND_CALLS): after Redis
    * lost them, or for bans made while it was away. A ban Redis already holds is never rewritten.
    */
-  async writeBack(bans: readonly Ban[]): Promise<void> {
+  async writeBack(bans: readonly Ban[], leased = false): Promise<void> {
     const byShard = new Map<number, Ban[]>();
     const now = this.#clock.now();
     for (const ban of bans) {
@@ -270,12 +394,22 @@ export class BanSync {
     const calls: [number, Ban[]][] = [];
     for (const [n, list] of byShard)
       for (let i = 0; i < list.length; i += RESTORE_CHUNK) calls.push([n, list.slice(i, i + RESTORE_CHUNK)]);
-    for (let i = 0; i < calls.length; i += PARALLEL) {
+    let renewedAt = Date.now();
+    for (let i = 0; i < calls.length; ) {
+      if (leased && Date.now() - renewedAt > LEASE_MS / 4) {
+        renewedAt = Date.now();
+        await this.#io.lease(this.#origin, LEASE_MS);
+      }
+      let end = i;
+      let size = 0;
+      while (end < calls.length && end - i < ROUND_CALLS && size < ROUND_BANS)
+        size += (calls[end++] as [number, Ban[]])[1].length;
       await Promise.all(
-        calls.slice(i, i + PARALLEL).map(async ([n, list]) => {
+        calls.slice(i, end).map(async ([n, list]) => {
           this.note(n, await this.#io.restore(n, list, this.#keys.channel, this.#origin, this.#historyMs));
         }),
       );
+      i = end;
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Ban, FailureResult, FailureRule } from '@jailkeeper/core/store';
+import type { Ban, FailureResult, FailureRule, Reservation } from '@jailkeeper/core/store';
 
 /** The most failure times a counter keeps, as in the memory store. */
 const MAX_KEPT = 1000;
@@ -113,20 +113,23 @@ export interface FailureReply extends Versioned {
   readonly result: FailureResult;
 }
 
-/** Parses the reply of the failure scripts (recordFailure, settle). */
-export function parseFailure(text: string): FailureReply {
-  const out = JSON.parse(text) as {
-    count: number;
-    maxRetry: number;
-    pardoned?: boolean;
-    alreadyBanned?: boolean;
-    ban?: Ban;
-    wouldBan?: Ban;
-    recidive?: Ban;
-    recidiveDryRun?: boolean;
-    epoch?: string;
-    seqs?: number[];
-  };
+/** A failure's result as the conversation script answers it (see lua/failure.ts). */
+interface RawFailure {
+  count: number;
+  maxRetry: number;
+  pardoned?: boolean;
+  alreadyBanned?: boolean;
+  ban?: Ban;
+  wouldBan?: Ban;
+  recidive?: Ban;
+  recidiveDryRun?: boolean;
+  epoch?: string;
+  seqs?: number[];
+}
+
+/** A counted failure's answer, from one element of a conversation's reply. */
+export function failureOf(raw: unknown): FailureReply {
+  const out = raw as RawFailure;
   return {
     ...versionOf(out),
     result: {
@@ -142,15 +145,9 @@ export function parseFailure(text: string): FailureReply {
   };
 }
 
-/** Parses a reservation reply. */
-export function parseReservation(text: string) {
-  const out = JSON.parse(text) as {
-    admitted: boolean;
-    ban?: Ban;
-    count: number;
-    inFlight: number;
-    maxRetry: number;
-  };
+/** A reservation's answer, from one element of a conversation's reply. */
+export function reservationOf(raw: unknown): Reservation {
+  const out = raw as { admitted: boolean; ban?: Ban; count: number; inFlight: number; maxRetry: number };
   return {
     admitted: out.admitted === true,
     ban: out.ban ? fromRedis(out.ban) : null,

@@ -1,20 +1,19 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import { MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
-import { RECORD_FAILURE, RESERVE, SETTLE } from './lua/failure.js';
+import { LEASE, MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
+import { CONVERSE } from './lua/failure.js';
 
 type Args = (string | number)[];
 
 /** The store's scripts, as ioredis commands. */
 interface Commands {
-  jkRecordFailure(...args: Args): Promise<string>;
-  jkReserve(...args: Args): Promise<string>;
-  jkSettle(...args: Args): Promise<string>;
+  jkConverse(...args: Args): Promise<string>;
   jkRecordPardon(...args: Args): Promise<number>;
   jkManualBan(...args: Args): Promise<string>;
   jkUnban(...args: Args): Promise<string>;
   jkUnbanShard(...args: Args): Promise<string>;
   jkReadShard(bans: string, version: string): Promise<[string | null, string[]]>;
   jkRestore(...args: Args): Promise<string>;
+  jkLease(key: string, origin: string, ms: number): Promise<number>;
 }
 
 /** The app's client, with the store's scripts. */
@@ -36,16 +35,25 @@ export function defineCommands(client: Redis | Cluster): Client {
       client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
     }
   };
-  define('jkRecordFailure', RECORD_FAILURE, 6);
-  define('jkReserve', RESERVE, 4);
-  define('jkSettle', SETTLE, 7);
+  define('jkConverse', CONVERSE, 7);
   define('jkRecordPardon', RECORD_PARDON, 1);
   define('jkManualBan', MANUAL_BAN, 4);
   define('jkUnban', UNBAN, 2);
   define('jkUnbanShard', UNBAN_SHARD, 2);
   define('jkReadShard', READ_SHARD, 2);
   define('jkRestore', RESTORE); // a variable number of keys: the count is the first argument
+  define('jkLease', LEASE, 1);
   return client as Client;
+}
+
+/**
+ * The store's connections: `hot` (the app's client) carries the hot path's calls only; `bulk`
+ * (its duplicate, opened at init by an app's keeper) carries loads, reconciles, write-backs,
+ * listings and operators' calls, so that a large reply never queues a counted failure behind it.
+ */
+export interface Lines {
+  readonly hot: Client;
+  bulk: Client;
 }
 
 /** True for an ioredis Cluster. */

@@ -1,19 +1,66 @@
 import type { FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
-import { packRule, parseFailure, parseReservation, type Versioned } from './codec.js';
+import { type FailureReply, failureOf, packRule, reservationOf } from './codec.js';
 import { shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';
 
 const NOT_COUNTED = Object.freeze({ wouldBan: null, recidive: null, recidiveDryRun: false });
+const SEP = '\u0000';
+/** Steps in one call at most: a script's run stays short however many attempts queue. */
+const MAX_STEPS = 256;
+/**
+ * How long a refusal Redis gave (budget taken, or banned) answers this instance's next
+ * reservations of the same client without asking again, unless a settle, a pardon or an unban
+ * here changes the counts first. Waiting attempts poll (admission.ts); this keeps their polls
+ * local. A slot freed by another instance is seen at most this much later.
+ */
+const RECHECK_MS = 50;
+/** Refusals remembered at most (one per attacked client and jail): the oldest tenth goes first. */
+const HELD_CAP = 10_000;
+
+/** What a step waits for: a reservation, a settlement (null: a success), a failure's result. */
+type Answer = Reservation | FailureResult | null;
+
+/** One call of the store contract, queued: 'r' reserve, 's'/'S' settle (success/failure), 'f' recordFailure. */
+interface Step {
+  readonly kind: 'r' | 's' | 'S' | 'f';
+  readonly rule: FailureRule;
+  readonly client: string;
+  readonly packed: string;
+  readonly id: string;
+  /** holdMs for a reservation, jitterMs for a failure. */
+  readonly n: number;
+  readonly resolve: (answer: Answer) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** A (jail, client)'s conversation: steps waiting, and whether a call is out. */
+interface Talk {
+  readonly jail: string;
+  readonly client: string;
+  steps: Step[];
+  busy: boolean;
+}
+
+const OPERATION = { r: 'reserve', s: 'settle', S: 'settle', f: 'recordFailure' } as const;
 
 /**
- * The hot path's store calls: a failure, a reservation, its settlement, a pardon. One script call
- * each, with the store's deadline; when it fails the store goes degraded and the call is answered
- * by the local fallback (onStoreError 'local' and 'deny'), seeded with the last count seen.
+ * The hot path's store calls: a failure, a reservation, its settlement, a pardon. One
+ * conversation per (jail, client) in this instance: while a call is out, the calls that arrive
+ * for the same client wait, and go together in the next call (one script run, lua/failure.ts),
+ * so a burst of N attempts costs a few calls, not N. A refusal is remembered for RECHECK_MS so
+ * that waiting attempts' polls stay local. Each call has the store's deadline; when it fails the
+ * store goes degraded and the steps are answered by the local fallback (onStoreError 'local' and
+ * 'deny'), seeded with the last count seen.
  */
 export class Counting {
   readonly #p: Parts;
   readonly #packed = new WeakMap<FailureRule, string>();
+  readonly #talks = new Map<string, Talk>();
+  /** `jail\0client` → a refusal Redis gave, for the same packed rule, until `untilMs` (Date.now()). */
+  readonly #held = new Map<string, { packed: string; answer: Reservation; untilMs: number }>();
   #ctx: StoreContext | undefined;
+  /** Reservations admitted by the local fallback (during an outage) and not yet settled. */
+  readonly #localIds = new Set<string>();
 
   constructor(parts: Parts) {
     this.#p = parts;
@@ -21,37 +68,6 @@ export class Counting {
 
   attach(ctx: StoreContext): void {
     this.#ctx = ctx;
-  }
-
-  /**
-   * A failure script's call with the store's deadline. Past it the store answers from its
-   * fallback, but the script may still have run: when its reply comes after all, a ban it made is
-   * reported as made here (its announcement's echo is ignored by this instance, which made it).
-   */
-  async #failureCall(client: string, pending: Promise<string>): Promise<string> {
-    try {
-      return await this.#p.link.call(() => pending);
-    } catch (error) {
-      pending.then(
-        (text) => {
-          // A reply given up on is trusted only when it is one: after a reconnection ioredis has
-          // been seen to resolve a stale command with another command's reply ("PONG").
-          let reply: ReturnType<typeof parseFailure>;
-          try {
-            reply = parseFailure(text);
-          } catch {
-            return;
-          }
-          if (typeof reply.result.count !== 'number') return;
-          this.#p.sync.note(shardOf(client), reply);
-          const { ban, alreadyBanned, recidive, recidiveDryRun } = reply.result;
-          if (ban && !alreadyBanned) this.#ctx?.onBan(ban, 'local');
-          if (recidive && !recidiveDryRun) this.#ctx?.onBan(recidive, 'local');
-        },
-        () => {},
-      );
-      throw error;
-    }
   }
 
   /** A rule's constant arguments, joined once per rule. */
@@ -64,141 +80,297 @@ export class Counting {
     return packed;
   }
 
-  /** The keys of the failure scripts, in their order (lua/failure.ts). */
-  #failureKeys(rule: FailureRule, client: string): string[] {
-    const { keys } = this.#p;
-    const n = shardOf(client);
-    return [
-      keys.failures(client, rule.jail),
-      keys.bans(n),
-      keys.version(n),
-      keys.history(client),
-      keys.pardon(client, rule.jail),
-      keys.failures(client, rule.recidive?.jail ?? 'recidive'),
-    ];
+  recordFailure(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
+    return this.#enqueue(rule, client, 'f', '', jitterMs) as Promise<FailureResult>;
   }
 
-  /** What Redis answered for a failure: versions noted, the count remembered for a fallback. */
-  #counted(rule: FailureRule, client: string, reply: { result: FailureResult } & Versioned): FailureResult {
-    const { result } = reply;
-    this.#p.sync.note(shardOf(client), reply);
-    this.#p.fallback.saw(rule.jail, client, result.count, result.ban !== null);
-    totalsOf(this.#p, rule.jail).failed++;
-    if (result.ban && !result.alreadyBanned) totalsOf(this.#p, rule.jail).banned++;
-    return result;
+  reserve(rule: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
+    const held = this.#held.get(`${rule.jail}${SEP}${client}`);
+    if (held !== undefined && !this.#p.link.degraded) {
+      if (held.untilMs > Date.now() && held.packed === this.#rule(rule)) return Promise.resolve(held.answer);
+      this.#held.delete(`${rule.jail}${SEP}${client}`);
+    }
+    return this.#enqueue(rule, client, 'r', id, holdMs) as Promise<Reservation>;
   }
 
-  async recordFailure(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
-    const { link } = this.#p;
-    if (!link.degraded) {
-      try {
-        const text = await this.#failureCall(
-          client,
-          this.#p.client.jkRecordFailure(
-            ...this.#failureKeys(rule, client),
-            rule.jail,
-            client,
-            jitterMs,
-            this.#rule(rule),
-            this.#p.origin,
-          ),
-        );
-        return this.#counted(rule, client, parseFailure(text));
-      } catch (error) {
-        link.fail('recordFailure', error);
-      }
-    }
-    if (this.#p.onStoreError === 'allow') {
-      return {
-        count: 0,
-        maxRetry: rule.maxRetry,
-        pardoned: false,
-        ban: null,
-        alreadyBanned: false,
-        ...NOT_COUNTED,
-      };
-    }
-    this.#p.fallback.seed(rule, client);
-    return this.#p.fallback.local.recordFailure(rule, client, jitterMs);
-  }
-
-  async reserve(rule: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
-    const { link, keys } = this.#p;
-    if (!link.degraded) {
-      try {
-        const text = await link.call(() =>
-          this.#p.client.jkReserve(
-            keys.failures(client, rule.jail),
-            keys.bans(shardOf(client)),
-            keys.pardon(client, rule.jail),
-            keys.reservations(client, rule.jail),
-            rule.jail,
-            client,
-            id,
-            holdMs,
-            rule.findTimeMs,
-            rule.maxRetry,
-            rule.pardonMaxRetry === Number.POSITIVE_INFINITY ? 'inf' : rule.pardonMaxRetry,
-          ),
-        );
-        const reservation = parseReservation(text);
-        this.#p.fallback.saw(rule.jail, client, reservation.count, reservation.ban !== null);
-        return reservation;
-      } catch (error) {
-        link.fail('reserve', error);
-      }
-    }
-    if (this.#p.onStoreError === 'allow') {
-      return { admitted: true, ban: null, count: 0, inFlight: 0, maxRetry: rule.maxRetry };
-    }
-    this.#p.fallback.seed(rule, client);
-    return this.#p.fallback.local.reserve?.(rule, client, id, holdMs) as Promise<Reservation>;
-  }
-
-  async settle(
+  settle(
     rule: FailureRule,
     client: string,
     id: string,
     failed: boolean,
     jitterMs: number,
   ): Promise<FailureResult | null> {
-    const { link, keys } = this.#p;
-    if (!link.degraded) {
-      try {
-        const text = await this.#failureCall(
-          client,
-          this.#p.client.jkSettle(
-            ...this.#failureKeys(rule, client),
-            keys.reservations(client, rule.jail),
-            rule.jail,
-            client,
-            jitterMs,
-            this.#rule(rule),
-            this.#p.origin,
-            id,
-            failed ? 1 : 0,
-          ),
-        );
-        return text === 'null' ? null : this.#counted(rule, client, parseFailure(text));
-      } catch (error) {
-        link.fail('settle', error);
-      }
+    this.#held.delete(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
+    if (this.#localIds.delete(id) && !this.#p.link.degraded) {
+      // Reserved in this process during an outage, settled after it: the local slot is freed too,
+      // or it would hold this client's budget in the next outage (a clean user made to wait).
+      void this.#p.fallback.local.settle?.(rule, client, id, false, 0).catch(() => {});
     }
-    if (this.#p.onStoreError === 'allow') return null;
-    if (failed) this.#p.fallback.seed(rule, client);
-    return (await this.#p.fallback.local.settle?.(rule, client, id, failed, jitterMs)) ?? null;
+    return this.#enqueue(rule, client, failed ? 'S' : 's', id, jitterMs) as Promise<FailureResult | null>;
   }
 
   async recordPardon(jail: string, client: string, forMs: number): Promise<void> {
+    this.#held.delete(`${jail}${SEP}${client}`); // the threshold changes
     const { link } = this.#p;
     if (!link.degraded) {
       try {
-        await link.call(() => this.#p.client.jkRecordPardon(this.#p.keys.pardon(client, jail), forMs));
+        await link.call(() => this.#p.lines.hot.jkRecordPardon(this.#p.keys.pardon(client, jail), forMs));
         return;
       } catch (error) {
         link.fail('recordPardon', error);
       }
     }
     await this.#p.fallback.local.recordPardon(jail, client, forMs);
+  }
+
+  #heldLocally(id: string): void {
+    if (this.#localIds.size >= HELD_CAP * 10) this.#localIds.clear(); // abandoned ones: their slots expire anyway
+    this.#localIds.add(id);
+  }
+
+  /** An operator's ban or unban changed what Redis would answer: remembered refusals are dropped. */
+  forget(): void {
+    this.#held.clear();
+  }
+
+  /** True while a call for (jail, client) is out or queued here. */
+  busy(jail: string, client: string): boolean {
+    return this.#talks.has(`${jail}${SEP}${client}`);
+  }
+
+  // ------------------------------------------------------------- the conversation
+
+  #enqueue(rule: FailureRule, client: string, kind: Step['kind'], id: string, n: number): Promise<Answer> {
+    const key = `${rule.jail}${SEP}${client}`;
+    let talk = this.#talks.get(key);
+    if (talk === undefined) {
+      talk = { jail: rule.jail, client, steps: [], busy: false };
+      this.#talks.set(key, talk);
+    }
+    const steps = talk.steps;
+    const packed = this.#rule(rule);
+    const answer = new Promise<Answer>((resolve, reject) =>
+      steps.push({ kind, rule, client, packed, id, n, resolve, reject }),
+    );
+    if (!talk.busy) {
+      talk.busy = true;
+      // The first call waits for the end of this tick: the attempts parsed from one read of the
+      // socket (a pipelined burst) go in it together.
+      process.nextTick(() => void this.#send(key, talk));
+    }
+    return answer;
+  }
+
+  /** Sends the steps waiting (those of one rule, MAX_STEPS at most), then the next ones, until none wait. */
+  async #send(key: string, talk: Talk): Promise<void> {
+    for (;;) {
+      const waiting = talk.steps;
+      if (waiting.length === 0) {
+        talk.busy = false;
+        this.#talks.delete(key);
+        return;
+      }
+      const first = waiting[0] as Step;
+      // A run of reservations longer than the highest threshold cannot all be admitted: one past
+      // it is sent (it is refused), the rest wait and get its refusal (below) without a call.
+      const cap = Math.min(MAX_STEPS, Math.max(first.rule.maxRetry, first.rule.pardonMaxRetry) + 1);
+      let cut = 0;
+      let run = 0;
+      while (cut < waiting.length && cut < MAX_STEPS) {
+        const step = waiting[cut] as Step;
+        if (step.packed !== first.packed) break;
+        if (step.kind === 'r') {
+          if (run === cap) break;
+          run++;
+        } else run = 0;
+        cut++;
+      }
+      const steps = waiting.slice(0, cut);
+      talk.steps = cut === waiting.length ? [] : waiting.slice(cut);
+      if (this.#p.link.degraded) {
+        await this.#answerLocally(steps);
+        continue;
+      }
+      const pending = this.#call(talk, steps);
+      let replies: unknown[];
+      try {
+        replies = JSON.parse(await this.#p.link.call(() => pending)) as unknown[];
+      } catch (error) {
+        this.#late(talk.client, pending);
+        this.#p.sync.stale(shardOf(talk.client)); // it may have run: its shard is read again
+        this.#p.link.fail(OPERATION[first.kind], error);
+        await this.#answerLocally(steps);
+        continue;
+      }
+      let last: Answer = null;
+      for (let i = 0; i < steps.length; i++) {
+        const step = steps[i] as Step;
+        try {
+          last = this.#answer(talk, step, replies[i]);
+          step.resolve(last);
+        } catch (error) {
+          step.reject(error);
+        }
+      }
+      const lastStep = steps[steps.length - 1] as Step;
+      if (lastStep.kind === 'r' && last !== null && !(last as Reservation).admitted) {
+        // The reservations queued right after a refused one, with nothing between to free a
+        // slot, are refused the same way without a call.
+        const rest = talk.steps;
+        let k = 0;
+        while (
+          k < rest.length &&
+          (rest[k] as Step).kind === 'r' &&
+          (rest[k] as Step).packed === lastStep.packed
+        ) {
+          (rest[k] as Step).resolve(last);
+          k++;
+        }
+        if (k > 0) talk.steps = rest.slice(k);
+      }
+    }
+  }
+
+  /** The script call for these steps (keys in the order of lua/failure.ts). */
+  #call(talk: Talk, steps: readonly Step[]): Promise<string> {
+    const { keys } = this.#p;
+    const { jail, client } = talk;
+    const first = steps[0] as Step;
+    const n = shardOf(client);
+    const args: (string | number)[] = [
+      keys.failures(client, jail),
+      keys.bans(n),
+      keys.version(n),
+      keys.history(client),
+      keys.pardon(client, jail),
+      keys.failures(client, first.rule.recidive?.jail ?? 'recidive'),
+      keys.reservations(client, jail),
+      jail,
+      client,
+      first.packed,
+      this.#p.origin,
+    ];
+    for (const step of steps) args.push(step.kind, step.id, step.n);
+    return this.#p.lines.hot.jkConverse(...args);
+  }
+
+  /** One step's answer from its element of the reply: versions noted, counts remembered. */
+  #answer(talk: Talk, step: Step, raw: unknown): Answer {
+    const { jail, client } = talk;
+    if (step.kind === 's') return null;
+    if (step.kind === 'r') {
+      const reservation = reservationOf(raw);
+      this.#p.fallback.saw(jail, client, reservation.count, reservation.ban !== null);
+      if (!reservation.admitted) this.#hold(talk, step.packed, reservation);
+      return reservation;
+    }
+    const reply = failureOf(raw);
+    const { result } = reply;
+    this.#p.sync.note(shardOf(client), reply);
+    this.#p.fallback.saw(jail, client, result.count, result.ban !== null);
+    const totals = totalsOf(this.#p, jail);
+    totals.failed++;
+    if (result.ban && !result.alreadyBanned) totals.banned++;
+    return result;
+  }
+
+  /** Remembers a refusal for RECHECK_MS (unless a settle for the client is already queued). */
+  #hold(talk: Talk, packed: string, answer: Reservation): void {
+    if (talk.steps.some((s) => s.kind !== 'r')) return;
+    const key = `${talk.jail}${SEP}${talk.client}`;
+    if (!this.#held.has(key) && this.#held.size >= HELD_CAP) {
+      let drop = HELD_CAP / 10;
+      for (const old of this.#held.keys()) {
+        this.#held.delete(old);
+        if (--drop === 0) break;
+      }
+    }
+    this.#held.set(key, { packed, answer, untilMs: Date.now() + RECHECK_MS });
+  }
+
+  /**
+   * A call given up on (past its deadline) may still have run: when its reply comes after all, a
+   * ban it made is reported as made here (its announcement's echo is ignored by this instance,
+   * which made it).
+   */
+  #late(client: string, pending: Promise<string>): void {
+    pending.then(
+      (text) => {
+        // A reply given up on is trusted only when it is one: after a reconnection ioredis has
+        // been seen to resolve a stale command with another command's reply ("PONG").
+        let replies: unknown;
+        try {
+          replies = JSON.parse(text);
+        } catch {
+          return;
+        }
+        if (!Array.isArray(replies)) return;
+        for (const raw of replies) {
+          if (raw === null || typeof raw !== 'object' || 'admitted' in raw) continue;
+          let reply: FailureReply;
+          try {
+            reply = failureOf(raw);
+          } catch {
+            continue;
+          }
+          if (typeof reply.result.count !== 'number') continue;
+          this.#p.sync.note(shardOf(client), reply);
+          const { ban, alreadyBanned, recidive, recidiveDryRun } = reply.result;
+          if (ban && !alreadyBanned) this.#ctx?.onBan(ban, 'local');
+          if (recidive && !recidiveDryRun) this.#ctx?.onBan(recidive, 'local');
+        }
+      },
+      () => {},
+    );
+  }
+
+  /** Steps answered while Redis is away: by the local fallback, in their order (or by the policy). */
+  async #answerLocally(steps: readonly Step[]): Promise<void> {
+    for (const step of steps) {
+      try {
+        step.resolve(await this.#local(step));
+      } catch (error) {
+        step.reject(error);
+      }
+    }
+  }
+
+  async #local(step: Step): Promise<Answer> {
+    const { rule, client, id, n } = step;
+    const { fallback, onStoreError } = this.#p;
+    switch (step.kind) {
+      case 'r': {
+        if (onStoreError === 'allow')
+          return { admitted: true, ban: null, count: 0, inFlight: 0, maxRetry: rule.maxRetry };
+        fallback.seed(rule, client);
+        const local = (fallback.local.reserve as NonNullable<typeof fallback.local.reserve>)(
+          rule,
+          client,
+          id,
+          n,
+        );
+        const reservation = await local;
+        if (reservation.admitted) this.#heldLocally(id);
+        return reservation;
+      }
+      case 's':
+      case 'S':
+        if (onStoreError === 'allow') return null;
+        if (step.kind === 'S') fallback.seed(rule, client);
+        return (await fallback.local.settle?.(rule, client, id, step.kind === 'S', n)) ?? null;
+      case 'f':
+        if (onStoreError === 'allow') {
+          return {
+            count: 0,
+            maxRetry: rule.maxRetry,
+            pardoned: false,
+            ban: null,
+            alreadyBanned: false,
+            ...NOT_COUNTED,
+          };
+        }
+        fallback.seed(rule, client);
+        return fallback.local.recordFailure(rule, client, n);
+    }
   }
 }

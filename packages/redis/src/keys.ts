@@ -13,6 +13,7 @@
  *   P{s<n>}:h:<client>        HASH   ban history: <jail> -> bans, '*' -> bans in every jail
  *   Pjails                    SET    jail names the instances answer to (for the CLI)
  *   Pignore                   SET    the shared runtime ignore list
+ *   Prestore                  STRING the restore lease: the instance writing back what Redis lost
  *   Pevents                   pub/sub channel
  *
  * An instance learns a shard's changes from pub/sub; one MGET of the 1,024 version keys tells it
@@ -52,12 +53,14 @@ export class Keys {
   readonly channel: string;
   readonly jails: string;
   readonly ignore: string;
+  readonly lease: string;
 
   constructor(prefix: string) {
     this.prefix = prefix;
     this.channel = `${prefix}events`;
     this.jails = `${prefix}jails`;
     this.ignore = `${prefix}ignore`;
+    this.lease = `${prefix}restore`;
   }
 
   /** The prefix every key of shard `n` starts with: `P{s<n>}:`. */

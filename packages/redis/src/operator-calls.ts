@@ -50,7 +50,7 @@ export class OperatorCalls {
     if (link.degraded) return fallback.local.ban(input);
     const n = shardOf(input.client);
     const text = await this.#operate('ban', () =>
-      this.#p.client.jkManualBan(
+      this.#p.lines.bulk.jkManualBan(
         keys.bans(n),
         keys.version(n),
         keys.history(input.client),
@@ -76,7 +76,7 @@ export class OperatorCalls {
     if (link.degraded) return local;
     const n = shardOf(client);
     const text = await this.#operate('unban', () =>
-      this.#p.client.jkUnban(
+      this.#p.lines.bulk.jkUnban(
         keys.bans(n),
         keys.version(n),
         client,
@@ -100,7 +100,7 @@ export class OperatorCalls {
     for (let n = 0; n < SHARDS; n++) {
       if (versions[n] === null) continue; // no shard, no ban
       const text = await this.#operate('unbanAll', () =>
-        this.#p.client.jkUnbanShard(
+        this.#p.lines.bulk.jkUnbanShard(
           keys.bans(n),
           keys.version(n),
           jail ?? '',
@@ -129,30 +129,50 @@ export class OperatorCalls {
   }
 
   /**
-   * A page of the active bans: whole shards after the cursor (a client's bans live in one shard,
-   * so they are never split), read a pipeline of shards at a time until about `limit` bans.
-   * While degraded: the bans this instance enforces.
+   * A page of at most `limit` active bans, in the order (shard, client, jail). The cursor names
+   * the last ban returned (`<shard>/<jail>/<client>`; jail names hold no `/`), so a page ends anywhere, even inside a
+   * shard or between a client's bans; a shard is read whole (one short reply, a few hundred bans
+   * even at a million) and what the page cannot hold is read again by the next page. Shards are
+   * read one, then two, four... at a time, up to SHARDS_PER_READ, until the page is full. While
+   * degraded: the bans this instance enforces. The first page starts with the bans made here
+   * while Redis was away and not yet written back (up to `limit`).
    */
   async bansPage(query: BanPageQuery): Promise<BanPage> {
     const { link, fallback, sync, io } = this.#p;
     if (link.degraded) return this.#enforcedPage(query);
-    const local = query.after === undefined ? await fallback.local.bans(query.jail) : [];
-    let n = query.after === undefined ? 0 : Number(query.after) + 1;
-    if (!Number.isInteger(n) || n < 0 || n >= SHARDS) return { bans: local };
-    const out = local;
+    const limit = Math.max(1, Math.floor(query.limit));
+    const from = parseCursor(query.after);
+    if (from === null) return { bans: [] };
+    // Bans made here while Redis was away and not yet written back: on the first page only.
+    const out: Ban[] =
+      query.after === undefined ? (await fallback.local.bans(query.jail)).slice(0, limit) : [];
+    let last = '0/'; // the cursor after the last ban in `out`
     const now = sync.clock.now();
-    while (n < SHARDS && out.length < query.limit) {
+    let n = from.n;
+    let width = 1;
+    while (n < SHARDS) {
       const take: number[] = [];
-      for (let m = n; m < Math.min(SHARDS, n + SHARDS_PER_READ); m++) take.push(m);
-      n += take.length;
+      for (let m = n; m < Math.min(SHARDS, n + width); m++) take.push(m);
+      width = Math.min(SHARDS_PER_READ, width * 2);
+      const read: Ban[][] = [];
       await this.#operate('bans', () =>
         io.read(take, ({ bans }) => {
-          for (const ban of bans)
-            if (ban.endMs > now && (query.jail === undefined || ban.jail === query.jail)) out.push(ban);
+          read.push(bans.filter((b) => b.endMs > now && (query.jail === undefined || b.jail === query.jail)));
         }),
       );
+      for (const [k, bans] of read.entries()) {
+        const shard = take[k] as number;
+        bans.sort(byClientThenJail);
+        for (const ban of bans) {
+          if (shard === from.n && from.client !== undefined && !isAfter(ban, from)) continue;
+          if (out.length === limit) return { bans: out, next: last };
+          out.push(ban);
+          last = `${shard}/${ban.jail}/${ban.client}`;
+        }
+        n = shard + 1;
+      }
     }
-    return n < SHARDS ? { bans: out, next: String(n - 1) } : { bans: out };
+    return { bans: out };
   }
 
   /**
@@ -187,4 +207,40 @@ export class OperatorCalls {
     }
     return out;
   }
+}
+
+/** Where a page starts: at shard `n`, after the ban (`jail`, `client`) when given. */
+interface Cursor {
+  readonly n: number;
+  readonly jail?: string;
+  readonly client?: string;
+}
+
+/**
+ * A page's cursor: `<shard>/` (from the start of that shard), `<shard>/<jail>/<client>` (after
+ * that ban), or the older form `<shard>` (after that whole shard). Null: not a cursor of ours.
+ */
+function parseCursor(after: string | undefined): Cursor | null {
+  if (after === undefined) return { n: 0 };
+  const slash = after.indexOf('/');
+  const n = Number(slash === -1 ? after : after.slice(0, slash));
+  if (!Number.isInteger(n) || n < 0 || n >= SHARDS) return null;
+  if (slash === -1) return { n: n + 1 };
+  const rest = after.slice(slash + 1);
+  if (rest === '') return { n };
+  const second = rest.indexOf('/');
+  if (second === -1) return null;
+  return { n, jail: rest.slice(0, second), client: rest.slice(second + 1) };
+}
+
+function byClientThenJail(a: Ban, b: Ban): number {
+  if (a.client !== b.client) return a.client < b.client ? -1 : 1;
+  return a.jail < b.jail ? -1 : a.jail > b.jail ? 1 : 0;
+}
+
+/** True for a ban after the cursor's, in its shard's order. */
+function isAfter(ban: Ban, from: Cursor): boolean {
+  const client = from.client as string;
+  if (ban.client !== client) return ban.client > client;
+  return ban.jail > (from.jail as string);
 }

@@ -1,5 +1,5 @@
 import type { BanSync } from './ban-sync.js';
-import type { Client } from './commands.js';
+import type { Lines } from './commands.js';
 import type { Fallback } from './fallback.js';
 import type { Keys } from './keys.js';
 import type { Link } from './link.js';
@@ -7,7 +7,8 @@ import type { ShardIO } from './shard-io.js';
 
 /** What the store's modules share: built once by the store. */
 export interface Parts {
-  readonly client: Client;
+  /** The hot path's connection and the bulk one (see Lines). */
+  readonly lines: Lines;
   readonly keys: Keys;
   readonly link: Link;
   readonly io: ShardIO;

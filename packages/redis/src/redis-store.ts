@@ -14,7 +14,7 @@ import type {
 } from '@jailkeeper/core/store';
 import type { Cluster, Redis } from 'ioredis';
 import { BanSync } from './ban-sync.js';
-import { defineCommands } from './commands.js';
+import { defineCommands, type Lines } from './commands.js';
 import { Counting } from './counting.js';
 import { Fallback } from './fallback.js';
 import { Keys } from './keys.js';
@@ -42,6 +42,7 @@ export class RedisStore implements Store {
   readonly #ignore: IgnoreSet;
   #ctx: StoreContext | undefined;
   #subscriber: Redis | Cluster | undefined;
+  #bulk: Redis | Cluster | undefined;
   #reconcileTimer: NodeJS.Timeout | undefined;
   #passes = 0;
   /** The shared ignore list as last handed to the keeper (null: changed since, hand it again). */
@@ -51,21 +52,28 @@ export class RedisStore implements Store {
   constructor(options: RedisStoreOptions) {
     const o = resolveRedisOptions(options);
     const client = defineCommands(o.client);
+    const lines: Lines = { hot: client, bulk: client };
     const keys = new Keys(o.prefix);
     const origin = randomBytes(8).toString('hex');
     const link = new Link(
       client,
       { timeoutMs: o.timeoutMs, probeMs: o.probeMs, policy: o.onStoreError },
-      () => this.#catchUp('remote'),
-      () => void this.#flushFallback(),
+      // Redis answers again: the store leaves the degraded state at once, and catches up behind
+      // (on the bulk connection): no request waits on a recovery.
+      async () => {},
+      () => void this.#afterOutage(),
     );
     // Loads, reconciles and operators' calls get a longer deadline than the hot path's: a busy
     // Redis is slow to answer a batch, not down.
     const bulkMs = Math.max(o.startMs, 10 * o.timeoutMs);
-    const io = new ShardIO(client, keys, link, bulkMs);
-    const sync = new BanSync(io, keys, { origin, historyMs: DEFAULTS.historyTimeMs });
+    const io = new ShardIO(lines, keys, link, bulkMs);
+    const sync = new BanSync(io, keys, {
+      origin,
+      historyMs: DEFAULTS.historyTimeMs,
+      onError: (error) => link.fail('reconcile', error),
+    });
     this.#p = {
-      client,
+      lines,
       keys,
       link,
       io,
@@ -79,9 +87,10 @@ export class RedisStore implements Store {
     this.#reconcileMs = o.reconcileMs;
     this.#startMs = o.startMs;
     this.#loadBans = o.loadBans;
-    this.#registry = new JailRegistry(client, keys, link, bulkMs);
-    this.#ignore = new IgnoreSet(client, keys, link, bulkMs);
+    this.#registry = new JailRegistry(lines, keys, link, bulkMs);
+    this.#ignore = new IgnoreSet(lines, keys, link, bulkMs);
     this.#counting = new Counting(this.#p);
+    sync.followCalls((jail, client) => this.#counting.busy(jail, client));
     this.#calls = new OperatorCalls(this.#p, this.#registry, () => this.#ctx);
   }
 
@@ -119,7 +128,8 @@ export class RedisStore implements Store {
    */
   async init(ctx: StoreContext): Promise<void> {
     this.#ctx = ctx;
-    const { sync, fallback, link, keys, client } = this.#p;
+    const { sync, fallback, link, keys, lines } = this.#p;
+    const client = lines.hot;
     const onIgnore = ctx.onIgnore;
     // An ignore-list message changes the keeper's list: the next reload hands the whole list again.
     sync.start(
@@ -144,6 +154,11 @@ export class RedisStore implements Store {
     const subscriber = client.duplicate();
     this.#subscriber = subscriber;
     subscriber.on('error', () => {}); // reconnection is ioredis' job; failures surface on calls
+    // Bulk work on a connection of its own: a shard's large reply never delays a counted failure.
+    const bulk = defineCommands(client.duplicate());
+    this.#bulk = bulk;
+    bulk.on('error', () => {});
+    lines.bulk = bulk;
     subscriber.on('message', (channel: string, message: string) => {
       if (channel === keys.channel) sync.onMessage(message);
     });
@@ -152,6 +167,7 @@ export class RedisStore implements Store {
       // Subscribing before the connection's own ready check has answered makes ioredis fail that
       // check (a subscribed connection refuses INFO) and lose the subscription: wait for it.
       if (!(await link.connected(this.#startMs, subscriber))) throw new Error('no connection');
+      if (!(await link.connected(this.#startMs, bulk))) throw new Error('no connection');
       await link.call(() => subscriber.subscribe(keys.channel), this.#startMs);
       // After a reconnection: subscribe again (harmless when ioredis already did), and catch up
       // with what was published meanwhile, which is lost.
@@ -185,13 +201,22 @@ export class RedisStore implements Store {
     this.#ctx.onIgnore('set', entries);
   }
 
-  /** After a recovery: the bans made locally (during it too) are written back, then dropped here. */
-  async #flushFallback(): Promise<void> {
+  /**
+   * After an outage: the bans made locally meanwhile are written back, then dropped here; then
+   * what was missed or lost is caught up (a lost shard restored by one instance, see BanSync).
+   */
+  async #afterOutage(): Promise<void> {
     try {
       await this.#p.sync.writeBack(await this.#p.fallback.pending());
       await this.#p.fallback.clear();
     } catch (error) {
       this.#p.link.fail('writeBack', error);
+      return;
+    }
+    try {
+      await this.#catchUp('remote');
+    } catch (error) {
+      this.#p.link.fail('reconcile', error);
     }
   }
 
@@ -217,10 +242,13 @@ export class RedisStore implements Store {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#reconcileTimer);
+    this.#p.sync.close();
     this.#p.link.close();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     if (subscriber) subscriber.disconnect();
+    this.#bulk?.disconnect();
+    this.#bulk = undefined;
     await this.#p.fallback.local.close();
   }
 
@@ -249,15 +277,18 @@ export class RedisStore implements Store {
   }
 
   ban(input: ManualBanInput): Promise<Ban> {
+    this.#counting.forget();
     return this.#calls.ban(input);
   }
 
   unban(client: string, jail?: string): Promise<Ban[]> {
-    return this.#calls.unban(client, jail);
+    this.#counting.forget();
+    return this.#calls.unban(client, jail).finally(() => this.#counting.forget());
   }
 
   unbanAll(jail?: string): Promise<Ban[]> {
-    return this.#calls.unbanAll(jail);
+    this.#counting.forget();
+    return this.#calls.unbanAll(jail).finally(() => this.#counting.forget());
   }
 
   bans(jail?: string): Promise<Ban[]> {

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { Lines } from './commands.js';
 import type { Keys } from './keys.js';
 import type { Link } from './link.js';
 
@@ -11,18 +12,23 @@ const REGISTRY_TTL_MS = 7 * 86_400_000;
  * `--redis` mode as the admin API does. Names of instances gone for a week expire.
  */
 export class JailRegistry {
-  readonly #client: Redis | Cluster;
+  readonly #lines: Lines;
   readonly #keys: Keys;
   readonly #link: Link;
   /** Background and operators' calls: the bulk deadline, not the hot path's. */
   readonly #timeoutMs: number;
   #names: readonly string[] = [];
 
-  constructor(client: Redis | Cluster, keys: Keys, link: Link, timeoutMs: number) {
-    this.#client = client;
+  constructor(lines: Lines, keys: Keys, link: Link, timeoutMs: number) {
+    this.#lines = lines;
     this.#keys = keys;
     this.#link = link;
     this.#timeoutMs = timeoutMs;
+  }
+
+  /** The bulk connection: never the hot path's. */
+  get #client(): Redis | Cluster {
+    return this.#lines.bulk;
   }
 
   /** The names this instance registers. */
@@ -81,16 +87,21 @@ export class JailRegistry {
  * expiry: an operator's `ignore add` lasts until `ignore remove`. Every change is published.
  */
 export class IgnoreSet {
-  readonly #client: Redis | Cluster;
+  readonly #lines: Lines;
   readonly #keys: Keys;
   readonly #link: Link;
   readonly #timeoutMs: number;
 
-  constructor(client: Redis | Cluster, keys: Keys, link: Link, timeoutMs: number) {
-    this.#client = client;
+  constructor(lines: Lines, keys: Keys, link: Link, timeoutMs: number) {
+    this.#lines = lines;
     this.#keys = keys;
     this.#link = link;
     this.#timeoutMs = timeoutMs;
+  }
+
+  /** The bulk connection: never the hot path's. */
+  get #client(): Redis | Cluster {
+    return this.#lines.bulk;
   }
 
   async edit(op: 'add' | 'remove', entries: readonly string[]): Promise<void> {

@@ -1,7 +1,7 @@
 import type { Ban } from '@jailkeeper/core/store';
 import type { Cluster } from 'ioredis';
 import { decodeBans, storableReason, TextPool, toRedisEnd, type Versioned, versionOf } from './codec.js';
-import { type Client, isCluster, type Pipeline } from './commands.js';
+import { type Client, isCluster, type Lines, type Pipeline } from './commands.js';
 import { type Keys, SHARD_SLOTS, SHARDS } from './keys.js';
 import type { Link } from './link.js';
 
@@ -25,17 +25,22 @@ export interface ShardRead {
  * PARALLEL in flight, each with the bulk deadline. Never one call per ban.
  */
 export class ShardIO {
-  readonly #client: Client;
+  readonly #lines: Lines;
   readonly #keys: Keys;
   readonly #link: Link;
   readonly #bulkMs: number;
   readonly #pool = new TextPool();
 
-  constructor(client: Client, keys: Keys, link: Link, bulkMs: number) {
-    this.#client = client;
+  constructor(lines: Lines, keys: Keys, link: Link, bulkMs: number) {
+    this.#lines = lines;
     this.#keys = keys;
     this.#link = link;
     this.#bulkMs = bulkMs;
+  }
+
+  /** The bulk connection: never the hot path's. */
+  get #client(): Client {
+    return this.#lines.bulk;
   }
 
   /**
@@ -140,6 +145,23 @@ export class ShardIO {
     }
     const text = await this.#link.call(() => this.#client.jkRestore(2 + bans.length, ...args), this.#bulkMs);
     return versionOf(JSON.parse(text) as { epoch?: unknown; seqs?: unknown });
+  }
+
+  /**
+   * Takes or renews the restore lease for `ms` (0: releases it). True when this instance holds it.
+   */
+  async lease(origin: string, ms: number): Promise<boolean> {
+    const held = await this.#link.call(
+      () => this.#client.jkLease(this.#keys.lease, origin, ms),
+      this.#bulkMs,
+    );
+    return held === 1;
+  }
+
+  /** True while another instance holds the restore lease. */
+  async leasedElsewhere(origin: string): Promise<boolean> {
+    const holder = await this.#link.call(() => this.#client.get(this.#keys.lease), this.#bulkMs);
+    return holder !== null && holder !== origin;
   }
 
   /** Shards grouped by the Cluster node that serves them (BATCH a group; any grouping on one Redis). */

@@ -28,7 +28,9 @@ return cjson.encode({ ban = ban, epoch = epoch, seqs = { seq } })
  * origin, historyTimeMs, then per ban: jail, client, startMs, endMs (-1: permanent), banCount,
  * manual (1/0), reason. Idempotent: a ban Redis already holds (any active ban of that client in
  * that jail) is never rewritten, so several instances writing back the same bans change nothing;
- * a written ban keeps its start, count, reason and manual flag.
+ * a written ban keeps its start, count, reason and manual flag. One announcement per call, not per
+ * ban (a restore of 100,000 bans is not 100,000 messages to every instance): it names the shard's
+ * new version, and the other instances read the shard when they find it changed.
  */
 export const RESTORE = `${PRELUDE}
 local channel, origin, history_ms = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -42,34 +44,39 @@ for i = 1, n do
   local ban = { jail = ARGV[a + 1], client = ARGV[a + 2], startMs = tonumber(ARGV[a + 3]),
                 endMs = tonumber(ARGV[a + 4]), banCount = tonumber(ARGV[a + 5]),
                 manual = ARGV[a + 6] == '1', reason = ARGV[a + 7] }
-  local list = read(KEYS[1], ban.client)
+  local value = redis.call('HGET', KEYS[1], ban.client)
+  local list = decode(value, ban.client)
   local held, at = find(list, ban.jail)
   if held and active(held) then
-    results[i] = { kept = held }
+    results[i] = 'k'
   elseif not active(ban) then
-    results[i] = { ended = true }
+    results[i] = 'e'
   else
     if at then list[at] = ban else list[#list + 1] = ban end
     store(KEYS[1], ban.client, list)
     seq = seq + 1
     seqs[#seqs + 1] = seq
-    announce(channel, 'ban', ban, epoch, seq, origin)
     if latest >= 0 and (ban.endMs < 0 or ban.endMs > latest) then latest = ban.endMs end
     -- The history keeps at least this ban's count: the next ban escalates as it would have.
     local hkey = KEYS[2 + i]
     local h = redis.call('HMGET', hkey, ban.jail, '*')
-    if tonumber(h[1] or '0') < ban.banCount then redis.call('HSET', hkey, ban.jail, ban.banCount) end
-    if tonumber(h[2] or '0') < ban.banCount then redis.call('HSET', hkey, '*', ban.banCount) end
+    local c = string.format('%d', ban.banCount)
+    local in_jail, in_all = tonumber(h[1] or '0') < ban.banCount, tonumber(h[2] or '0') < ban.banCount
+    if in_jail and in_all then redis.call('HSET', hkey, ban.jail, c, '*', c)
+    elseif in_jail then redis.call('HSET', hkey, ban.jail, c)
+    elseif in_all then redis.call('HSET', hkey, '*', c) end
     keep_history(hkey, ban, history_ms)
-    results[i] = { written = true }
+    results[i] = 'w'
   end
 end
 if #seqs > 0 then
   redis.call('SET', KEYS[2], epoch .. ':' .. string.format('%d', seq), 'KEEPTTL')
   extend(KEYS[1], KEYS[2], latest)
   tidy(KEYS[1])
+  redis.call('PUBLISH', channel, cjson.encode({ type = 'restored', key = KEYS[2], epoch = epoch,
+                                                seq = seq, origin = origin }))
 end
-return cjson.encode({ results = results, epoch = #seqs > 0 and epoch or false, seqs = seqs })
+return cjson.encode({ epoch = #seqs > 0 and epoch or false, seqs = seqs })
 `;
 
 /** Shared by the unbans: lifts the bans of `list` in `jail` ('' for every jail). */
@@ -148,4 +155,24 @@ return cjson.encode({ lifted = lifted, epoch = epoch, seqs = seqs })
 /** Reads a shard at one version: KEYS: bans, version. Returns [version or nil, HGETALL]. */
 export const READ_SHARD = `
 return { redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[1]) }
+`;
+
+/**
+ * The restore lease: one instance at a time writes back what Redis lost. KEYS: the lease. ARGV:
+ * the instance's origin, ms (0: release). Takes the lease when free, renews it when held by the
+ * same instance; returns 1 when the caller holds it, else 0. The key always expires (PX): an
+ * instance that dies mid-restore holds it at most ms.
+ */
+export const LEASE = `
+local ms = tonumber(ARGV[2])
+if ms == 0 then
+  if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return 0
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ms) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ms)
+  return 1
+end
+return 0
 `;

@@ -113,53 +113,67 @@ end
 `;
 
 /**
- * recordFailure. KEYS: failures, bans, version, history, pardon, recidive failures. ARGV: jail,
- * client, jitterMs, the packed rule, origin (the instance's id, carried by the announcement).
+ * One (jail, client)'s conversation, batched: the steps that arrived while the previous call was
+ * out, in their order, in one call (counting.ts). KEYS: failures, bans, version, history, pardon,
+ * recidive failures, reservations (all of one client, one shard). ARGV: 1 jail, 2 client, 3 the
+ * packed rule, 4 origin (the instance's id, carried by announcements), then three per step:
+ *   'r', id, holdMs   reserve: admitted while failures in the window plus open reservations stay
+ *                     below the threshold in force; the slot expires after holdMs
+ *   's', id, 0        settle as a success: the slot is freed
+ *   'S', id, jitterMs settle as a failure: the slot is freed and the failure counted (as 'f')
+ *   'f', '', jitterMs recordFailure: counted, banning at the threshold
+ * Returns a JSON array, one answer per step: a reservation, false (a success settled), or a
+ * failure's result (with the shard's epoch and the seqs it took when it banned).
  */
-export const RECORD_FAILURE = `${RECORD}
-return cjson.encode(record(KEYS, unpack_rule(ARGV[1], ARGV[2], ARGV[3], ARGV[4]), ARGV[5]))
-`;
+export const CONVERSE = `${RECORD}
+local A = unpack_rule(ARGV[1], ARGV[2], '0', ARGV[3])
+local jail, client, origin = ARGV[1], ARGV[2], ARGV[4]
+local find_ms, base_max = tonumber(A[3]), tonumber(A[4])
+local pardon_max = A[5] == 'inf' and math.huge or tonumber(A[5])
+local out = {}
+-- A refusal holds for the following reservations of this call until a settle or a failure changes
+-- the counts: a burst of 200 is one refusal computed, not 200.
+local refusal = nil
 
-/**
- * reserve. KEYS: failures, bans, pardon, reservations. ARGV: jail, client, id, holdMs,
- * findTimeMs, maxRetry, pardonMaxRetry (or 'inf'). Admits while failures in the window plus open
- * reservations stay below the threshold in force; the reservation expires after holdMs.
- */
-export const RESERVE = `${PRELUDE}
-local jail, client, id = ARGV[1], ARGV[2], ARGV[3]
-local hold, find_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
-local max_retry = tonumber(ARGV[6])
--- 1. The threshold in force: the pardoned one while pardoned.
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  max_retry = ARGV[7] == 'inf' and math.huge or tonumber(ARGV[7])
+local function reserve(id, hold)
+  -- 1. The threshold in force: the pardoned one while pardoned.
+  local max_retry = redis.call('EXISTS', KEYS[5]) == 1 and pardon_max or base_max
+  -- 2. Failures in the window (ended ones dropped), and reservations still open (expired dropped).
+  trim(KEYS[1], find_ms)
+  local count = redis.call('LLEN', KEYS[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
+  local open = redis.call('ZCARD', KEYS[7])
+  -- 3. A banned client is refused with its ban.
+  local held = find(read(KEYS[2], client), jail)
+  if held and active(held) then
+    refusal = { admitted = false, ban = held, count = count, inFlight = open, maxRetry = fin(max_retry) }
+    return refusal
+  end
+  -- 4. The budget is taken by failures and attempts in flight: refused (the caller may wait).
+  if count + open >= max_retry then
+    refusal = { admitted = false, count = count, inFlight = open, maxRetry = fin(max_retry) }
+    return refusal
+  end
+  -- 5. Admitted: the slot is held until settled, or until it expires (a crashed instance's attempt).
+  redis.call('ZADD', KEYS[7], now + hold, id)
+  if redis.call('PTTL', KEYS[7]) < hold then redis.call('PEXPIRE', KEYS[7], hold) end
+  return { admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) }
 end
--- 2. Failures in the window (ended ones dropped), and reservations still open (expired dropped).
-trim(KEYS[1], find_ms)
-local count = redis.call('LLEN', KEYS[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-local open = redis.call('ZCARD', KEYS[4])
--- 3. A banned client is refused with its ban.
-local held = find(read(KEYS[2], client), jail)
-if held and active(held) then
-  return cjson.encode({ admitted = false, ban = held, count = count, inFlight = open, maxRetry = fin(max_retry) })
-end
--- 4. The budget is taken by failures and attempts in flight: refused (the caller may wait).
-if count + open >= max_retry then
-  return cjson.encode({ admitted = false, count = count, inFlight = open, maxRetry = fin(max_retry) })
-end
--- 5. Admitted: the slot is held until settled, or until it expires (a crashed instance's attempt).
-redis.call('ZADD', KEYS[4], now + hold, id)
-if redis.call('PTTL', KEYS[4]) < hold then redis.call('PEXPIRE', KEYS[4], hold) end
-return cjson.encode({ admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) })
-`;
 
-/**
- * settle. KEYS: failures, bans, version, history, pardon, recidive failures, reservations. ARGV:
- * jail, client, jitterMs, the packed rule, origin, id, failed (1/0). Frees the slot and, for a
- * failure, records it exactly as recordFailure does, in the same step.
- */
-export const SETTLE = `${RECORD}
-redis.call('ZREM', KEYS[7], ARGV[6])
-if ARGV[7] ~= '1' then return 'null' end
-return cjson.encode(record(KEYS, unpack_rule(ARGV[1], ARGV[2], ARGV[3], ARGV[4]), ARGV[5]))
+for i = 5, #ARGV, 3 do
+  local kind, id, x = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if kind == 'r' then
+    out[#out + 1] = refusal or reserve(id, x)
+  else
+    refusal = nil
+    if kind ~= 'f' then redis.call('ZREM', KEYS[7], id) end
+    if kind == 's' then
+      out[#out + 1] = false
+    else
+      A[11] = x
+      out[#out + 1] = record(KEYS, A, origin)
+    end
+  end
+end
+return cjson.encode(out)
 `;

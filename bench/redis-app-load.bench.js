@@ -1,0 +1,136 @@
+// A new app instance on a Redis that holds N bans (default 1,000,000), measured in a real app
+// process: an Express app with the jailkeeper middleware on the Redis store, in a child process of
+// its own. Reports how long until keeper.ready, the longest event-loop block while loading (a
+// 1 ms probe, with the CPU the process used in that gap: on a shared machine a gap with little
+// CPU was a wait for a core), the heap per loaded ban (heapUsed after GC, before and after the
+// load), and that the app then answers and refuses a banned client.
+// Run: npx tsc -b && node bench/redis-app-load.bench.js [N]
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Keys, SHARDS, shardOf } from '../packages/redis/dist/keys.js';
+import { RESTORE } from '../packages/redis/dist/lua/bans.js';
+import { ensureRedis } from './http/harness.js';
+
+const client = (i) =>
+  i % 2 === 0
+    ? `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`
+    : `2001:db8:${(i >> 16).toString(16)}:${(i & 0xffff).toString(16)}::/64`;
+
+if (process.argv[2] === '--app') {
+  // ------------------------------------------------------------------ the app process
+  const [, , , url, prefix, n] = process.argv;
+  const N = Number(n);
+  const { createJailkeeper } = await import('@jailkeeper/core');
+  const { createRedisStore } = await import('@jailkeeper/redis');
+  const { jailkeeper } = await import('@jailkeeper/express');
+  const { default: express } = await import('express');
+  const heap = () => {
+    globalThis.gc();
+    globalThis.gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  await redis.ping();
+  const app = express();
+  const before = heap();
+  const keeper = createJailkeeper({
+    jails: { login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' } },
+    logger: { info() {}, warn() {}, error() {} },
+    store: createRedisStore({ client: redis, prefix, startTimeout: '60s' }),
+  });
+  app.use(jailkeeper(keeper));
+  app.get('/', (_req, res) => res.send('ok'));
+  let last = performance.now();
+  let lastCpu = process.cpuUsage();
+  let longest = 0;
+  let longestCpu = 0;
+  const probe = setInterval(() => {
+    const now = performance.now();
+    const cpu = process.cpuUsage(lastCpu);
+    if (now - last > longest) {
+      longest = now - last;
+      longestCpu = (cpu.user + cpu.system) / 1000;
+    }
+    last = now;
+    lastCpu = process.cpuUsage();
+  }, 1);
+  const started = performance.now();
+  await keeper.ready;
+  const readyMs = performance.now() - started;
+  clearInterval(probe);
+  const loaded = Object.values(keeper.banCounts()).reduce((a, b) => a + b, 0);
+  const after = heap();
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  const clean = await fetch(`http://127.0.0.1:${port}/`);
+  const banned = keeper.check(client(2)).banned;
+  process.send({
+    readyMs,
+    longest,
+    longestCpu,
+    loaded,
+    perBan: (after - before) / N,
+    heapMb: (after - before) / 1048576,
+    cleanStatus: clean.status,
+    banned,
+  });
+  server.close();
+  await keeper.close();
+  redis.disconnect();
+} else {
+  // ------------------------------------------------------------------ the runner
+  const N = Number(process.argv[2] ?? 1_000_000);
+  const url = await ensureRedis();
+  const prefix = `jkload${process.pid}:`;
+  const admin = new Redis(url);
+  admin.defineCommand('jkRestore', { lua: RESTORE });
+  const keys = new Keys(prefix);
+  const now = Number((await admin.time())[0]) * 1000;
+  const byShard = Array.from({ length: SHARDS }, () => []);
+  for (let i = 0; i < N; i++) byShard[shardOf(client(i))].push(i);
+  let filled = Date.now();
+  for (let n = 0; n < SHARDS; n += 8) {
+    const pipeline = admin.pipeline();
+    for (let m = n; m < n + 8; m++) {
+      const list = byShard[m];
+      for (let k = 0; k < list.length; k += 200) {
+        const chunk = list.slice(k, k + 200);
+        const args = [keys.bans(m), keys.version(m), ...chunk.map((i) => keys.history(client(i)))];
+        args.push(keys.channel, 'bench', 86_400_000);
+        for (const i of chunk) {
+          args.push('login', client(i), now, now + 3_600_000, 1, 0, 'maxRetry (5) failures within 10m');
+        }
+        pipeline.jkRestore(2 + chunk.length, ...args);
+      }
+    }
+    await pipeline.exec();
+  }
+  filled = Date.now() - filled;
+  const load = loadavg()[0].toFixed(1);
+  const child = fork(fileURLToPath(import.meta.url), ['--app', url, prefix, String(N)], {
+    execArgv: ['--expose-gc'],
+  });
+  const [result] = await once(child, 'message');
+  await once(child, 'exit');
+  admin.disconnect();
+  console.log(
+    `node ${process.version}, ${N.toLocaleString('en')} bans written in ${(filled / 1000).toFixed(1)} s; load average ${load} before the app started, ${loadavg()[0].toFixed(1)} after`,
+  );
+  console.log('| a new Express app instance on Redis | result |');
+  console.log('| --- | ---: |');
+  console.log(
+    `| ready after | ${(result.readyMs / 1000).toFixed(2)} s (${result.loaded.toLocaleString('en')} bans loaded) |`,
+  );
+  console.log(
+    `| longest event-loop block while loading | ${result.longest.toFixed(1)} ms (${result.longestCpu.toFixed(1)} ms CPU) |`,
+  );
+  console.log(
+    `| heap per loaded ban (heapUsed after GC) | ${result.perBan.toFixed(0)} B (${result.heapMb.toFixed(1)} MB) |`,
+  );
+  console.log(`| then: a clean request, a banned client | ${result.cleanStatus}, banned ${result.banned} |`);
+  process.exit(0);
+}

@@ -1,0 +1,96 @@
+/**
+ * The Redis store's pages of bans hold at most `limit` bans (issue 26: a page used to be whole
+ * pipelines of 16 shards, about 15,600 bans at a million), and a walk from cursor to cursor lists
+ * every ban exactly once, a client's bans split over two pages when the limit falls between them.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Ban } from '@jailkeeper/core';
+import { quietLogger } from '@jailkeeper/core/testing';
+import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+let redis: TestRedis;
+let client: Redis;
+let store: RedisStore;
+const CLIENTS = 1200;
+const TWICE = 400; // clients banned in two jails
+
+before(async () => {
+  redis = await startRedis();
+  client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  store = createRedisStore({ client, prefix: `jkpage${process.pid}:`, loadBans: false, timeout: 2000 });
+  await store.init({
+    clock: { now: () => Date.now() },
+    onBan() {},
+    onUnban() {},
+    isIgnored: () => false,
+    warn: (code, message) => quietLogger.warn({ code }, message),
+  });
+  const bans: Promise<Ban>[] = [];
+  for (let i = 0; i < CLIENTS; i++) {
+    const ip = `198.18.${i >> 8}.${i & 255}`;
+    const input = { client: ip, durationMs: 3_600_000, reason: 'test', historyTimeMs: 86_400_000 };
+    bans.push(store.ban({ ...input, jail: 'login' }));
+    if (i < TWICE) bans.push(store.ban({ ...input, jail: 'api' }));
+    if (bans.length >= 200) await Promise.all(bans.splice(0));
+  }
+  await Promise.all(bans);
+});
+after(async () => {
+  await store.close();
+  client.disconnect();
+  await redis.stop();
+});
+
+/** Walks every page; asserts each holds at most `limit`. */
+async function walk(limit: number, jail?: string): Promise<{ bans: Ban[]; pages: number }> {
+  const bans: Ban[] = [];
+  let after: string | undefined;
+  let pages = 0;
+  do {
+    const page = await store.bansPage({ limit, after, ...(jail === undefined ? {} : { jail }) });
+    pages++;
+    assert.ok(page.bans.length <= limit, `page ${pages}: ${page.bans.length} bans, limit ${limit}`);
+    if (page.next !== undefined)
+      assert.equal(page.bans.length, limit, `page ${pages} is short but not the last`);
+    bans.push(...page.bans);
+    after = page.next;
+    assert.ok(pages < 10_000, 'the walk never ends');
+  } while (after !== undefined);
+  return { bans, pages };
+}
+
+const keyOf = (b: Ban) => `${b.jail} ${b.client}`;
+
+describe('Redis bansPage({ limit })', () => {
+  for (const limit of [1, 7, 100, 1000, 5000]) {
+    it(`limit ${limit}: every page at most ${limit}, every ban listed exactly once`, async () => {
+      const { bans, pages } = await walk(limit);
+      const keys = bans.map(keyOf);
+      assert.equal(new Set(keys).size, keys.length, 'a ban listed twice');
+      assert.equal(keys.length, CLIENTS + TWICE);
+      assert.equal(pages, Math.ceil((CLIENTS + TWICE) / limit));
+    });
+  }
+
+  it('one jail: only its bans, at most limit a page', async () => {
+    const { bans } = await walk(64, 'api');
+    assert.equal(bans.length, TWICE);
+    assert.ok(bans.every((b) => b.jail === 'api'));
+  });
+
+  it('a cursor of the older form (a shard number) still resumes after that shard', async () => {
+    const all = await walk(5000);
+    const first = await store.bansPage({ limit: 5000, after: '1023' });
+    assert.deepEqual(first.bans, []);
+    const rest = await store.bansPage({ limit: 5000, after: '0' });
+    assert.ok(rest.bans.length < all.bans.length && rest.bans.length > 0);
+  });
+
+  it('a cursor that is not one of ours gives an empty last page', async () => {
+    assert.deepEqual(await store.bansPage({ limit: 10, after: 'x' }), { bans: [] });
+    assert.deepEqual(await store.bansPage({ limit: 10, after: '3/nojailsep' }), { bans: [] });
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * One conversation per (jail, client) per instance (issue 25): a burst of attempts from one client
+ * costs a few script calls, not one per attempt, and the answers are those of calls made one by
+ * one. Script calls are counted by Redis itself (INFO commandstats), on a Redis of the test's own.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { FailureRule } from '@jailkeeper/core';
+import { quietLogger } from '@jailkeeper/core/testing';
+import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
+import { Redis } from 'ioredis';
+import { startRedis, type TestRedis } from './redis-server.js';
+
+let redis: TestRedis;
+let admin: Redis;
+let client: Redis;
+let store: RedisStore;
+let run = 0;
+
+const rule: FailureRule = {
+  jail: 'login',
+  findTimeMs: 600_000,
+  maxRetry: 5,
+  pardonMaxRetry: 5,
+  banTimeMs: 3_600_000,
+  increment: null,
+  dryRun: false,
+  historyTimeMs: 86_400_000,
+  recidive: null,
+  reason: 'test',
+};
+
+before(async () => {
+  redis = await startRedis();
+  admin = new Redis(redis.url);
+  client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  store = createRedisStore({ client, prefix: `jkconv${process.pid}:`, loadBans: false, timeout: 2000 });
+  await store.init({
+    clock: { now: () => Date.now() },
+    onBan() {},
+    onUnban() {},
+    isIgnored: () => false,
+    warn: (code, message) => quietLogger.warn({ code }, message),
+  });
+  // The script's first use loads it (EVALSHA, NOSCRIPT, then EVAL): not part of what is counted.
+  await store.reserve(rule, '198.51.100.250', 'warm-up', 1000);
+});
+after(async () => {
+  await store.close();
+  client.disconnect();
+  admin.disconnect();
+  await redis.stop();
+});
+
+/** Script calls Redis has run so far (EVAL and EVALSHA). */
+async function scriptCalls(): Promise<number> {
+  const info = await admin.info('commandstats');
+  let calls = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:eval|evalsha):calls=(\d+)/gm)) calls += Number(m[1]);
+  return calls;
+}
+
+const ip = () => `198.51.100.${++run}`;
+
+describe('the Redis store: one conversation per client and jail', () => {
+  it('200 reservations at once: exactly maxRetry admitted, in one script call', async () => {
+    const who = ip();
+    const before = await scriptCalls();
+    const answers = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => store.reserve(rule, who, `a${i}`, 60_000)),
+    );
+    const calls = (await scriptCalls()) - before;
+    assert.equal(answers.filter((a) => a.admitted).length, 5);
+    assert.ok(answers.filter((a) => !a.admitted).every((a) => a.ban === null && a.count + a.inFlight === 5));
+    assert.equal(calls, 1, `${calls} script calls for 200 reservations`);
+  });
+
+  it('while a call is out, the next calls go together in one more', async () => {
+    const who = ip();
+    const before = await scriptCalls();
+    const first = store.reserve(rule, who, 'b0', 60_000);
+    await new Promise((resolve) => setImmediate(resolve)); // the first call is out
+    const rest = Array.from({ length: 50 }, (_, i) => store.reserve(rule, who, `b${i + 1}`, 60_000));
+    const answers = await Promise.all([first, ...rest]);
+    assert.equal(answers.filter((a) => a.admitted).length, 5);
+    const calls = (await scriptCalls()) - before;
+    assert.ok(calls <= 2, `${calls} script calls`);
+  });
+
+  it('settles of a burst go together, count in order and ban at the threshold; a refusal is not kept past a settle', async () => {
+    const who = ip();
+    const ids = Array.from({ length: 5 }, (_, i) => `c${i}`);
+    for (const id of ids) assert.equal((await store.reserve(rule, who, id, 60_000)).admitted, true);
+    const refused = await store.reserve(rule, who, 'c-extra', 60_000);
+    assert.equal(refused.admitted, false);
+    // One success settled: the remembered refusal is dropped, the freed slot is admitted at once.
+    assert.equal(await store.settle(rule, who, 'c0', false, 0), null);
+    assert.equal((await store.reserve(rule, who, 'c5', 60_000)).admitted, true);
+    const before = await scriptCalls();
+    const results = await Promise.all(
+      [...ids.slice(1), 'c5'].map((id) => store.settle(rule, who, id, true, 0)),
+    );
+    const calls = (await scriptCalls()) - before;
+    assert.deepEqual(
+      results.map((r) => r?.count),
+      [1, 2, 3, 4, 5],
+    );
+    assert.ok(results[4]?.ban, 'the fifth failure bans');
+    assert.ok(calls <= 2, `${calls} script calls for 5 settles`);
+    const after = await store.reserve(rule, who, 'c6', 60_000);
+    assert.equal(after.admitted, false);
+    assert.equal(after.ban?.client, who);
+  });
+
+  it('failures recorded at once: counted one by one, one ban, few calls', async () => {
+    const who = ip();
+    const before = await scriptCalls();
+    const results = await Promise.all(Array.from({ length: 8 }, () => store.recordFailure(rule, who, 0)));
+    const calls = (await scriptCalls()) - before;
+    assert.deepEqual(
+      results.map((r) => r.count),
+      [1, 2, 3, 4, 5, 0, 0, 0],
+    );
+    assert.equal(results.filter((r) => r.ban !== null && !r.alreadyBanned).length, 1);
+    assert.equal(results.filter((r) => r.alreadyBanned).length, 3);
+    assert.equal(calls, 1, `${calls} script calls for 8 failures`);
+  });
+});
