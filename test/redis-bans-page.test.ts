@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Ban } from '@jailkeeper/core';
+import type { Ban } from '@jailkeeper/core/store';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   JK_ERR_FAIL2BAN_REGEX: { kind: 'input', docs: 'jk_err_fail2ban_regex' },
   JK_ERR_INVALID_ROUTE_CONFIG: { kind: 'config', docs: 'jk_err_invalid_route_config' },
   JK_ERR_EXPRESS_TRUST: { kind: 'config', docs: 'jk_err_express_trust' },
+  JK_ERR_REGISTERED_TWICE: { kind: 'config', docs: 'jk_err_registered_twice' },
 } as const;
 
 /** Every error code jailkeeper throws (`JK_ERR_*`). */
@@ -57,6 +58,7 @@ export const WARNING_CODES = {
   JK_WRN_BROKEN_LINK: 'jk_wrn_broken_link',
   JK_WRN_DISTINCT_GUESSES: 'jk_wrn_distinct_guesses',
   JK_WRN_LATE_FAIL: 'jk_wrn_late_fail',
+  JK_WRN_PATTERN_MISSES_ROUTES: 'jk_wrn_pattern_misses_routes',
 } as const;
 
 /** Every warning code (`JK_WRN_*`). */

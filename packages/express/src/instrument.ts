@@ -96,7 +96,11 @@ export class Instrumenter {
   /** Walks the app's router when it has layers this instrumenter has not seen. */
   app(app: Req['app']): void {
     const router = routerOf(app);
-    if (router !== undefined && this.#walked.get(router) !== router.stack.length) this.#walk(router);
+    if (router !== undefined && this.#walked.get(router) !== router.stack.length) {
+      if (!this.#walked.has(router))
+        this.#kit.keeper.checkRoutes(declaredRoutes(router, ''), this.ignoresCase(app));
+      this.#walk(router);
+    }
   }
 
   /**
@@ -301,3 +305,20 @@ export class Instrumenter {
 }
 
 const NONE: Targets = Object.freeze([]);
+
+/** The full patterns of a router's routes (and its routers' routes), for `keeper.checkRoutes()`. */
+function declaredRoutes(router: Router, prefix: string, depth = 0): string[] {
+  const out: string[] = [];
+  if (depth > 16) return out;
+  for (const layer of router.stack) {
+    const patterns = patternsOf(layer);
+    if (patterns === undefined) continue;
+    const child = layer.handle.stack === undefined ? undefined : (layer.handle as unknown as Router);
+    for (const pattern of patterns) {
+      if (layer.route !== undefined) out.push(joinPatterns(prefix, pattern));
+      else if (child !== undefined)
+        out.push(...declaredRoutes(child, joinPatterns(prefix, pattern), depth + 1));
+    }
+  }
+  return out;
+}

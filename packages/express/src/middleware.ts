@@ -6,6 +6,7 @@ import {
   createAdapterKit,
   type GuardOptions,
   invalid,
+  JailkeeperConfigError,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
@@ -86,6 +87,14 @@ const writer: RefusalWriter<Response> = {
   header: (res, name, value) => res.setHeader(name, value),
   send: (res, body) => res.end(body),
 };
+
+function registeredTwice(): JailkeeperConfigError {
+  return new JailkeeperConfigError(
+    'JK_ERR_REGISTERED_TWICE',
+    'jailkeeper middleware',
+    'The jailkeeper middleware is mounted twice on this app: every attempt would take two slots, so logins would wait and be refused (429) instead of banned. Mount it once, first, on the root app (sub-apps see it).',
+  );
+}
 
 /** The request's state, when the middleware admitted it. */
 function stateOf(req: Request): ExpressAttempt | undefined {
@@ -170,6 +179,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
     const admitted = (res.locals as Locals)[kState];
     if (admitted !== undefined) {
+      if (routerOf(req.app as never) === admitted.root) {
+        // Twice on one app: each copy would take its own slot for every attempt.
+        next(registeredTwice());
+        return;
+      }
       // Mounted again in a sub-app: the request is admitted already; learn the sub-app's routes.
       instrumenter.enterApp(req.app as never, admitted);
       next();

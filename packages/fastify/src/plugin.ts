@@ -3,6 +3,7 @@ import {
   type ClientIdentity,
   checkKeys,
   createAdapterKit,
+  JailkeeperConfigError,
   type RefusalInfo,
   type RefusalWriter,
   type RouteJails,
@@ -22,6 +23,8 @@ import type { JailkeeperFastifyOptions, JailkeeperRequest } from './types.js';
 const kRoute = Symbol('jailkeeper.route');
 /** The request's attempt (a request decoration, declared so Fastify builds it into the shape). */
 const kAttempt = Symbol('jailkeeper.attempt');
+/** On the Fastify instance once the plugin is registered: a second registration is refused. */
+const kRegistered = Symbol('jailkeeper.registered');
 
 /** A route as jailkeeper sees it, compiled when declared (or at its first request). */
 interface CompiledRoute {
@@ -108,6 +111,14 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   };
   const caseInsensitive = (config.routerOptions?.caseSensitive ?? config.caseSensitive) === false;
 
+  if (fastify.hasDecorator(kRegistered as unknown as string)) {
+    throw new JailkeeperConfigError(
+      'JK_ERR_REGISTERED_TWICE',
+      'jailkeeper plugin',
+      'The jailkeeper plugin is registered twice on this Fastify app: every attempt would take two slots, so logins would wait and be refused (429) instead of banned. Register it once, on the root app.',
+    );
+  }
+  fastify.decorate(kRegistered as unknown as string, true);
   if (!fastify.hasDecorator('jailkeeper')) fastify.decorate('jailkeeper', keeper);
   if (!fastify.hasRequestDecorator(kAttempt as unknown as string))
     fastify.decorateRequest(kAttempt as unknown as string, null);
@@ -143,7 +154,14 @@ function setup(fastify: FastifyInstance, options: JailkeeperFastifyOptions): voi
   const compile = (url: string | undefined, config: unknown): CompiledRoute =>
     Object.freeze({ url: url ?? null, jails: kit.compileRoute(config) });
   // Routes declared after the plugin: compiled (and their config validated) when declared.
+  // Declared routes, for the startup check of the jails' rules (`'/ws'` beside `'/ws/:room'`).
+  const declared: string[] = [];
+  fastify.addHook('onReady', (ready) => {
+    keeper.checkRoutes(declared, caseInsensitive);
+    ready();
+  });
   fastify.addHook('onRoute', (route) => {
+    declared.push(route.url);
     route.config = {
       ...route.config,
       [kRoute]: compile(route.url, route.config?.jailkeeper),

@@ -6,6 +6,7 @@ import {
   type ClientIdentity,
   checkKeys,
   createAdapterKit,
+  JailkeeperConfigError,
   type RefusalInfo,
   type RefusalWriter,
   type RouteConfig,
@@ -119,6 +120,14 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
       );
       return next();
     }
+    if (c.get('jailkeeper') !== undefined) {
+      // Twice on one path: each copy would take its own slot for every attempt.
+      throw new JailkeeperConfigError(
+        'JK_ERR_REGISTERED_TWICE',
+        'jailkeeper middleware',
+        'The jailkeeper middleware runs twice for this request: every attempt would take two slots, so logins would wait and be refused (429) instead of banned. Use it once, first, on every path.',
+      );
+    }
     const identity = keeper.resolve(incoming.socket.remoteAddress, incoming.headers, c);
     if (identity === undefined || skip?.(c) === true) return next();
     // The store still loading, or a failure of this client still being recorded (Redis).
@@ -138,7 +147,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
     attempt.jails = jails;
     if (attempt.refused()) return;
     const admitted = attempt.admit(route === null ? NONE : kit.targets(method, route, false, jails), true);
-    if (admitted !== true && !(await admitted)) return;
+    if (admitted !== true && !(await admitted)) {
+      // Refused (the refusal is in c.res), or its client left while it waited: nothing to send.
+      if (!c.finalized) c.res = RESPONSE_ALREADY_SENT;
+      return;
+    }
     // @hono/node-server writes the response after this middleware returns: a client that leaves
     // while the handler runs is counted with the handler's status, when it returns.
     attempt.countsAfterHandler = true;

@@ -7,7 +7,7 @@ export type { Admission, Targets } from '../engine/admission.js';
 export type { Banned } from '../engine/ban-index.js';
 export type { GuardOptions } from '../engine/connections.js';
 export { notHeld, type Slots } from '../engine/slots.js';
-export { describe, invalid } from '../errors.js';
+export { describe, invalid, JailkeeperConfigError } from '../errors.js';
 export type { ProxyTrust } from '../identity/client-ip.js';
 export type { ClientIdentity } from '../identity/identity.js';
 export { canonicalIp } from '../identity/ip.js';

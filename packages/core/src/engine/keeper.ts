@@ -12,6 +12,7 @@ import {
   type ProxyTrust,
 } from '../identity/client-ip.js';
 import { type ClientIdentity, identify } from '../identity/identity.js';
+import { type UncoveredPattern, uncoveredPatterns } from '../paths/route-coverage.js';
 import type { Ban, Store } from '../store/store.js';
 import type { Admitter, AttemptsStatus } from './admission.js';
 import { assemble } from './assemble.js';
@@ -74,6 +75,8 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
   #closing: Promise<void> | undefined;
   #dropped: number | undefined;
   #isReady = false;
+  /** Rules already reported by `checkRoutes()`. */
+  readonly #reportedPatterns = new Set<string>();
 
   constructor(input: JailkeeperOptions) {
     super();
@@ -156,6 +159,27 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       throw expressTrustMissing('keeper.guard(server) without { trust }');
     }
     return guardServer(this, server, options);
+  }
+
+  /**
+   * Checks the jails' `exempt` and `paths` rules against the app's declared routes (adapters call
+   * it at startup): a rule that matches no route while longer routes start with it (`'/ws'` beside
+   * `'/ws/:room'`) is reported once (JK_WRN_PATTERN_MISSES_ROUTES) with the rule that would cover
+   * them. Returns what it found.
+   */
+  checkRoutes(routes: readonly string[], ignoreCase = false): UncoveredPattern[] {
+    const found = uncoveredPatterns(this.options.jails, routes, ignoreCase);
+    for (const u of found) {
+      const key = `${u.jail}\u0000${u.option}\u0000${u.pattern}`;
+      if (this.#reportedPatterns.has(key)) continue;
+      this.#reportedPatterns.add(key);
+      this.warn(
+        'JK_WRN_PATTERN_MISSES_ROUTES',
+        `jails.${u.jail}.${u.option} names '${u.pattern}', which matches no route of the app, while ${u.routes.map((r) => `'${r}'`).join(', ')} start${u.routes.length === 1 ? 's' : ''} with it: rules match the route the router chose, exactly. Add '${u.cover}' to cover the routes below it.`,
+        { option: `jails.${u.jail}.${u.option}`, pattern: u.pattern, cover: u.cover },
+      );
+    }
+    return found;
   }
 
   /** The canonical identity of an address written as text, or undefined. */
