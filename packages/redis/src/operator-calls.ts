@@ -154,14 +154,18 @@ export class OperatorCalls {
       const take: number[] = [];
       for (let m = n; m < Math.min(SHARDS, n + width); m++) take.push(m);
       width = Math.min(SHARDS_PER_READ, width * 2);
-      const read: Ban[][] = [];
+      const read: Array<{ shard: number; bans: Ban[] }> = [];
       await this.#operate('bans', () =>
-        io.read(take, ({ bans }) => {
-          read.push(bans.filter((b) => b.endMs > now && (query.jail === undefined || b.jail === query.jail)));
+        io.read(take, ({ n: shard, bans }) => {
+          read.push({
+            shard,
+            bans: bans.filter((b) => b.endMs > now && (query.jail === undefined || b.jail === query.jail)),
+          });
         }),
       );
-      for (const [k, bans] of read.entries()) {
-        const shard = take[k] as number;
+      // In shard order: a cluster answers by node, not in the order the shards were asked for.
+      read.sort((a, b) => a.shard - b.shard);
+      for (const { shard, bans } of read) {
         bans.sort(byClientThenJail);
         for (const ban of bans) {
           if (shard === from.n && from.client !== undefined && !isAfter(ban, from)) continue;
