@@ -288,6 +288,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
       const walk = async (limit: number, jail?: string) => {
         const seen: string[] = [];
         let after: string | undefined;
+        const cursors = new Set<string>();
         for (let pages = 0; pages < 100_000; pages++) {
           const page = await store.bansPage?.({ jail, after, limit });
           assert.ok(page !== undefined);
@@ -295,6 +296,9 @@ export function storeConformance(name: string, factory: StoreFactory): void {
           for (const ban of page.bans) if (jails.includes(ban.jail)) seen.push(`${ban.jail} ${ban.client}`);
           after = page.next;
           if (after === undefined) return seen.sort();
+          // A cursor given twice would walk for ever: a failure, not a hang.
+          assert.ok(!cursors.has(after), `the cursor ${after} came back: the walk goes round`);
+          cursors.add(after);
         }
         assert.fail('the walk never ended');
       };
