@@ -147,6 +147,9 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   });
 
   const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
+    const root = routerOf(req.app as never);
+    // Before routing: app-scope bans; jail-scope bans on the path as the app's router reads it
+    // (no other spelling: it may be another route's), then at the route Express chose.
     const attempt = new ExpressAttempt(
       kit,
       identity,
@@ -155,13 +158,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       req.method,
       req.originalUrl,
       req.headers['user-agent'],
-      instrumenter.ignoresCase(req.app as never),
+      kit.jailScope && root?.caseSensitive !== true,
     );
-    // Before routing: app-scope bans; jail-scope bans on the path as the app's router reads it
-    // (no other spelling: it may be another route's), then at the route Express chose.
     if (attempt.refused()) return;
     attempt.caseInsensitive = false;
-    attempt.root = routerOf(req.app as never);
+    attempt.root = root;
     instrumenter.app(req.app as never);
     // A client with failures in an app-wide jail takes a slot there for every request.
     const admitted = attempt.admit(NONE, true);

@@ -8,10 +8,14 @@ import type { AdapterKit } from './kit.js';
 import { onResponseClose } from './response-close.js';
 import type { RouteJails } from './route-config.js';
 
-/** On Node's response: the attempt it answers, for the shared listeners below. */
-const kAttempt = Symbol('jailkeeper.attempt');
+/**
+ * Each open response's attempt, for the shared listeners below. A table, not a property on the
+ * response: a property added to Node's (or Express's) response object reshapes it, and every
+ * access to a response after that is slower (measured: Express's clean path).
+ */
 // biome-ignore lint/suspicious/noExplicitAny: the listeners read any attempt's private state, whatever its target type
-type Res = ServerResponse & { [kAttempt]?: Attempt<any> };
+const attempts = new WeakMap<ServerResponse, Attempt<any>>();
+type Res = ServerResponse;
 
 /**
  * True while a request's body is still arriving: it declared one, and the parser has not seen its
@@ -230,7 +234,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     const res = this.#res;
     const kit = this.kit;
     this.#opened = true;
-    res[kAttempt] = this;
+    attempts.set(res, this);
     kit.opened();
     kit.keeper.trackConnection(res.req.socket, this.identity);
     onResponseClose(res, onClose);
@@ -318,7 +322,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     // The listeners every watched response shares (`this` is the response): no closure per
     // request. Defined here, inside the class, so they reach its private state.
     decideOnWriteHead = function decideOnWriteHead(this: Res, ...args: unknown[]): ServerResponse {
-      const attempt = this[kAttempt];
+      const attempt = attempts.get(this);
       const original = ((attempt === undefined ? undefined : attempt.#writeHead) ??
         ServerResponse.prototype.writeHead) as (...a: unknown[]) => ServerResponse;
       // The original first: the status it writes is the answer's.
@@ -327,7 +331,7 @@ export class Attempt<T = unknown> implements RequestInfo {
       return out;
     };
     onClose = function onClose(this: Res): void {
-      const attempt = this[kAttempt];
+      const attempt = attempts.get(this);
       if (attempt !== undefined) attempt.#close();
     };
   }

@@ -209,21 +209,21 @@ export class AdapterKit<T = unknown> {
 
   /** Answers an attempt that arrived while the keeper closes: 503, and its connection closed. */
   unavailable(target: T): void {
-    const writer = this.#writer;
-    writer.status(target, 503);
-    writer.header(target, 'connection', 'close');
-    writer.header(target, 'retry-after', '1');
-    writer.header(target, 'content-type', 'application/json');
-    writer.send(target, '{"error":"Service Unavailable"}');
+    this.#answerAndClose(target, 503, '{"error":"Service Unavailable"}', '1');
   }
 
   /** Answers a request whose body did not arrive within `attempts.wait`: 408, and its connection closed. */
   timedOut(target: T): void {
+    this.#answerAndClose(target, 408, '{"error":"Request Timeout"}');
+  }
+
+  #answerAndClose(target: T, status: number, body: string, retryAfter?: string): void {
     const writer = this.#writer;
-    writer.status(target, 408);
+    writer.status(target, status);
     writer.header(target, 'connection', 'close');
+    if (retryAfter !== undefined) writer.header(target, 'retry-after', retryAfter);
     writer.header(target, 'content-type', 'application/json');
-    writer.send(target, '{"error":"Request Timeout"}');
+    writer.send(target, body);
   }
 
   /** A response an attempt will count when it closes (`keeper.idle()` waits for it). */
