@@ -1,4 +1,4 @@
-import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Targets } from '../engine/admission.js';
 import type { RequestInfo } from '../engine/events.js';
 import { mergeSlots, type Slots } from '../engine/slots.js';
@@ -7,15 +7,6 @@ import { pathOf } from '../paths/normalize-path.js';
 import type { AdapterKit } from './kit.js';
 import { onResponseClose } from './response-close.js';
 import type { RouteJails } from './route-config.js';
-
-/**
- * Each open response's attempt, for the shared listeners below. A table, not a property on the
- * response: a property added to Node's (or Express's) response object reshapes it, and every
- * access to a response after that is slower (measured: Express's clean path).
- */
-// biome-ignore lint/suspicious/noExplicitAny: the listeners read any attempt's private state, whatever its target type
-const attempts = new WeakMap<ServerResponse, Attempt<any>>();
-type Res = ServerResponse;
 
 /**
  * True while a request's body is still arriving: it declared one, and the parser has not seen its
@@ -31,10 +22,6 @@ function bodyPending(req: IncomingMessage): boolean {
   }
   return req.readableLength < req.readableHighWaterMark && !req.readableEnded;
 }
-
-// Assigned in the class's static block (they reach its private state).
-let decideOnWriteHead: (this: Res, ...args: unknown[]) => ServerResponse;
-let onClose: (this: Res) => void;
 
 /** Admitted, its answer not decided yet. */
 const OPEN = 0;
@@ -85,7 +72,7 @@ export class Attempt<T = unknown> implements RequestInfo {
    * a close before `handled()` waits for the handler's status instead of counting at once.
    */
   countsAfterHandler = false;
-  readonly #res: Res;
+  readonly #res: ServerResponse;
   #state = OPEN;
   #opened = false;
   /** The close came while the handler ran (`countsAfterHandler`): counted by `handled()`. */
@@ -106,7 +93,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     this.kit = kit;
     this.identity = identity;
     this.target = target;
-    this.#res = res as Res;
+    this.#res = res;
     this.method = method;
     this.path = url;
     this.userAgent = userAgent;
@@ -234,10 +221,12 @@ export class Attempt<T = unknown> implements RequestInfo {
     const res = this.#res;
     const kit = this.kit;
     this.#opened = true;
-    attempts.set(res, this);
     kit.opened();
     kit.keeper.trackConnection(res.req.socket, this.identity);
-    onResponseClose(res, onClose);
+    // A closure per admitted request: neither a property on the response (it would reshape Node's
+    // and Express's response objects, slowing every access after) nor a WeakMap (its entries cost
+    // the collector more than the closure does), measured with bench/http/process-cpu.bench.js.
+    onResponseClose(res, () => this.#close());
     if (this.slots !== null) this.#watchDecision();
   }
 
@@ -284,8 +273,14 @@ export class Attempt<T = unknown> implements RequestInfo {
       return;
     }
     if (this.#writeHead !== undefined) return;
+    const original = res.writeHead as (...args: unknown[]) => ServerResponse;
     this.#writeHead = res.writeHead;
-    res.writeHead = decideOnWriteHead as ServerResponse['writeHead'];
+    // The original first: the status it writes is the answer's. Only attempts that hold slots.
+    res.writeHead = ((...args: unknown[]) => {
+      const out = original.apply(res, args);
+      this.#decide();
+      return out;
+    }) as ServerResponse['writeHead'];
   }
 
   /** The answer's status and headers were written: the attempt settles at that status. */
@@ -316,23 +311,5 @@ export class Attempt<T = unknown> implements RequestInfo {
   #count(status: number, abandoned: boolean): void {
     const kit = this.kit;
     if (kit.watches(status, this.slots, this.failed)) kit.count(this, status, this.slots, abandoned);
-  }
-
-  static {
-    // The listeners every watched response shares (`this` is the response): no closure per
-    // request. Defined here, inside the class, so they reach its private state.
-    decideOnWriteHead = function decideOnWriteHead(this: Res, ...args: unknown[]): ServerResponse {
-      const attempt = attempts.get(this);
-      const original = ((attempt === undefined ? undefined : attempt.#writeHead) ??
-        ServerResponse.prototype.writeHead) as (...a: unknown[]) => ServerResponse;
-      // The original first: the status it writes is the answer's.
-      const out = original.apply(this, args);
-      if (attempt !== undefined) attempt.#decide();
-      return out;
-    };
-    onClose = function onClose(this: Res): void {
-      const attempt = attempts.get(this);
-      if (attempt !== undefined) attempt.#close();
-    };
   }
 }
