@@ -443,6 +443,26 @@ for (const [framework, start] of FRAMEWORKS) {
         );
       });
 
+      it('slots taken in two steps (address, then account) leave nothing held once answered', async () => {
+        await withApp(
+          start,
+          store,
+          {
+            jails: {
+              login: { statuses: [401], paths: ['/login'], methods: ['POST'], maxRetry: 50 },
+              account: ACCOUNT_JAIL,
+            },
+          },
+          async (app, keeper) => {
+            for (let i = 1; i <= 20; i++) {
+              assert.equal((await login(app.port, '127.0.42.1', 'alice@example.com', PASSWORD)).status, 200);
+            }
+            await keeper.idle();
+            assert.deepEqual(keeper.attempts().held, {}, 'no slot left on the books');
+          },
+        );
+      });
+
       it('escalation is driven by strangers only: over 3 rounds the owner is always let in', async () => {
         await withApp(
           start,

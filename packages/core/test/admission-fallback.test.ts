@@ -44,3 +44,23 @@ describe('admission while the store fails', () => {
     await keeper.close();
   });
 });
+
+describe('owners of accounts', () => {
+  it('are evicted by their last login, not their first', async () => {
+    const { OwnerBook } = await import('../src/engine/owners.js');
+    const { createManualClock } = await import('../src/operator/index.js');
+    const keeper = createJailkeeper({
+      logger: quietLogger,
+      jails: { account: { key: 'account', statuses: [401], paths: ['/login'], methods: ['POST'] } },
+    });
+    const jail = keeper.options.jailsByName.get('account');
+    assert.ok(jail);
+    const book = new OwnerBook(createManualClock(0), 10);
+    book.add(jail, 'acct:alice', '10.0.0.1');
+    for (let i = 0; i < 5; i++) book.add(jail, `acct:u${i}`, '10.0.1.1');
+    book.add(jail, 'acct:alice', '10.0.0.1'); // alice logs in again
+    for (let i = 5; i < 12; i++) book.add(jail, `acct:u${i}`, '10.0.1.1');
+    assert.equal(book.isOwner('account', 'acct:alice', '10.0.0.1'), true, 'a regular owner stays');
+    await keeper.close();
+  });
+});

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Targets } from '../engine/admission.js';
 import type { RequestInfo } from '../engine/events.js';
-import { mergeSlots, type Slots } from '../engine/slots.js';
+import type { Slots } from '../engine/slots.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { pathOf } from '../paths/normalize-path.js';
 import type { AdapterKit } from './kit.js';
@@ -198,17 +198,21 @@ export class Attempt<T = unknown> implements RequestInfo {
    * slots settled already (its answer was written before): call `fail()` before answering.
    */
   fail(jails: ReadonlySet<string> | undefined): boolean {
-    if (this.#state !== OPEN && this.slots !== null) {
-      this.kit.keeper.warn(
-        'JK_WRN_LATE_FAIL',
-        'fail() was called after the response was answered: its attempt had settled already, so the failure was not counted. Call fail() before writing the response.',
-      );
-      return false;
-    }
+    if (this.#state === CLOSED) return false;
     if (jails === undefined || this.failed === true) this.failed = true;
     else {
       this.failed ??= new Set<string>();
       for (const jail of jails) this.failed.add(jail);
+    }
+    if (this.#state === DECIDED && this.slots !== null) {
+      // Its slots settled at the status it wrote (a streamed answer that decides later): the
+      // mark is counted now, on its own, so the guess still counts; but another attempt may
+      // have taken the freed slot meanwhile, so the exact bound needs fail() before answering.
+      this.kit.keeper.warn(
+        'JK_WRN_LATE_FAIL',
+        'fail() was called after the response\'s status was written: the failure was counted, but its slot had been freed at the status, so parallel attempts can pass maxRetry. Call fail() before writing the response.',
+      );
+      this.kit.count(this, this.#res.statusCode, null, false);
     }
     return true;
   }
@@ -255,7 +259,7 @@ export class Attempt<T = unknown> implements RequestInfo {
       this.#settleNow(slots, res.statusCode, false);
       return true;
     }
-    this.slots = mergeSlots(this.slots, slots);
+    this.slots = this.kit.mergeSlots(this.slots, slots);
     if (this.#opened) this.#watchDecision();
     return true;
   }

@@ -197,6 +197,11 @@ export class AdapterKit<T = unknown> {
     return this.#admitter.targets(method, route, caseInsensitive, jails);
   }
 
+  /** One attempt's slots taken in two steps (at the route, then for its account), held as one. */
+  mergeSlots(a: Slots | null, b: Slots): Slots {
+    return this.#admitter.merge(a, b);
+  }
+
   /** True when an attempt must reserve slots (see `Attempt.admit()`): synchronous, allocation-free. */
   mustReserve(identity: ClientIdentity, targets: Targets, withSuspects: boolean): boolean {
     return this.#admitter.needed(identity, targets, withSuspects);

@@ -9,7 +9,7 @@ import type { IgnoreList } from './ignore-list.js';
 import type { ResolvedJail, ResolvedOptions } from './options.js';
 import type { OwnerBook } from './owners.js';
 import { isExempt, jailWatches, targetsRoutes } from './rules.js';
-import { Slots } from './slots.js';
+import { mergeSlots, Slots } from './slots.js';
 
 /** The jails whose slots a request takes, for one method and route: computed once per pair. */
 export type Targets = readonly ResolvedJail[];
@@ -248,6 +248,17 @@ export class Admitter {
       set.add(slots);
     }
     return slots;
+  }
+
+  /**
+   * One request's slots taken in two steps, as one: the parts leave the held table and the whole
+   * takes their place (it is what settles, and what `released()` is given).
+   */
+  merge(a: Slots | null, b: Slots): Slots {
+    if (a === null) return b;
+    this.released(a);
+    this.released(b);
+    return this.#hold(mergeSlots(a, b) as Slots);
   }
 
   /** The request holding `slots` settled them (or they were freed): no longer held. */

@@ -63,8 +63,9 @@ export class OwnerBook {
     if (clients === undefined) {
       if (this.#owners.size >= this.#cap) evictOldest(this.#owners, this.#cap);
       clients = new Map();
-      this.#owners.set(key, clients);
-    }
+    } else this.#owners.delete(key);
+    // Last in the table: eviction takes the accounts whose owners logged in longest ago.
+    this.#owners.set(key, clients);
     clients.delete(client);
     if (clients.size >= ADDRESSES_PER_ACCOUNT) {
       const oldest = clients.keys().next();
