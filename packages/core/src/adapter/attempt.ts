@@ -210,7 +210,7 @@ export class Attempt<T = unknown> implements RequestInfo {
       // have taken the freed slot meanwhile, so the exact bound needs fail() before answering.
       this.kit.keeper.warn(
         'JK_WRN_LATE_FAIL',
-        'fail() was called after the response\'s status was written: the failure was counted, but its slot had been freed at the status, so parallel attempts can pass maxRetry. Call fail() before writing the response.',
+        "fail() was called after the response's status was written: the failure was counted, but its slot had been freed at the status, so parallel attempts can pass maxRetry. Call fail() before writing the response.",
       );
       this.kit.count(this, this.#res.statusCode, null, false);
     }
