@@ -1,4 +1,4 @@
-import ipaddr from 'ipaddr.js';
+import { formatIPv6, parseIPv6 } from './ipv6.js';
 
 /**
  * A parsed address. IPv4 is a uint32; IPv6 is eight 16-bit words. An IPv4-mapped IPv6 address
@@ -76,7 +76,7 @@ export function parseIp(text: string): ParsedIp | undefined {
     if (!ZONE_ID.test(text.slice(zone + 1))) return undefined;
     address = text.slice(0, zone);
   }
-  // ipaddr.js accepts an embedded IPv4 in loose forms; require a strict dotted quad there.
+  // An embedded IPv4 is a strict dotted quad, as an address on its own is.
   const dot = address.indexOf('.');
   if (dot !== -1 && parseIPv4(address.slice(address.lastIndexOf(':') + 1)) === undefined) return undefined;
   for (let i = 0; i < address.length; i++) {
@@ -84,8 +84,8 @@ export function parseIp(text: string): ParsedIp | undefined {
     const ok = (c >= 48 && c <= 58) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 46;
     if (!ok) return undefined;
   }
-  if (!ipaddr.IPv6.isValid(address)) return undefined;
-  const words = ipaddr.IPv6.parse(address).parts.slice();
+  const words = parseIPv6(address);
+  if (words === undefined) return undefined;
   if (isMapped(words)) return { family: 4, value: (words[6] as number) * 65536 + (words[7] as number) };
   return { family: 6, words };
 }
@@ -93,7 +93,7 @@ export function parseIp(text: string): ParsedIp | undefined {
 /** The canonical text of a parsed address: dotted quad, or RFC 5952 IPv6 (lower case, compressed). */
 export function formatIp(ip: ParsedIp): string {
   if (ip.family === 4) return formatIPv4(ip.value);
-  return new ipaddr.IPv6(ip.words).toRFC5952String();
+  return formatIPv6(ip.words);
 }
 
 /** The canonical text of an address, or `undefined` when it is not one. */
@@ -159,7 +159,7 @@ export function clientKey(ip: ParsedIp, ipv6Subnet: number): string {
   const v4 = embeddedIPv4(ip.words);
   if (v4 !== undefined) return formatIPv4(v4);
   if (ipv6Subnet >= 128) return formatIp(ip);
-  return `${new ipaddr.IPv6(maskWords(ip.words, ipv6Subnet)).toRFC5952String()}/${ipv6Subnet}`;
+  return `${formatIPv6(maskWords(ip.words, ipv6Subnet))}/${ipv6Subnet}`;
 }
 
 /**
@@ -169,7 +169,7 @@ export function clientKey(ip: ParsedIp, ipv6Subnet: number): string {
 export function prefixKey(words: readonly number[], prefix: number): string {
   const v4 = embeddedIPv4(words, prefix);
   if (v4 !== undefined) return formatIPv4(v4);
-  return `${new ipaddr.IPv6(maskWords(words, prefix)).toRFC5952String()}/${prefix}`;
+  return `${formatIPv6(maskWords(words, prefix))}/${prefix}`;
 }
 
 /** A network: an address family, its masked bits and a prefix length. */
@@ -236,7 +236,7 @@ export function parseCidr(text: string): Cidr | string {
   }
   const words = maskWords(ip.words, prefix);
   if (words.some((w, i) => w !== ip.words[i])) {
-    return `host bits are set after /${prefix} (did you mean ${new ipaddr.IPv6(words).toRFC5952String()}/${prefix}?)`;
+    return `host bits are set after /${prefix} (did you mean ${formatIPv6(words)}/${prefix}?)`;
   }
   return { family: 6, words, prefix };
 }
@@ -276,6 +276,6 @@ function v6Prefix(words: readonly number[]): number | undefined {
 export function formatCidr(cidr: Cidr): string {
   if (cidr.family === 4)
     return cidr.prefix === 32 ? formatIPv4(cidr.value) : `${formatIPv4(cidr.value)}/${cidr.prefix}`;
-  const text = new ipaddr.IPv6(cidr.words).toRFC5952String();
+  const text = formatIPv6(cidr.words);
   return cidr.prefix === 128 ? text : `${text}/${cidr.prefix}`;
 }
