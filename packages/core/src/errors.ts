@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   JK_ERR_INVALID_ROUTE_CONFIG: { kind: 'config', docs: 'jk_err_invalid_route_config' },
   JK_ERR_EXPRESS_TRUST: { kind: 'config', docs: 'jk_err_express_trust' },
   JK_ERR_REGISTERED_TWICE: { kind: 'config', docs: 'jk_err_registered_twice' },
+  JK_ERR_MISSING_PACKAGE: { kind: 'config', docs: 'jk_err_missing_package' },
 } as const;
 
 /** Every error code jailkeeper throws (`JK_ERR_*`). */

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import { createJailkeeper, type Jailkeeper, JailkeeperError, type JailkeeperOptions } from '@jailkeeper/core';
 import {
   type AdapterKit,
   type ClientIdentity,
@@ -7,8 +7,7 @@ import {
   createAdapterKit,
   invalid,
 } from '@jailkeeper/core/adapter';
-import { type JailkeeperMiddleware, jailkeeper } from '@jailkeeper/express';
-import { jailkeeperPlugin } from '@jailkeeper/fastify';
+import type { JailkeeperMiddleware } from '@jailkeeper/express';
 import { type HttpAdapterHost, MetadataScanner, type ModulesContainer } from '@nestjs/core';
 import { JAILKEEPER_ROUTE } from './decorators.js';
 import type { JailkeeperModuleOptions } from './options.js';
@@ -27,6 +26,27 @@ const FASTIFY_ROUTE_CONFIG = '__fastify_route_config__';
 const AT = 'JailkeeperModule options';
 
 type Guard = { upgrade?: boolean; connection?: boolean } | false;
+/** The platform adapters that are installed: optional peer dependencies, one per Nest platform. */
+type Platforms = {
+  express: typeof import('@jailkeeper/express') | undefined;
+  fastify: typeof import('@jailkeeper/fastify') | undefined;
+};
+
+/** Loads an optional package: undefined when it is not installed, its error when it fails to load. */
+async function optional<T>(name: string, load: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const missing = new RegExp(`^Cannot find (package|module) '${name}'`);
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      missing.test(String((error as Error).message))
+    )
+      return undefined;
+    throw error;
+  }
+}
 type FastifyRequestLike = {
   jailkeeper?: {
     client?: ClientIdentity;
@@ -48,12 +68,19 @@ export class JailkeeperBinding {
   readonly #kit: AdapterKit;
   readonly #adapterOptions: Record<string, unknown>;
   readonly #guard: Guard;
+  readonly #platforms: Platforms;
   #platform: 'express' | 'fastify' | undefined;
   #express: JailkeeperMiddleware | undefined;
   #unguard: (() => void) | undefined;
 
-  private constructor(keeper: Jailkeeper, owned: boolean, options: Record<string, unknown>) {
+  private constructor(
+    keeper: Jailkeeper,
+    owned: boolean,
+    options: Record<string, unknown>,
+    platforms: Platforms,
+  ) {
     this.keeper = keeper;
+    this.#platforms = platforms;
     this.#owned = owned;
     const { keeper: _, guard, ...adapterOptions } = options;
     this.#adapterOptions = adapterOptions;
@@ -82,8 +109,13 @@ export class JailkeeperBinding {
       invalid(`${AT}.keeper`, 'a keeper from createJailkeeper() or its options', given);
     const owned = typeof given.check !== 'function';
     const keeper = owned ? createJailkeeper(given as JailkeeperOptions) : (given as Jailkeeper);
+    // Whichever platform adapters the app installed (it needs its own platform's, see #mount).
+    const [express, fastify] = await Promise.all([
+      optional('@jailkeeper/express', () => import('@jailkeeper/express')),
+      optional('@jailkeeper/fastify', () => import('@jailkeeper/fastify')),
+    ]);
     await keeper.ready;
-    const binding = new JailkeeperBinding(keeper, owned, options);
+    const binding = new JailkeeperBinding(keeper, owned, options, { express, fastify });
     // Fires at once when Nest already has its adapter (NestFactory.create), else when it gets it
     // (Test.createTestingModule().createNestApplication()): in both, before init() builds the app.
     host.init$.subscribe(() => binding.#mount(host, modules));
@@ -97,9 +129,16 @@ export class JailkeeperBinding {
       if (platform !== 'express' && platform !== 'fastify')
         invalid('the Nest HTTP platform', '@nestjs/platform-express or @nestjs/platform-fastify', platform);
       this.#platform = platform;
+      const adapterPackage = this.#platforms[platform];
+      if (adapterPackage === undefined) {
+        throw new JailkeeperError(
+          'JK_ERR_MISSING_PACKAGE',
+          `the Nest app runs on @nestjs/platform-${platform}, and @jailkeeper/nestjs mounts @jailkeeper/${platform} there: install it (npm install @jailkeeper/${platform})`,
+        );
+      }
       this.#applyRouteConfigs(modules);
-      if (platform === 'express') {
-        this.#express = jailkeeper(this.keeper, {
+      if ('jailkeeper' in adapterPackage) {
+        this.#express = adapterPackage.jailkeeper(this.keeper, {
           ...this.#adapterOptions,
           routeConfigOf: (handler) => Reflect.getMetadata(JAILKEEPER_ROUTE, handler),
         });
@@ -108,9 +147,9 @@ export class JailkeeperBinding {
       } else {
         const options = { ...this.#adapterOptions, keeper: this.keeper, guard: this.#guard };
         // Awaiting the registration loads the plugin now, so its onRoute hook sees Nest's routes.
-        this.mounted = Promise.resolve(adapter.getInstance().register(jailkeeperPlugin, options)).then(
-          () => {},
-        );
+        this.mounted = Promise.resolve(
+          adapter.getInstance().register(adapterPackage.jailkeeperPlugin, options),
+        ).then(() => {});
       }
     } catch (error) {
       this.mounted = Promise.reject(error);
