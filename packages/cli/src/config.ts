@@ -2,7 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { JailkeeperOptions } from '@jailkeeper/core';
-import { configWarnings, resolveOptions } from '@jailkeeper/core/operator';
+import {
+  configWarnings,
+  resolveOptions,
+  uncoveredMessage,
+  uncoveredPatterns,
+} from '@jailkeeper/core/operator';
 import { CliError, EXIT } from './errors.js';
 
 /** One problem `check-config` found. */
@@ -163,7 +168,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
  * option, every key of the defaults, of the recidive jail and of each jail (with what it depends
  * on), then each jail whole and the whole file, for what only shows together.
  */
-export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
+export function checkConfig(
+  input: Record<string, unknown>,
+  check: { routes?: readonly string[]; ignoreCase?: boolean } = {},
+): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const seen = new Set<string>();
   const add = (p: ConfigProblem | undefined) => {
@@ -239,7 +247,51 @@ export function checkConfig(input: Record<string, unknown>): ConfigProblem[] {
   add(attempt(input));
   if (problems.length === 0) {
     // A valid config may still be doubtful: what the keeper would warn about at startup.
-    for (const w of configWarnings(resolveOptions(input as unknown as JailkeeperOptions))) add(w);
+    const resolved = resolveOptions(input as unknown as JailkeeperOptions);
+    for (const w of configWarnings(resolved)) add(w);
+    // Given the app's routes, what the adapters warn about at startup: a rule no route matches
+    // while routes below it exist ('/ws' beside '/ws/:room').
+    if (check.routes !== undefined)
+      for (const u of uncoveredPatterns(resolved.jails, check.routes, check.ignoreCase ?? false))
+        add({
+          code: 'JK_WRN_PATTERN_MISSES_ROUTES',
+          option: `jails.${u.jail}.${u.option}`,
+          message: uncoveredMessage(u),
+        });
   }
   return problems;
+}
+
+/**
+ * The routes of a `--routes` file: a JSON array of route patterns, or one route a line, the
+ * router's pattern (`/ws/:room`), optionally after its method (`GET /ws/:room`, as Fastify's
+ * `printRoutes` and most route listings write it). Blank lines and `#` comments are skipped; a
+ * line with no pattern starting with `/` is an error naming its line.
+ */
+export function parseRoutes(text: string, file: string): string[] {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('[')) {
+    let list: unknown;
+    try {
+      list = JSON.parse(trimmed);
+    } catch (error) {
+      throw new CliError(EXIT.usage, `${file} is not a JSON array of routes: ${(error as Error).message}`);
+    }
+    if (!Array.isArray(list) || !list.every((r) => typeof r === 'string' && r.startsWith('/')))
+      throw new CliError(EXIT.usage, `${file}: a JSON route list is an array of patterns starting with /.`);
+    return list;
+  }
+  const routes: string[] = [];
+  for (const [index, raw] of text.split('\n').entries()) {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') continue;
+    const route = line.split(/\s+/).find((token) => token.startsWith('/'));
+    if (route === undefined)
+      throw new CliError(
+        EXIT.usage,
+        `${file}:${index + 1}: no route (a pattern starting with /) in ${JSON.stringify(raw)}.`,
+      );
+    routes.push(route);
+  }
+  return routes;
 }

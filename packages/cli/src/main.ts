@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 import { formatDuration, JailkeeperError } from '@jailkeeper/core';
@@ -8,7 +9,7 @@ import { exportCommand } from './commands/export.js';
 import { importCommand } from './commands/import-fail2ban.js';
 import { replayCommand } from './commands/replay-command.js';
 import { type Io, OPTIONS, openBackend, printJson, usage } from './commands/shared.js';
-import { checkConfig, loadConfig } from './config.js';
+import { checkConfig, loadConfig, parseRoutes } from './config.js';
 import { CliError, EXIT } from './errors.js';
 import { bansTable, sortBans, statusText } from './format.js';
 import modulePath from './module-path.cjs';
@@ -29,7 +30,8 @@ The console for a whole fleet (a web page on loopback; sign in with the token):
   console [--port 9181] [--host 127.0.0.1] [--allow-remote CIDR,...|any] [--token T] [--config FILE]
 
 Commands on files:
-  check-config <file>                    every problem of a config, with its code
+  check-config <file> [--routes FILE]    every problem of a config, with its code; with the app's
+                                         routes, the rules that miss the routes below them
   replay <access.log> --config <file> [--format combined|json] [--all] [--explain <ip>] [--no-progress]
   import-fail2ban <dir|jail.local> [--filters DIR] [--out FILE]
 
@@ -39,6 +41,20 @@ Common options:
 
 Exit codes: 0 ok, 1 problems found, 2 wrong arguments, 3 Redis or the app unreachable,
 4 token or caller refused, 5 operation refused (invalid address, unknown jail, ignored client).`;
+
+/** A text file's contents, or standard input for `-`; a missing file is a usage error. */
+async function readText(file: string): Promise<string> {
+  if (file === '-') {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliError(EXIT.usage, `Cannot read ${file}: ${(error as Error).message}`);
+  }
+}
 
 /** The CLI's version, from its package.json (a folder above both src/ and dist/). */
 function version(): string {
@@ -72,8 +88,10 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
       arity(1, 1, '<file>');
       const file = args[0] as string;
       let problems: Array<{ code: string; option: string; message: string }>;
+      const routes =
+        values.routes === undefined ? undefined : parseRoutes(await readText(values.routes), values.routes);
       try {
-        problems = checkConfig(await loadConfig(file));
+        problems = checkConfig(await loadConfig(file), routes === undefined ? {} : { routes });
       } catch (error) {
         if (error instanceof CliError && error.exitCode === EXIT.problems) {
           problems = [

@@ -218,4 +218,44 @@ describe('check-config', () => {
     assert.equal(problems[0].option, 'presets.logins');
     assert.match(problems[0].message, /Did you mean login\?/);
   });
+
+  // Issue 28: the seed incident by configuration. exempt: ['/ws'] is exact, so it exempts none of
+  // the room handshakes at '/ws/:room'; the adapters warn at startup, and check-config says it
+  // before a deploy when given the app's routes.
+  it('--routes: a rule that matches no route while routes below it exist is a problem, with its cover', async () => {
+    const config = await file(
+      'ws.json',
+      JSON.stringify({ jails: { forbidden: { statuses: [403], exempt: ['/ws', '/health'] } } }),
+    );
+    const routes = await file('routes.txt', '# the app\nGET /ws/:room\nGET  /health\n\nPOST /login\n');
+    const res = await run(['check-config', config, '--routes', routes]);
+    assert.equal(res.code, 1, res.out);
+    assert.match(
+      res.out,
+      /^JK_WRN_PATTERN_MISSES_ROUTES jails\.forbidden\.exempt: .*'\/ws', which matches no route of the app, while '\/ws\/:room' starts with it.*Add '\/ws\/\*\*'/m,
+    );
+    assert.doesNotMatch(res.out, /'\/health'/, 'a rule that names a route is fine');
+    assert.match(res.out, /1 problem\(s\)/);
+
+    // Covered: the same routes, as a JSON list, with '/ws/**' in the rules.
+    const covered = await file(
+      'ws-covered.json',
+      JSON.stringify({ jails: { forbidden: { statuses: [403], exempt: ['/ws', '/ws/**', '/health'] } } }),
+    );
+    const list = await file('routes.json', JSON.stringify(['/ws/:room', '/health', '/login']));
+    assert.equal((await run(['check-config', covered, '--routes', list])).code, 0);
+    // Without --routes, the routes are not known: nothing to say.
+    assert.equal((await run(['check-config', config])).code, 0);
+  });
+
+  it('--routes: an unreadable file or a line with no route is a usage error naming it', async () => {
+    const config = await file('ok.json', JSON.stringify({ jails: { login: { statuses: [401] } } }));
+    const missing = await run(['check-config', config, '--routes', '/nonexistent/routes.txt']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /Cannot read \/nonexistent\/routes\.txt/);
+    const bad = await file('bad-routes.txt', 'GET /a\nGET b\n');
+    const res = await run(['check-config', config, '--routes', bad]);
+    assert.equal(res.code, 2);
+    assert.match(res.err, /bad-routes\.txt:2: no route/);
+  });
 });

@@ -12,7 +12,7 @@ import {
   type ProxyTrust,
 } from '../identity/client-ip.js';
 import { type ClientIdentity, identify } from '../identity/identity.js';
-import { type UncoveredPattern, uncoveredPatterns } from '../paths/route-coverage.js';
+import { type UncoveredPattern, uncoveredMessage, uncoveredPatterns } from '../paths/route-coverage.js';
 import type { Ban, Store } from '../store/store.js';
 import type { Admitter, AttemptsStatus } from './admission.js';
 import { assemble } from './assemble.js';
@@ -173,11 +173,11 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
       const key = `${u.jail}\u0000${u.option}\u0000${u.pattern}`;
       if (this.#reportedPatterns.has(key)) continue;
       this.#reportedPatterns.add(key);
-      this.warn(
-        'JK_WRN_PATTERN_MISSES_ROUTES',
-        `jails.${u.jail}.${u.option} names '${u.pattern}', which matches no route of the app, while ${u.routes.map((r) => `'${r}'`).join(', ')} start${u.routes.length === 1 ? 's' : ''} with it: rules match the route the router chose, exactly. Add '${u.cover}' to cover the routes below it.`,
-        { option: `jails.${u.jail}.${u.option}`, pattern: u.pattern, cover: u.cover },
-      );
+      this.warn('JK_WRN_PATTERN_MISSES_ROUTES', uncoveredMessage(u), {
+        option: `jails.${u.jail}.${u.option}`,
+        pattern: u.pattern,
+        cover: u.cover,
+      });
     }
     return found;
   }

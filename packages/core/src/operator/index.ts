@@ -44,5 +44,6 @@ export {
 } from '../identity/ip.js';
 export { canonicalNetworks, IpSet, NAMED_RANGES } from '../identity/ip-set.js';
 export type { PathPattern } from '../paths/path-pattern.js';
+export { type UncoveredPattern, uncoveredMessage, uncoveredPatterns } from '../paths/route-coverage.js';
 export { BAD_BOT_AGENTS, BAD_BOT_SOURCE } from '../signatures/bad-bots.js';
 export { PROBE_PATH_GROUPS, PROBE_PATHS, type ProbeSignatureGroup } from '../signatures/probe-paths.js';

@@ -50,3 +50,9 @@ export function uncoveredPatterns(
   }
   return out;
 }
+
+/** The warning for one uncovered rule, as the keeper gives it at startup and check-config lists it. */
+export function uncoveredMessage(u: UncoveredPattern): string {
+  const routes = u.routes.map((r) => `'${r}'`).join(', ');
+  return `jails.${u.jail}.${u.option} names '${u.pattern}', which matches no route of the app, while ${routes} start${u.routes.length === 1 ? 's' : ''} with it: rules match the route the router chose, exactly. Add '${u.cover}' to cover the routes below it.`;
+}
