@@ -469,7 +469,9 @@ for (const [framework, start] of FRAMEWORKS) {
           store,
           {
             jails: {
-              account: { ...ACCOUNT_JAIL, banTime: 300, banTimeIncrement: { factor: 1, maxTime: '1m' } },
+              // Bans long enough that a loaded machine cannot outlast them between the strangers'
+              // guesses and the checks below; each round lifts its ban, which keeps its count.
+              account: { ...ACCOUNT_JAIL, banTime: '1m', banTimeIncrement: { factor: 1, maxTime: '1h' } },
             },
           },
           async (app, keeper) => {
@@ -500,7 +502,8 @@ for (const [framework, start] of FRAMEWORKS) {
                 false,
                 'the owner’s pair is never banned',
               );
-              await until(() => !keeper.check('acct:u-1').banned, { within: 10_000 });
+              await keeper.unbanAll({ jail: 'account' });
+              assert.equal(keeper.check('acct:u-1').banned, false, `round ${round}: lifted`);
             }
           },
         );
