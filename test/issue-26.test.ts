@@ -1,3 +1,4 @@
+// test-run: alone (it measures the event loop's longest block)
 /**
  * Issue 26, an operator at scale: with 100,000 bans, the admin API's plain `GET /bans` answers a
  * bounded page and a cursor at once, and the whole list comes only when asked for by name, as a

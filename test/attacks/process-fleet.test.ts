@@ -1,3 +1,4 @@
+// test-run: alone (no instance may miss the store's 100 ms deadline: the machine is its own)
 /**
  * The attacker's burst against a fleet in separate processes (issue 25): three app instances, each
  * in its own process with its own event loop and its own Redis connection, on one Redis, the store

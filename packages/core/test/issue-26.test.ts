@@ -1,3 +1,4 @@
+// test-run: alone (it measures the event loop's longest block)
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Runs test files with node:test, several files at a time: most of the suite waits on sockets,
+// timers and child processes, so on a 2-core machine three files at once take about half the time
+// of one at a time. A file that measures the process itself (the event loop's longest block, a
+// store deadline missed under load) says so on a line of its own,
+//
+//   // test-run: alone (why)
+//
+// and runs after the others, one file at a time, with the machine to itself.
+//
+// Usage: node test/run.mjs [--concurrency N] <file or directory>...   (JK_TEST_CONCURRENCY=N too)
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = process.argv.slice(2);
+let concurrency = Number(process.env.JK_TEST_CONCURRENCY ?? 3);
+const at = args.indexOf('--concurrency');
+if (at !== -1) concurrency = Number(args.splice(at, 2)[1]);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error('test/run.mjs: --concurrency (or JK_TEST_CONCURRENCY) is a whole number of files, 1 or more');
+  process.exit(2);
+}
+
+/** The test files under the arguments: files as given, directories' own *.test.ts (not nested). */
+const files = args.flatMap((arg) =>
+  statSync(arg).isDirectory()
+    ? readdirSync(arg)
+        .filter((f) => f.endsWith('.test.ts'))
+        .sort()
+        .map((f) => join(arg, f))
+    : [arg],
+);
+if (files.length === 0) {
+  console.error('test/run.mjs: no test files');
+  process.exit(2);
+}
+const ALONE = /^\/\/ test-run: alone\b/m;
+const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
+const shared = files.filter((f) => !alone.includes(f));
+
+function run(list, n) {
+  if (list.length === 0) return 0;
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${n}`, ...list],
+    { stdio: 'inherit' },
+  );
+  return result.status ?? 1;
+}
+
+const first = run(shared, concurrency);
+if (alone.length > 0) console.log(`\n# ${alone.length} file(s) that measure the process, one at a time:`);
+const second = run(alone, 1);
+process.exit(first !== 0 ? first : second);
