@@ -9,12 +9,14 @@ import type { ShardIO, ShardRead } from './shard-io.js';
  * or ROUND_CALLS calls; the next round waits for their replies. Each call is one shard's script
  * (at most RESTORE_CHUNK bans, a few ms of Redis): a counted failure waits behind one, not a round.
  */
-const ROUND_BANS = 4000;
-const ROUND_CALLS = 64;
+const ROUND_BANS = 10_000;
+const ROUND_CALLS = 256;
 /** How long the restore lease lasts unless renewed (it is renewed while the write-back goes on). */
 const LEASE_MS = 2000;
 /** While another instance holds the lease: how soon the versions are read again. */
 const RECHECK_MS = 100;
+/** While another instance holds the lease: how often the lease (one GET) is looked at. */
+const LEASE_POLL_MS = 50;
 /** Bans per write-back call (one shard each). */
 const RESTORE_CHUNK = 200;
 /** Bans handled between two turns of the event loop. */
@@ -73,6 +75,11 @@ export class BanSync {
    */
   #inFlight: (jail: string, client: string) => boolean = () => false;
   #offsetMs = 0;
+  /**
+   * True while another instance holds the restore lease: this one waits for it to end with one GET
+   * of the lease every LEASE_POLL_MS, and reads the versions then, not on each restore message.
+   */
+  #waitingLease = false;
   #running: Promise<void> | undefined;
   #again = false;
 
@@ -140,7 +147,12 @@ export class BanSync {
         this.#seenSeq[n] = seq;
       }
       if (this.#epochs[n] === null && this.#seqs[n] === 0 && seq === 1) this.#epochs[n] = v.epoch; // a new shard, from its first change
-      if (this.#epochs[n] !== v.epoch) continue; // another epoch: the next read settles it
+      if (this.#epochs[n] !== v.epoch) {
+        // Another epoch: the shard was recreated since this instance read it (FLUSHALL, a restart
+        // empty, eviction), so others may be lost too: a pass now, not at the next reconcile.
+        if (this.#epochs[n] !== null) this.#passSoon(0);
+        continue;
+      }
       if (seq > (this.#seqs[n] as number)) this.#aheadOf(n).add(seq);
       this.#advance(n);
     }
@@ -182,7 +194,8 @@ export class BanSync {
     if (event.type === 'restored') {
       // Another instance wrote back what Redis lost: read the shards it renewed, soon (one pass
       // for a burst of these messages, one per restore call).
-      if (event.origin !== this.#origin) this.#passSoon(20);
+      // While the restorer holds the lease, its end is what is waited for (see #waitingLease).
+      if (event.origin !== this.#origin && !this.#waitingLease) this.#passSoon(20);
       return;
     }
     const raw = event.ban;
@@ -222,6 +235,13 @@ export class BanSync {
   }
 
   async #pass(origin: 'restored' | 'remote'): Promise<void> {
+    if (this.#waitingLease) {
+      if (await this.#io.leasedElsewhere(this.#origin)) {
+        this.#passSoon(LEASE_POLL_MS);
+        return;
+      }
+      this.#waitingLease = false;
+    }
     const versions = await this.versions();
     const read: number[] = [];
     const lost: number[] = [];
@@ -241,8 +261,10 @@ export class BanSync {
     for (const n of read) if (this.#renew[n] === 1) renewed.add(n);
     if ((lost.length > 0 || renewed.size > 0) && (await this.#io.leasedElsewhere(this.#origin))) {
       // Another instance is writing back what Redis lost: this one keeps enforcing what it knows
-      // and looks again soon, then reads the renewed shards at once (not piecemeal, as they fill).
-      this.#passSoon(RECHECK_MS);
+      // and waits for the lease to end, then reads the renewed shards at once (not piecemeal, as
+      // they fill: each read would cost this process and Redis what the restore is writing).
+      this.#waitingLease = true;
+      this.#passSoon(LEASE_POLL_MS);
       return;
     }
     if (lost.length > 0) await this.#restore(lost);
@@ -252,12 +274,13 @@ export class BanSync {
   /**
    * Shards that disappeared while this instance enforces bans of theirs (a restart empty,
    * FLUSHALL, eviction): written back by one instance, the holder of the restore lease; the others
-   * keep enforcing and look again in RECHECK_MS, when they find the shards renewed (and read them).
+   * keep enforcing, wait for the lease to end, then find the shards renewed (and read them).
    */
   async #restore(lost: readonly number[]): Promise<void> {
     // The lease first: the instances that do not get it do not even list their bans.
     if (!(await this.#io.lease(this.#origin, LEASE_MS))) {
-      this.#passSoon(RECHECK_MS);
+      this.#waitingLease = true;
+      this.#passSoon(LEASE_POLL_MS);
       return;
     }
     try {
@@ -338,7 +361,8 @@ export class BanSync {
       }
     } else {
       for (const ban of missing) this.stale(shardOf(ban.client));
-      this.#passSoon(RECHECK_MS);
+      this.#waitingLease = true;
+      this.#passSoon(LEASE_POLL_MS);
     }
   }
 
