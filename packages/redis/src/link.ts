@@ -168,7 +168,7 @@ export class Link {
     this.#suspect = true;
     void (async () => {
       try {
-        await this.call(() => this.#pingOnce());
+        await this.call(() => this.#client.ping());
       } catch {
         this.#suspect = false;
         this.down(error);
@@ -227,9 +227,14 @@ export class Link {
    * what it missed) before it leaves the degraded state and reports the outage's end.
    */
   probe(): Promise<void> {
-    this.#probing ??= (async () => {
+    if (this.#probing !== undefined) return this.#probing;
+    // Judged before the probe starts: an async function that returns before its first await
+    // would run its `finally` before `#probing` is even set, and leave it set for ever. A PING
+    // still out (stalled, or slow) probes again when it is answered: never a second one meanwhile,
+    // and never that old one timed as if just sent.
+    if (!this.#degraded || this.#closed || this.#ping !== undefined) return Promise.resolve();
+    this.#probing = (async () => {
       try {
-        if (!this.#degraded || this.#closed) return;
         try {
           await this.call(() => this.#pingOnce());
           await this.#recover();
@@ -250,22 +255,21 @@ export class Link {
     return this.#probing;
   }
 
+  /** A probe's PING, kept until it is answered (see #ping). */
   #pingOnce(): Promise<unknown> {
-    if (this.#ping === undefined) {
-      const ping = this.#client.ping();
-      this.#ping = ping;
-      ping.then(
-        () => {
-          this.#ping = undefined;
-          // Answered after its probe gave up on it: Redis is back (or answers slowly), probe now.
-          if (this.#degraded && !this.#closed && this.#probing === undefined) void this.probe();
-        },
-        () => {
-          this.#ping = undefined;
-        },
-      );
-    }
-    return this.#ping;
+    const ping = this.#client.ping();
+    this.#ping = ping;
+    ping.then(
+      () => {
+        this.#ping = undefined;
+        // Answered after its probe gave up on it: Redis is back (or answers slowly), probe now.
+        if (this.#degraded && !this.#closed && this.#probing === undefined) void this.probe();
+      },
+      () => {
+        this.#ping = undefined;
+      },
+    );
+    return ping;
   }
 
   close(): void {
