@@ -8,9 +8,12 @@ import type { ShardIO, ShardRead } from './shard-io.js';
  * A write-back round: calls sent together (pipelined on the bulk connection) up to this many bans
  * or ROUND_CALLS calls; the next round waits for their replies. Each call is one shard's script
  * (at most RESTORE_CHUNK bans, a few ms of Redis): a counted failure waits behind one, not a round.
+ * Rounds are sized by bans: at 20,000 bans a shard holds about 20, and a cap of 64 calls made 16
+ * rounds (16 round trips) where 5 do; a round much larger than 4,000 bans can miss the bulk
+ * deadline on a loaded machine (its last call waits for all the others).
  */
 const ROUND_BANS = 4000;
-const ROUND_CALLS = 64;
+const ROUND_CALLS = 256;
 /** How long the restore lease lasts unless renewed (it is renewed while the write-back goes on). */
 const LEASE_MS = 2000;
 /** While another instance holds the lease: how soon the versions are read again. */
