@@ -58,6 +58,15 @@ export class Link {
   #since = 0;
   #probeTimer: NodeJS.Timeout | undefined;
   #probing: Promise<void> | undefined;
+  /**
+   * The probe's PING while it has not been answered. A PING that misses the deadline is kept:
+   * its answer, however late, is the first sign that Redis answers again (a SIGSTOP ended, a
+   * partition healed, the latency fell), and probes again at once rather than at the next
+   * `probeInterval`. One at a time: a stalled connection never piles them up.
+   */
+  #ping: Promise<unknown> | undefined;
+  /** True while a PING confirms a missed deadline (see fail()): answered locally, not reported. */
+  #suspect = false;
   #closed = false;
   /** The client's last connection error: why a call that timed out did not get through. */
   #lastError: unknown;
@@ -93,8 +102,9 @@ export class Link {
     this.#client.on('ready', this.#onReady);
   }
 
+  /** True while calls are answered locally: an outage, or a missed deadline being confirmed. */
   get degraded(): boolean {
-    return this.#degraded;
+    return this.#degraded || this.#suspect;
   }
 
   get timeoutMs(): number {
@@ -136,11 +146,37 @@ export class Link {
     });
   }
 
-  /** A call failed: counted, and the store goes degraded (reported once per outage). */
+  /**
+   * A call failed: counted, and the store goes degraded (reported once per outage). A call that
+   * only missed its deadline on a connected client is confirmed first: while a PING with the same
+   * deadline is out, the store answers locally (`degraded` is true) but reports nothing; the PING
+   * missing it too is the outage (reported as before, one deadline later); the PING answered in
+   * time was a hiccup (Redis or this process held up once): the local answers of that moment are
+   * written back, and nothing is reported. A healthy Redis on a busy machine is then not
+   * reported "did not answer" for one late reply, after a recovery or ever.
+   */
   fail(operation: string, error: unknown): void {
     if (this.#closed) return;
     this.#ctx?.storeError?.(operation, error);
-    this.down(error);
+    const connected = (this.#client as Redis).status === 'ready';
+    if (error instanceof TimeoutError && connected && !this.#degraded) this.#confirm(error);
+    else this.down(error);
+  }
+
+  #confirm(error: unknown): void {
+    if (this.#suspect) return;
+    this.#suspect = true;
+    void (async () => {
+      try {
+        await this.call(() => this.#client.ping());
+      } catch {
+        this.#suspect = false;
+        this.down(error);
+        return;
+      }
+      this.#suspect = false;
+      if (!this.#degraded && !this.#closed) this.#recovered();
+    })();
   }
 
   /** Waits until the client (or `other`) is connected, up to `ms`; false when it did not in time. */
@@ -191,11 +227,16 @@ export class Link {
    * what it missed) before it leaves the degraded state and reports the outage's end.
    */
   probe(): Promise<void> {
-    this.#probing ??= (async () => {
+    if (this.#probing !== undefined) return this.#probing;
+    // Judged before the probe starts: an async function that returns before its first await
+    // would run its `finally` before `#probing` is even set, and leave it set for ever. A PING
+    // still out (stalled, or slow) probes again when it is answered: never a second one meanwhile,
+    // and never that old one timed as if just sent.
+    if (!this.#degraded || this.#closed || this.#ping !== undefined) return Promise.resolve();
+    this.#probing = (async () => {
       try {
-        if (!this.#degraded || this.#closed) return;
         try {
-          await this.call(() => this.#client.ping());
+          await this.call(() => this.#pingOnce());
           await this.#recover();
         } catch (error) {
           this.#ctx?.storeError?.('probe', error);
@@ -212,6 +253,23 @@ export class Link {
       }
     })();
     return this.#probing;
+  }
+
+  /** A probe's PING, kept until it is answered (see #ping). */
+  #pingOnce(): Promise<unknown> {
+    const ping = this.#client.ping();
+    this.#ping = ping;
+    ping.then(
+      () => {
+        this.#ping = undefined;
+        // Answered after its probe gave up on it: Redis is back (or answers slowly), probe now.
+        if (this.#degraded && !this.#closed && this.#probing === undefined) void this.probe();
+      },
+      () => {
+        this.#ping = undefined;
+      },
+    );
+    return ping;
   }
 
   close(): void {
