@@ -1,3 +1,4 @@
+// test-run: alone (it times recovery against the issue's bounds)
 /**
  * Healing from data loss at 100,000 bans (issue 25), three instances of the attack matrix's login
  * app on one Redis, the store at its default 100 ms deadline: FLUSHALL, kill -9 and a restart
