@@ -337,8 +337,9 @@ export class RedisStore implements Store {
 }
 
 /**
- * Creates the Redis store: counters and bans shared by every instance, bans read locally. Each
- * counted failure is one script call; a clean request never touches Redis.
+ * Creates the Redis store: counters and bans shared by every instance, bans read locally. A
+ * counted failure is at most its reservation's and its settle's steps in a script call, and the
+ * calls of every client waiting at once go in one; a clean request never touches Redis.
  * @example
  * const redis = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 500) });
  * const keeper = createJailkeeper({ jails, store: createRedisStore({ client: redis }) });
