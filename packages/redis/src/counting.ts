@@ -50,6 +50,8 @@ interface Talk {
   readonly jail: string;
   readonly client: string;
   readonly key: string;
+  /** The client's shard (keys.ts), hashed once per conversation. */
+  readonly shard: number;
   /** The batcher's lane: 0, or the client's shard on a Cluster. */
   readonly lane: number;
   steps: Step[];
@@ -179,11 +181,13 @@ export class Counting implements Driver<Talk> {
     const key = `${rule.jail}${SEP}${client}`;
     let talk = this.#talks.get(key);
     if (talk === undefined) {
+      const shard = shardOf(client);
       talk = {
         jail: rule.jail,
         client,
         key,
-        lane: this.#perShard ? shardOf(client) : 0,
+        shard,
+        lane: this.#perShard ? shard : 0,
         steps: [],
         taken: NONE,
         busy: false,
@@ -245,21 +249,11 @@ export class Counting implements Driver<Talk> {
     talk.steps = cut === waiting.length ? [] : waiting.slice(cut);
     talk.taken = steps;
     talk.out = true;
-    const { keys } = this.#p;
     const { jail, client } = talk;
-    const n = shardOf(client);
     const args: (string | number)[] = [jail, client, first.packed, steps.length];
     for (const step of steps) args.push(step.kind, step.id, step.n);
     return {
-      keys: [
-        keys.failures(client, jail),
-        keys.bans(n),
-        keys.version(n),
-        keys.history(client),
-        keys.pardon(client, jail),
-        keys.failures(client, first.rule.recidive?.jail ?? 'recidive'),
-        keys.reservations(client, jail),
-      ],
+      keys: this.#p.keys.conversation(talk.shard, client, jail, first.rule.recidive?.jail ?? 'recidive'),
       args,
       steps: steps.length,
     };
@@ -321,7 +315,7 @@ export class Counting implements Driver<Talk> {
       talk.steps = [];
     } else {
       if (late !== undefined) this.#late(talk.client, late);
-      this.#p.sync.stale(shardOf(talk.client)); // it may have run: its shard is read again
+      this.#p.sync.stale(talk.shard); // it may have run: its shard is read again
       this.#p.link.fail(OPERATION[(steps[0] as Step).kind], error);
     }
     void this.#answerLocally(steps).then(() => this.#next(talk));
@@ -362,7 +356,7 @@ export class Counting implements Driver<Talk> {
     }
     const reply = failureOf(raw);
     const { result } = reply;
-    this.#p.sync.note(shardOf(client), reply);
+    this.#p.sync.note(talk.shard, reply);
     this.#p.fallback.saw(jail, client, result.count, result.ban !== null);
     if (step.kind === 'f')
       this.#crowd(jail, client, result.ban === null && result.count + 1 >= result.maxRetry);
