@@ -62,7 +62,7 @@ export const CONFIGS = [
 const PEER_FRAMEWORKS = {
   erl: ['express'],
   frl: ['fastify'],
-  rlf: ['express', 'fastify'],
+  rlf: ['express', 'fastify', 'hono'],
   throttler: ['nestjs'],
   hrl: ['hono'],
 };
@@ -141,7 +141,7 @@ export async function buildApp(framework, config, scenario, { redisUrl = process
   let closeApp;
   if (framework === 'nestjs' || framework === 'hono') {
     const build = framework === 'nestjs' ? buildNestApp : buildHonoApp;
-    const options = { config, keeper, block, limit, windowMs, failuresOnly, checkDelay, countRun };
+    const options = { config, keeper, block, limit, windowMs, failuresOnly, checkDelay, countRun, rlf };
     ({ server, listen, close: closeApp } = await build(options));
   } else if (framework === 'express') {
     const app = express();

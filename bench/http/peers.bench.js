@@ -54,9 +54,10 @@ pinRunner();
 const PEERS = {
   express: ['erl', 'erl-redis', 'rlf', 'rlf-redis'],
   fastify: ['frl', 'frl-redis', 'rlf', 'rlf-redis'],
-  // their own limiters, with the memory store they ship (neither ships a Redis one)
+  // their own limiters, with the memory store they ship (neither ships a Redis one); on Hono,
+  // rate-limiter-flexible too (framework-agnostic), for a Redis peer
   nestjs: ['throttler'],
-  hono: ['hrl'],
+  hono: ['hrl', 'rlf', 'rlf-redis'],
 };
 // bare and the no-op reference in every scenario: the reference's own distance from bare is the
 // noise floor of the run.

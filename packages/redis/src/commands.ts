@@ -35,7 +35,7 @@ export function defineCommands(client: Redis | Cluster): Client {
       client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
     }
   };
-  define('jkConverse', CONVERSE, 7);
+  define('jkConverse', CONVERSE); // seven keys per group: the count is the first argument
   define('jkRecordPardon', RECORD_PARDON, 1);
   define('jkManualBan', MANUAL_BAN, 4);
   define('jkUnban', UNBAN, 2);

@@ -1,5 +1,7 @@
-import type { FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
+import type { Ban, FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
+import { Batcher, type Driver, NOT_SENT, type Taken } from './batch.js';
 import { type FailureReply, failureOf, packRule, reservationOf } from './codec.js';
+import { isCluster } from './commands.js';
 import { shardOf } from './keys.js';
 import { type Parts, totalsOf } from './parts.js';
 
@@ -8,14 +10,24 @@ const SEP = '\u0000';
 /** Steps in one call at most: a script's run stays short however many attempts queue. */
 const MAX_STEPS = 256;
 /**
- * How long a refusal Redis gave (budget taken, or banned) answers this instance's next
- * reservations of the same client without asking again, unless a settle, a pardon or an unban
- * here changes the counts first. Waiting attempts poll (admission.ts); this keeps their polls
- * local. A slot freed by another instance is seen at most this much later.
+ * How long a refusal Redis gave (the budget taken) answers this instance's next reservations of
+ * the same client without asking again, unless a settle, a pardon or an unban here changes the
+ * counts first. Waiting attempts poll (admission.ts, after 20, 40, 80 ms...); this keeps their
+ * polls local until the ban that usually ends them arrives. A slot freed by another instance's
+ * success is seen at most this much later.
  */
-const RECHECK_MS = 50;
+const RECHECK_MS = 100;
+/** How long a ban learned here refuses its client's reservations without a call, at most. */
+const BAN_HELD_MS = 60_000;
 /** Refusals remembered at most (one per attacked client and jail): the oldest tenth goes first. */
 const HELD_CAP = 10_000;
+/**
+ * How long a settle or a failure that nobody waits for (its client's budget not nearly taken) may
+ * wait for a call to ride with: under traffic it goes in the next call of any client, so a counted
+ * failure costs its reservation's call and a share of one, not two calls. Its slot stays taken in
+ * Redis meanwhile (the bound holds); a ban it might make goes at once (the client is "crowded").
+ */
+const LINGER_MS = 20;
 
 /** What a step waits for: a reservation, a settlement (null: a success), a failure's result. */
 type Answer = Reservation | FailureResult | null;
@@ -33,13 +45,25 @@ interface Step {
   readonly reject: (error: unknown) => void;
 }
 
-/** A (jail, client)'s conversation: steps waiting, and whether a call is out. */
+/** A (jail, client)'s conversation: steps waiting, the steps of the call out, and whether it is queued or out. */
 interface Talk {
   readonly jail: string;
   readonly client: string;
+  readonly key: string;
+  /** The client's shard (keys.ts), hashed once per conversation. */
+  readonly shard: number;
+  /** The batcher's lane: 0, or the client's shard on a Cluster. */
+  readonly lane: number;
   steps: Step[];
+  /** The steps the call out carries (empty when none is out). */
+  taken: Step[];
+  /** True while the conversation is in the batcher (waiting for a call, or in the call out). */
   busy: boolean;
+  /** True while a call carrying its steps is out. */
+  out: boolean;
 }
+
+const NONE: Step[] = [];
 
 const OPERATION = { r: 'reserve', s: 'settle', S: 'settle', f: 'recordFailure' } as const;
 
@@ -52,7 +76,7 @@ const OPERATION = { r: 'reserve', s: 'settle', S: 'settle', f: 'recordFailure' }
  * store goes degraded and the steps are answered by the local fallback (onStoreError 'local' and
  * 'deny'), seeded with the last count seen.
  */
-export class Counting {
+export class Counting implements Driver<Talk> {
   readonly #p: Parts;
   readonly #packed = new WeakMap<FailureRule, string>();
   readonly #talks = new Map<string, Talk>();
@@ -61,9 +85,21 @@ export class Counting {
   #ctx: StoreContext | undefined;
   /** Reservations admitted by the local fallback (during an outage) and not yet settled. */
   readonly #localIds = new Set<string>();
+  /** `jail\0client` whose last answer showed its budget (nearly) taken: its settles go at once. */
+  readonly #crowded = new Set<string>();
+  readonly #batch: Batcher<Talk>;
+  /** One lane for the whole Redis; on a Cluster, one per shard (a script touches one slot). */
+  readonly #perShard: boolean;
 
   constructor(parts: Parts) {
     this.#p = parts;
+    this.#perShard = isCluster(parts.lines.hot);
+    this.#batch = new Batcher(parts.lines.hot, parts.link, parts.origin, LINGER_MS, this);
+  }
+
+  /** The store is closing: what lingers goes now. */
+  flush(): void {
+    this.#batch.flush();
   }
 
   attach(ctx: StoreContext): void {
@@ -87,7 +123,8 @@ export class Counting {
   reserve(rule: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
     const held = this.#held.get(`${rule.jail}${SEP}${client}`);
     if (held !== undefined && !this.#p.link.degraded) {
-      if (held.untilMs > Date.now() && held.packed === this.#rule(rule)) return Promise.resolve(held.answer);
+      if (held.untilMs > Date.now() && (held.packed === '' || held.packed === this.#rule(rule)))
+        return Promise.resolve(held.answer);
       this.#held.delete(`${rule.jail}${SEP}${client}`);
     }
     return this.#enqueue(rule, client, 'r', id, holdMs) as Promise<Reservation>;
@@ -100,7 +137,7 @@ export class Counting {
     failed: boolean,
     jitterMs: number,
   ): Promise<FailureResult | null> {
-    this.#held.delete(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
+    this.#unhold(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
     if (this.#localIds.delete(id) && !this.#p.link.degraded) {
       // Reserved in this process during an outage, settled after it: the local slot is freed too,
       // or it would hold this client's budget in the next outage (a clean user made to wait).
@@ -110,7 +147,7 @@ export class Counting {
   }
 
   async recordPardon(jail: string, client: string, forMs: number): Promise<void> {
-    this.#held.delete(`${jail}${SEP}${client}`); // the threshold changes
+    this.#unhold(`${jail}${SEP}${client}`); // the threshold changes
     const { link } = this.#p;
     if (!link.degraded) {
       try {
@@ -144,7 +181,18 @@ export class Counting {
     const key = `${rule.jail}${SEP}${client}`;
     let talk = this.#talks.get(key);
     if (talk === undefined) {
-      talk = { jail: rule.jail, client, steps: [], busy: false };
+      const shard = shardOf(client);
+      talk = {
+        jail: rule.jail,
+        client,
+        key,
+        shard,
+        lane: this.#perShard ? shard : 0,
+        steps: [],
+        taken: NONE,
+        busy: false,
+        out: false,
+      };
       this.#talks.set(key, talk);
     }
     const steps = talk.steps;
@@ -152,106 +200,142 @@ export class Counting {
     const answer = new Promise<Answer>((resolve, reject) =>
       steps.push({ kind, rule, client, packed, id, n, resolve, reject }),
     );
+    // A settle nobody waits for may linger for company; a reservation or a failure is waited for
+    // (a failure holds its client's next request, kit.ready()), as is a settle that may ban.
+    const urgent = (kind !== 's' && kind !== 'S') || this.#crowded.has(key);
     if (!talk.busy) {
       talk.busy = true;
-      // The first call waits for the end of this tick: the attempts parsed from one read of the
-      // socket (a pipelined burst) go in it together.
-      process.nextTick(() => void this.#send(key, talk));
-    }
+      this.#batch.add(talk.lane, talk, urgent);
+    } else if (urgent && !talk.out) this.#batch.hurry(talk.lane);
     return answer;
   }
 
-  /** Sends the steps waiting (those of one rule, MAX_STEPS at most), then the next ones, until none wait. */
-  async #send(key: string, talk: Talk): Promise<void> {
-    for (;;) {
-      const waiting = talk.steps;
-      if (waiting.length === 0) {
-        talk.busy = false;
-        this.#talks.delete(key);
-        return;
-      }
-      const first = waiting[0] as Step;
-      // A run of reservations longer than the highest threshold cannot all be admitted: one past
-      // it is sent (it is refused), the rest wait and get its refusal (below) without a call.
-      const cap = Math.min(MAX_STEPS, Math.max(first.rule.maxRetry, first.rule.pardonMaxRetry) + 1);
-      let cut = 0;
-      let run = 0;
-      while (cut < waiting.length && cut < MAX_STEPS) {
-        const step = waiting[cut] as Step;
-        if (step.packed !== first.packed) break;
-        if (step.kind === 'r') {
-          if (run === cap) break;
-          run++;
-        } else run = 0;
-        cut++;
-      }
-      const steps = waiting.slice(0, cut);
-      talk.steps = cut === waiting.length ? [] : waiting.slice(cut);
-      if (this.#p.link.degraded) {
-        await this.#answerLocally(steps);
-        continue;
-      }
-      const pending = this.#call(talk, steps);
-      let replies: unknown[];
-      try {
-        replies = JSON.parse(await this.#p.link.call(() => pending)) as unknown[];
-      } catch (error) {
-        this.#late(talk.client, pending);
-        this.#p.sync.stale(shardOf(talk.client)); // it may have run: its shard is read again
-        this.#p.link.fail(OPERATION[first.kind], error);
-        await this.#answerLocally(steps);
-        continue;
-      }
-      let last: Answer = null;
-      for (let i = 0; i < steps.length; i++) {
-        const step = steps[i] as Step;
-        try {
-          last = this.#answer(talk, step, replies[i]);
-          step.resolve(last);
-        } catch (error) {
-          step.reject(error);
-        }
-      }
-      const lastStep = steps[steps.length - 1] as Step;
-      if (lastStep.kind === 'r' && last !== null && !(last as Reservation).admitted) {
-        // The reservations queued right after a refused one, with nothing between to free a
-        // slot, are refused the same way without a call.
-        const rest = talk.steps;
-        let k = 0;
-        while (
-          k < rest.length &&
-          (rest[k] as Step).kind === 'r' &&
-          (rest[k] as Step).packed === lastStep.packed
-        ) {
-          (rest[k] as Step).resolve(last);
-          k++;
-        }
-        if (k > 0) talk.steps = rest.slice(k);
-      }
+  /** After a call: the conversation goes back in the batcher while steps wait, or ends. */
+  #next(talk: Talk): void {
+    if (talk.steps.length === 0) {
+      talk.busy = false;
+      this.#talks.delete(talk.key);
+      return;
     }
+    let urgent = this.#crowded.has(talk.key);
+    for (const step of talk.steps) if (step.kind !== 's' && step.kind !== 'S') urgent = true;
+    this.#batch.add(talk.lane, talk, urgent);
   }
 
-  /** The script call for these steps (keys in the order of lua/failure.ts). */
-  #call(talk: Talk, steps: readonly Step[]): Promise<string> {
-    const { keys } = this.#p;
+  /** Driver: the steps for the call being built (those of one rule, MAX_STEPS at most). */
+  take(talk: Talk): Taken | null {
+    const waiting = talk.steps;
+    if (waiting.length === 0) {
+      talk.busy = false;
+      this.#talks.delete(talk.key);
+      return null;
+    }
+    const first = waiting[0] as Step;
+    // A run of reservations longer than the highest threshold cannot all be admitted: one past
+    // it is sent (it is refused), the rest wait and get its refusal (answer()) without a call.
+    const cap = Math.min(MAX_STEPS, Math.max(first.rule.maxRetry, first.rule.pardonMaxRetry) + 1);
+    let cut = 0;
+    let run = 0;
+    while (cut < waiting.length && cut < MAX_STEPS) {
+      const step = waiting[cut] as Step;
+      if (step.packed !== first.packed) break;
+      if (step.kind === 'r') {
+        if (run === cap) break;
+        run++;
+      } else run = 0;
+      cut++;
+    }
+    const steps = cut === waiting.length ? waiting : waiting.slice(0, cut);
+    talk.steps = cut === waiting.length ? [] : waiting.slice(cut);
+    talk.taken = steps;
+    talk.out = true;
     const { jail, client } = talk;
-    const first = steps[0] as Step;
-    const n = shardOf(client);
-    const args: (string | number)[] = [
-      keys.failures(client, jail),
-      keys.bans(n),
-      keys.version(n),
-      keys.history(client),
-      keys.pardon(client, jail),
-      keys.failures(client, first.rule.recidive?.jail ?? 'recidive'),
-      keys.reservations(client, jail),
-      jail,
-      client,
-      first.packed,
-      this.#p.origin,
-    ];
+    const args: (string | number)[] = [jail, client, first.packed, steps.length];
     for (const step of steps) args.push(step.kind, step.id, step.n);
-    return this.#p.lines.hot.jkConverse(...args);
+    return {
+      keys: this.#p.keys.conversation(talk.shard, client, jail, first.rule.recidive?.jail ?? 'recidive'),
+      args,
+      steps: steps.length,
+    };
+  }
+
+  /** Driver: the call answered; each step gets its answer, in order. */
+  answer(talk: Talk, raw: unknown): void {
+    const steps = talk.taken;
+    talk.taken = NONE;
+    talk.out = false;
+    const replies = Array.isArray(raw) ? raw : [];
+    let last: Answer = null;
+    for (let i = 0; i < steps.length; i++) {
+      const step = steps[i] as Step;
+      try {
+        last = this.#answer(talk, step, replies[i]);
+        step.resolve(last);
+      } catch (error) {
+        step.reject(error);
+      }
+    }
+    const lastStep = steps[steps.length - 1] as Step;
+    if (lastStep.kind === 'r' && last !== null && !(last as Reservation).admitted) {
+      // The reservations queued right after a refused one, with nothing between to free a
+      // slot, are refused the same way without a call.
+      const rest = talk.steps;
+      let k = 0;
+      while (
+        k < rest.length &&
+        (rest[k] as Step).kind === 'r' &&
+        (rest[k] as Step).packed === lastStep.packed
+      ) {
+        (rest[k] as Step).resolve(last);
+        k++;
+      }
+      if (k > 0) talk.steps = rest.slice(k);
+    }
+    // Reservations queued behind this call, for a client now known banned: refused without one.
+    const held = this.#held.get(talk.key);
+    if (held !== undefined && held.answer.ban !== null && talk.steps.length > 0) {
+      const rest = talk.steps;
+      let k = 0;
+      while (k < rest.length && (rest[k] as Step).kind === 'r') {
+        (rest[k] as Step).resolve(held.answer);
+        k++;
+      }
+      if (k > 0) talk.steps = rest.slice(k);
+    }
+    this.#next(talk);
+  }
+
+  /** Driver: the call failed (or was not sent): the steps are answered locally. */
+  fail(talk: Talk, error: unknown, late?: Promise<unknown>): void {
+    let steps = talk.taken;
+    talk.taken = NONE;
+    talk.out = false;
+    if (error === NOT_SENT) {
+      steps = talk.steps;
+      talk.steps = [];
+    } else {
+      if (late !== undefined) this.#late(talk.client, late);
+      this.#p.sync.stale(talk.shard); // it may have run: its shard is read again
+      this.#p.link.fail(OPERATION[(steps[0] as Step).kind], error);
+    }
+    void this.#answerLocally(steps).then(() => this.#next(talk));
+  }
+
+  /** Whether the client's budget was last seen (nearly) taken: its settles and failures go at once. */
+  #crowd(jail: string, client: string, crowded: boolean): void {
+    const key = `${jail}${SEP}${client}`;
+    if (!crowded) {
+      this.#crowded.delete(key);
+      return;
+    }
+    if (this.#crowded.size >= HELD_CAP && !this.#crowded.has(key)) {
+      let drop = HELD_CAP / 10;
+      for (const old of this.#crowded) {
+        this.#crowded.delete(old);
+        if (--drop === 0) break;
+      }
+    }
+    this.#crowded.add(key);
   }
 
   /** One step's answer from its element of the reply: versions noted, counts remembered. */
@@ -261,23 +345,66 @@ export class Counting {
     if (step.kind === 'r') {
       const reservation = reservationOf(raw);
       this.#p.fallback.saw(jail, client, reservation.count, reservation.ban !== null);
+      this.#crowd(
+        jail,
+        client,
+        reservation.ban === null &&
+          (!reservation.admitted || reservation.count + reservation.inFlight >= reservation.maxRetry),
+      );
       if (!reservation.admitted) this.#hold(talk, step.packed, reservation);
       return reservation;
     }
     const reply = failureOf(raw);
     const { result } = reply;
-    this.#p.sync.note(shardOf(client), reply);
+    this.#p.sync.note(talk.shard, reply);
     this.#p.fallback.saw(jail, client, result.count, result.ban !== null);
+    if (step.kind === 'f')
+      this.#crowd(jail, client, result.ban === null && result.count + 1 >= result.maxRetry);
+    if (result.ban !== null) this.banned(result.ban);
     const totals = totalsOf(this.#p, jail);
     totals.failed++;
     if (result.ban && !result.alreadyBanned) totals.banned++;
     return result;
   }
 
-  /** Remembers a refusal for RECHECK_MS (unless a settle for the client is already queued). */
+  /**
+   * A ban this instance learned (its own call's answer, a refusal, another instance's
+   * announcement): the client's next reservations in its jail are refused with it without a call
+   * while it lasts (BAN_HELD_MS at most), so that the attempts of a burst waiting for a slot learn
+   * it here, not from Redis one poll at a time. An unban (here, or announced) drops it.
+   */
+  banned(ban: Ban): void {
+    const leftMs = ban.endMs - this.#p.sync.clock.now(); // ban times are Redis time
+    if (leftMs <= 0) return;
+    const key = `${ban.jail}${SEP}${ban.client}`;
+    this.#crowded.delete(key);
+    this.#remember(
+      key,
+      '',
+      { admitted: false, ban, count: 0, inFlight: 0, maxRetry: 0 },
+      Math.min(leftMs, BAN_HELD_MS),
+    );
+  }
+
+  /** Another instance lifted a ban: a refusal remembered for it goes. */
+  unbanned(ban: Ban): void {
+    this.#held.delete(`${ban.jail}${SEP}${ban.client}`);
+  }
+
+  /** A refusal remembered for the client (unless a settle for it is already queued). */
   #hold(talk: Talk, packed: string, answer: Reservation): void {
-    if (talk.steps.some((s) => s.kind !== 'r')) return;
-    const key = `${talk.jail}${SEP}${talk.client}`;
+    if (answer.ban !== null) this.banned(answer.ban);
+    else if (!talk.steps.some((s) => s.kind !== 'r')) this.#remember(talk.key, packed, answer, RECHECK_MS);
+  }
+
+  /** Drops the client's remembered refusal, unless it is a ban (a settle or a pardon lifts none). */
+  #unhold(key: string): void {
+    const held = this.#held.get(key);
+    if (held !== undefined && held.answer.ban === null) this.#held.delete(key);
+  }
+
+  /** A refusal for `forMs`, for the rule packed as `packed` ('' for any rule of the jail: a ban). */
+  #remember(key: string, packed: string, answer: Reservation, forMs: number): void {
     if (!this.#held.has(key) && this.#held.size >= HELD_CAP) {
       let drop = HELD_CAP / 10;
       for (const old of this.#held.keys()) {
@@ -285,7 +412,7 @@ export class Counting {
         if (--drop === 0) break;
       }
     }
-    this.#held.set(key, { packed, answer, untilMs: Date.now() + RECHECK_MS });
+    this.#held.set(key, { packed, answer, untilMs: Date.now() + forMs });
   }
 
   /**
@@ -293,17 +420,9 @@ export class Counting {
    * ban it made is reported as made here (its announcement's echo is ignored by this instance,
    * which made it).
    */
-  #late(client: string, pending: Promise<string>): void {
+  #late(client: string, pending: Promise<unknown>): void {
     pending.then(
-      (text) => {
-        // A reply given up on is trusted only when it is one: after a reconnection ioredis has
-        // been seen to resolve a stale command with another command's reply ("PONG").
-        let replies: unknown;
-        try {
-          replies = JSON.parse(text);
-        } catch {
-          return;
-        }
+      (replies) => {
         if (!Array.isArray(replies)) return;
         for (const raw of replies) {
           if (raw === null || typeof raw !== 'object' || 'admitted' in raw) continue;

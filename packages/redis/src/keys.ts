@@ -91,4 +91,21 @@ export class Keys {
   history(client: string): string {
     return `${this.base(shardOf(client))}h:${client}`;
   }
+
+  /**
+   * The keys of one (jail, client)'s conversation, in the order of lua/failure.ts: failures,
+   * bans, version, history, pardon, recidive failures, reservations (shard `n` = shardOf(client)).
+   */
+  conversation(n: number, client: string, jail: string, recidive: string): string[] {
+    const base = this.base(n);
+    return [
+      `${base}f:${jail}:${client}`,
+      `${base}b`,
+      `${base}v`,
+      `${base}h:${client}`,
+      `${base}p:${jail}:${client}`,
+      `${base}f:${recidive}:${client}`,
+      `${base}r:${jail}:${client}`,
+    ];
+  }
 }

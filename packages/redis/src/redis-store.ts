@@ -132,17 +132,28 @@ export class RedisStore implements Store {
     const client = lines.hot;
     const onIgnore = ctx.onIgnore;
     // An ignore-list message changes the keeper's list: the next reload hands the whole list again.
-    sync.start(
-      onIgnore === undefined
-        ? ctx
+    const counting = this.#counting;
+    // A ban learned from another instance refuses this instance's waiting attempts without a call
+    // (counting.ts); an unban from another instance drops that refusal.
+    sync.start({
+      ...ctx,
+      onBan: (ban, origin) => {
+        if (origin === 'remote') counting.banned(ban); // not the bans a load restores: there may be a million
+        ctx.onBan(ban, origin);
+      },
+      onUnban: (ban, origin) => {
+        counting.unbanned(ban);
+        ctx.onUnban(ban, origin);
+      },
+      ...(onIgnore === undefined
+        ? {}
         : {
-            ...ctx,
-            onIgnore: (op, entries) => {
+            onIgnore: (op: 'add' | 'remove' | 'set', entries: readonly string[]) => {
               this.#ignoreText = null;
               onIgnore(op, entries);
             },
-          },
-    );
+          }),
+    });
     fallback.init(ctx, sync.clock);
     this.#counting.attach(ctx);
     if (!this.#loadBans) {
@@ -241,6 +252,8 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#counting.flush(); // settles waiting for company go now
+
     clearInterval(this.#reconcileTimer);
     this.#p.sync.close();
     this.#p.link.close();
@@ -324,8 +337,9 @@ export class RedisStore implements Store {
 }
 
 /**
- * Creates the Redis store: counters and bans shared by every instance, bans read locally. Each
- * counted failure is one script call; a clean request never touches Redis.
+ * Creates the Redis store: counters and bans shared by every instance, bans read locally. A
+ * counted failure is at most its reservation's and its settle's steps in a script call, and the
+ * calls of every client waiting at once go in one; a clean request never touches Redis.
  * @example
  * const redis = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 100, 500) });
  * const keeper = createJailkeeper({ jails, store: createRedisStore({ client: redis }) });

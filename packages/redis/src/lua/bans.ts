@@ -59,13 +59,14 @@ for i = 1, n do
     if latest >= 0 and (ban.endMs < 0 or ban.endMs > latest) then latest = ban.endMs end
     -- The history keeps at least this ban's count: the next ban escalates as it would have.
     local hkey = KEYS[2 + i]
+    local was = redis.call('PTTL', hkey)
     local h = redis.call('HMGET', hkey, ban.jail, '*')
     local c = string.format('%d', ban.banCount)
     local in_jail, in_all = tonumber(h[1] or '0') < ban.banCount, tonumber(h[2] or '0') < ban.banCount
     if in_jail and in_all then redis.call('HSET', hkey, ban.jail, c, '*', c)
     elseif in_jail then redis.call('HSET', hkey, ban.jail, c)
     elseif in_all then redis.call('HSET', hkey, '*', c) end
-    keep_history(hkey, ban, history_ms)
+    keep_history(hkey, ban, history_ms, was)
     results[i] = 'w'
   end
 end

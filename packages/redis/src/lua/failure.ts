@@ -113,67 +113,85 @@ end
 `;
 
 /**
- * One (jail, client)'s conversation, batched: the steps that arrived while the previous call was
- * out, in their order, in one call (counting.ts). KEYS: failures, bans, version, history, pardon,
- * recidive failures, reservations (all of one client, one shard). ARGV: 1 jail, 2 client, 3 the
- * packed rule, 4 origin (the instance's id, carried by announcements), then three per step:
+ * The conversations of this instance's (jail, client) pairs, batched: each group is the steps that
+ * arrived for one pair while its previous call was out, in their order (counting.ts); the groups
+ * waiting when the instance's previous call returned go in one call (on a Cluster, the groups of
+ * one shard: one slot). KEYS: seven per group, in the group's order: failures, bans, version,
+ * history, pardon, recidive failures, reservations (all of one client, one shard). ARGV: 1 origin
+ * (the instance's id, carried by announcements), then per group: jail, client, the packed rule,
+ * the number of steps, then three per step:
  *   'r', id, holdMs   reserve: admitted while failures in the window plus open reservations stay
  *                     below the threshold in force; the slot expires after holdMs
  *   's', id, 0        settle as a success: the slot is freed
  *   'S', id, jitterMs settle as a failure: the slot is freed and the failure counted (as 'f')
  *   'f', '', jitterMs recordFailure: counted, banning at the threshold
- * Returns a JSON array, one answer per step: a reservation, false (a success settled), or a
- * failure's result (with the shard's epoch and the seqs it took when it banned).
+ * Returns a JSON array, one array per group, one answer per step: a reservation, false (a success
+ * settled), or a failure's result (with the shard's epoch and the seqs it took when it banned).
  */
 export const CONVERSE = `${RECORD}
-local A = unpack_rule(ARGV[1], ARGV[2], '0', ARGV[3])
-local jail, client, origin = ARGV[1], ARGV[2], ARGV[4]
-local find_ms, base_max = tonumber(A[3]), tonumber(A[4])
-local pardon_max = A[5] == 'inf' and math.huge or tonumber(A[5])
-local out = {}
--- A refusal holds for the following reservations of this call until a settle or a failure changes
--- the counts: a burst of 200 is one refusal computed, not 200.
-local refusal = nil
+local origin = ARGV[1]
 
-local function reserve(id, hold)
-  -- 1. The threshold in force: the pardoned one while pardoned.
-  local max_retry = redis.call('EXISTS', KEYS[5]) == 1 and pardon_max or base_max
-  -- 2. Failures in the window (ended ones dropped), and reservations still open (expired dropped).
-  trim(KEYS[1], find_ms)
-  local count = redis.call('LLEN', KEYS[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', now)
-  local open = redis.call('ZCARD', KEYS[7])
-  -- 3. A banned client is refused with its ban.
-  local held = find(read(KEYS[2], client), jail)
-  if held and active(held) then
-    refusal = { admitted = false, ban = held, count = count, inFlight = open, maxRetry = fin(max_retry) }
-    return refusal
-  end
-  -- 4. The budget is taken by failures and attempts in flight: refused (the caller may wait).
-  if count + open >= max_retry then
-    refusal = { admitted = false, count = count, inFlight = open, maxRetry = fin(max_retry) }
-    return refusal
-  end
-  -- 5. Admitted: the slot is held until settled, or until it expires (a crashed instance's attempt).
-  redis.call('ZADD', KEYS[7], now + hold, id)
-  if redis.call('PTTL', KEYS[7]) < hold then redis.call('PEXPIRE', KEYS[7], hold) end
-  return { admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) }
-end
+-- One group: the steps of one (jail, client), KEYS from K, ARGV from at.
+local function converse(K, at)
+  local jail, client = ARGV[at], ARGV[at + 1]
+  local A = unpack_rule(jail, client, '0', ARGV[at + 2])
+  local steps = tonumber(ARGV[at + 3])
+  local find_ms, base_max = tonumber(A[3]), tonumber(A[4])
+  local pardon_max = A[5] == 'inf' and math.huge or tonumber(A[5])
+  local out = {}
+  -- A refusal holds for the following reservations of this group until a settle or a failure
+  -- changes the counts: a burst of 200 is one refusal computed, not 200.
+  local refusal = nil
 
-for i = 5, #ARGV, 3 do
-  local kind, id, x = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  if kind == 'r' then
-    out[#out + 1] = refusal or reserve(id, x)
-  else
-    refusal = nil
-    if kind ~= 'f' then redis.call('ZREM', KEYS[7], id) end
-    if kind == 's' then
-      out[#out + 1] = false
+  local function reserve(id, hold)
+    -- 1. The threshold in force: the pardoned one while pardoned.
+    local max_retry = redis.call('EXISTS', K[5]) == 1 and pardon_max or base_max
+    -- 2. Failures in the window (ended ones dropped), and reservations still open (expired dropped).
+    trim(K[1], find_ms)
+    local count = redis.call('LLEN', K[1])
+    redis.call('ZREMRANGEBYSCORE', K[7], '-inf', now)
+    local open = redis.call('ZCARD', K[7])
+    -- 3. A banned client is refused with its ban.
+    local held = find(read(K[2], client), jail)
+    if held and active(held) then
+      refusal = { admitted = false, ban = held, count = count, inFlight = open, maxRetry = fin(max_retry) }
+      return refusal
+    end
+    -- 4. The budget is taken by failures and attempts in flight: refused (the caller may wait).
+    if count + open >= max_retry then
+      refusal = { admitted = false, count = count, inFlight = open, maxRetry = fin(max_retry) }
+      return refusal
+    end
+    -- 5. Admitted: the slot is held until settled, or until it expires (a crashed instance's attempt).
+    redis.call('ZADD', K[7], now + hold, id)
+    if redis.call('PTTL', K[7]) < hold then redis.call('PEXPIRE', K[7], hold) end
+    return { admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) }
+  end
+
+  for i = at + 4, at + 3 + 3 * steps, 3 do
+    local kind, id, x = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+    if kind == 'r' then
+      out[#out + 1] = refusal or reserve(id, x)
     else
-      A[11] = x
-      out[#out + 1] = record(KEYS, A, origin)
+      refusal = nil
+      if kind ~= 'f' then redis.call('ZREM', K[7], id) end
+      if kind == 's' then
+        out[#out + 1] = false
+      else
+        A[11] = x
+        out[#out + 1] = record(K, A, origin)
+      end
     end
   end
+  return out, at + 4 + 3 * steps
 end
-return cjson.encode(out)
+
+local all = {}
+local at = 2
+for g = 0, #KEYS / 7 - 1 do
+  local K = { KEYS[7 * g + 1], KEYS[7 * g + 2], KEYS[7 * g + 3], KEYS[7 * g + 4], KEYS[7 * g + 5],
+              KEYS[7 * g + 6], KEYS[7 * g + 7] }
+  all[g + 1], at = converse(K, at)
+end
+return cjson.encode(all)
 `;

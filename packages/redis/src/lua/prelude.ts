@@ -142,21 +142,23 @@ local function put_ban(bkey, vkey, ban, channel, origin)
 end
 
 -- Keeps the client's history historyTime after the ban ends (for ever after a permanent ban).
-local function keep_history(hkey, ban, history_ms)
+-- was: the key's PTTL before this write: -2 absent (a new history: it gets its expiry now, or it
+-- would never expire), -1 kept for ever (an earlier permanent ban), else its time left.
+local function keep_history(hkey, ban, history_ms, was)
   if ban.endMs < 0 then
     redis.call('PERSIST', hkey)
   else
     local keep = ban.endMs - now + history_ms
-    local ttl = redis.call('PTTL', hkey)
-    if ttl ~= -1 and keep > ttl then redis.call('PEXPIRE', hkey, string.format('%d', keep)) end
+    if was == -2 or (was ~= -1 and keep > was) then redis.call('PEXPIRE', hkey, string.format('%d', keep)) end
   end
 end
 
 -- Counts the ban in the client's history, kept historyTime after the ban ends.
 local function remember(hkey, jail, ban, history_ms)
+  local was = redis.call('PTTL', hkey)
   redis.call('HINCRBY', hkey, jail, 1)
   redis.call('HINCRBY', hkey, '*', 1)
-  keep_history(hkey, ban, history_ms)
+  keep_history(hkey, ban, history_ms, was)
 end
 
 -- Slides a window: drops failure times at or before now - window.

@@ -1,0 +1,191 @@
+import type { Client } from './commands.js';
+import type { Link } from './link.js';
+
+/** Steps in one call at most, over all its groups: a script's run stays short however much queues. */
+const MAX_CALL_STEPS = 1024;
+
+/** One group of a call: its seven keys (in the order of lua/failure.ts) and its arguments. */
+export interface Taken {
+  readonly keys: readonly string[];
+  /** jail, client, the packed rule, the number of steps, then three per step. */
+  readonly args: readonly (string | number)[];
+  readonly steps: number;
+}
+
+/** What the batcher asks of the conversations it carries (counting.ts). */
+export interface Driver<T> {
+  /** The item's steps for the call being built, taken now (null: it has none left). */
+  take(item: T): Taken | null;
+  /** The call answered: the item's answers, one per step taken. */
+  answer(item: T, answers: unknown): void;
+  /**
+   * The call failed or missed its deadline (`late`: the item's answers should they come after
+   * all), or was not sent (NOT_SENT: the store went degraded while the item waited).
+   */
+  fail(item: T, error: unknown, late?: Promise<unknown>): void;
+}
+
+/** An item was not sent: the store was degraded when its call was due. */
+export const NOT_SENT: unknown = Object.freeze({ notSent: true });
+
+/** The items waiting for a lane's next call, and whether one is out. */
+class Lane<T> {
+  items: T[] = [];
+  busy = false;
+  urgent = false;
+  scheduled = false;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * The hot path's calls, batched across clients: a lane (the whole Redis, or one shard's slot on a
+ * Cluster) has at most one call out; the items that arrive meanwhile go together in the next one,
+ * so that the number of calls grows with round trips, not with clients or attempts. An item that
+ * nobody waits for (a settle of a client whose budget is not nearly taken) waits up to `lingerMs`
+ * for a call to ride with instead of going alone; its steps are taken only when the call is built,
+ * so the client's next reservation, arriving meanwhile, goes in the same group.
+ */
+export class Batcher<T> {
+  readonly #client: Client;
+  readonly #link: Link;
+  readonly #origin: string;
+  readonly #lingerMs: number;
+  readonly #driver: Driver<T>;
+  readonly #lanes = new Map<number, Lane<T>>();
+  #closing = false;
+
+  constructor(client: Client, link: Link, origin: string, lingerMs: number, driver: Driver<T>) {
+    this.#client = client;
+    this.#link = link;
+    this.#origin = origin;
+    this.#lingerMs = lingerMs;
+    this.#driver = driver;
+  }
+
+  /** Queues `item` for the lane's next call; `urgent`: someone waits for it (no lingering). */
+  add(laneId: number, item: T, urgent: boolean): void {
+    let lane = this.#lanes.get(laneId);
+    if (lane === undefined) {
+      lane = new Lane();
+      this.#lanes.set(laneId, lane);
+    }
+    lane.items.push(item);
+    if (urgent || this.#closing) lane.urgent = true;
+    if (!lane.busy) this.#schedule(laneId, lane);
+  }
+
+  /** An item already queued became urgent (its client's reservation arrived): no more lingering. */
+  hurry(laneId: number): void {
+    const lane = this.#lanes.get(laneId);
+    if (lane === undefined || lane.urgent) return;
+    lane.urgent = true;
+    if (!lane.busy) this.#schedule(laneId, lane);
+  }
+
+  /** Every waiting item goes now, and nothing lingers from now on (the store is closing). */
+  flush(): void {
+    this.#closing = true;
+    for (const id of [...this.#lanes.keys()]) this.hurry(id);
+  }
+
+  #schedule(id: number, lane: Lane<T>): void {
+    if (lane.items.length === 0) {
+      this.#lanes.delete(id);
+      return;
+    }
+    if (lane.urgent) {
+      if (lane.timer !== undefined) {
+        clearTimeout(lane.timer);
+        lane.timer = undefined;
+      }
+      if (lane.scheduled) return;
+      lane.scheduled = true;
+      // After this turn of the event loop: the attempts parsed from the sockets read in it, and the
+      // responses its timers ended, go together.
+      setImmediate(() => this.#send(id, lane));
+    } else if (lane.timer === undefined) {
+      lane.timer = setTimeout(() => this.#send(id, lane), this.#lingerMs);
+    }
+  }
+
+  #send(id: number, lane: Lane<T>): void {
+    lane.scheduled = false;
+    if (lane.timer !== undefined) {
+      clearTimeout(lane.timer);
+      lane.timer = undefined;
+    }
+    if (lane.busy || lane.items.length === 0) return;
+    const driver = this.#driver;
+    if (this.#link.degraded) {
+      const items = lane.items;
+      lane.items = [];
+      lane.urgent = false;
+      this.#lanes.delete(id);
+      for (const item of items) driver.fail(item, NOT_SENT);
+      return;
+    }
+    const waiting = lane.items;
+    const items: T[] = [];
+    const groups: Taken[] = [];
+    let steps = 0;
+    let i = 0;
+    while (i < waiting.length && steps < MAX_CALL_STEPS) {
+      const item = waiting[i++] as T;
+      const taken = driver.take(item);
+      if (taken === null) continue;
+      items.push(item);
+      groups.push(taken);
+      steps += taken.steps;
+    }
+    lane.items = i === waiting.length ? [] : waiting.slice(i);
+    lane.urgent = this.#closing || lane.items.length > 0;
+    if (items.length === 0) {
+      this.#schedule(id, lane);
+      return;
+    }
+    const args: (string | number)[] = [groups.length * 7];
+    for (const g of groups) for (const k of g.keys) args.push(k);
+    args.push(this.#origin);
+    for (const g of groups) for (const a of g.args) args.push(a);
+    lane.busy = true;
+    const sent = this.#client.jkConverse(...args);
+    this.#link
+      .call(() => sent)
+      .then(
+        (text) => {
+          lane.busy = false;
+          let all: unknown;
+          try {
+            all = JSON.parse(text);
+          } catch (error) {
+            for (const item of items) driver.fail(item, error);
+            this.#schedule(id, lane);
+            return;
+          }
+          const answers = Array.isArray(all) ? all : [];
+          for (let k = 0; k < items.length; k++) driver.answer(items[k] as T, answers[k]);
+          this.#schedule(id, lane);
+        },
+        (error: unknown) => {
+          lane.busy = false;
+          // A reply given up on is trusted only when it is one: after a reconnection ioredis has
+          // been seen to resolve a stale command with another command's reply ("PONG").
+          const late = sent.then(
+            (text) => JSON.parse(text) as unknown,
+            () => undefined,
+          );
+          for (let k = 0; k < items.length; k++) {
+            driver.fail(
+              items[k] as T,
+              error,
+              late.then(
+                (all) => (Array.isArray(all) ? all[k] : undefined),
+                () => undefined,
+              ),
+            );
+          }
+          this.#schedule(id, lane);
+        },
+      );
+  }
+}
