@@ -32,6 +32,8 @@ const NETWORK_TEXT = /^[0-9A-Fa-f:.]{2,45}(\/\d{1,3})?$/;
  */
 export function exportableNetwork(client: unknown, minIpv6Prefix = 48): string | { invalid: string } {
   if (typeof client !== 'string') return { invalid: 'not a string' };
+  // Most keys: a canonical IPv4 address is its own network (no parse, no new string).
+  if (isCanonicalV4(client)) return client;
   if (!NETWORK_TEXT.test(client)) return { invalid: 'not a network in canonical characters' };
   const cidr = parseCidr(client);
   if (typeof cidr === 'string') return { invalid: cidr };
@@ -43,6 +45,31 @@ export function exportableNetwork(client: unknown, minIpv6Prefix = 48): string |
     if (cidr.words.every((w) => w === 0)) return { invalid: 'the unspecified address' };
   }
   return formatCidr(cidr);
+}
+
+/** A dotted quad in canonical form (four parts 0-255, no leading zero), other than 0.0.0.0. */
+function isCanonicalV4(text: string): boolean {
+  if (text.length < 7 || text.length > 15) return false;
+  let dots = 0;
+  let part = 0;
+  let digits = 0;
+  let nonzero = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return false;
+      dots++;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return false; // a leading zero
+      part = part * 10 + (c - 48);
+      if (part > 255) return false;
+      if (part > 0) nonzero = true;
+      digits++;
+    } else return false;
+  }
+  return dots === 3 && digits > 0 && nonzero;
 }
 
 /**

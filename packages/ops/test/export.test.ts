@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JailkeeperError } from '@jailkeeper/core';
 import type { Ban } from '@jailkeeper/core/store';
-import { exportBanChunks, exportBanPages, exportBans } from '../src/export.js';
+import { exportableNetwork, exportBanChunks, exportBanPages, exportBans } from '../src/export.js';
 
 const ban = (client: string, jail: string, endMs: number): Ban => ({
   jail,
@@ -179,5 +179,29 @@ describe('exportBanPages: a page at a time', () => {
       assert.ok((seen[k] as number) > (seen[k - 1] as number), `no turn before page ${k}`);
     // Header, one chunk a page, footer: never one string of every line.
     assert.equal(chunks.length, 12);
+  });
+});
+
+describe('exportableNetwork: IPv4 keys', () => {
+  it('a canonical dotted quad is its own network; any other spelling is parsed or refused as before', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['1.2.3.4', '1.2.3.4'],
+      ['255.255.255.255', '255.255.255.255'],
+      ['0.0.0.1', '0.0.0.1'],
+      ['0.0.0.0', undefined], // the unspecified address
+      ['01.2.3.4', undefined],
+      ['1.2.3.04', undefined],
+      ['256.1.1.1', undefined],
+      ['1.2.3', undefined],
+      ['1.2.3.4.5', undefined],
+      ['1..2.3', undefined],
+      ['1.2.3.4/32', '1.2.3.4'],
+      ['::ffff:1.2.3.4', '1.2.3.4'],
+    ];
+    for (const [client, expected] of cases) {
+      const network = exportableNetwork(client);
+      if (expected === undefined) assert.equal(typeof network, 'object', client);
+      else assert.equal(network, expected, client);
+    }
   });
 });
