@@ -51,6 +51,32 @@ describe('status() is bounded', () => {
   });
 });
 
+describe('bansPage() lets the event loop turn', () => {
+  it("between two pages of a caller's tight walk over the memory store", async () => {
+    const keeper = createJailkeeper({ jails, logger: quiet });
+    for (let i = 0; i < 5; i++) await keeper.ban(`198.51.100.${i + 1}`);
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const seen: number[] = [];
+    let after: string | undefined;
+    do {
+      const page = await keeper.bansPage({ after, limit: 1 });
+      seen.push(turns);
+      after = page.next;
+    } while (after !== undefined);
+    running = false;
+    assert.ok(seen.length >= 5, `${seen.length} pages`);
+    for (let k = 1; k < seen.length; k++)
+      assert.ok((seen[k] as number) > (seen[k - 1] as number), `no turn before page ${k}`);
+    await keeper.close();
+  });
+});
+
 describe('close() loses nothing in flight', () => {
   it('waits for an admitted attempt to be counted, and its ban is in the snapshot', async () => {
     const file = fileName();
