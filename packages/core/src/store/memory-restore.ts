@@ -60,6 +60,15 @@ export function restoreSnapshot(
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * A whole turn of the event loop, timers and I/O included: a slice that ends in an I/O callback
+ * (a line read) and yields once resumes in the same turn's check phase, before any timer or
+ * socket is served. A second setImmediate, queued from the check phase, waits for the next turn.
+ */
+const wholeTurn = async () => {
+  await turn();
+  await turn();
+};
 
 /**
  * A large snapshot: each entry is restored as its line is read (a version 3 file), in slices with
@@ -108,10 +117,10 @@ async function restoreInSlices(file: string, ctx: StoreContext, sinks: RestoreSi
   const loaded = await readSnapshotInSlices(file, {
     sink,
     async between() {
-      await turn();
+      await wholeTurn();
       if (pending.length > 0) {
         announce();
-        await turn();
+        await wholeTurn();
       }
     },
   });

@@ -200,7 +200,7 @@ export function deserialize(text: string): {
 }
 
 /** An entry of a snapshot's part, as read. */
-export type SnapshotEntry = Snapshot[keyof Snapshot][number];
+type SnapshotEntry = Snapshot[keyof Snapshot][number];
 /** Where a snapshot read a line at a time hands each entry: see {@link SnapshotLineReader}. */
 export type SnapshotSink = (section: keyof Snapshot, entry: SnapshotEntry) => void;
 
