@@ -94,3 +94,50 @@ describe('Redis bansPage({ limit })', () => {
     assert.deepEqual(await store.bansPage({ limit: 10, after: '3/nojailsep' }), { bans: [] });
   });
 });
+
+describe('Redis status(): bans per jail without reading every ban at once', () => {
+  it('without a local copy of the bans (a store used outside a keeper), counts them page by page', async () => {
+    const status = await store.status(['login', 'api', 'none']);
+    assert.equal(status.login?.currentlyBanned, CLIENTS);
+    assert.equal(status.api?.currentlyBanned, TWICE);
+    assert.equal(status.none?.currentlyBanned, 0);
+  });
+
+  it("in a keeper, counts the bans it enforces (its copy of the fleet's), ended ones left out", async () => {
+    const now = Date.now();
+    const held = (i: number, endMs: number): Ban => ({
+      jail: 'login',
+      client: `198.19.${i >> 8}.${i & 255}`,
+      startMs: now,
+      endMs,
+      banCount: 1,
+      reason: 'test',
+      manual: false,
+    });
+    const local = [
+      ...Array.from({ length: 9000 }, (_, i) => held(i, now + 3_600_000)),
+      ...Array.from({ length: 10 }, (_, i) => held(i, now - 1)), // ended, not yet swept
+    ];
+    const other = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const second = createRedisStore({
+      client: other,
+      prefix: `jkpage${process.pid}:`,
+      loadBans: false,
+      timeout: 2000,
+    });
+    await second.init({
+      clock: { now: () => Date.now() },
+      onBan() {},
+      onUnban() {},
+      isIgnored: () => false,
+      warn: (code, message) => quietLogger.warn({ code }, message),
+      activeBans: () => local,
+    });
+    const status = await second.status(['login', 'api']);
+    // The local copy, not Redis' 1,200 and 400: no ban was read from Redis for the count.
+    assert.equal(status.login?.currentlyBanned, 9000);
+    assert.equal(status.api?.currentlyBanned, 0);
+    await second.close();
+    other.disconnect();
+  });
+});

@@ -52,6 +52,32 @@ describe('status() is bounded', () => {
   });
 });
 
+describe('bansPage() lets the event loop turn', () => {
+  it("between two pages of a caller's tight walk over the memory store", async () => {
+    const keeper = createJailkeeper({ jails, logger: quiet });
+    for (let i = 0; i < 5; i++) await keeper.ban(`198.51.100.${i + 1}`);
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const seen: number[] = [];
+    let after: string | undefined;
+    do {
+      const page = await keeper.bansPage({ after, limit: 1 });
+      seen.push(turns);
+      after = page.next;
+    } while (after !== undefined);
+    running = false;
+    assert.ok(seen.length >= 5, `${seen.length} pages`);
+    for (let k = 1; k < seen.length; k++)
+      assert.ok((seen[k] as number) > (seen[k - 1] as number), `no turn before page ${k}`);
+    await keeper.close();
+  });
+});
+
 describe('close() loses nothing in flight', () => {
   it('waits for an admitted attempt to be counted, and its ban is in the snapshot', async () => {
     const file = fileName();
@@ -202,6 +228,44 @@ describe('a large snapshot is restored a slice at a time', () => {
     assert.ok(histogram.max / 1e6 < 200, `the loop was blocked ${(histogram.max / 1e6).toFixed(0)} ms`);
     await keeper.close();
     assert.equal(JSON.parse(readFileSync(file, 'utf8')).bans.length, BANS, 'written back whole');
+  });
+
+  it("hands bans to the engine a slice behind the store's table, a turn of the event loop later", async () => {
+    // Both tables grow their client Map at the same size, and a Map rehashes whole when it grows:
+    // restored one ban at a time into both, the two rehashes fell in one slice.
+    const file = fileName();
+    writeFileSync(file, bigSnapshot());
+    const store = createMemoryStore({ persist: file });
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const calls: { held: number; turn: number }[] = [];
+    const storeHeld = () => store.trackedClients.bans;
+    await store.init({
+      clock: { now: () => Date.now() },
+      onBan: () => calls.push({ held: storeHeld(), turn: turns }),
+      onUnban() {},
+      isIgnored: () => false,
+      warn() {},
+    });
+    running = false;
+    assert.equal(calls.length, BANS);
+    assert.equal(storeHeld(), BANS);
+    // The engine's first ban came after the store had taken a whole slice, and in a later turn.
+    assert.ok((calls[0] as { held: number }).held > 1, `the store held ${calls[0]?.held} at the first`);
+    const turnsSeen = new Set(calls.map((c) => c.turn));
+    assert.ok(turnsSeen.size >= 5, `announced over ${turnsSeen.size} turns`);
+    for (let i = 1; i < calls.length; i++) {
+      const a = calls[i - 1] as { held: number; turn: number };
+      const b = calls[i] as { held: number; turn: number };
+      // Within one turn the store's table does not move: no ban enters both tables in one slice.
+      if (a.turn === b.turn) assert.equal(a.held, b.held);
+    }
+    await store.close();
   });
 
   it('a file cut short is moved aside; what it held before the cut is restored, and the warning says so', async () => {

@@ -2,7 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { type Cidr, parseCidr } from '@jailkeeper/core/operator';
 import type { Ban } from '@jailkeeper/core/store';
-import { sortByKeys } from './ban-sort.js';
+import { sortByKeys, sortIndices } from './ban-sort.js';
 
 /** The orders a page of bans can be sorted in. */
 export const BAN_SORT_KEYS = ['endMs', 'startMs', 'client', 'jail', 'banCount'] as const;
@@ -136,9 +136,13 @@ async function numbers(
 }
 
 /** The rank of each ban's text among the distinct texts (few: jail names), as sort keys. */
-function ranks(bans: readonly Ban[], read: (ban: Ban) => string): Promise<Float64Array> {
-  const distinct = [...new Set(bans.map(read))].sort();
-  const rank = new Map(distinct.map((text, i) => [text, i]));
+async function ranks(bans: readonly Ban[], read: (ban: Ban) => string): Promise<Float64Array> {
+  const seen = new Set<string>();
+  for (let i = 0; i < bans.length; i++) {
+    seen.add(read(bans[i] as Ban));
+    if ((i & (SLICE - 1)) === SLICE - 1) await nextTurn();
+  }
+  const rank = new Map([...seen].sort().map((text, i) => [text, i]));
   return numbers(bans, (b) => rank.get(read(b)) as number);
 }
 
@@ -162,13 +166,13 @@ async function sortKeys(snapshot: Snapshot, sort: BanSortKey): Promise<Float64Ar
       return ranks(bans, (b) => String(b.jail));
     case 'client': {
       // IPv4 by number, then IPv6 (and anything else) by text, after every IPv4 address.
-      const others: number[] = [];
+      let others: number[] = [];
       for (let i = 0; i < bans.length; i++) if (Number.isNaN(v4[i] as number)) others.push(i);
-      others.sort((x, y) => ((bans[x] as Ban).client < (bans[y] as Ban).client ? -1 : 1));
+      others = await sortIndices(others, (x, y) =>
+        (bans[x] as Ban).client < (bans[y] as Ban).client ? -1 : 1,
+      );
       const keys = Float64Array.from(v4);
-      others.forEach((i, rank) => {
-        keys[i] = 2 ** 32 + rank;
-      });
+      for (let rank = 0; rank < others.length; rank++) keys[others[rank] as number] = 2 ** 32 + rank;
       return keys;
     }
   }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { JailkeeperError } from '@jailkeeper/core';
 import type { Ban } from '@jailkeeper/core/store';
 import { createBanPager, parseBanQuery } from '../src/ban-pager.js';
-import { sortByKeys } from '../src/ban-sort.js';
+import { sortByKeys, sortIndices } from '../src/ban-sort.js';
 
 const NOW = 1_800_000_000_000;
 function ban(client: string, i: number, extra: Partial<Ban> = {}): Ban {
@@ -144,5 +144,49 @@ describe('ban pager', () => {
   it('sorts keys whose range is too wide to pack, keeping their order', async () => {
     const keys = Float64Array.from([5e15, -3, 1, 7e14, 1, 0]);
     assert.deepEqual([...(await sortByKeys(keys))], [1, 5, 2, 4, 3, 0]);
+  });
+});
+
+describe('sorting in slices', () => {
+  /** Counts turns of the event loop while `work` runs. */
+  async function turnsDuring<T>(work: () => Promise<T>): Promise<{ result: T; turns: number }> {
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const result = await work();
+    running = false;
+    return { result, turns };
+  }
+
+  it('sortIndices orders 20,000 strings as a native sort does, the loop turning between runs', async () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    const texts = Array.from({ length: 20_000 }, () => `2001:db8:${(random() % 65536).toString(16)}::/64`);
+    const byText = (a: number, b: number) => ((texts[a] as string) < (texts[b] as string) ? -1 : 1);
+    const { result, turns } = await turnsDuring(() => sortIndices([...texts.keys()], byText));
+    const expected = [...texts.keys()].sort(byText).map((i) => texts[i]);
+    assert.deepEqual(
+      result.map((i) => texts[i]),
+      expected,
+    );
+    assert.ok(turns >= 9, `${turns} turns`); // 10 runs of 2,048, then the merges
+  });
+
+  it('sortByKeys on keys too far apart to pack (ranked first) keeps the order, in slices', async () => {
+    const n = 200_000;
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = ((i * 7919) % n) * 1e9; // a range far over 2^35
+    const { result, turns } = await turnsDuring(() => sortByKeys(keys));
+    for (let k = 1; k < n; k++)
+      assert.ok((keys[result[k - 1] as number] as number) <= (keys[result[k] as number] as number));
+    assert.equal(new Set(result).size, n);
+    assert.ok(turns >= 4, `${turns} turns`);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { JailkeeperError } from '@jailkeeper/core';
 import type { Ban } from '@jailkeeper/core/store';
-import { exportBans } from '../src/export.js';
+import { exportableNetwork, exportBanChunks, exportBanPages, exportBans } from '../src/export.js';
 
 const ban = (client: string, jail: string, endMs: number): Ban => ({
   jail,
@@ -126,5 +126,82 @@ describe('exportBans: forged store entries (issue 15)', () => {
       '2001:db8:100::/40\n',
     );
     assert.throws(() => exportBans([], 'plain', { minIpv6Prefix: 16 }), /minIpv6Prefix/);
+  });
+});
+
+describe('exportBanPages: a page at a time', () => {
+  /** Pages of `size`, recording how many turns of the event loop ran before each was asked for. */
+  function paged(bans: readonly Ban[], size: number, turnsSeen: number[], turns: () => number) {
+    return (async function* () {
+      for (let i = 0; i < bans.length; i += size) {
+        turnsSeen.push(turns());
+        yield bans.slice(i, i + size);
+      }
+    })();
+  }
+
+  it('writes each network once across pages (the same client in several jails, mapped and long forms)', async () => {
+    const bans = [
+      ...Array.from({ length: 300 }, (_, i) => ban(`198.51.${i >> 8}.${i & 255}`, 'login', 5000)),
+      ...Array.from({ length: 300 }, (_, i) => ban(`198.51.${i >> 8}.${i & 255}`, 'scan', 6000)),
+      ban('::ffff:198.51.0.7', 'manual', 7000), // the same client as 198.51.0.7
+      ban('2001:DB8:0:0:0::/64', 'login', 7000),
+      ban('2001:db8::/64', 'scan', 7000), // the same network, canonical form
+    ];
+    const seen: number[] = [];
+    const text = await exportBanPages(
+      paged(bans, 64, seen, () => 0),
+      'plain',
+    );
+    const lines = text.trim().split('\n');
+    assert.equal(lines.length, 301);
+    assert.equal(new Set(lines).size, 301);
+    assert.deepEqual([...lines].sort(), exportBans(bans, 'plain').trim().split('\n'));
+  });
+
+  it('lets the event loop turn between two pages (a setImmediate callback runs in between)', async () => {
+    let turns = 0;
+    let running = true;
+    const tick = () => {
+      turns++;
+      if (running) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const bans = Array.from({ length: 5000 }, (_, i) => ban(`203.0.${i >> 8}.${i & 255}`, 'login', 5000));
+    const seen: number[] = [];
+    const chunks = await exportBanChunks(
+      paged(bans, 500, seen, () => turns),
+      'nginx-geo',
+    );
+    running = false;
+    assert.equal(seen.length, 10);
+    for (let k = 1; k < seen.length; k++)
+      assert.ok((seen[k] as number) > (seen[k - 1] as number), `no turn before page ${k}`);
+    // Header, one chunk a page, footer: never one string of every line.
+    assert.equal(chunks.length, 12);
+  });
+});
+
+describe('exportableNetwork: IPv4 keys', () => {
+  it('a canonical dotted quad is its own network; any other spelling is parsed or refused as before', () => {
+    const cases: Array<[string, string | undefined]> = [
+      ['1.2.3.4', '1.2.3.4'],
+      ['255.255.255.255', '255.255.255.255'],
+      ['0.0.0.1', '0.0.0.1'],
+      ['0.0.0.0', undefined], // the unspecified address
+      ['01.2.3.4', undefined],
+      ['1.2.3.04', undefined],
+      ['256.1.1.1', undefined],
+      ['1.2.3', undefined],
+      ['1.2.3.4.5', undefined],
+      ['1..2.3', undefined],
+      ['1.2.3.4/32', '1.2.3.4'],
+      ['::ffff:1.2.3.4', '1.2.3.4'],
+    ];
+    for (const [client, expected] of cases) {
+      const network = exportableNetwork(client);
+      if (expected === undefined) assert.equal(typeof network, 'object', client);
+      else assert.equal(network, expected, client);
+    }
   });
 });

@@ -50,8 +50,16 @@ export class BanBook {
 
   /** A ban as operators see it, with its time left at `now`. */
   info(ban: Ban, now: number): BanInfo {
+    // Written out, not spread from plain(ban): one object, not two, for every ban of every page
+    // (a spread into a literal with more fields took most of a page's time at a million bans).
     return {
-      ...plain(ban),
+      jail: ban.jail,
+      client: ban.client,
+      startMs: ban.startMs,
+      endMs: ban.endMs,
+      banCount: ban.banCount,
+      reason: ban.reason,
+      manual: ban.manual,
       timeLeftMs: Math.max(0, ban.endMs - now),
       scope: this.scopeOf(ban.jail),
     };

@@ -12,6 +12,10 @@ export async function storePage(
   store: Store,
   query: { jail?: string; after?: string; limit: number },
 ): Promise<BanPage> {
+  // A turn of the event loop before each page: a store that answers at once (the memory store)
+  // would otherwise let a caller's `do { await bansPage() } while (next)` walk a million bans in
+  // one run of microtasks, the loop held for seconds.
+  await turn();
   if (store.bansPage !== undefined) return store.bansPage(query);
   const all = await store.bans(query.jail);
   const from = query.after === undefined ? 0 : Number(query.after) || 0;

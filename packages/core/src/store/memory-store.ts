@@ -1,6 +1,7 @@
 import { DEFAULTS } from '../config/defaults.js';
 import { type Duration, toDurationMs } from '../config/duration.js';
 import { checkKeys, positiveInteger } from '../config/validate.js';
+import { flatKey } from './ban-table.js';
 import { nextBanTimeMs } from './ban-time.js';
 import { CounterTable } from './counter-table.js';
 import { MemoryBans } from './memory-bans.js';
@@ -205,7 +206,8 @@ class InMemoryStore implements Store {
     const durationMs = nextBanTimeMs(input.banTimeMs, input.increment, earlier, jitterMs);
     const ban: Ban = {
       jail: input.jail,
-      client,
+      // One flat string, shared by this store's table and the engine's index (see flatKey).
+      client: flatKey(client),
       startMs: now,
       endMs: now + durationMs,
       banCount: earlier + 1,
@@ -243,7 +245,7 @@ class InMemoryStore implements Store {
     this.#counters.delete(key);
     const ban: Ban = {
       jail: r.jail,
-      client,
+      client: flatKey(client),
       startMs: now,
       endMs: now + r.banTimeMs,
       banCount: this.#b.earlier(r.jail, client, false, now) + 1,
@@ -268,7 +270,7 @@ class InMemoryStore implements Store {
     this.#b.live(input.jail, input.client, now);
     const ban: Ban = {
       jail: input.jail,
-      client: input.client,
+      client: flatKey(input.client),
       startMs: now,
       endMs: now + input.durationMs,
       banCount: this.#b.earlier(input.jail, input.client, false, now) + 1,

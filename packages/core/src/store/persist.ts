@@ -1,7 +1,13 @@
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { deserialize, type SectionLoss, type Snapshot, SnapshotLineReader } from './snapshot.js';
+import {
+  deserialize,
+  type SectionLoss,
+  type Snapshot,
+  SnapshotLineReader,
+  type SnapshotSink,
+} from './snapshot.js';
 
 /** What reading a snapshot file found. */
 export type ReadResult =
@@ -40,8 +46,9 @@ export function readSnapshot(file: string): ReadResult {
  * between slices, and the store is ready once it is in.
  */
 export const SYNC_RESTORE_BYTES = 4 * 1024 * 1024;
-/** Lines read between two turns of the event loop. */
+/** Lines read between two turns of the event loop, at most; a slice also ends after SLICE_MS. */
 const LINES_PER_TURN = 2000;
+const SLICE_MS = 8;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The size of a file, or undefined when it cannot be told (missing, unreadable: readSnapshot says which). */
@@ -58,7 +65,10 @@ export function sizeOf(file: string): number | undefined {
  * on its own, with a turn of the event loop every LINES_PER_TURN lines. An older file (one line
  * of JSON) is read asynchronously, then parsed whole: once, the first start after an upgrade.
  */
-export async function readSnapshotInSlices(file: string): Promise<ReadResult> {
+export async function readSnapshotInSlices(
+  file: string,
+  into?: { sink: SnapshotSink; between(): Promise<void> },
+): Promise<ReadResult & { read?: SnapshotLineReader['read'] }> {
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(file, 'r');
@@ -66,9 +76,11 @@ export async function readSnapshotInSlices(file: string): Promise<ReadResult> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'none' };
     return { state: 'unreadable', error: error as Error };
   }
-  const reader = new SnapshotLineReader();
+  const reader = new SnapshotLineReader(into?.sink);
+  const between = into?.between ?? turn;
   let lines = 0;
   let older = false;
+  let sliceStart = performance.now();
   try {
     for await (const line of handle.readLines({ encoding: 'utf8' })) {
       if (lines === 0 && !SnapshotLineReader.accepts(line)) {
@@ -76,7 +88,14 @@ export async function readSnapshotInSlices(file: string): Promise<ReadResult> {
         break;
       }
       reader.feed(line);
-      if (++lines % LINES_PER_TURN === 0) await turn();
+      // A slice ends after LINES_PER_TURN lines or SLICE_MS, whichever comes first.
+      if (
+        ++lines % LINES_PER_TURN === 0 ||
+        ((lines & 63) === 0 && performance.now() - sliceStart > SLICE_MS)
+      ) {
+        await between();
+        sliceStart = performance.now();
+      }
     }
   } catch (error) {
     return { state: 'unreadable', error: error as Error };
@@ -85,7 +104,7 @@ export async function readSnapshotInSlices(file: string): Promise<ReadResult> {
   }
   try {
     if (older) return { state: 'read', ...deserialize(await readFile(file, 'utf8')) };
-    return { state: 'read', ...reader.finish() };
+    return { state: 'read', ...reader.finish(), read: reader.read };
   } catch (error) {
     return { state: 'corrupt', error: error as Error };
   }

@@ -199,6 +199,11 @@ export function deserialize(text: string): {
   return { snapshot, dropped, losses, version: data.version as number };
 }
 
+/** An entry of a snapshot's part, as read. */
+type SnapshotEntry = Snapshot[keyof Snapshot][number];
+/** Where a snapshot read a line at a time hands each entry: see {@link SnapshotLineReader}. */
+export type SnapshotSink = (section: keyof Snapshot, entry: SnapshotEntry) => void;
+
 const PARSERS = { bans: banOf, history: historyOf, pardons: pardonOf, failures: failureOf } as const;
 
 /**
@@ -207,7 +212,11 @@ const PARSERS = { bans: banOf, history: historyOf, pardons: pardonOf, failures: 
  * `accepts(firstLine)` says whether a file is version 3 (else it is read whole, by deserialize).
  */
 export class SnapshotLineReader {
+  /** What was read (empty with a `sink`: the entries went there as they were read). */
   readonly snapshot: Snapshot = { bans: [], history: [], pardons: [], failures: [] };
+  /** Entries read whole, per part (whether kept in `snapshot` or handed to the sink). */
+  readonly read = { bans: 0, history: 0, pardons: 0, failures: 0 };
+  readonly #sink: SnapshotSink | undefined;
   #section: (typeof SECTIONS)[number] | undefined;
   #skipped = 0;
   #entries = 0;
@@ -215,6 +224,11 @@ export class SnapshotLineReader {
   readonly #losses: SectionLoss[] = [];
   #ended = false;
   #headerSeen = false;
+
+  /** `sink`: each entry is handed to it as it is read, and not kept (a million bans are never a list). */
+  constructor(sink?: SnapshotSink) {
+    this.#sink = sink;
+  }
 
   static accepts(firstLine: string): boolean {
     return /^\{"version":3,"savedAt":-?\d+(\.\d+)?,$/.test(firstLine.trim());
@@ -254,7 +268,12 @@ export class SnapshotLineReader {
     const parse = PARSERS[this.#section] as (item: Record<string, unknown>) => unknown;
     const parsed =
       typeof item === 'object' && item !== null ? parse(item as Record<string, unknown>) : undefined;
-    if (parsed === undefined) this.#skipped++;
+    if (parsed === undefined) {
+      this.#skipped++;
+      return;
+    }
+    this.read[this.#section]++;
+    if (this.#sink !== undefined) this.#sink(this.#section, parsed as SnapshotEntry);
     else (this.snapshot[this.#section] as unknown[]).push(parsed);
   }
 
