@@ -21,6 +21,41 @@ export function flatKey(text: string): string {
   return flat === text ? flat : text;
 }
 
+/** How many Maps hold the clients' heads (a power of two). */
+const HEAD_MAPS = 16;
+
+/**
+ * client → its first slot, in HEAD_MAPS Maps chosen by a cheap hash of the key. One Map of a
+ * million clients rehashes the whole table when it grows past 524,288 (about 50 ms at once, while
+ * a snapshot or Redis loads); sixteen rehash a sixteenth each, at different moments.
+ */
+class ClientHeads {
+  readonly #maps: Map<string, number>[] = Array.from({ length: HEAD_MAPS }, () => new Map());
+
+  #map(client: string): Map<string, number> {
+    const n = client.length;
+    // The last character and the middle one: IPv4 keys end in any digit, IPv6 keys in '/64'.
+    const h = client.charCodeAt(n - 1) + client.charCodeAt(n >> 1) * 3 + n;
+    return this.#maps[h & (HEAD_MAPS - 1)] as Map<string, number>;
+  }
+
+  get(client: string): number | undefined {
+    return this.#map(client).get(client);
+  }
+
+  set(client: string, slot: number): void {
+    this.#map(client).set(client, slot);
+  }
+
+  delete(client: string): void {
+    this.#map(client).delete(client);
+  }
+
+  *values(): IterableIterator<number> {
+    for (const map of this.#maps) yield* map.values();
+  }
+}
+
 /** One page of a walk over a table: the bans, and the cursor of the next page (undefined: done). */
 export interface TablePage {
   readonly bans: Ban[];
@@ -38,7 +73,7 @@ export interface TablePage {
  */
 export class BanTable {
   /** client → its first slot. */
-  readonly #heads = new Map<string, number>();
+  readonly #heads = new ClientHeads();
   #clients: (string | undefined)[] = [];
   #start = new Float64Array(INITIAL);
   #end = new Float64Array(INITIAL);
