@@ -251,7 +251,14 @@ export class Attempt<T = unknown> implements RequestInfo {
           return null;
         }
       }
-      if (counts && kit.reserves && targetsRoutes(jail) && this.slots?.jails.includes(jail) !== true) {
+      // Slots are taken at a route, as for addresses: never before routing, nor without a route.
+      if (
+        counts &&
+        this.route !== null &&
+        kit.reserves &&
+        targetsRoutes(jail) &&
+        this.slots?.jails.includes(jail) !== true
+      ) {
         jails.push(jail);
         keys.push(key);
       }

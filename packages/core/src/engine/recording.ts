@@ -142,6 +142,9 @@ export class Recorder {
       // Admitted attempts settle their slots whatever the status: a success frees them.
       slots.settled = true;
       this.#onReleased(slots);
+      // Several slots settle one after another: idle() must not see the gap between two store
+      // calls as nothing under way (with Redis, it returned before a key's slot was counted).
+      if (slots.ids.length > 1) return this.#flight.track(this.#observe(event, slots));
       return this.#observe(event, slots);
     }
     if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status) && event.failed === undefined) {
