@@ -68,7 +68,7 @@ describe('the express-rate-limit migration', () => {
       for (let i = 0; i < 12; i++) {
         await request(app).post('/login').send({ password: PASSWORD }).expect(204);
       }
-      const left: string[] = [];
+      const left: Array<string | undefined> = [];
       for (let i = 0; i < 5; i++) {
         const r = await request(app).post('/login').send({ password: 'guess' }).expect(401);
         // standardHeaders: the policy, and this client's attempts left, this one counted.
