@@ -26,6 +26,7 @@ const EXPRESS_JAILS: JailkeeperOptions['jails'] = {
     findTime: '15m',
     banTime: '15m',
     scope: 'jail',
+    headers: 'ratelimit',
   },
 };
 
@@ -39,6 +40,7 @@ const FASTIFY_JAILS: JailkeeperOptions['jails'] = {
     findTime: '15m',
     banTime: '1h',
     banTimeIncrement: { maxTime: '1w' },
+    headers: 'ratelimit',
   },
 };
 
@@ -66,13 +68,24 @@ describe('the express-rate-limit migration', () => {
       for (let i = 0; i < 12; i++) {
         await request(app).post('/login').send({ password: PASSWORD }).expect(204);
       }
-      for (let i = 0; i < 5; i++) await request(app).post('/login').send({ password: 'guess' }).expect(401);
+      const left: Array<string | undefined> = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await request(app).post('/login').send({ password: 'guess' }).expect(401);
+        // standardHeaders: the policy, and this client's attempts left, this one counted.
+        assert.equal(r.headers['ratelimit-policy'], '"login";q=5;w=900');
+        left.push(r.headers.ratelimit);
+      }
+      assert.deepEqual(
+        left,
+        [4, 3, 2, 1, 0].map((n) => `"login";r=${n};t=900`),
+      );
       assert.equal(logins, 17, 'twelve successes and five failures ran the handler');
       const refused = await request(app).post('/login').send({ password: PASSWORD });
       assert.equal(refused.status, 429);
       assert.deepEqual(refused.body, { error: 'Too many attempts, try again later.' });
       const retryAfter = Number(refused.headers['retry-after']);
       assert.ok(retryAfter > 890 && retryAfter <= 900, `Retry-After ${retryAfter}`);
+      assert.equal(refused.headers.ratelimit, `"login";r=0;t=${retryAfter}`);
       assert.equal(logins, 17, 'the right password did not reach the handler');
       await request(app).get('/').expect(200);
       assert.equal(homes, 1, "scope 'jail': the rest of the app still serves the client");
@@ -109,13 +122,24 @@ describe('the @fastify/rate-limit migration', () => {
       });
     try {
       for (let i = 0; i < 12; i++) assert.equal((await login(PASSWORD)).status, 204);
-      for (let i = 0; i < 5; i++) assert.equal((await login('guess')).status, 401);
+      for (let i = 0; i < 5; i++) {
+        const r = await login('guess');
+        assert.equal(r.status, 401);
+        // addHeaders: the policy, and this client's attempts left, this one counted.
+        assert.equal(r.headers.get('ratelimit-policy'), '"login";q=5;w=900');
+        assert.equal(r.headers.get('ratelimit'), `"login";r=${4 - i};t=900`);
+      }
       assert.equal(logins, 17);
+      // fastify.inject: the same headers on a request from another client, in process.
+      const injected = await app.inject({ method: 'POST', url: '/login', remoteAddress: '127.0.0.9' });
+      assert.equal(injected.statusCode, 401);
+      assert.equal(injected.headers.ratelimit, '"login";r=4;t=900');
       const refused = await login(PASSWORD);
       assert.equal(refused.status, 403);
       const retryAfter = Number(refused.headers.get('retry-after'));
       assert.ok(retryAfter > 3590 && retryAfter <= 3600, `Retry-After ${retryAfter}`);
-      assert.equal(logins, 17, 'the right password did not reach the handler');
+      assert.equal(refused.headers.get('ratelimit'), `"login";r=0;t=${retryAfter}`);
+      assert.equal(logins, 18, 'the right password did not reach the handler');
       assert.equal(
         (await fetch(`${base}/`, { headers: { connection: 'close' } })).status,
         403,

@@ -60,6 +60,7 @@ export const WARNING_CODES = {
   JK_WRN_DISTINCT_GUESSES: 'jk_wrn_distinct_guesses',
   JK_WRN_LATE_FAIL: 'jk_wrn_late_fail',
   JK_WRN_PATTERN_MISSES_ROUTES: 'jk_wrn_pattern_misses_routes',
+  JK_WRN_KEY_FUNCTION: 'jk_wrn_key_function',
 } as const;
 
 /** Every warning code (`JK_WRN_*`). */

@@ -24,6 +24,8 @@ export type {
   Ipv6RangeBanOptions,
   JailkeeperOptions,
   JailOptions,
+  KeyFacts,
+  KeyFunction,
   PardonOptions,
   ProbeOptions,
   RecidiveOptions,

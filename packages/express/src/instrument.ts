@@ -260,8 +260,9 @@ export class Instrumenter {
         route === undefined
           ? NONE
           : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
-      // Nothing to reserve here: on to the route's handlers without a closure.
-      const admitted = targets.length === 0 ? true : state.admit(targets);
+      // Nothing to reserve here: on to the route's handlers without a closure. Jails keyed by a
+      // function ask for their keys where the route is known.
+      const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
       if (admitted === true) return original.call(this, req, res, next);
       admitted.then((go) => go && original.call(this, req, res, next));
       return undefined;
@@ -296,7 +297,7 @@ export class Instrumenter {
           next(error);
         });
       };
-      const admitted = targets.length === 0 ? true : state.admit(targets);
+      const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
       if (admitted === true) run();
       else admitted.then((go) => go && run());
       return undefined;

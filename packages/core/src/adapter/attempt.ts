@@ -1,12 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Targets } from '../engine/admission.js';
+import type { Banned } from '../engine/ban-index.js';
 import type { RequestInfo } from '../engine/events.js';
+import type { KeyFacts, ResolvedJail } from '../engine/options.js';
+import { isExempt, jailWatches, targetsRoutes, type Where } from '../engine/rules.js';
 import type { Slots } from '../engine/slots.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { pathOf } from '../paths/normalize-path.js';
+import { keyFacts, keyOf } from './keys.js';
 import type { AdapterKit } from './kit.js';
+import { appendField, bannedItem, policyItem, remainingItem } from './rate-limit-headers.js';
 import { onResponseClose } from './response-close.js';
-import type { RouteJails } from './route-config.js';
+import { NO_JAILS, type RouteJails } from './route-config.js';
 
 /**
  * True while a request's body is still arriving: it declared one, and the parser has not seen its
@@ -21,6 +26,26 @@ function bodyPending(req: IncomingMessage): boolean {
     if (length === undefined || length === '0') return false;
   }
   return req.readableLength < req.readableHighWaterMark && !req.readableEnded;
+}
+
+/**
+ * The RateLimit header fields of the jails among `slots` that show them (`headers: 'ratelimit'`):
+ * what the reservations answered, so they cost no store call of their own.
+ */
+function showRemaining(res: ServerResponse, slots: Slots): void {
+  let policy: string | undefined;
+  let remaining: string | undefined;
+  for (let i = 0; i < slots.jails.length; i++) {
+    const jail = slots.jails[i] as ResolvedJail;
+    const left = slots.left[i];
+    if (!jail.headers || left === undefined) continue;
+    policy = policy === undefined ? policyItem(jail) : `${policy}, ${policyItem(jail)}`;
+    const item = remainingItem(jail, left);
+    remaining = remaining === undefined ? item : `${remaining}, ${item}`;
+  }
+  if (policy === undefined || remaining === undefined) return;
+  appendField(res, 'ratelimit-policy', policy);
+  appendField(res, 'ratelimit', remaining);
 }
 
 /** Admitted, its answer not decided yet. */
@@ -66,6 +91,11 @@ export class Attempt<T = unknown> implements RequestInfo {
   failed: true | Set<string> | undefined = undefined;
   /** The account the app named (`account()`), as the keeper keys it. */
   account: string | undefined = undefined;
+  /**
+   * The keys the jails keyed by a function gave this request (jail → key); null for a jail whose
+   * function gave none. Undefined until one was asked (only where such jails exist).
+   */
+  keys: Map<string, string | null> | undefined = undefined;
   readonly userAgent: string | undefined;
   /**
    * Set by an adapter whose framework writes the response after its middleware returns (Hono):
@@ -108,8 +138,28 @@ export class Attempt<T = unknown> implements RequestInfo {
     const kit = this.kit;
     const verdict = kit.keeper.check(this.identity, kit.jailScope ? this : undefined);
     if (!verdict.banned) return false;
-    kit.refuse(this.target, verdict, this.identity);
+    this.#refuse(verdict);
     return true;
+  }
+
+  /** Writes the refusal of a ban (`verdict`) or of a held budget (`null`, 429). */
+  #refuse(verdict: Banned | null): void {
+    const kit = this.kit;
+    if (kit.headers && verdict !== null) {
+      const jail = kit.keeper.options.jailsByName.get(verdict.jail);
+      const res = this.#res;
+      if (jail?.headers === true && !res.headersSent) {
+        // The ban's remaining time, as Retry-After says it: nothing the refusal does not tell.
+        appendField(res, 'ratelimit-policy', policyItem(jail));
+        appendField(res, 'ratelimit', bannedItem(jail, verdict.untilMs, kit.keeper.banClock.now()));
+      }
+    }
+    kit.refuse(this.target, verdict, this.identity);
+  }
+
+  /** The request's headers, for a jail's key function. */
+  get headers(): KeyFacts['headers'] {
+    return this.#res.req.headers;
   }
 
   /**
@@ -120,6 +170,11 @@ export class Attempt<T = unknown> implements RequestInfo {
    * it waited (then it counts as abandoned).
    */
   admit(targets: Targets, withSuspects = false): true | Promise<boolean> {
+    if (this.kit.keyJails.length > 0) return this.#admitKeyed(targets, withSuspects);
+    return this.#admitAddress(targets, withSuspects);
+  }
+
+  #admitAddress(targets: Targets, withSuspects: boolean): true | Promise<boolean> {
     const kit = this.kit;
     if (!kit.mustReserve(this.identity, targets, withSuspects)) return true;
     if (kit.keeper.isClosing) {
@@ -138,7 +193,89 @@ export class Attempt<T = unknown> implements RequestInfo {
   async #reserve(targets: Targets, withSuspects: boolean): Promise<boolean> {
     const answer = await this.kit.reserve(this.identity, targets, withSuspects);
     if (!answer.admitted) {
-      this.kit.refuse(this.target, answer.verdict, this.identity);
+      this.#refuse(answer.verdict);
+      return false;
+    }
+    return this.#take(answer.slots);
+  }
+
+  /**
+   * Admission where jails are keyed by a function: their keys are asked for (once per jail), a
+   * banned key is refused at once, then the address's slots and the keys' slots are reserved.
+   */
+  #admitKeyed(targets: Targets, withSuspects: boolean): true | Promise<boolean> {
+    const keyed = this.#judgeKeys();
+    if (keyed === null) return Promise.resolve(false);
+    const first = this.#admitAddress(targets, withSuspects);
+    if (keyed.jails.length === 0) return first;
+    const next = (go: boolean): Promise<boolean> | false => go && this.#reserveKeys(keyed.jails, keyed.keys);
+    return first === true ? Promise.resolve(next(true)) : first.then(next);
+  }
+
+  /**
+   * Asks each jail keyed by a function that counts this request here (or bans app-wide) for its
+   * key, once, and judges the key's bans: null when one refuses (the refusal was written); else
+   * the jails whose slots the keys take (those that target routes, not held yet).
+   */
+  #judgeKeys(): { jails: ResolvedJail[]; keys: string[] } | null {
+    const kit = this.kit;
+    const where: Where = {
+      route: this.route,
+      path: pathOf(this.path),
+      caseInsensitive: this.caseInsensitive,
+    };
+    const only = this.jails;
+    let facts: KeyFacts | undefined;
+    const jails: ResolvedJail[] = [];
+    const keys: string[] = [];
+    for (const jail of kit.keyJails) {
+      const counts =
+        only !== NO_JAILS &&
+        (only === undefined || only.has(jail.name)) &&
+        jailWatches(jail, this.method, where) &&
+        !isExempt(jail, where);
+      // A jail-scope jail's key matters only where it counts; an app-scope ban refuses everywhere.
+      if (!counts && jail.scope !== 'app') continue;
+      this.keys ??= new Map();
+      let key = this.keys.get(jail.name);
+      if (key === undefined) {
+        facts ??= keyFacts(this);
+        key = keyOf(kit.keeper, jail, facts) ?? null;
+        this.keys.set(jail.name, key);
+      }
+      if (key === null) continue;
+      if (!jail.dryRun) {
+        const verdict = kit.keeper.check({ ip: this.identity.ip, key }, this);
+        if (verdict.banned) {
+          this.#refuse(verdict);
+          return null;
+        }
+      }
+      // Slots are taken at a route, as for addresses: never before routing, nor without a route.
+      if (
+        counts &&
+        this.route !== null &&
+        kit.reserves &&
+        targetsRoutes(jail) &&
+        this.slots?.jails.includes(jail) !== true
+      ) {
+        jails.push(jail);
+        keys.push(key);
+      }
+    }
+    return { jails, keys };
+  }
+
+  async #reserveKeys(jails: ResolvedJail[], keys: string[]): Promise<boolean> {
+    const kit = this.kit;
+    if (kit.keeper.isClosing) {
+      kit.unavailable(this.target);
+      return false;
+    }
+    if (bodyPending(this.#res.req) && !(await this.#bodyArrived())) return false;
+    const answer = await kit.admitKeys(this.identity, jails, keys);
+    if (!answer.admitted) {
+      this.#refuse(answer.verdict);
       return false;
     }
     return this.#take(answer.slots);
@@ -187,7 +324,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     if (bodyPending(this.#res.req) && !(await this.#bodyArrived())) return false;
     const answer = await kit.admitAccount(this, account, pathOf(this.path));
     if (!answer.admitted) {
-      kit.refuse(this.target, answer.verdict, this.identity);
+      this.#refuse(answer.verdict);
       return false;
     }
     return this.#take(answer.slots);
@@ -249,6 +386,7 @@ export class Attempt<T = unknown> implements RequestInfo {
   #take(slots: Slots | null): boolean {
     if (slots === null) return this.#state !== CLOSED;
     const res = this.#res;
+    if (this.kit.headers && !res.headersSent) showRemaining(res, slots);
     if (this.#state === CLOSED || (!this.#opened && (res.destroyed || res.req.socket.destroyed))) {
       // The client left while the attempt waited for its slot: abandoned, counted now.
       this.#settleNow(slots, res.statusCode, true);

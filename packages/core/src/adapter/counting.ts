@@ -15,6 +15,7 @@ export interface CountedRequest {
   readonly jails: RouteJails;
   readonly failed: true | ReadonlySet<string> | undefined;
   readonly account: string | undefined;
+  readonly keys?: ReadonlyMap<string, string | null> | undefined;
 }
 
 export { countedMethod } from '../engine/rules.js';
@@ -50,5 +51,13 @@ export function countResponse(
     ...(slots === null ? {} : { slots, abandoned }),
     ...(attempt.failed === undefined ? {} : { failed: attempt.failed }),
     ...(attempt.account === undefined ? {} : { account: attempt.account }),
+    ...(attempt.keys === undefined ? {} : { keys: givenKeys(attempt.keys) }),
   });
+}
+
+/** The keys jails keyed by a function gave (those that gave none left out). */
+function givenKeys(keys: ReadonlyMap<string, string | null>): ReadonlyMap<string, string> {
+  const out = new Map<string, string>();
+  for (const [jail, key] of keys) if (key !== null) out.set(jail, key);
+  return out;
 }

@@ -7,6 +7,7 @@ import type { GuardOptions } from '../engine/connections.js';
 import type { InFlight } from '../engine/in-flight.js';
 import { internalsOf, type KeeperInternals } from '../engine/internals.js';
 import type { Jailkeeper } from '../engine/keeper.js';
+import type { ResolvedJail } from '../engine/options.js';
 import type { Slots } from '../engine/slots.js';
 import { invalid } from '../errors.js';
 import { accountKey } from '../identity/account.js';
@@ -50,6 +51,12 @@ export class AdapterKit<T = unknown> {
   readonly input: Readonly<Record<string, unknown>>;
   /** True when some jail bans with scope 'jail': `check()` then needs the request's method and path. */
   readonly jailScope: boolean;
+  /** The jails keyed by a function: an attempt asks them for its keys (empty: none, the common case). */
+  readonly keyJails: readonly ResolvedJail[];
+  /** True when some jail shows the RateLimit header fields (`headers: 'ratelimit'`). */
+  readonly headers: boolean;
+  /** True when the store reserves slots (attempts on targeted routes are admitted one by one). */
+  readonly reserves: boolean;
   readonly #jailNames: readonly string[];
   readonly #admitter: Admitter;
   readonly #flight: InFlight;
@@ -76,6 +83,9 @@ export class AdapterKit<T = unknown> {
     this.input = input;
     this.refusal = resolveRefusal('', input);
     this.jailScope = keeper.hasJailScope;
+    this.keyJails = keeper.options.jails.filter((jail) => jail.key === 'function');
+    this.headers = keeper.options.jails.some((jail) => jail.headers);
+    this.reserves = this.#admitter.enabled;
     this.#jailNames = [...keeper.options.jailsByName.keys()];
     this.#onRefused = onRefused;
     this.#normalizeAccount = keeper.options.normalizeAccount;
@@ -114,6 +124,11 @@ export class AdapterKit<T = unknown> {
   accountKey(name: unknown): string | undefined {
     if (this.#normalizeAccount === undefined || typeof name !== 'string') return accountKey(name);
     return accountKey(this.#normalizeAccount(name));
+  }
+
+  /** Reserves slots under the keys jails keyed by a function gave an attempt (`keys[i]` in `jails[i]`). */
+  admitKeys(identity: ClientIdentity, jails: Targets, keys: readonly string[]): Promise<Admission> {
+    return this.#admitter.admitKeys(identity, jails, keys);
   }
 
   /** The jails keyed by account judge an attempt that named `account`; see `Attempt.nameAccount()`. */

@@ -113,7 +113,9 @@ export class Admitter {
       (j) => !j.dryRun && j.key === 'address' && j.paths.isEmpty && j.methods === null,
     );
     this.#routeJails = options.jails.filter((j) => j.key === 'address' && targetsRoutes(j));
-    this.#accountJails = options.jails.filter((j) => !j.dryRun && j.key !== 'address');
+    this.#accountJails = options.jails.filter(
+      (j) => !j.dryRun && (j.key === 'account' || j.key === 'account+address'),
+    );
     this.enabled = typeof store.reserve === 'function' && typeof store.settle === 'function';
   }
 
@@ -216,10 +218,12 @@ export class Admitter {
       return ADMITTED_WITHOUT_SLOTS;
     const deadline = this.#clock.now() + this.#waitMs;
     const ids: string[] = [];
+    const left: number[] = [];
     for (const jail of jails) {
       const answer = await this.#reserveOne(jail, identity.key, deadline);
       if (answer.admitted) {
         ids.push(answer.id);
+        left.push(answer.left);
         continue;
       }
       await this.#release(jails.slice(0, ids.length), identity.key, ids);
@@ -232,9 +236,39 @@ export class Admitter {
           jails,
           ids,
           ids.map(() => identity.key),
+          left,
         ),
       ),
     };
+  }
+
+  /**
+   * Reserves an attempt's slots in jails keyed by a function (`key: (facts) => …`), each under
+   * the key the attempt computed for it (`keys[i]` for `targets[i]`). The attempt judged the keys'
+   * bans before (synchronously, from the ban book); a ban the store knows of refuses here too.
+   */
+  async admitKeys(identity: ClientIdentity, targets: Targets, keys: readonly string[]): Promise<Admission> {
+    this.admitting++;
+    try {
+      if (targets.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
+        return ADMITTED_WITHOUT_SLOTS;
+      const deadline = this.#clock.now() + this.#waitMs;
+      const ids: string[] = [];
+      const left: number[] = [];
+      for (let i = 0; i < targets.length; i++) {
+        const answer = await this.#reserveOne(targets[i] as ResolvedJail, keys[i] as string, deadline);
+        if (answer.admitted) {
+          ids.push(answer.id);
+          left.push(answer.left);
+          continue;
+        }
+        await this.#releaseKeys(targets.slice(0, ids.length), keys, ids);
+        return { admitted: false, verdict: answer.verdict };
+      }
+      return { admitted: true, slots: this.#hold(new Slots(targets, ids, keys, left)) };
+    } finally {
+      this.admitting--;
+    }
   }
 
   /** Slots now held in this process: kept by client key until they settle. */
@@ -353,6 +387,7 @@ export class Admitter {
     const deadline = this.#clock.now() + this.#waitMs;
     const ids: string[] = [];
     const keys: string[] = [];
+    const left: number[] = [];
     for (const jail of targets) {
       const keyed = this.#owners.keyed(jail, identity, account) as ClientIdentity;
       const verdict = this.#check(keyed, where);
@@ -360,23 +395,24 @@ export class Admitter {
         ? { admitted: false as const, verdict }
         : this.enabled
           ? await this.#reserveOne(jail, keyed.key, deadline)
-          : { admitted: true as const, id: '' };
+          : { admitted: true as const, id: '', left: 0 };
       if (answer.admitted) {
         ids.push(answer.id);
         keys.push(keyed.key);
+        left.push(answer.left);
         continue;
       }
       await this.#releaseKeys(targets.slice(0, ids.length), keys, ids);
       return { admitted: false, verdict: answer.verdict };
     }
-    return { admitted: true, slots: this.enabled ? this.#hold(new Slots(targets, ids, keys)) : null };
+    return { admitted: true, slots: this.enabled ? this.#hold(new Slots(targets, ids, keys, left)) : null };
   }
 
   async #reserveOne(
     jail: ResolvedJail,
     key: string,
     deadline: number,
-  ): Promise<{ admitted: true; id: string } | { admitted: false; verdict: Banned | null }> {
+  ): Promise<{ admitted: true; id: string; left: number } | { admitted: false; verdict: Banned | null }> {
     const rule = this.#rules.get(jail.name) as FailureRule;
     const reserve = this.#store.reserve as NonNullable<Store['reserve']>;
     for (let round = 0; ; round++) {
@@ -390,7 +426,9 @@ export class Admitter {
         this.#announcer.storeError('reserve', error);
         return this.#admitLocally(jail, key, id);
       }
-      if (answer.admitted) return { admitted: true, id };
+      // What the reservation knows: the attempts left, this one counted as a failure.
+      if (answer.admitted)
+        return { admitted: true, id, left: Math.max(0, answer.maxRetry - answer.count - answer.inFlight) };
       if (answer.ban !== null) {
         this.#book.apply(answer.ban, 'remote', undefined, true);
         const slot = this.#book.index.find(key, jail.name);
@@ -407,7 +445,7 @@ export class Admitter {
     jail: ResolvedJail,
     key: string,
     id: string,
-  ): { admitted: true; id: string } | { admitted: false; verdict: null } {
+  ): { admitted: true; id: string; left: number } | { admitted: false; verdict: null } {
     const now = this.#clock.now();
     const local = `${jail.name}\u0000${key}`;
     let seen = this.#local.get(local);
@@ -421,7 +459,7 @@ export class Admitter {
     }
     if (seen.count >= jail.maxRetry) return { admitted: false, verdict: null };
     seen.count++;
-    return { admitted: true, id };
+    return { admitted: true, id, left: jail.maxRetry - seen.count };
   }
 
   /** Waits until one of this process's attempts of the same client settles, or `ms` passes. */

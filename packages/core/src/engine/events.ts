@@ -53,6 +53,11 @@ export interface ResponseEvent {
   readonly failed?: true | ReadonlySet<string>;
   /** The account the app named for this request (`account()`), as `accountKey()` wrote it: jails keyed by account count under it. */
   readonly account?: string;
+  /**
+   * The keys the jails keyed by a function gave this request (jail name → key, as `functionKey()`
+   * wrote it): such a jail counts a request only under the key it gave.
+   */
+  readonly keys?: ReadonlyMap<string, string>;
 }
 
 /** What `check()` may use to decide jail-scope bans. */

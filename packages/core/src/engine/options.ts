@@ -97,6 +97,38 @@ export interface ProbeOptions {
   weight?: number;
 }
 
+/**
+ * What is known of a request before its handler runs, as a jail's key function sees it (see
+ * {@link JailOptions.key}). Read-only: the function must not keep it.
+ */
+export interface KeyFacts {
+  /** The client's address as jailkeeper resolved it (proxies honoured as configured), canonical. */
+  readonly ip: string;
+  /** The method the router runs (after a method override). */
+  readonly method: string;
+  /** The request path, without its query, as received. */
+  readonly path: string;
+  /**
+   * The route pattern the router chose (`'/api/:tenant/login'`); null while none is known (before
+   * routing, or no route matched). Route parameters are not parsed for the key: read them from
+   * `path`, or name the account with `account()` once the handler knows it.
+   */
+  readonly route: string | null;
+  /** The request's headers, as Node parsed them (lower-case names). Attacker-written. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/**
+ * A jail's own key: what it counts and bans a request under, from what is known before the
+ * handler runs. Return a string (an API key's id, a tenant, a device id); `undefined` to leave the
+ * request uncounted in this jail. Called at most once per request and jail, synchronously.
+ * Anything else (a number, a promise, a throw) is warned about once (JK_WRN_KEY_FUNCTION) and the
+ * request is not counted in this jail. A key is only as good as the input it is read from: a key
+ * read from a header the client writes is chosen by the client. See docs/accounts.md.
+ * @example (facts) => facts.headers['x-api-key-id'] as string | undefined
+ */
+export type KeyFunction = (facts: KeyFacts) => string | undefined;
+
 /** One jail: which responses are failures, and the thresholds. */
 export interface JailOptions {
   /**
@@ -134,9 +166,19 @@ export interface JailOptions {
    * What the jail counts and bans: the client's address; the account the app names with
    * `account()` (credential stuffing spreads one account's guesses over many addresses); or the
    * pair, which an attacker cannot use to lock a victim out from its own addresses. See
-   * docs/accounts.md for the trade-off. @default 'address'
+   * docs/accounts.md for the trade-off. Or a {@link KeyFunction}: the jail's own key, read from
+   * what is known before the handler (a header, the path), judged before the handler runs; pair
+   * it with an address jail, since a client chooses what it sends. @default 'address'
    */
-  key?: 'address' | 'account' | 'account+address';
+  key?: 'address' | 'account' | 'account+address' | KeyFunction;
+  /**
+   * `'ratelimit'`: responses on the routes this jail targets carry the `RateLimit-Policy` and
+   * `RateLimit` header fields (IETF draft-ietf-httpapi-ratelimit-headers-10) with this client's
+   * remaining attempts in the window, and a refusal by this jail the ban's remaining time. Not
+   * allowed in a jail keyed by `'account'` (it would tell anyone who names an account how many
+   * failures it had). See docs/rate-limit-headers.md. @default false
+   */
+  headers?: 'ratelimit' | false;
   /**
    * In a jail keyed by `'account'`: the addresses that logged in to an account keep their own
    * budget there and are never locked out by strangers (see {@link OwnersOptions}); `false` locks
@@ -259,7 +301,12 @@ export interface ResolvedJail {
   readonly increment: ResolvedIncrement | null;
   readonly pardon: ResolvedPardon | null;
   readonly dryRun: boolean;
-  readonly key: 'address' | 'account' | 'account+address';
+  /** `'function'`: keyed by {@link ResolvedJail.keyFn}. */
+  readonly key: 'address' | 'account' | 'account+address' | 'function';
+  /** The jail's key function (`key` given as a function); null otherwise. */
+  readonly keyFn: KeyFunction | null;
+  /** True when responses show the RateLimit header fields for this jail (`headers: 'ratelimit'`). */
+  readonly headers: boolean;
   /** The owners of an account (jails keyed by 'account'); null: none are known. */
   readonly owners: ResolvedOwners | null;
   /** True for a jail whose bans are counted by the recidive jail. */

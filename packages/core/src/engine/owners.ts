@@ -35,15 +35,22 @@ export class OwnerBook {
 
   /**
    * The identity a jail counts and bans an attempt under: the address's; for an account, the
-   * account's, or the pair's (`account+address` jails, and the account's known owners); undefined
-   * when a jail keyed by account is given no account.
+   * account's, or the pair's (`account+address` jails, and the account's known owners); for a
+   * jail keyed by a function, the key it gave (`keys`); undefined when a jail keyed by account is
+   * given no account, or a jail keyed by a function gave no key.
    */
   keyed(
     jail: ResolvedJail,
     identity: ClientIdentity,
     account: string | undefined,
+    keys?: ReadonlyMap<string, string>,
   ): ClientIdentity | undefined {
     if (jail.key === 'address') return identity;
+    if (jail.key === 'function') {
+      const key = keys?.get(jail.name);
+      if (key === undefined) return undefined;
+      return { ip: identity.ip, key, ...(identity.viaProxy === true ? { viaProxy: true } : {}) };
+    }
     if (account === undefined) return undefined;
     const pair =
       jail.key === 'account+address' ||

@@ -142,6 +142,9 @@ export class Recorder {
       // Admitted attempts settle their slots whatever the status: a success frees them.
       slots.settled = true;
       this.#onReleased(slots);
+      // Several slots settle one after another: idle() must not see the gap between two store
+      // calls as nothing under way (with Redis, it returned before a key's slot was counted).
+      if (slots.ids.length > 1) return this.#flight.track(this.#observe(event, slots));
       return this.#observe(event, slots);
     }
     if (!this.#hasAnyStatusJail && !this.#relevantStatuses.has(event.status) && event.failed === undefined) {
@@ -171,8 +174,13 @@ export class Recorder {
     const only = event.jails;
     for (const jail of this.#jails) {
       if (only !== undefined && !only.has(jail.name)) continue;
-      // A jail keyed by account counts only requests whose account the app named.
-      if (jail.key !== 'address' && event.account === undefined) continue;
+      // A jail keyed by account counts only requests whose account the app named; a jail keyed
+      // by a function, only requests it gave a key.
+      if (
+        jail.key !== 'address' &&
+        (jail.key === 'function' ? event.keys?.has(jail.name) !== true : event.account === undefined)
+      )
+        continue;
       if (fails(jail, event)) {
         if (isExempt(jail, event)) {
           exempt ??= [];
@@ -239,7 +247,7 @@ export class Recorder {
       return { ignored: 'ignoreIp', jails: outcomes };
     }
     for (const jail of failures) outcomes.push(await this.#fail(jail, id, event, false));
-    for (const jail of pardons) outcomes.push(await this.#pardon(jail, id, event.account));
+    for (const jail of pardons) outcomes.push(await this.#pardon(jail, id, event.account, event.keys));
     return { ignored: null, jails: outcomes };
   }
 
@@ -253,7 +261,7 @@ export class Recorder {
     alone: boolean,
   ): Promise<JailOutcome | ObserveResult> {
     if (jail.key !== 'address') {
-      const keyed = this.#owners.keyed(jail, id, event.account);
+      const keyed = this.#owners.keyed(jail, id, event.account, event.keys);
       if (keyed === undefined) {
         const skipped: JailOutcome = { jail: jail.name, action: 'ignored' };
         return Promise.resolve(alone ? { ignored: null, jails: [skipped] } : skipped);
@@ -408,8 +416,13 @@ export class Recorder {
     }
   }
 
-  async #pardon(jail: ResolvedJail, address: ClientIdentity, account?: string): Promise<JailOutcome> {
-    const id = this.#owners.keyed(jail, address, account);
+  async #pardon(
+    jail: ResolvedJail,
+    address: ClientIdentity,
+    account: string | undefined,
+    keys: ReadonlyMap<string, string> | undefined,
+  ): Promise<JailOutcome> {
+    const id = this.#owners.keyed(jail, address, account, keys);
     if (id === undefined) return { jail: jail.name, action: 'ignored' };
     const pardon = jail.pardon as NonNullable<ResolvedJail['pardon']>;
     try {

@@ -8,6 +8,7 @@ import { PROBE_PATHS } from '../signatures/probe-paths.js';
 import type {
   BanTimeIncrementOptions,
   JailOptions,
+  KeyFunction,
   OwnersOptions,
   PardonOptions,
   ProbeOptions,
@@ -36,6 +37,7 @@ export const JAIL_KEYS: KeyList<JailOptions> = {
   dryRun: true,
   enabled: true,
   key: true,
+  headers: true,
   owners: true,
   distinct: true,
   sharedPaths: true,
@@ -169,7 +171,9 @@ export function resolveJail(
     });
   }
 
-  const key = jailKey(at('key'), input.key);
+  const keyFn = typeof input.key === 'function' ? (input.key as KeyFunction) : null;
+  const key = keyFn === null ? jailKey(at('key'), input.key) : 'function';
+  const headers = resolveHeaders(at('headers'), input.headers, key);
   let owners: ResolvedOwners | null = null;
   if (input.owners !== undefined && input.owners !== false && key !== 'account') {
     invalid(
@@ -212,6 +216,8 @@ export function resolveJail(
     pardon,
     dryRun: bool(at('dryRun'), input.dryRun, globalDryRun),
     key,
+    keyFn,
+    headers,
     owners,
     feedsRecidive,
     countsEveryStatusUnsaid: statuses === null && !statusesAny && !paths.isEmpty && userAgent === undefined,
@@ -269,12 +275,30 @@ function resolveProbes(
   return Object.freeze({ matches, signatures: Object.freeze([...signatures]), weight });
 }
 
-function jailKey(path: string, value: unknown): ResolvedJail['key'] {
+function jailKey(path: string, value: unknown): Exclude<ResolvedJail['key'], 'function'> {
   if (value === undefined) return 'address';
   if (value !== 'address' && value !== 'account' && value !== 'account+address') {
-    invalid(path, '"address", "account" or "account+address"', value);
+    invalid(
+      path,
+      '"address", "account", "account+address" or a function (facts) => string | undefined',
+      value,
+    );
   }
   return value;
+}
+
+/** `headers: 'ratelimit'`; refused where the remaining count would be a stranger's to read. */
+function resolveHeaders(path: string, value: unknown, key: ResolvedJail['key']): boolean {
+  if (value === undefined || value === false) return false;
+  if (value !== 'ratelimit') invalid(path, '"ratelimit" or false', value);
+  if (key === 'account') {
+    invalid(
+      path,
+      'off in a jail keyed by "account" (anyone who names an account would read how many failures it had; key it by "account+address")',
+      value,
+    );
+  }
+  return true;
 }
 
 /**
