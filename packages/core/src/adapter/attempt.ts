@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import type { Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { RequestInfo } from '../engine/events.js';
@@ -20,6 +21,9 @@ import { NO_JAILS, type RouteJails } from './route-config.js';
  */
 function bodyPending(req: IncomingMessage): boolean {
   if (req.complete) return false;
+  // A request injected in process (Fastify's inject, light-my-request) has no network socket: its
+  // body is in memory, handed over when read, so it arrives the moment anyone reads it.
+  if (!(req.socket instanceof Socket)) return false;
   const headers = req.headers;
   if (headers['transfer-encoding'] === undefined) {
     const length = headers['content-length'];
