@@ -140,16 +140,10 @@ export class ShardIO {
       for (const ban of bans) args.push(this.#keys.history(ban.client));
       args.push(channel, origin, historyMs, digest, withHistory ? 1 : 0);
       for (const ban of bans) {
-        // Integers, as text: for a lost shard the script writes them into the entry as sent.
-        args.push(
-          ban.jail,
-          ban.client,
-          Math.trunc(ban.startMs),
-          Math.trunc(toRedisEnd(ban.endMs)),
-          Math.trunc(ban.banCount),
-          ban.manual ? 1 : 0,
-          storableReason(ban.reason),
-        );
+        // The entry's line as codec.ts reads it (integers): a lost shard's entries are these lines.
+        const end = Math.trunc(toRedisEnd(ban.endMs));
+        const line = `${ban.jail}|${Math.trunc(ban.startMs)}|${end}|${Math.trunc(ban.banCount)}|${ban.manual ? 1 : 0}|${storableReason(ban.reason)}`;
+        args.push(ban.client, line, end);
       }
       pipeline.jkRestore(3 + bans.length, ...args);
     }

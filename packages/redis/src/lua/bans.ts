@@ -64,8 +64,8 @@ return #KEYS
  * Writes bans back, as they were (after Redis lost them, or made while it was away), in one call
  * per shard. KEYS: bans, version, digest, then the history key of each ban's client. ARGV:
  * channel, origin, historyTimeMs, digest ('' for none), history (1: write each ban's history
- * too; 0: left to RESTORE_HISTORY), then per ban: jail, client, startMs, endMs
- * (-1: permanent), banCount, manual (1/0), reason (integers as text). Idempotent: a ban Redis
+ * too; 0: left to RESTORE_HISTORY), then per ban: client, the ban as stored
+ * ('jail|start|end|count|manual|reason', integers; end -1: permanent), endMs. Idempotent: a ban Redis
  * already holds (any active ban of that client in that jail) is never rewritten, so several
  * instances writing back the same bans change nothing; a written ban keeps its start, count,
  * reason and manual flag. One announcement per call, not per ban (a restore of 100,000 bans is not
@@ -87,36 +87,37 @@ local seqs = {}
 -- The version is read once and written once: a batch of bans is a run of seqs.
 local epoch, seq = read_version(KEYS[2])
 local latest = 0
-local n = (#ARGV - 5) / 7
+local n = (#ARGV - 5) / 3
 
 -- A ban written: the next seq, the shard's expiry, and (unless left to RESTORE_HISTORY) its
--- client's history.
-local function wrote(hkey, jail, count, end_ms)
+-- client's history. line: the ban as stored, 'jail|start|end|count|manual|reason'.
+local function wrote(hkey, line, end_ms)
   seq = seq + 1
   seqs[#seqs + 1] = seq
   if latest >= 0 and (end_ms < 0 or end_ms > latest) then latest = end_ms end
-  if with_history then keep_count(hkey, jail, count, end_ms, history_ms) end
+  if with_history then
+    local jail, count = string.match(line, '^([^|]*)|[^|]*|[^|]*|([^|]*)|')
+    keep_count(hkey, jail, count, end_ms, history_ms)
+  end
 end
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  -- Lost whole: nothing held to keep. Each client's value is built from the arguments as sent
-  -- (integers as text: the line encode() would write), then one HSET for the shard.
+  -- Lost whole: nothing held to keep. Each client's value is its lines as sent, then one HSET.
   local fields, at = {}, {}
   for i = 1, n do
-    local a = 5 + (i - 1) * 7
-    local jail, client, end_ms = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 4])
+    local a = 5 + (i - 1) * 3
+    local client, line, end_ms = ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
     if end_ms < 0 or end_ms > now then -- a ban ended meanwhile is never written back
-      local line = jail .. '|' .. ARGV[a + 3] .. '|' .. ARGV[a + 4] .. '|' .. ARGV[a + 5] .. '|' ..
-                   ARGV[a + 6] .. '|' .. ARGV[a + 7]
       local k = at[client]
       if k == nil then
         fields[#fields + 1] = client
         fields[#fields + 1] = line
         at[client] = #fields
-        wrote(KEYS[3 + i], jail, ARGV[a + 5], end_ms)
-      elseif not find(decode(fields[k], client), jail) then -- another jail (a repeat keeps the first)
+        wrote(KEYS[3 + i], line, end_ms)
+      elseif not find(decode(fields[k], client), string.match(line, '^[^|]*')) then
+        -- another jail of the same client (a repeat of one keeps the first)
         fields[k] = fields[k] .. '\\n' .. line
-        wrote(KEYS[3 + i], jail, ARGV[a + 5], end_ms)
+        wrote(KEYS[3 + i], line, end_ms)
       end
     end
   end
@@ -128,17 +129,16 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   end
 else
   for i = 1, n do
-    local a = 5 + (i - 1) * 7
-    local ban = { jail = ARGV[a + 1], client = ARGV[a + 2], startMs = tonumber(ARGV[a + 3]),
-                  endMs = tonumber(ARGV[a + 4]), banCount = tonumber(ARGV[a + 5]),
-                  manual = ARGV[a + 6] == '1', reason = ARGV[a + 7] }
-    local list = read(KEYS[1], ban.client)
+    local a = 5 + (i - 1) * 3
+    local client, line = ARGV[a + 1], ARGV[a + 2]
+    local ban = decode(line, client)[1]
+    local list = read(KEYS[1], client)
     local held, at = find(list, ban.jail)
     -- Any active ban held is kept as it is; a ban ended meanwhile is never written back.
     if not (held and active(held)) and active(ban) then
       if at then list[at] = ban else list[#list + 1] = ban end
-      store(KEYS[1], ban.client, list)
-      wrote(KEYS[3 + i], ban.jail, ARGV[a + 5], ban.endMs)
+      store(KEYS[1], client, list)
+      wrote(KEYS[3 + i], line, ban.endMs)
     end
   end
 end
