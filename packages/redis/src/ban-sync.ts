@@ -498,9 +498,10 @@ export class BanSync {
   // ------------------------------------------------------------- writing back
 
   /**
-   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans), WINDOW calls
-   * in flight: after Redis lost them, or for bans made while it was away. A ban Redis already
-   * holds is never rewritten.
+   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans), the calls in
+   * pipelines of about BATCH_BANS bans, WINDOW pipelines in flight: after Redis lost them, or for
+   * bans made while it was away. A ban Redis already holds is never rewritten. `withHistory`
+   * false leaves the clients' histories to writeHistory (a restore: the bans first).
    */
   async writeBack(bans: readonly Ban[], leased = false, withHistory = true): Promise<void> {
     let renewedAt = Date.now();
