@@ -14,10 +14,15 @@ import assert from 'node:assert/strict';
 import { loadavg } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { createJailkeeper } from '@jailkeeper/core';
+import { quietLogger } from '@jailkeeper/core/testing';
+import { createRedisStore } from '@jailkeeper/redis';
+import { Cluster, Redis } from 'ioredis';
 import { deploy, type Fleet, FRAMEWORKS, LOGIN_JAIL, PASSWORD } from './attacks/fleet.js';
 import { freshClient, pipelined } from './attacks/traffic.js';
+import { NO_REDIS } from './needs.js';
 import { bannedClients, holdsBanOf, seedBans, storedBans } from './redis-bans.js';
+import { startCluster } from './redis-cluster.js';
 import { startRedis, type TestRedis } from './redis-server.js';
 
 const LONG = process.env.JK_LONG_TESTS !== undefined && process.env.JK_LONG_TESTS !== '';
@@ -256,5 +261,79 @@ describe(`recovery at ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances`
       await redis.kill(); // reaps the process (it has exited already)
       await redis.restart();
     });
+  });
+});
+
+/**
+ * Data loss on a Redis Cluster (not long: it runs in every test run): two instances hold 600
+ * bans spread over the three masters; FLUSHALL on every master. The restore writes each shard's
+ * calls to the master that serves it (a pipeline per node), every ban comes back with its expiry,
+ * both instances keep enforcing, and a ban lifted afterwards is lifted everywhere (the restore
+ * leaves no instance that would write it back).
+ */
+describe('data loss on a Redis Cluster', { skip: NO_REDIS }, () => {
+  it('FLUSHALL on every master: every ban back on its master with an expiry; a later unban holds', async () => {
+    const cluster = await startCluster();
+    const connections: Cluster[] = [];
+    const connect = () => {
+      const client = new Cluster(cluster.nodes);
+      client.on('error', () => {});
+      connections.push(client);
+      return client;
+    };
+    const clusterPrefix = `jkrc${process.pid}:`;
+    const make = () =>
+      createJailkeeper({
+        jails: { login: { statuses: [401], maxRetry: 3, banTime: '1h' } },
+        logger: quietLogger,
+        store: createRedisStore({
+          client: connect(),
+          prefix: clusterPrefix,
+          timeout: 2000,
+          reconcileInterval: 200,
+        }),
+      });
+    const a = make();
+    const b = make();
+    try {
+      await Promise.all([a.ready, b.ready]);
+      const ips = Array.from({ length: 600 }, (_, i) => `198.51.${100 + (i >> 8)}.${i & 255}`);
+      for (let i = 0; i < ips.length; i += 50)
+        await Promise.all(ips.slice(i, i + 50).map((ip) => a.ban(ip, { jail: 'login' })));
+      const until = async (what: string, done: () => Promise<boolean> | boolean) => {
+        const deadline = Date.now() + 10_000;
+        while (!(await done())) {
+          assert.ok(Date.now() < deadline, `not within 10 s: ${what}`);
+          await sleep(20);
+        }
+      };
+      await until('b enforces every ban', () => ips.every((ip) => b.check(ip).banned));
+      const admin = connect();
+      await Promise.all(admin.nodes('master').map((node) => node.flushall()));
+      await until('every ban back in Redis', async () => (await b.bans()).length === ips.length);
+      assert.ok(
+        ips.every((ip) => a.check(ip).banned && b.check(ip).banned),
+        'enforced by both throughout',
+      );
+      const bare: string[] = [];
+      for (const node of admin.nodes('master')) {
+        const keys = await node.keys(`${clusterPrefix}*`);
+        for (const key of keys) if ((await node.pttl(key)) === -1) bare.push(key);
+      }
+      assert.deepEqual(bare, [], 'keys without an expiry');
+      await a.idle();
+      await b.idle();
+      const lifted = ips[7] as string;
+      await b.unban(lifted);
+      await until('the unban reaches a', () => !a.check(lifted).banned);
+      await sleep(600); // a few reconcile passes: nothing writes the lifted ban back
+      assert.equal(a.check(lifted).banned, false);
+      assert.equal(b.check(lifted).banned, false);
+      assert.equal((await a.bans()).length, ips.length - 1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+      for (const c of connections) c.disconnect();
+      await cluster.stop();
+    }
   });
 });

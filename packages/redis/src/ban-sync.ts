@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '@jailkeeper/core';
 import type { Ban, StoreContext } from '@jailkeeper/core/store';
 import { fromRedis, listOf, type Versioned } from './codec.js';
@@ -5,15 +6,16 @@ import { type Keys, SHARDS, shardOf } from './keys.js';
 import type { ShardIO, ShardRead } from './shard-io.js';
 
 /**
- * A write-back round: calls sent together (pipelined on the bulk connection) up to this many bans
- * or ROUND_CALLS calls; the next round waits for their replies. Each call is one shard's script
- * (at most RESTORE_CHUNK bans, a few ms of Redis): a counted failure waits behind one, not a round.
- * Rounds are sized by bans: at 20,000 bans a shard holds about 20, and a cap of 64 calls made 16
- * rounds (16 round trips) where 5 do; a round much larger than 4,000 bans can miss the bulk
- * deadline on a loaded machine (its last call waits for all the others).
+ * A write-back batch: calls (one shard each, at most RESTORE_CHUNK bans) in one pipeline, up to
+ * about this many bans (a few ms of Redis; at 20,000 bans a shard holds about 20, and a call per
+ * round trip spent most of the time in round trips). WINDOW batches are in flight on the bulk
+ * connection, a new one as soon as one answers: Redis runs a connection's queued calls back to
+ * back, so a counted failure on the hot connection waits behind a few ms of them, never behind a
+ * round of thousands of bans (rounds of 4,000 bans in lockstep held Redis 80 ms at a time and
+ * left it idle between rounds).
  */
-const ROUND_BANS = 4000;
-const ROUND_CALLS = 256;
+const BATCH_BANS = 400;
+const WINDOW = 3;
 /** How long the restore lease lasts unless renewed (it is renewed while the write-back goes on). */
 const LEASE_MS = 2000;
 /** While another instance holds the lease: how soon the versions are read again. */
@@ -32,6 +34,15 @@ const SEP = '\u0000';
 const UNRESTORED = '\u0000unrestored';
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const banKey = (ban: Ban) => `${ban.jail}${SEP}${ban.client}`;
+
+/**
+ * A digest of a set of bans (jail, client, end), the same for the same set in any order: SHA-256,
+ * so that nobody can make two different sets agree (an attacker picks the addresses banned).
+ */
+function digestOf(bans: readonly Ban[]): string {
+  const lines = bans.map((ban) => `${ban.jail}${SEP}${ban.client}${SEP}${ban.endMs}`).sort();
+  return createHash('sha256').update(lines.join('\n')).digest('base64');
+}
 
 /** The list of `key` in a map of lists, created empty when absent. */
 function listIn<K, V>(map: Map<K, V[]>, key: K): V[] {
@@ -276,6 +287,13 @@ export class BanSync {
       return;
     }
     if (lost.length > 0) await this.#restore(lost);
+    if (renewed.size > 0) {
+      const whole = await this.#wholeByDigest(renewed, versions);
+      if (whole.size > 0) {
+        for (let k = read.length - 1; k >= 0; k--) if (whole.has(read[k] as number)) read.splice(k, 1);
+        for (const n of whole) renewed.delete(n);
+      }
+    }
     if (read.length > 0) await this.#read(read, origin, renewed);
   }
 
@@ -291,14 +309,36 @@ export class BanSync {
       this.#passSoon(LEASE_POLL_MS);
       return;
     }
+    const shards = new Set(lost);
+    let written: Ban[] = [];
     try {
-      const mine = await this.#localByShard(new Set(lost));
+      let mine = await this.#localByShard(shards);
       // From a new epoch (or none, when none of its bans is here): the restore's own replies move
       // these shards' versions from seq 1.
       for (const n of lost) this.#forget(n);
-      await this.writeBack([...mine.values()].flat(), true);
+      const sent = new Set<string>();
+      written = [];
+      let batch = [...mine.values()].flat();
+      // Then the bans made or learned here while it listed and wrote (listed again: no read of
+      // what was just written), until a listing finds none: every ban this instance enforces in
+      // these shards has then been written (or found held), and the shards are whole.
+      for (let round = 0; batch.length > 0 && round < 5; round++) {
+        for (const ban of batch) {
+          sent.add(`${banKey(ban)}${SEP}${ban.endMs}`);
+          written.push(ban);
+        }
+        await this.writeBack(batch, true, false);
+        mine = await this.#localByShard(shards);
+        batch = [...mine.values()].flat().filter((ban) => !sent.has(`${banKey(ban)}${SEP}${ban.endMs}`));
+      }
+      if (batch.length === 0) {
+        // Whole (no await since the last listing): from now on a ban missing from them was lifted.
+        // A shard whose version this instance did not follow from seq 1 (another instance wrote
+        // it meanwhile) is read by the next pass, as renewed.
+        for (const n of lost) if (this.#epochs[n] !== null) this.#renew[n] = 0;
+      } else for (const n of lost) this.stale(n);
     } catch (error) {
-      // A round missed its deadline (a busy Redis) or the link failed: the shards not yet written
+      // A call missed its deadline (a busy Redis) or the link failed: the shards not yet written
       // must not stay forgotten (a forgotten shard that is still absent looks in step), or what
       // they held would never be restored by this instance, nor by the others once they had
       // failed the same way (seen: 20% of 100,000 bans left out of Redis for good).
@@ -307,10 +347,45 @@ export class BanSync {
     } finally {
       await this.#io.lease(this.#origin, 0).catch(() => {});
     }
-    // Once more, read whole: a ban of its own the write-back missed (one made or learned while it
-    // listed them) is written back then, not taken for lifted.
-    for (const n of lost) this.stale(n);
+    // The versions once more: a shard changed meanwhile by another instance is read then.
     this.#passSoon(RECHECK_MS);
+    // Then the histories of the bans written (idempotent: a count is raised, never lowered). Until
+    // they are back, a new ban of one of these clients (in another jail: it is banned in this one)
+    // counts from what is left of its history: a second or two, once per data loss.
+    await this.writeHistory(written);
+  }
+
+  /**
+   * Renewed shards that another instance restored whole (see the digest key in keys.ts) and that
+   * hold exactly the bans this instance enforces there: in step at the version read, without
+   * reading them (100,000 bans: no 100,000 bans read back by each instance after a restore). Any
+   * difference (a ban one side lacks, a ban ended since, a change after the restore) leaves the
+   * shard to be read.
+   */
+  async #wholeByDigest(
+    renewed: ReadonlySet<number>,
+    versions: readonly (string | null)[],
+  ): Promise<Set<number>> {
+    const whole = new Set<number>();
+    const digests = await this.#io.digests([...renewed]);
+    const candidates = new Set<number>();
+    for (const [n, d] of digests) if (d !== null) candidates.add(n);
+    if (candidates.size === 0) return whole;
+    const local = await this.#localByShard(candidates);
+    const now = this.#clock.now();
+    for (const n of candidates) {
+      const v = parseVersion(versions[n] ?? null);
+      if (v === null) continue;
+      if (this.#seenEpoch[n] === v.epoch && (this.#seenSeq[n] as number) > v.seq) continue; // changed since
+      const mine = (local.get(n) ?? []).filter((ban) => ban.endMs > now);
+      if (digests.get(n) !== `${v.epoch}:${v.seq}:${digestOf(mine)}`) continue;
+      this.#epochs[n] = v.epoch;
+      this.#seqs[n] = v.seq;
+      this.#renew[n] = 0;
+      this.#advance(n);
+      whole.add(n);
+    }
+    return whole;
   }
 
   /** Shard `n` is known empty (or about to be written from nothing): no version held. */
@@ -423,36 +498,85 @@ export class BanSync {
   // ------------------------------------------------------------- writing back
 
   /**
-   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans), in rounds of
-   * calls sent together (ROUND_BANS, ROUND_CALLS): after Redis
-   * lost them, or for bans made while it was away. A ban Redis already holds is never rewritten.
+   * Writes bans back as they were, one call per shard (and per RESTORE_CHUNK bans), the calls in
+   * pipelines of about BATCH_BANS bans, WINDOW pipelines in flight: after Redis lost them, or for
+   * bans made while it was away. A ban Redis already holds is never rewritten. `withHistory`
+   * false leaves the clients' histories to writeHistory (a restore: the bans first).
    */
-  async writeBack(bans: readonly Ban[], leased = false): Promise<void> {
+  async writeBack(bans: readonly Ban[], leased = false, withHistory = true): Promise<void> {
+    let renewedAt = Date.now();
+    await this.#inWindow(this.#batches(bans), async (batch) => {
+      if (leased && Date.now() - renewedAt > LEASE_MS / 4) {
+        renewedAt = Date.now();
+        await this.#io.lease(this.#origin, LEASE_MS);
+      }
+      const calls = batch.map(([n, list]) => ({ n, bans: list, digest: digestOf(list) }));
+      const versions = await this.#io.restore(
+        calls,
+        this.#keys.channel,
+        this.#origin,
+        this.#historyMs,
+        withHistory,
+      );
+      for (const [k, [n]] of batch.entries()) this.note(n, versions[k] as Versioned);
+    });
+  }
+
+  /** The histories of bans written back without them (writeBack's withHistory false). */
+  async writeHistory(bans: readonly Ban[]): Promise<void> {
+    await this.#inWindow(this.#batches(bans), (batch) =>
+      this.#io.restoreHistory(
+        batch.map(([, list]) => ({ bans: list })),
+        this.#historyMs,
+      ),
+    );
+  }
+
+  /**
+   * Bans still active, by shard, in calls of at most RESTORE_CHUNK (one Cluster slot each), the
+   * calls in batches of about BATCH_BANS bans (one pipeline, one Cluster node each).
+   */
+  #batches(bans: readonly Ban[]): [number, Ban[]][][] {
     const byShard = new Map<number, Ban[]>();
     const now = this.#clock.now();
     for (const ban of bans) {
       if (ban.endMs <= now) continue;
       listIn(byShard, shardOf(ban.client)).push(ban);
     }
-    const calls: [number, Ban[]][] = [];
+    const open = new Map<string, { calls: [number, Ban[]][]; size: number }>();
+    const out: [number, Ban[]][][] = [];
     for (const [n, list] of byShard)
-      for (let i = 0; i < list.length; i += RESTORE_CHUNK) calls.push([n, list.slice(i, i + RESTORE_CHUNK)]);
-    let renewedAt = Date.now();
-    for (let i = 0; i < calls.length; ) {
-      if (leased && Date.now() - renewedAt > LEASE_MS / 4) {
-        renewedAt = Date.now();
-        await this.#io.lease(this.#origin, LEASE_MS);
+      for (let i = 0; i < list.length; i += RESTORE_CHUNK) {
+        const call: [number, Ban[]] = [n, list.slice(i, i + RESTORE_CHUNK)];
+        const node = this.#io.nodeOf(n);
+        let batch = open.get(node);
+        if (batch === undefined) {
+          batch = { calls: [], size: 0 };
+          open.set(node, batch);
+          out.push(batch.calls);
+        }
+        batch.calls.push(call);
+        batch.size += call[1].length;
+        if (batch.size >= BATCH_BANS) open.delete(node);
       }
-      let end = i;
-      let size = 0;
-      while (end < calls.length && end - i < ROUND_CALLS && size < ROUND_BANS)
-        size += (calls[end++] as [number, Ban[]])[1].length;
-      await Promise.all(
-        calls.slice(i, end).map(async ([n, list]) => {
-          this.note(n, await this.#io.restore(n, list, this.#keys.channel, this.#origin, this.#historyMs));
-        }),
-      );
-      i = end;
-    }
+    return out;
+  }
+
+  /** Runs `each` over the batches, WINDOW at a time; the first failure stops the rest and is thrown. */
+  async #inWindow<T>(batches: T[], each: (batch: T) => Promise<void>): Promise<void> {
+    let next = 0;
+    let failed = false;
+    const worker = async () => {
+      while (!failed && next < batches.length) {
+        const batch = batches[next++] as T;
+        try {
+          await each(batch);
+        } catch (error) {
+          failed = true;
+          throw error;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WINDOW, batches.length) }, worker));
   }
 }

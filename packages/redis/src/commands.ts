@@ -1,5 +1,14 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
-import { LEASE, MANUAL_BAN, READ_SHARD, RECORD_PARDON, RESTORE, UNBAN, UNBAN_SHARD } from './lua/bans.js';
+import {
+  LEASE,
+  MANUAL_BAN,
+  READ_SHARD,
+  RECORD_PARDON,
+  RESTORE,
+  RESTORE_HISTORY,
+  UNBAN,
+  UNBAN_SHARD,
+} from './lua/bans.js';
 import { CONVERSE } from './lua/failure.js';
 
 type Args = (string | number)[];
@@ -13,6 +22,7 @@ interface Commands {
   jkUnbanShard(...args: Args): Promise<string>;
   jkReadShard(bans: string, version: string): Promise<[string | null, string[]]>;
   jkRestore(...args: Args): Promise<string>;
+  jkRestoreHistory(...args: Args): Promise<number>;
   jkLease(key: string, origin: string, ms: number): Promise<number>;
 }
 
@@ -23,6 +33,7 @@ export type Client = (Redis | Cluster) & Commands;
 export type Pipeline = ChainableCommander & {
   jkReadShard(bans: string, version: string): Pipeline;
   jkRestore(...args: Args): Pipeline;
+  jkRestoreHistory(...args: Args): Pipeline;
 };
 
 /**
@@ -42,6 +53,7 @@ export function defineCommands(client: Redis | Cluster): Client {
   define('jkUnbanShard', UNBAN_SHARD, 2);
   define('jkReadShard', READ_SHARD, 2);
   define('jkRestore', RESTORE); // a variable number of keys: the count is the first argument
+  define('jkRestoreHistory', RESTORE_HISTORY); // likewise
   define('jkLease', LEASE, 1);
   return client as Client;
 }

@@ -7,6 +7,9 @@
  *                                    latest end, `#c` the tidy cursor
  *   P{s<n>}:v                 STRING the shard's version, `<epoch>:<seq>`: seq counts every ban and
  *                                    unban; a new epoch means the shard was lost and recreated
+ *   P{s<n>}:d                 STRING after a restore wrote the shard whole, `<epoch>:<seq>:<digest>`
+ *                                    of what it holds at that version (lets the other instances skip
+ *                                    reading it); expires a minute after
  *   P{s<n>}:f:<jail>:<client> LIST   failure times (ms), oldest first; expires findTime after the last
  *   P{s<n>}:p:<jail>:<client> STRING pardon; expires when the pardon ends
  *   P{s<n>}:r:<jail>:<client> ZSET   open reservations (id scored by expiry); expires with the last
@@ -74,6 +77,10 @@ export class Keys {
 
   version(n: number): string {
     return `${this.base(n)}v`;
+  }
+
+  digest(n: number): string {
+    return `${this.base(n)}d`;
   }
 
   failures(client: string, jail: string): string {

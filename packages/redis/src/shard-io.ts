@@ -121,30 +121,81 @@ export class ShardIO {
     }
   }
 
-  /** Writes bans of one shard back as they were (the RESTORE script): see lua/bans.ts. */
+  /**
+   * Writes bans back as they were (the RESTORE script, see lua/bans.ts): one call per shard, the
+   * calls of a batch in one pipeline (every shard of a batch on one Cluster node: see nodeOf). A
+   * call's `digest` (of its bans, or '') is kept with the version when it writes the shard whole.
+   * Returns each call's versions.
+   */
   async restore(
-    n: number,
-    bans: readonly Ban[],
+    calls: readonly { n: number; bans: readonly Ban[]; digest: string }[],
     channel: string,
     origin: string,
     historyMs: number,
-  ): Promise<Versioned> {
-    const args: (string | number)[] = [this.#keys.bans(n), this.#keys.version(n)];
-    for (const ban of bans) args.push(this.#keys.history(ban.client));
-    args.push(channel, origin, historyMs);
-    for (const ban of bans) {
-      args.push(
-        ban.jail,
-        ban.client,
-        ban.startMs,
-        toRedisEnd(ban.endMs),
-        ban.banCount,
-        ban.manual ? 1 : 0,
-        storableReason(ban.reason),
-      );
+    withHistory: boolean,
+  ): Promise<Versioned[]> {
+    const pipeline = this.#client.pipeline() as Pipeline;
+    for (const { n, bans, digest } of calls) {
+      const args: (string | number)[] = [this.#keys.bans(n), this.#keys.version(n), this.#keys.digest(n)];
+      for (const ban of bans) args.push(this.#keys.history(ban.client));
+      args.push(channel, origin, historyMs, digest, withHistory ? 1 : 0);
+      for (const ban of bans) {
+        // The entry's line as codec.ts reads it (integers): a lost shard's entries are these lines.
+        const end = Math.trunc(toRedisEnd(ban.endMs));
+        const line = `${ban.jail}|${Math.trunc(ban.startMs)}|${end}|${Math.trunc(ban.banCount)}|${ban.manual ? 1 : 0}|${storableReason(ban.reason)}`;
+        args.push(ban.client, line, end);
+      }
+      pipeline.jkRestore(3 + bans.length, ...args);
     }
-    const text = await this.#link.call(() => this.#client.jkRestore(2 + bans.length, ...args), this.#bulkMs);
-    return versionOf(JSON.parse(text) as { epoch?: unknown; seqs?: unknown });
+    const replies = (await this.#link.call(() => pipeline.exec(), this.#bulkMs)) ?? [];
+    return calls.map((_, k) => {
+      const [error, text] = replies[k] ?? [new Error('no reply')];
+      if (error) throw error;
+      return versionOf(JSON.parse(text as string) as { epoch?: unknown; seqs?: unknown });
+    });
+  }
+
+  /**
+   * Writes the histories of bans that `restore` wrote without them (RESTORE_HISTORY, see
+   * lua/bans.ts): one call per shard, a batch in one pipeline, as `restore`.
+   */
+  async restoreHistory(calls: readonly { bans: readonly Ban[] }[], historyMs: number): Promise<void> {
+    const pipeline = this.#client.pipeline() as Pipeline;
+    for (const { bans } of calls) {
+      const args: (string | number)[] = [];
+      for (const ban of bans) args.push(this.#keys.history(ban.client));
+      args.push(historyMs);
+      for (const ban of bans)
+        args.push(ban.jail, Math.trunc(toRedisEnd(ban.endMs)), Math.trunc(ban.banCount));
+      pipeline.jkRestoreHistory(bans.length, ...args);
+    }
+    const replies = (await this.#link.call(() => pipeline.exec(), this.#bulkMs)) ?? [];
+    for (const [error] of replies) if (error) throw error;
+  }
+
+  /** The Cluster node that serves shard `n` ('' on one Redis): a pipeline goes to one node. */
+  nodeOf(n: number): string {
+    if (!isCluster(this.#client)) return '';
+    const slots = (this.#client as Cluster & { slots: string[][] }).slots;
+    return slots[SHARD_SLOTS[n] as number]?.join(',') ?? `?${n}`;
+  }
+
+  /** The restore digests of the given shards (`<epoch>:<seq>:<digest>`, null when none), pipelined. */
+  async digests(shards: readonly number[]): Promise<Map<number, string | null>> {
+    const out = new Map<number, string | null>();
+    await Promise.all(
+      this.#groups(shards).map(async (group) => {
+        const pipeline = this.#client.pipeline();
+        for (const n of group) pipeline.get(this.#keys.digest(n));
+        const replies = (await this.#link.call(() => pipeline.exec(), this.#bulkMs)) ?? [];
+        group.forEach((n, k) => {
+          const [error, value] = replies[k] ?? [new Error('no reply')];
+          if (error) throw error;
+          out.set(n, value as string | null);
+        });
+      }),
+    );
+    return out;
   }
 
   /**
