@@ -8,10 +8,16 @@
 //
 // and runs after the others, one file at a time, with the machine to itself.
 //
-// Usage: node test/run.mjs [--concurrency N] <file or directory>...   (JK_TEST_CONCURRENCY=N too)
-import { spawnSync } from 'node:child_process';
+// Usage: node --import tsx test/run.mjs [--concurrency N] <file or directory>...
+//        (JK_TEST_CONCURRENCY=N too; each file runs in a process of its own, with tsx)
+//
+// It uses node:test's run() rather than `node --test --test-concurrency=N`: Node 20 hands that
+// flag on to each file's process, where it runs the file's own top-level suites concurrently
+// too, and suites that share a Redis or a keeper then wait on each other for ever.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
 
 const args = process.argv.slice(2);
 let concurrency = Number(process.env.JK_TEST_CONCURRENCY ?? 3);
@@ -39,17 +45,21 @@ const ALONE = /^\/\/ test-run: alone\b/m;
 const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
 const shared = files.filter((f) => !alone.includes(f));
 
-function run(list, n) {
-  if (list.length === 0) return 0;
-  const result = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${n}`, ...list],
-    { stdio: 'inherit' },
-  );
-  return result.status ?? 1;
+/** Runs the files, `n` at a time; resolves to the number of failed tests (todo ones not counted). */
+function runFiles(files, n) {
+  if (files.length === 0) return Promise.resolve(0);
+  return new Promise((resolve) => {
+    let failed = 0;
+    const stream = run({ files, concurrency: n });
+    stream.on('test:fail', (event) => {
+      if (event.todo === undefined || event.todo === false) failed++;
+    });
+    stream.compose(spec).pipe(process.stdout, { end: false });
+    stream.on('end', () => resolve(failed));
+  });
 }
 
-const first = run(shared, concurrency);
+const first = await runFiles(shared, concurrency);
 if (alone.length > 0) console.log(`\n# ${alone.length} file(s) that measure the process, one at a time:`);
-const second = run(alone, 1);
-process.exit(first !== 0 ? first : second);
+const second = await runFiles(alone, 1);
+process.exitCode = first + second > 0 ? 1 : 0;
