@@ -4,6 +4,7 @@ import { DEFAULTS } from '../config/defaults.js';
 import { formatDuration } from '../config/duration.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { embeddedIPv4, maskWords, parseIp } from '../identity/ip.js';
+import { evictOldest } from '../store/ban-history.js';
 import type { FailureRule } from '../store/store.js';
 import type { Announcer, BrokenLink, ResponseEvent } from './events.js';
 import type { ResolvedJail, ResolvedSharedPaths } from './options.js';
@@ -94,10 +95,8 @@ class SharedPaths {
     if (path.length > MAX_SHARED_PATH) return false;
     let entry = this.#paths.get(path);
     if (entry === undefined) {
-      if (this.#paths.size >= DEFAULTS.sharedPathsTracked) {
-        const oldest = this.#paths.keys().next().value as string;
-        this.#paths.delete(oldest);
-      }
+      if (this.#paths.size >= DEFAULTS.sharedPathsTracked)
+        evictOldest(this.#paths, DEFAULTS.sharedPathsTracked);
       entry = { seen: new Map(), sinceMs: null, lastMs: now };
     } else {
       this.#paths.delete(path);
@@ -218,7 +217,7 @@ export class FailureJudge {
   ): boolean {
     if (probe) {
       probed.delete(key);
-      if (probed.size >= DEFAULTS.judgeClients) probed.delete(probed.keys().next().value as string);
+      if (probed.size >= DEFAULTS.judgeClients) evictOldest(probed, DEFAULTS.judgeClients);
       probed.set(key, now);
       return true;
     }
@@ -239,7 +238,7 @@ export class FailureJudge {
   ): boolean {
     let paths = clients.get(key);
     if (paths === undefined) {
-      if (clients.size >= DEFAULTS.judgeClients) clients.delete(clients.keys().next().value as string);
+      if (clients.size >= DEFAULTS.judgeClients) evictOldest(clients, DEFAULTS.judgeClients);
       paths = new Map();
     } else {
       clients.delete(key);

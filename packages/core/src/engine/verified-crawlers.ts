@@ -5,6 +5,7 @@ import { toDurationMs } from '../config/duration.js';
 import { checkKeys, type KeyList } from '../config/validate.js';
 import { invalid, type Warner } from '../errors.js';
 import { canonicalIp } from '../identity/ip.js';
+import { evictOldest } from '../store/ban-history.js';
 
 /**
  * DNS as crawler verification needs it. Inject one in tests: a test must never query real DNS.
@@ -322,10 +323,7 @@ export class CrawlerVerifier {
   #keep(key: string, verified: boolean, forMs: number): boolean {
     this.#verdicts.delete(key);
     this.#verdicts.set(key, { verified, untilMs: this.#clock.now() + forMs });
-    if (this.#verdicts.size > this.#options.maxCached) {
-      const oldest = this.#verdicts.keys().next().value;
-      if (oldest !== undefined) this.#verdicts.delete(oldest);
-    }
+    if (this.#verdicts.size > this.#options.maxCached) evictOldest(this.#verdicts, this.#options.maxCached);
     return verified;
   }
 }
