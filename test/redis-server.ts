@@ -31,15 +31,23 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitReady(url: string): Promise<void> {
+/**
+ * Waits until the redis-server `child` answers at `url`. The port came from freePort(), which
+ * another test file running beside this one may take before redis-server binds it (its app, or its
+ * own redis-server): then this child exits, and whatever answers is not ours. So it is ready only
+ * when the server answering reports this child's process id; false when the child exited.
+ */
+async function waitReady(url: string, child: ChildProcess): Promise<boolean> {
   for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {});
     try {
       await probe.connect();
-      await probe.ping();
+      const info = await probe.info('server');
       probe.disconnect();
-      return;
+      if (Number(/process_id:(\d+)/.exec(info)?.[1]) === child.pid) return true;
+      await sleep(50);
     } catch {
       probe.disconnect();
       await sleep(50);
@@ -59,17 +67,24 @@ export async function startRedis(options: { port?: number } = {}): Promise<TestR
     const noop = async () => {};
     return { url: external, port, restart: noop, kill: noop, stop: noop, pause() {}, resume() {} };
   }
-  const port = options.port ?? (await freePort());
+  let port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
   const launch = async () => {
-    child = spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      {
-        stdio: 'ignore',
-      },
-    );
-    await waitReady(`redis://127.0.0.1:${port}`);
+    for (let attempt = 1; ; attempt++) {
+      child = spawn(
+        'redis-server',
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      if (await waitReady(`redis://127.0.0.1:${port}`, child)) return;
+      // Another process took the port first: a new one, unless the caller chose it (a restart
+      // on the same port, a test that needs that very port).
+      if (options.port !== undefined || attempt === 5)
+        throw new Error(`redis-server could not listen on 127.0.0.1:${port}`);
+      port = await freePort();
+    }
   };
   const kill = async () => {
     if (!child || child.exitCode !== null) return;
@@ -84,7 +99,19 @@ export async function startRedis(options: { port?: number } = {}): Promise<TestR
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    restart: launch,
+    // On the same port: the clients the tests made know it.
+    restart: async () => {
+      const chosen = port;
+      child = spawn(
+        'redis-server',
+        ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        {
+          stdio: 'ignore',
+        },
+      );
+      if (!(await waitReady(`redis://127.0.0.1:${chosen}`, child)))
+        throw new Error(`redis-server could not listen again on 127.0.0.1:${chosen}`);
+    },
     kill,
     stop: async () => {
       signal('SIGCONT'); // a stopped process is killed all the same, but let it go first

@@ -9,7 +9,8 @@
 // and runs after the others, one file at a time, with the machine to itself.
 //
 // Usage: node --import tsx test/run.mjs [--concurrency N] <file or directory>...
-//        (JK_TEST_CONCURRENCY=N too; each file runs in a process of its own, with tsx)
+//        (JK_TEST_CONCURRENCY=N too; each file runs in a process of its own, with tsx, and fails
+//        after 25 minutes, JK_TEST_FILE_TIMEOUT_MS)
 //
 // It uses node:test's run() rather than `node --test --test-concurrency=N`: Node 20 hands that
 // flag on to each file's process, where it runs the file's own top-level suites concurrently
@@ -41,6 +42,7 @@ if (files.length === 0) {
   console.error('test/run.mjs: no test files');
   process.exit(2);
 }
+const FILE_TIMEOUT_MS = Number(process.env.JK_TEST_FILE_TIMEOUT_MS ?? 25 * 60_000);
 const ALONE = /^\/\/ test-run: alone\b/m;
 const alone = files.filter((f) => ALONE.test(readFileSync(f, 'utf8')));
 const shared = files.filter((f) => !alone.includes(f));
@@ -50,7 +52,9 @@ function runFiles(files, n) {
   if (files.length === 0) return Promise.resolve(0);
   return new Promise((resolve) => {
     let failed = 0;
-    const stream = run({ files, concurrency: n });
+    // A file that has not ended after FILE_TIMEOUT_MS fails (a handle left open would otherwise
+    // hold the run, and CI, for ever).
+    const stream = run({ files, concurrency: n, timeout: FILE_TIMEOUT_MS });
     stream.on('test:fail', (event) => {
       if (event.todo === undefined || event.todo === false) failed++;
     });
