@@ -33,15 +33,21 @@ describe('admission while the keeper closes', () => {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let reached: (() => void) | undefined;
+    const inHandler = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
     const slow = express();
     slow.use(jailkeeper(keeper));
     slow.post('/login', async (_req, res) => {
+      reached?.();
       await held;
       res.status(401).end();
     });
     const inFlight = request(slow).post('/login');
     const pending = inFlight.then((r) => r.status);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Closing starts once the attempt is in its handler (a fixed pause lost that race under load).
+    await inHandler;
     const closing = keeper.close({ timeoutMs: 5000 });
     assert.equal(keeper.isClosing, true);
     const refused = await request(app).post('/login');

@@ -6,7 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createJailkeeper, createMemoryStore, type JailkeeperOptions, type Store } from '@jailkeeper/core';
+import {
+  createJailkeeper,
+  createMemoryStore,
+  type Jailkeeper,
+  type JailkeeperOptions,
+  type Store,
+} from '@jailkeeper/core';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
@@ -34,11 +40,15 @@ const fresh = () => `127.88.${next >> 8}.${next++ & 255}`;
 let redis: TestRedis | undefined;
 const clients: Redis[] = [];
 const open: App[] = [];
+// Keepers a failed test left open: their Redis stores' own connections (subscriber, bulk work)
+// would retry the stopped server for ever and hold the file's process.
+const keepers: Jailkeeper[] = [];
 before(async () => {
   if (!NO_REDIS) redis = await startRedis();
 });
 after(async () => {
   await Promise.all(open.map((a) => a.close()));
+  await Promise.all(keepers.map((k) => k.close()));
   for (const c of clients) c.disconnect();
   await redis?.stop();
 });
@@ -67,6 +77,7 @@ for (const kind of ['memory', 'redis'] as const) {
           store: storeOf(kind),
           ignoreIp: ['127.88.255.1'],
         });
+        keepers.push(keeper);
         await keeper.ready;
         const app = await framework.start(keeper);
         open.push(app);

@@ -155,7 +155,7 @@ export class Attempt<T = unknown> implements RequestInfo {
       if (jail?.headers === true && !res.headersSent) {
         // The ban's remaining time, as Retry-After says it: nothing the refusal does not tell.
         appendField(res, 'ratelimit-policy', policyItem(jail));
-        appendField(res, 'ratelimit', bannedItem(jail, verdict.untilMs, kit.keeper.banClock.now()));
+        appendField(res, 'ratelimit', bannedItem(jail, verdict, kit.keeper.banClock.now()));
       }
     }
     kit.refuse(this.target, verdict, this.identity);

@@ -1,4 +1,6 @@
+import type { Banned } from '../engine/ban-index.js';
 import type { ResolvedJail } from '../engine/options.js';
+import { retryAfterSeconds } from './refusal.js';
 
 // The RateLimit-Policy and RateLimit header fields of draft-ietf-httpapi-ratelimit-headers-10
 // (the structured-field form since draft 08): a List of Items, the policy's name as an sf-string
@@ -22,9 +24,9 @@ export function remainingItem(jail: ResolvedJail, left: number): string {
 }
 
 /** `"login";r=0;t=42`: a refusal by the jail, with the ban's remaining time (none for a permanent ban). */
-export function bannedItem(jail: ResolvedJail, untilMs: number, nowMs: number): string {
-  if (!Number.isFinite(untilMs)) return `"${jail.name}";r=0`;
-  return `"${jail.name}";r=0;t=${Math.max(1, Math.ceil((untilMs - nowMs) / 1000))}`;
+export function bannedItem(jail: ResolvedJail, verdict: Banned, nowMs: number): string {
+  if (!Number.isFinite(verdict.untilMs)) return `"${jail.name}";r=0`;
+  return `"${jail.name}";r=0;t=${retryAfterSeconds(verdict.untilMs, nowMs, verdict.ban.startMs)}`;
 }
 
 /** Adds list members to a header field that may hold some already (two admissions of one request). */

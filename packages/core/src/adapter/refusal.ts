@@ -94,10 +94,15 @@ export function resolveRefusal(prefix: string, input: Record<string, unknown>): 
   });
 }
 
-/** `Retry-After` in whole seconds, rounded up; undefined for a permanent ban. */
-export function retryAfterSeconds(untilMs: number, nowMs: number): string | undefined {
+/**
+ * `Retry-After` in whole seconds, rounded up; undefined for a permanent ban. With the ban's
+ * `startMs`, never more than the ban's own length: a clock a few ms behind the one that stamped the
+ * ban would otherwise say 3601 for a ban of an hour.
+ */
+export function retryAfterSeconds(untilMs: number, nowMs: number, startMs?: number): string | undefined {
   if (untilMs === Number.POSITIVE_INFINITY) return undefined;
-  return String(Math.max(1, Math.ceil((untilMs - nowMs) / 1000)));
+  const from = startMs !== undefined && startMs > nowMs ? startMs : nowMs;
+  return String(Math.max(1, Math.ceil((untilMs - from) / 1000)));
 }
 
 /** Why a request was refused, as `onRefused` hooks receive it. */
@@ -134,7 +139,9 @@ export function refusalInfo(
     const retryAfter = retryAfterSeconds(verdict.untilMs, nowMs);
     return { reason: 'unavailable', status: 503, retryAfter, ban: null, client: identity };
   }
-  const retryAfter = refusal.retryAfter ? retryAfterSeconds(verdict.untilMs, nowMs) : undefined;
+  const retryAfter = refusal.retryAfter
+    ? retryAfterSeconds(verdict.untilMs, nowMs, verdict.ban.startMs)
+    : undefined;
   return { reason: 'banned', status: refusal.status, retryAfter, ban: verdict.ban, client: identity };
 }
 
