@@ -2,7 +2,7 @@
 // attacker against them over real HTTP (each from its own loopback address), tells what happened,
 // and exits. Run from the repository root: npx --yes pnpm@10.34.9 demo
 import { request } from 'node:http';
-import { formatDuration } from '@jailkeeper/core';
+import { formatDuration } from '@jailkeeper/core/operator';
 import { start as startProxied } from '@jailkeeper/example-behind-proxy/app.js';
 import { start as startLogin } from '@jailkeeper/example-express-login/app.js';
 import { start as startWs } from '@jailkeeper/example-fastify-websocket/app.js';

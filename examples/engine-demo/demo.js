@@ -1,7 +1,7 @@
 // The engine on its own, no server: what the Express and Fastify adapters feed it, by hand.
 // Run from the repository root: npx --yes pnpm@10.34.9 demo
-import { createJailkeeper, formatDuration } from '@jailkeeper/core';
-import { createManualClock } from '@jailkeeper/core/operator';
+import { createJailkeeper } from '@jailkeeper/core';
+import { createManualClock, formatDuration } from '@jailkeeper/core/operator';
 
 const clock = createManualClock(Date.UTC(2026, 10, 22, 9, 0, 0));
 const keeper = createJailkeeper({

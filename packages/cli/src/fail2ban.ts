@@ -1,5 +1,5 @@
-import { type ErrorCode, formatDuration, parseDuration } from '@jailkeeper/core';
-import { formatCidr, parseCidr } from '@jailkeeper/core/operator';
+import { type ErrorCode, parseDuration } from '@jailkeeper/core';
+import { formatCidr, formatDuration, parseCidr } from '@jailkeeper/core/operator';
 import { parseFilterSpec } from './fail2ban-filter.js';
 import { exemptRoutes, filterRules, groupRules } from './fail2ban-rules.js';
 import { type IniSection, type IniSections, interpolate, mergeIni, parseIni } from './ini.js';

@@ -1,4 +1,4 @@
-import { formatDuration } from '@jailkeeper/core';
+import { formatDuration } from '@jailkeeper/core/operator';
 import type { BanRow, StatusReport } from './backend.js';
 
 /** A plain text table: a header row, then rows, columns padded to their widest cell. */

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
-import { formatDuration, JailkeeperError } from '@jailkeeper/core';
-import { toBanTimeMs } from '@jailkeeper/core/operator';
+import { JailkeeperError } from '@jailkeeper/core';
+import { formatDuration, toBanTimeMs } from '@jailkeeper/core/operator';
 import { EXPORT_FORMATS } from '@jailkeeper/ops';
 import { consoleCommand } from './commands/console.js';
 import { exportCommand } from './commands/export.js';

@@ -1,4 +1,4 @@
-import { formatDuration } from '@jailkeeper/core';
+import { formatDuration } from '@jailkeeper/core/operator';
 import { isoTime, printable } from './format.js';
 import type { ReplayBan, ReplayReport } from './replay.js';
 import type { ClientProfile, ClientStory } from './replay-profile.js';

@@ -2,8 +2,7 @@
 // and ban or unban by hand. Adapters build on `@jailkeeper/core/adapter`; store authors implement
 // the contract of `@jailkeeper/core/store`; the operators' tools (ops, the CLI) use the helpers of
 // `@jailkeeper/core/operator`; tests use `@jailkeeper/core/testing`.
-export type { Clock } from './clock.js';
-export { type Duration, formatDuration, parseDuration } from './config/duration.js';
+export { type Duration, parseDuration } from './config/duration.js';
 export type {
   BanEvent,
   BanInfo,
@@ -31,7 +30,7 @@ export type {
   RecidiveOptions,
   SharedPathsOptions,
 } from './engine/options.js';
-export { type JailPreset, presets } from './engine/presets.js';
+export { presets } from './engine/presets.js';
 export type { VerifiedCrawlersOptions } from './engine/verified-crawlers.js';
 export {
   type ErrorCode,

@@ -1,12 +1,6 @@
-import {
-  type BanEvent,
-  type Duration,
-  type FailureEvent,
-  formatDuration,
-  type Jailkeeper,
-  type UnbanEvent,
-} from '@jailkeeper/core';
+import type { BanEvent, Duration, FailureEvent, Jailkeeper, UnbanEvent } from '@jailkeeper/core';
 import { checkKeys, invalid, positiveInteger, toDurationMs } from '@jailkeeper/core/adapter';
+import { formatDuration } from '@jailkeeper/core/operator';
 
 /** Options of {@link createWebhookNotifier}. */
 export interface WebhookNotifierOptions {

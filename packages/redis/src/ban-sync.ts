@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Clock } from '@jailkeeper/core';
-import type { Ban, StoreContext } from '@jailkeeper/core/store';
+import type { Ban, Clock, StoreContext } from '@jailkeeper/core/store';
 import { fromRedis, listOf, type Versioned } from './codec.js';
 import { type Keys, SHARDS, shardOf } from './keys.js';
 import type { ShardIO, ShardRead } from './shard-io.js';

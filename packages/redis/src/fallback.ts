@@ -1,5 +1,5 @@
-import { type Clock, createMemoryStore } from '@jailkeeper/core';
-import type { Ban, FailureRule, MemoryStore, StoreContext } from '@jailkeeper/core/store';
+import { createMemoryStore } from '@jailkeeper/core';
+import type { Ban, Clock, FailureRule, MemoryStore, StoreContext } from '@jailkeeper/core/store';
 
 /** Counts remembered per client, at most: the oldest goes first. */
 const SEEN_CAP = 100_000;

@@ -1,14 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import type { Clock, Store } from '@jailkeeper/core';
 import { DEFAULTS } from '@jailkeeper/core/operator';
 import type {
   Ban,
   BanPage,
   BanPageQuery,
+  Clock,
   FailureResult,
   FailureRule,
   ManualBanInput,
   Reservation,
+  Store,
   StoreContext,
   StoreJailStatus,
 } from '@jailkeeper/core/store';

@@ -1,4 +1,4 @@
-import { formatDuration } from '@jailkeeper/core';
+import { formatDuration } from '@jailkeeper/core/operator';
 import { checkConfig, loadConfig } from '../config.js';
 import { CliError, EXIT } from '../errors.js';
 import { isoTime, printable, table } from '../format.js';

@@ -9,6 +9,7 @@ export {
   type BanDuration,
   type DurationString,
   type DurationUnit,
+  formatDuration,
   toBanTimeMs,
 } from '../config/duration.js';
 export type { Banned, NotBanned, Verdict } from '../engine/ban-index.js';
@@ -23,6 +24,7 @@ export type {
 export { IgnoreList, parseIgnoreEntry } from '../engine/ignore-list.js';
 export { jailNames } from '../engine/operations.js';
 export type { ResolvedJail, ResolvedOptions } from '../engine/options.js';
+export type { JailPreset } from '../engine/presets.js';
 export { type ConfigWarning, configWarnings, resolveOptions } from '../engine/resolve-options.js';
 export {
   type CrawlerDefinition,
