@@ -6,8 +6,7 @@ import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 // @jailkeeper/ops is not a dependency of the benchmarks: its build is imported by path.
 import { exportBanPages } from '../packages/ops/dist/index.js';
-import { Keys, SHARDS, shardOf } from '../packages/redis/dist/keys.js';
-import { RESTORE } from '../packages/redis/dist/lua/bans.js';
+import { fillRedis } from './fill-redis.js';
 import { ensureRedis } from './http/harness.js';
 import { measure } from './measure.js';
 
@@ -58,44 +57,21 @@ async function longestBlock(work) {
 const url = await ensureRedis();
 const prefix = `jkscale${process.pid}:`;
 const admin = new Redis(url);
-admin.defineCommand('jkRestore', { lua: RESTORE });
 const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await admin.info('memory'))?.[1]);
 console.log(
   `node ${process.version}, ${N.toLocaleString('en')} bans, Redis at ${url}, load average ${(await import('node:os')).loadavg()[0].toFixed(1)}`,
 );
 
 // ------------------------------------------------------------------ Redis: fill, through the write-back script
-const keys = new Keys(prefix);
 const memoryBefore = await usedMemory();
 const now = Number((await admin.time())[0]) * 1000;
-const byShard = Array.from({ length: SHARDS }, () => []);
-for (let i = 0; i < N; i++) byShard[shardOf(client(i))].push(i);
-let filled = Date.now();
-for (let n = 0; n < SHARDS; n += 8) {
-  const pipeline = admin.pipeline();
-  for (let m = n; m < n + 8; m++) {
-    const list = byShard[m];
-    for (let k = 0; k < list.length; k += 200) {
-      const chunk = list.slice(k, k + 200);
-      const args = [keys.bans(m), keys.version(m), ...chunk.map((i) => keys.history(client(i)))];
-      args.push(keys.channel, 'bench', 86_400_000);
-      for (const i of chunk) {
-        args.push(
-          'login',
-          client(i),
-          now,
-          now + 600_000 + (i % 3_000_000),
-          1,
-          0,
-          'maxRetry (5) failures within 10m',
-        );
-      }
-      pipeline.jkRestore(2 + chunk.length, ...args);
-    }
-  }
-  await pipeline.exec();
-}
-filled = Date.now() - filled;
+const filled = await fillRedis(admin, {
+  prefix,
+  n: N,
+  client,
+  startMs: now,
+  endOf: (i) => now + 600_000 + (i % 3_000_000),
+});
 const memoryAfter = await usedMemory();
 
 // ------------------------------------------------------------------ a new instance on Redis
@@ -206,7 +182,6 @@ console.log(
 void sink;
 
 // Leave the shared Redis as found.
-for (let n = 0; n < SHARDS; n++) await admin.del(keys.bans(n), keys.version(n));
 let cursor = '0';
 do {
   const [next, batch] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000);

@@ -21,8 +21,7 @@ import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 // @jailkeeper/ops is not a dependency of the benchmarks: its build is imported by path.
 import { createAdminApi, createMetrics } from '../packages/ops/dist/index.js';
-import { Keys, SHARDS, shardOf } from '../packages/redis/dist/keys.js';
-import { RESTORE } from '../packages/redis/dist/lua/bans.js';
+import { fillRedis } from './fill-redis.js';
 
 const args = process.argv.slice(2);
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
@@ -328,30 +327,17 @@ async function startRedis() {
 async function redisPart(url) {
   const prefix = 'jkopscale:';
   const admin = new Redis(url);
-  admin.defineCommand('jkRestore', { lua: RESTORE });
-  const keys = new Keys(prefix);
   const now = Number((await admin.time())[0]) * 1000;
   // Every ban ends within one minute, `waveMs` after the fill: the expiry wave comes after the rows.
   const waveMs = Number(process.env.JK_WAVE_MS ?? 240_000);
-  const byShard = Array.from({ length: SHARDS }, () => []);
-  for (let i = 0; i < N; i++) byShard[shardOf(client(i))].push(i);
-  let filled = performance.now();
-  for (let n = 0; n < SHARDS; n += 8) {
-    const pipeline = admin.pipeline();
-    for (let m = n; m < n + 8; m++) {
-      const list = byShard[m];
-      for (let k = 0; k < list.length; k += 200) {
-        const chunk = list.slice(k, k + 200);
-        const argv = [keys.bans(m), keys.version(m), ...chunk.map((i) => keys.history(client(i)))];
-        argv.push(keys.channel, 'bench', 86_400_000);
-        for (const i of chunk)
-          argv.push('login', client(i), now, now + waveMs + (i % 60_000), 1, 0, 'maxRetry (5) failures');
-        pipeline.jkRestore(2 + chunk.length, ...argv);
-      }
-    }
-    await pipeline.exec();
-  }
-  filled = performance.now() - filled;
+  const filled = await fillRedis(admin, {
+    prefix,
+    n: N,
+    client,
+    startMs: now,
+    endOf: (i) => now + waveMs + (i % 60_000),
+    reason: 'maxRetry (5) failures',
+  });
   console.log(`redis  ${N.toLocaleString('en')} bans written in ${(filled / 1000).toFixed(1)} s`);
 
   const redisClient = new Redis(url);

@@ -10,8 +10,7 @@ import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { Keys, SHARDS, shardOf } from '../packages/redis/dist/keys.js';
-import { RESTORE } from '../packages/redis/dist/lua/bans.js';
+import { fillRedis } from './fill-redis.js';
 import { ensureRedis } from './http/harness.js';
 
 const client = (i) =>
@@ -87,29 +86,8 @@ if (process.argv[2] === '--app') {
   const url = await ensureRedis();
   const prefix = `jkload${process.pid}:`;
   const admin = new Redis(url);
-  admin.defineCommand('jkRestore', { lua: RESTORE });
-  const keys = new Keys(prefix);
   const now = Number((await admin.time())[0]) * 1000;
-  const byShard = Array.from({ length: SHARDS }, () => []);
-  for (let i = 0; i < N; i++) byShard[shardOf(client(i))].push(i);
-  let filled = Date.now();
-  for (let n = 0; n < SHARDS; n += 8) {
-    const pipeline = admin.pipeline();
-    for (let m = n; m < n + 8; m++) {
-      const list = byShard[m];
-      for (let k = 0; k < list.length; k += 200) {
-        const chunk = list.slice(k, k + 200);
-        const args = [keys.bans(m), keys.version(m), ...chunk.map((i) => keys.history(client(i)))];
-        args.push(keys.channel, 'bench', 86_400_000);
-        for (const i of chunk) {
-          args.push('login', client(i), now, now + 3_600_000, 1, 0, 'maxRetry (5) failures within 10m');
-        }
-        pipeline.jkRestore(2 + chunk.length, ...args);
-      }
-    }
-    await pipeline.exec();
-  }
-  filled = Date.now() - filled;
+  const filled = await fillRedis(admin, { prefix, n: N, client, startMs: now, endOf: () => now + 3_600_000 });
   const load = loadavg()[0].toFixed(1);
   const child = fork(fileURLToPath(import.meta.url), ['--app', url, prefix, String(N)], {
     execArgv: ['--expose-gc'],
