@@ -4,10 +4,6 @@ import { parseArgs } from 'node:util';
 import { JailkeeperError } from '@jailkeeper/core';
 import { formatDuration, toBanTimeMs } from '@jailkeeper/core/operator';
 import { EXPORT_FORMATS } from '@jailkeeper/ops';
-import { consoleCommand } from './commands/console.js';
-import { exportCommand } from './commands/export.js';
-import { importCommand } from './commands/import-fail2ban.js';
-import { replayCommand } from './commands/replay-command.js';
 import { type Io, OPTIONS, openBackend, printJson, usage } from './commands/shared.js';
 import { checkConfig, loadConfig, parseRoutes } from './config.js';
 import { CliError, EXIT } from './errors.js';
@@ -113,14 +109,14 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
     }
     case 'replay':
       arity(1, 1, '<access.log> --config <file>');
-      await replayCommand(args[0] as string, values, io);
+      await (await import('./commands/replay-command.js')).replayCommand(args[0] as string, values, io);
       return EXIT.ok;
     case 'import-fail2ban':
       arity(1, 1, '<dir|jail.local> [--filters DIR] [--out FILE]');
-      return importCommand(args[0] as string, values, io);
+      return (await import('./commands/import-fail2ban.js')).importCommand(args[0] as string, values, io);
     case 'console':
       arity(0, 0, '[--port 9181] [--host 127.0.0.1] [--allow-remote CIDR,...|any] [--token T]');
-      await consoleCommand(values, io, signal);
+      await (await import('./commands/console.js')).consoleCommand(values, io, signal);
       return EXIT.ok;
     case 'status':
     case 'bans':
@@ -235,7 +231,7 @@ async function run(argv: string[], io: Io, signal: AbortSignal): Promise<number>
         return EXIT.ok;
       }
       case 'export':
-        await exportCommand(backend, values, io, signal);
+        await (await import('./commands/export.js')).exportCommand(backend, values, io, signal);
         return EXIT.ok;
       default:
         return EXIT.usage;
