@@ -71,7 +71,9 @@ describe('parseIPv6', () => {
     });
   }
 
-  it('agrees with ipaddr.js and Node on 200,000 random texts built from address parts', () => {
+  // 200,000 when JK_LONG_TESTS is set (.ci/run sets it), 50,000 in the README's test command.
+  const TEXTS = process.env.JK_LONG_TESTS ? 200_000 : 50_000;
+  it(`agrees with ipaddr.js and Node on ${TEXTS.toLocaleString('en')} random texts built from address parts`, () => {
     const next = random(28);
     const parts = [
       '',
@@ -89,7 +91,7 @@ describe('parseIPv6', () => {
       '255.0.0.1',
     ];
     let accepted = 0;
-    for (let n = 0; n < 200_000; n++) {
+    for (let n = 0; n < TEXTS; n++) {
       const groups = 1 + Math.floor(next() * 10);
       let text = next() < 0.2 ? ':' : '';
       for (let g = 0; g < groups; g++) {
@@ -103,7 +105,8 @@ describe('parseIPv6', () => {
       assert.deepEqual(mine, reference(text), text);
       if (mine) accepted++;
     }
-    assert.ok(accepted > 5_000, `${accepted} of the texts were addresses`);
+    // About one text in 30 is an address: enough of both kinds to compare.
+    assert.ok(accepted > TEXTS / 40, `${accepted} of the texts were addresses`);
   });
 });
 
