@@ -15,10 +15,14 @@
  * - no instance reported Redis down once it answered (FLUSHALL: not at all).
  *
  * Long (a few minutes): it runs when JK_LONG_TESTS is set (.ci/run sets it). JK_RECOVERY_FLEET_BANS
- * changes the sizes (a comma-separated list; default "100000,20000").
+ * changes the sizes (a comma-separated list; default "100000,20000"). JK_DEBUG_HEAL=1 prints where
+ * the time went (Redis' commandstats and slow log, each slow clean login's time in the app and in
+ * store.reserve beside the event-loop delays); JK_FLEET_CPU_PROF=<dir> profiles each instance from the fault until whole
+ * (a .cpuprofile per fault and instance).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, fork } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { loadavg } from 'node:os';
@@ -52,6 +56,8 @@ interface Answer {
   enforced?: number;
   runs?: number[] | number;
   lag?: number;
+  logins?: [number, number, number][];
+  delays?: [number, number][];
 }
 
 /** One app instance in its own process. */
@@ -134,6 +140,78 @@ async function redisCpuMs(admin: Redis): Promise<number> {
   return (of('used_cpu_user') + of('used_cpu_sys')) * 1000;
 }
 
+/**
+ * JK_DEBUG_HEAL: where the slow clean logins' time went. For each login over `overMs` (timed by
+ * the client): its time in the app and in store.reserve (the store's call, Redis' queue
+ * included), and the app's event-loop delays over 15 ms during it (recovery-app.mjs measures).
+ */
+async function explainSlow(
+  instances: readonly Instance[],
+  clean: readonly { at: number; ms: number; k: number }[],
+  from: number,
+  overMs: number,
+): Promise<void> {
+  const timings = await Promise.all(instances.map((i) => i.ask({ op: 'timings', from })));
+  for (const c of clean) {
+    if (c.ms <= overMs) continue;
+    const t = timings[c.k] as Answer;
+    const seen = (t.logins ?? []).find((l) => l[0] >= c.at - 5 && l[0] <= c.at + c.ms);
+    const delays = (t.delays ?? []).filter((d) => d[0] - d[1] < c.at + c.ms && d[0] > c.at);
+    console.log(
+      `#   slow clean login, instance ${c.k}, +${c.at - from} ms: ${c.ms.toFixed(0)} ms at the client; ` +
+        (seen === undefined
+          ? 'not seen by the app (refused, or before its arrival was timed)'
+          : `in the app from +${seen[0] - c.at} ms: ${seen[1].toFixed(0)} ms, ${seen[2].toFixed(0)} ms of it in store.reserve`) +
+        `; event-loop delays meanwhile ${delays.map((d) => `${d[1].toFixed(0)} (+${(d[0] - d[1] - c.at).toFixed(0)})`).join(', ') || 'none over 15 ms'}`,
+    );
+  }
+  for (const [k, t] of timings.entries()) {
+    const reserves = (t.logins ?? []).map((l) => l[2]).sort((a, b) => a - b);
+    const delays = (t.delays ?? []).map((d) => d[1]).sort((a, b) => b - a);
+    console.log(
+      `#   instance ${k}: clean logins seen ${reserves.length}, store.reserve p50 ${(reserves[reserves.length >> 1] ?? 0).toFixed(1)} ms, max ${(reserves[reserves.length - 1] ?? 0).toFixed(1)} ms; ` +
+        `event-loop delays over 15 ms: ${delays.length}, longest ${delays
+          .slice(0, 8)
+          .map((d) => d.toFixed(0))
+          .join('/')} ms, total ${delays.reduce((a, b) => a + b, 0).toFixed(0)} ms`,
+    );
+  }
+}
+
+/** JK_DEBUG_HEAL: Redis' slow log (calls over 2 ms since `slowlog()` was armed), summed by command. */
+async function slowlog(admin: Redis): Promise<string> {
+  // The store's scripts by their SHA-1 (EVALSHA names them so), from the built package.
+  const names = new Map<string, string>();
+  for (const file of ['bans.js', 'failure.js']) {
+    const lua = (await import(
+      join(dirname(app), '..', '..', 'packages', 'redis', 'dist', 'lua', file)
+    )) as Record<string, unknown>;
+    for (const [name, text] of Object.entries(lua))
+      if (typeof text === 'string') names.set(createHash('sha1').update(text).digest('hex'), name);
+  }
+  const entries = (await admin.call('SLOWLOG', 'GET', '1000')) as [number, number, number, string[]][];
+  const by = new Map<string, { n: number; us: number; max: number; keys: number }>();
+  for (const [, , us, args] of entries) {
+    // EVALSHA <sha> <numkeys> ...: named by its script, with its largest key count
+    const name =
+      args[0]?.toLowerCase() === 'evalsha'
+        ? (names.get(args[1] as string) ?? `evalsha ${args[1]?.slice(0, 8)}`)
+        : String(args[0]).toLowerCase();
+    const e = by.get(name) ?? { n: 0, us: 0, max: 0, keys: 0 };
+    e.n++;
+    e.us += us;
+    e.max = Math.max(e.max, us);
+    if (args[0]?.toLowerCase() === 'evalsha') e.keys = Math.max(e.keys, Number(args[2]));
+    by.set(name, e);
+  }
+  return [...by]
+    .map(
+      ([name, e]) =>
+        `${name}: ${e.n} over 2 ms, ${(e.us / 1000).toFixed(0)} ms in all, longest ${(e.max / 1000).toFixed(1)} ms${e.keys > 0 ? `, up to ${e.keys} keys` : ''}`,
+    )
+    .join('; ');
+}
+
 /** One login over a new connection from `from` (default 127.0.0.1): its status and its time. */
 function login(port: number, password: string, from?: string): Promise<{ status: number; ms: number }> {
   const body = JSON.stringify({ user: 'admin', password });
@@ -163,15 +241,15 @@ function login(port: number, password: string, from?: string): Promise<{ status:
 
 /** Steady traffic until stopped: clean logins and logins from banned addresses, every instance. */
 function traffic(ports: readonly number[], bans: number) {
-  const clean: { at: number; ms: number; status: number }[] = [];
+  const clean: { at: number; ms: number; status: number; k: number }[] = [];
   const banned: number[] = [];
   let running = true;
-  const loops = ports.flatMap((port) => [
+  const loops = ports.flatMap((port, k) => [
     (async () => {
       while (running) {
         const at = Date.now();
         const { status, ms } = await login(port, PASSWORD);
-        clean.push({ at, ms, status });
+        clean.push({ at, ms, status, k });
         await sleep(10);
       }
     })(),
@@ -243,6 +321,9 @@ for (const BANS of SIZES) {
         instances.map(async (i) => (await i.ask({ op: 'seededRuns' })).runs),
       );
       await Promise.all(instances.map((i) => i.ask({ op: 'lag' })));
+      // Started before the traffic: starting a profile holds the instance a few hundred ms.
+      const profiling = process.env.JK_FLEET_CPU_PROF;
+      if (profiling) await Promise.all(instances.map((i) => i.ask({ op: 'profile' })));
       const load = traffic(ports, BANS);
       await sleep(300);
       if (process.env.JK_DEBUG_HEAL) await admin.config('RESETSTAT').catch(() => {});
@@ -250,6 +331,11 @@ for (const BANS of SIZES) {
       await fault();
       const answered = Date.now();
       const cpuAtAnswer = await redisCpuMs(admin);
+      if (process.env.JK_DEBUG_HEAL) {
+        await admin.config('SET', 'slowlog-log-slower-than', '2000');
+        await admin.config('SET', 'slowlog-max-len', '1000');
+        await admin.call('SLOWLOG', 'RESET');
+      }
       // Each instance is back once its client has reconnected (for a fault that closed the
       // connections) and a call queued meanwhile has had its deadline (100 ms) to end: a storeDown
       // before then is the outage; one after it is the recovery's. New attackers start once every
@@ -295,12 +381,22 @@ for (const BANS of SIZES) {
         await sleep(100);
       }
       const redisCpu = (await redisCpuMs(admin)) - cpuAtAnswer;
+      if (profiling)
+        await Promise.all(
+          instances.map((i, k) =>
+            i.ask({
+              op: 'profile',
+              file: join(profiling, `${name.replace(/\W+/g, '-')}-${BANS}-${k}.cpuprofile`),
+            }),
+          ),
+        );
       if (process.env.JK_DEBUG_HEAL)
         console.log(
           `# commandstats ${(await admin.info('commandstats'))
             .split('\n')
             .filter((l) => l.startsWith('cmdstat'))
             .join(' ')}`,
+          `\n# slowlog ${await slowlog(admin)}`,
         );
       await attacks;
       await sleep(1000); // traffic a while after the heal
@@ -314,6 +410,7 @@ for (const BANS of SIZES) {
       const seededRuns = await Promise.all(
         instances.map(async (i) => (await i.ask({ op: 'seededRuns' })).runs as number),
       );
+      if (process.env.JK_DEBUG_HEAL) await explainSlow(instances, load.clean, faultAt - 300, 150);
       const bare = await keysWithoutExpiry(admin, prefix);
       const times = load.clean.map((c) => c.ms);
       const afterAnswer = load.clean.filter((c) => c.at >= answered).map((c) => c.ms);
