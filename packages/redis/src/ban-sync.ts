@@ -21,6 +21,15 @@ const LEASE_MS = 2000;
 const RECHECK_MS = 100;
 /** While another instance holds the lease: how often the lease (one GET) is looked at. */
 const LEASE_POLL_MS = 50;
+/**
+ * Between two reconciles, the versions of WATCH_SHARDS shards this instance holds are looked at
+ * every WATCH_MS (one pipeline of a few GETs): a FLUSHALL is noticed within WATCH_MS, not within
+ * reconcileInterval (1 s: half of the 2 s a heal of 100,000 bans may take, all of the 1 s at
+ * 20,000). A clean request's reservation does not show the shard's epoch, so without it a
+ * FLUSHALL under clean traffic waited for the next reconcile.
+ */
+const WATCH_MS = 100;
+const WATCH_SHARDS = 4;
 /** Bans per write-back call (one shard each). */
 const RESTORE_CHUNK = 200;
 /** Bans handled between two turns of the event loop. */
@@ -128,6 +137,10 @@ export class BanSync {
   /** A pass started by the sync itself (a restore announced, a lease held elsewhere) failed. */
   readonly #onError: (error: unknown) => void;
   #later: NodeJS.Timeout | undefined;
+  #watch: NodeJS.Timeout | undefined;
+  /** The next shard the watch looks at (it goes round the 1,024). */
+  #watchFrom = 0;
+  #watching = false;
   #closed = false;
 
   constructor(
@@ -150,12 +163,49 @@ export class BanSync {
 
   start(ctx: StoreContext): void {
     this.#ctx = ctx;
+    this.#watch = setInterval(() => void this.#watchLoss(), WATCH_MS);
+    this.#watch.unref();
+  }
+
+  /**
+   * A few shards this instance is in step with, looked at between reconciles (see WATCH_MS): one
+   * that is gone (or in another epoch) means Redis lost data, and a pass starts now. Quiet while a
+   * pass runs, while another instance restores, and when Redis is away (the probe's business); a
+   * failed look is left to the next reconcile.
+   */
+  async #watchLoss(): Promise<void> {
+    if (this.#watching || this.#running || this.#waitingLease || this.#closed) return;
+    const shards: number[] = [];
+    for (let k = 0; k < SHARDS && shards.length < WATCH_SHARDS; k++) {
+      const n = (this.#watchFrom + k) % SHARDS;
+      if (this.#epochs[n] !== null) shards.push(n);
+    }
+    if (shards.length === 0) return;
+    this.#watchFrom = ((shards[shards.length - 1] as number) + 1) % SHARDS;
+    this.#watching = true;
+    try {
+      const versions = await this.#io.versionsOf(shards);
+      if (versions === null) return;
+      for (const [k, n] of shards.entries()) {
+        const v = parseVersion(versions[k] ?? null);
+        const known = this.#epochs[n];
+        if (known !== null && (v === null || v.epoch !== known)) {
+          this.#passSoon(0);
+          return;
+        }
+      }
+    } catch {
+      // the next reconcile looks at every shard anyway
+    } finally {
+      this.#watching = false;
+    }
   }
 
   /** Stops the passes it schedules itself. */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#later);
+    clearInterval(this.#watch);
   }
 
   /** A pass in `ms`, unless one is already due. */

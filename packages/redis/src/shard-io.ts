@@ -191,6 +191,29 @@ export class ShardIO {
     return slots[SHARD_SLOTS[n] as number]?.join(',') ?? `?${n}`;
   }
 
+  /**
+   * The versions of a few shards (one pipeline per Cluster node, the store's own deadline: it is
+   * a glance, not a batch); null while the store is degraded.
+   */
+  async versionsOf(shards: readonly number[]): Promise<(string | null)[] | null> {
+    if (this.#link.degraded) return null;
+    const out: (string | null)[] = new Array(shards.length).fill(null);
+    const at = new Map(shards.map((n, k) => [n, k]));
+    await Promise.all(
+      this.#groups(shards).map(async (group) => {
+        const pipeline = this.#client.pipeline();
+        for (const n of group) pipeline.get(this.#keys.version(n));
+        const replies = (await this.#link.call(() => pipeline.exec())) ?? [];
+        group.forEach((n, k) => {
+          const [error, value] = replies[k] ?? [new Error('no reply')];
+          if (error) throw error;
+          out[at.get(n) as number] = value as string | null;
+        });
+      }),
+    );
+    return out;
+  }
+
   /** The restore digests of the given shards (`<epoch>:<seq>:<digest>`, null when none), pipelined. */
   async digests(shards: readonly number[]): Promise<Map<number, string | null>> {
     const out = new Map<number, string | null>();
