@@ -106,8 +106,9 @@ if (process.argv[2] === '--app') {
     a.send(m);
     return answer.then(([x]) => x);
   };
+  // A Lua call per 128 shards (in one, it held Redis several ms: what the PING measures).
   const count = `local total = 0
-    for n = 0, 1023 do
+    for n = tonumber(ARGV[2]), tonumber(ARGV[2]) + 127 do
       local key = ARGV[1] .. '{s' .. n .. '}:b'
       total = total + redis.call('HLEN', key) - redis.call('HEXISTS', key, '#x') - redis.call('HEXISTS', key, '#c')
     end
@@ -147,7 +148,9 @@ if (process.argv[2] === '--app') {
       }
     })();
     while (round > 0 && Date.now() - t0 < 30_000) {
-      if (Number(await admin.eval(count, 0, prefix)) >= N) {
+      let held = 0;
+      for (let from = 0; from < 1024; from += 128) held += Number(await admin.eval(count, 0, prefix, from));
+      if (held >= N) {
         whole = Date.now() - t0;
         break;
       }
