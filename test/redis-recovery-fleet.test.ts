@@ -406,7 +406,7 @@ for (const BANS of SIZES) {
           if (enforced.every((e) => e === BANS)) {
             confirmed = Date.now() - answered;
             // The check itself takes a while (100,000 bans each, in slices, beside the traffic:
-            // 0.2 to 2.8 s here under load): when no instance dropped a seeded ban since the
+            // 0.6 to 4.6 s here under load): when no instance dropped a seeded ban since the
             // check before the fault (and none reached a handler, asserted below), every
             // instance enforced every ban throughout, and the fleet was whole when Redis was.
             const unbans = await Promise.all(
