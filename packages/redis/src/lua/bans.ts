@@ -62,7 +62,8 @@ return #KEYS
 
 /**
  * Writes bans back, as they were (after Redis lost them, or made while it was away), in one call
- * per shard. KEYS: bans, version, digest, then the history key of each ban's client. ARGV:
+ * per shard. KEYS: bans, version, digest, then (history 1 only) the history key of each ban's
+ * client. ARGV:
  * channel, origin, historyTimeMs, digest ('' for none), history (1: write each ban's history
  * too; 0: left to RESTORE_HISTORY), then per ban: client, the ban as stored
  * ('jail|start|end|count|manual|reason', integers; end -1: permanent), endMs. Idempotent: a ban Redis
@@ -90,7 +91,8 @@ local latest = 0
 local n = (#ARGV - 5) / 3
 
 -- A ban written: the next seq, the shard's expiry, and (unless left to RESTORE_HISTORY) its
--- client's history. line: the ban as stored, 'jail|start|end|count|manual|reason'.
+-- client's history. line: the ban as stored, 'jail|start|end|count|manual|reason'. hkey: nil
+-- when the call leaves the histories to RESTORE_HISTORY (it then sends no history keys).
 local function wrote(hkey, line, end_ms)
   seq = seq + 1
   seqs[#seqs + 1] = seq
