@@ -66,6 +66,12 @@ const ROUTES = ['/status', '/bans', '/bans/stream', '/ignore', '/export', '/metr
 const DEFAULT_PAGE = 1000;
 /** Bans read per page of a stream or an export. */
 const STREAM_PAGE = 1000;
+/**
+ * An export up to this many characters (256 KB) is answered as one string; a larger one as a stream of its
+ * chunks (one a page). Joining 17 MB of nginx-geo lines into one string held the event loop
+ * 60 ms on a quiet machine (the copy into a fresh block of memory), 115 ms at a load of 7.
+ */
+const EXPORT_AS_TEXT = 256 * 1024;
 
 /** Every active ban, a page at a time. */
 async function* pagesOf(keeper: Jailkeeper, jail: string | undefined): AsyncGenerator<BanInfo[]> {
@@ -301,7 +307,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
             'x-content-type-options': 'nosniff',
             ...(skipped > 0 ? { 'x-jailkeeper-skipped': String(skipped) } : {}),
           },
-          body: chunks.join(''),
+          body: exportBody(chunks),
         };
       }
       case 'GET /metrics':
@@ -345,6 +351,13 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
       consoleHandler?.close();
     },
   };
+}
+
+/** An export's chunks as the answer's body: one string when small, else written chunk by chunk. */
+function exportBody(chunks: string[]): string | Readable {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  return length <= EXPORT_AS_TEXT ? chunks.join('') : Readable.from(chunks, { objectMode: false });
 }
 
 /** The query without one parameter. */
