@@ -15,7 +15,7 @@ import {
   nodeHandler,
 } from './admin-http.js';
 import { banJson } from './ban-json.js';
-import { createBanPager, isPageQuery, localBans, parseBanQuery } from './ban-pager.js';
+import { isPageQuery, localBanPager, parseBanQuery } from './ban-pager.js';
 import { type AuditEntry, AuditLog, cleanText } from './console/audit-log.js';
 import { type ConsoleHandler, type ConsoleOptions, createConsoleHandler } from './console/console.js';
 import { keeperBackend } from './console/keeper-backend.js';
@@ -150,7 +150,7 @@ export function createAdminApi(keeper: Jailkeeper, options: AdminOptions): Admin
           path: 'admin.console',
         });
   // Without a console, paged queries have a pager of their own over the same local index.
-  const pager = backend?.pager ?? createBanPager(() => localBans(keeper), { now });
+  const pager = backend?.pager ?? localBanPager(keeper, { now });
   if (backend === undefined) {
     const invalidate = () => pager.invalidate();
     keeper.on('ban', invalidate);
