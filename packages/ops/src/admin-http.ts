@@ -20,8 +20,9 @@ export interface AdminRequest {
 
 /**
  * The admin API's answer, for the adapter to write: status, headers and a body. The body is text,
- * or a stream for the console's live feed (server-sent events): pipe it, and destroy it when the
- * response closes (Fastify does both for a returned stream).
+ * or a stream (the console's live feed, `GET /bans/stream`, and a `GET /export` over 256 KB, which
+ * is never joined into one string): pipe it, and destroy it when the response closes (Fastify
+ * does both for a returned stream).
  */
 export interface AdminResponse {
   readonly status: number;

@@ -2,6 +2,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Jailkeeper, JailkeeperError } from '@jailkeeper/core';
 import { type Cidr, parseCidr } from '@jailkeeper/core/operator';
 import type { Ban } from '@jailkeeper/core/store';
+import { BanColumns } from './ban-columns.js';
 import { sortByKeys, sortIndices } from './ban-sort.js';
 
 /** The orders a page of bans can be sorted in. */
@@ -58,10 +59,11 @@ const SEARCH_CACHE = 8;
 
 /**
  * The bans a keeper enforces, read from its local index a page at a time with a turn of the event
- * loop between pages (`keeper.activeBans()` builds a million in one go): what a pager loads.
+ * loop between pages (`keeper.activeBans()` builds a million in one go), kept as columns (the
+ * page's objects die young): what a pager loads.
  */
-export async function localBans(keeper: Jailkeeper): Promise<Ban[]> {
-  const out: Ban[] = [];
+async function localBans(keeper: Jailkeeper): Promise<BanColumns> {
+  const out = new BanColumns();
   let after: string | undefined;
   do {
     const page = keeper.activeBansPage({ after, limit: 2000 });
@@ -111,24 +113,31 @@ export function isPageQuery(params: URLSearchParams): boolean {
 }
 
 interface Snapshot {
-  readonly bans: readonly Ban[];
+  readonly bans: BanColumns;
   /** IPv4 clients as numbers (NaN for anything else), for address order and network search. */
   readonly v4: Float64Array;
   readonly orders: Map<BanSortKey, Promise<Uint32Array>>;
   readonly searches: Map<string, Promise<Uint32Array>>;
   readonly builtMs: number;
-  /** Every client joined by newlines, with where each starts: built on the first text search. */
-  clientText?: { readonly text: string; readonly starts: Uint32Array };
+  /**
+   * The clients joined by newlines, SLICE of them a piece, with where each starts in its piece:
+   * built on the first text search, searched a piece at a time.
+   */
+  clientText?: ClientText[];
 }
 
-async function numbers(
-  bans: readonly Ban[],
-  read: (ban: Ban) => number,
-  nonFinite = 0,
-): Promise<Float64Array> {
-  const out = new Float64Array(bans.length);
-  for (let i = 0; i < bans.length; i++) {
-    const value = Number(read(bans[i] as Ban)); // a forged store entry may hold anything
+interface ClientText {
+  readonly text: string;
+  /** The index of the piece's first ban. */
+  readonly first: number;
+  /** Where each client starts in `text`, and one past the last. */
+  readonly starts: Uint32Array;
+}
+
+async function numbers(count: number, read: (i: number) => number, nonFinite = 0): Promise<Float64Array> {
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const value = read(i); // a forged store entry may hold anything (NaN)
     out[i] = Number.isFinite(value) ? value : nonFinite;
     if ((i & (SLICE - 1)) === SLICE - 1) await nextTurn();
   }
@@ -136,42 +145,45 @@ async function numbers(
 }
 
 /** The rank of each ban's text among the distinct texts (few: jail names), as sort keys. */
-async function ranks(bans: readonly Ban[], read: (ban: Ban) => string): Promise<Float64Array> {
+async function ranks(count: number, read: (i: number) => string): Promise<Float64Array> {
   const seen = new Set<string>();
-  for (let i = 0; i < bans.length; i++) {
-    seen.add(read(bans[i] as Ban));
+  for (let i = 0; i < count; i++) {
+    seen.add(read(i));
     if ((i & (SLICE - 1)) === SLICE - 1) await nextTurn();
   }
   const rank = new Map([...seen].sort().map((text, i) => [text, i]));
-  return numbers(bans, (b) => rank.get(read(b)) as number);
+  return numbers(count, (i) => rank.get(read(i)) as number);
 }
 
 /** The sort keys of an order: numbers, so that sorting never calls back into JavaScript. */
 async function sortKeys(snapshot: Snapshot, sort: BanSortKey): Promise<Float64Array> {
   const { bans, v4 } = snapshot;
+  const n = bans.length;
   switch (sort) {
     case 'endMs': {
       // Permanent bans last: one past the latest end.
-      const keys = await numbers(bans, (b) => b.endMs, Number.NaN);
+      const keys = await numbers(n, (i) => bans.endMs(i), Number.NaN);
       let latest = 0;
       for (let i = 0; i < keys.length; i++) if ((keys[i] as number) > latest) latest = keys[i] as number;
       for (let i = 0; i < keys.length; i++) if (Number.isNaN(keys[i] as number)) keys[i] = latest + 1;
       return keys;
     }
     case 'startMs':
-      return numbers(bans, (b) => b.startMs);
+      return numbers(n, (i) => bans.startMs(i));
     case 'banCount':
-      return numbers(bans, (b) => b.banCount);
+      return numbers(n, (i) => bans.banCount(i));
     case 'jail':
-      return ranks(bans, (b) => String(b.jail));
+      return ranks(n, (i) => bans.jail(i));
     case 'client': {
       // IPv4 by number, then IPv6 (and anything else) by text, after every IPv4 address.
       let others: number[] = [];
-      for (let i = 0; i < bans.length; i++) if (Number.isNaN(v4[i] as number)) others.push(i);
-      others = await sortIndices(others, (x, y) =>
-        (bans[x] as Ban).client < (bans[y] as Ban).client ? -1 : 1,
-      );
-      const keys = Float64Array.from(v4);
+      const keys = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        keys[i] = v4[i] as number;
+        if (Number.isNaN(v4[i] as number)) others.push(i);
+        if ((i & (SLICE - 1)) === SLICE - 1) await nextTurn();
+      }
+      others = await sortIndices(others, (x, y) => (bans.client(x) < bans.client(y) ? -1 : 1));
       for (let rank = 0; rank < others.length; rank++) keys[others[rank] as number] = 2 ** 32 + rank;
       return keys;
     }
@@ -204,36 +216,43 @@ function v4Number(client: string): number {
   return dots === 3 && digits > 0 ? value * 256 + part : Number.NaN;
 }
 
-/** Marks the bans whose client contains `text`: one native search over every client joined. */
+/**
+ * Marks the bans whose client contains `text`: native searches over the clients joined, a piece of
+ * SLICE clients at a time with a turn of the event loop between pieces. (Joined into one string of
+ * 17 MB at a million bans, the join and the search of every match held the loop 100-130 ms.) A
+ * match never spans two clients: `text` holds no newline.
+ */
 async function clientsContaining(snapshot: Snapshot, text: string): Promise<Uint8Array> {
   const { bans } = snapshot;
   if (snapshot.clientText === undefined) {
-    const starts = new Uint32Array(bans.length + 1);
-    const chunks: string[] = [];
-    let chunk: string[] = [];
-    let at = 0;
-    for (let i = 0; i < bans.length; i++) {
-      let client = String((bans[i] as Ban).client);
-      if (client.includes('\n')) client = client.replace(/\n/g, ' ');
-      chunk.push(client);
-      starts[i] = at;
-      at += client.length + 1;
-      if ((i & (SLICE - 1)) === SLICE - 1) {
-        chunks.push(`${chunk.join('\n')}\n`);
-        chunk = [];
-        await nextTurn();
+    const pieces: ClientText[] = [];
+    for (let first = 0; first < bans.length; first += SLICE) {
+      const count = Math.min(SLICE, bans.length - first);
+      const starts = new Uint32Array(count + 1);
+      const parts: string[] = [];
+      let at = 0;
+      for (let k = 0; k < count; k++) {
+        let client = bans.client(first + k);
+        if (client.includes('\n')) client = client.replace(/\n/g, ' ');
+        parts.push(client);
+        starts[k] = at;
+        at += client.length + 1;
       }
+      starts[count] = at;
+      parts.push(''); // a newline after the last client too
+      pieces.push({ text: parts.join('\n'), first, starts });
+      await nextTurn();
     }
-    chunks.push(`${chunk.join('\n')}\n`);
-    starts[bans.length] = at;
-    snapshot.clientText = { text: chunks.join(''), starts };
+    snapshot.clientText = pieces;
   }
-  const { text: joined, starts } = snapshot.clientText;
   const marks = new Uint8Array(bans.length);
-  let item = 0;
-  for (let found = joined.indexOf(text); found !== -1; found = joined.indexOf(text, found + 1)) {
-    while ((starts[item + 1] as number) <= found) item++; // matches come in order: walk, never search
-    marks[item] = 1;
+  for (const { text: joined, first, starts } of snapshot.clientText) {
+    let item = 0;
+    for (let found = joined.indexOf(text); found !== -1; found = joined.indexOf(text, found + 1)) {
+      while ((starts[item + 1] as number) <= found) item++; // matches come in order: walk, never search
+      marks[first + item] = 1;
+    }
+    await nextTurn();
   }
   return marks;
 }
@@ -257,8 +276,7 @@ async function matcher(snapshot: Snapshot, q: string | undefined, jail: string |
     }
   }
   return (i: number): boolean => {
-    const ban = bans[i] as Ban;
-    if (jail !== undefined && ban.jail !== jail) return false;
+    if (jail !== undefined && bans.jail(i) !== jail) return false;
     if (network !== undefined) {
       if (network.family === 4) {
         const value = v4[i] as number;
@@ -266,7 +284,7 @@ async function matcher(snapshot: Snapshot, q: string | undefined, jail: string |
         const size = 2 ** (32 - network.prefix);
         return value >= network.value && value < network.value + size;
       }
-      const client = parseCidr(ban.client);
+      const client = parseCidr(bans.client(i));
       if (typeof client === 'string' || client.family !== 6) return false;
       // Two IPv6 networks overlap when they agree on the shorter prefix.
       const bits = Math.min(client.prefix, network.prefix);
@@ -279,7 +297,7 @@ async function matcher(snapshot: Snapshot, q: string | undefined, jail: string |
     }
     if (text !== undefined) {
       if (clients?.[i] === 1) return true;
-      const reason = String(ban.reason);
+      const reason = bans.reason(i);
       let hit = reasons.get(reason);
       if (hit === undefined) {
         hit = reason.toLowerCase().includes(text);
@@ -292,6 +310,8 @@ async function matcher(snapshot: Snapshot, q: string | undefined, jail: string |
 }
 
 async function filterOrder(order: Uint32Array, keep: (i: number) => boolean): Promise<Uint32Array> {
+  // A turn first: the search that made `keep` may have ended its own slice just now.
+  await nextTurn();
   const out = new Uint32Array(order.length);
   let n = 0;
   for (let k = 0; k < order.length; k++) {
@@ -312,6 +332,15 @@ export function createBanPager(
   load: () => readonly Ban[] | Promise<readonly Ban[]>,
   options: { now?: () => number } = {},
 ): BanPager {
+  return columnPager(async () => BanColumns.fromList(await load()), options);
+}
+
+/** The pager over the bans a keeper enforces (its local index), read a page at a time. */
+export function localBanPager(keeper: Jailkeeper, options: { now?: () => number } = {}): BanPager {
+  return columnPager(() => localBans(keeper), options);
+}
+
+function columnPager(load: () => Promise<BanColumns>, options: { now?: () => number }): BanPager {
   const now = options.now ?? Date.now;
   let snapshot: Promise<Snapshot> | undefined;
   let dirty = true;
@@ -323,7 +352,7 @@ export function createBanPager(
     const bans = await load();
     const v4 = new Float64Array(bans.length);
     for (let i = 0; i < bans.length; i++) {
-      v4[i] = v4Number(String((bans[i] as Ban).client));
+      v4[i] = v4Number(bans.client(i));
       if ((i & (SLICE - 1)) === SLICE - 1) await nextTurn();
     }
     builtAt = performance.now();
@@ -381,7 +410,7 @@ export function createBanPager(
       const bans: Ban[] = [];
       for (let k = offset; k < Math.min(total, offset + limit); k++) {
         const at = order === 'asc' ? k : total - 1 - k;
-        bans.push(s.bans[selected[at] as number] as Ban);
+        bans.push(s.bans.ban(selected[at] as number));
       }
       return { bans, total, all: s.bans.length, offset, limit, sort, order, stale: dirty };
     },

@@ -270,3 +270,55 @@ describe('admin API: operations over HTTP', () => {
     assert.equal(status, 200);
   });
 });
+
+describe('admin API: a large export', () => {
+  it('answers over 256 KB as a stream of chunks, the same lines over HTTP, never one joined string', async () => {
+    const keeper = createJailkeeper({ jails, clock: createManualClock() });
+    const api = createAdminApi(keeper, { token: TOKEN });
+    const server = createServer((rq, rs) => api.node(rq, rs));
+    try {
+      // 20,000 networks of 8-12 characters: over 320 KB of nginx-geo lines.
+      const clients: string[] = [];
+      for (let i = 0; i < 20_000; i++) clients.push(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      for (let i = 0; i < clients.length; i += 1000) {
+        await Promise.all(clients.slice(i, i + 1000).map((c) => keeper.ban(c, { jail: 'login' })));
+      }
+      const res = await api.handle(
+        req({ method: 'GET', path: '/export', query: new URLSearchParams({ format: 'nginx-geo' }) }),
+      );
+      assert.equal(res.status, 200);
+      assert.equal(typeof res.body, 'object', 'a stream, not a string');
+      const chunks: string[] = [];
+      for await (const chunk of res.body as AsyncIterable<Buffer | string>) chunks.push(String(chunk));
+      assert.ok(chunks.length > 1, `written in chunks (${chunks.length})`);
+      const text = chunks.join('');
+      assert.ok(text.length > 256 * 1024, `${text.length} characters`);
+      assert.ok(text.startsWith('geo $jailkeeper_banned {\n  default 0;\n'));
+      assert.ok(text.endsWith('}\n'));
+      const lines = text.split('\n').filter((l) => / 1;$/.test(l));
+      assert.deepEqual(lines.map((l) => l.trim().slice(0, -3)).sort(), [...clients].sort());
+
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const port = (server.address() as AddressInfo).port;
+      const http = await fetch(`http://127.0.0.1:${port}/export?format=nginx-geo`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(http.status, 200);
+      assert.equal(http.headers.get('content-type'), 'text/plain; charset=utf-8');
+      assert.equal(await http.text(), text);
+
+      // A small export is still one string.
+      await keeper.unbanAll();
+      await keeper.ban('203.0.113.9', { jail: 'login' });
+      const small = await api.handle(
+        req({ method: 'GET', path: '/export', query: new URLSearchParams({ format: 'plain' }) }),
+      );
+      assert.equal(small.body, '203.0.113.9\n');
+    } finally {
+      server.close();
+      api.close();
+      await keeper.close();
+    }
+  });
+});

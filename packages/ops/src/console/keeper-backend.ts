@@ -7,7 +7,7 @@ import type {
   UnbanEvent,
 } from '@jailkeeper/core';
 import { jailNames } from '@jailkeeper/core/operator';
-import { createBanPager, localBans } from '../ban-pager.js';
+import { localBanPager } from '../ban-pager.js';
 import { type ConsoleBackend, HealthTracker, type JailOverview } from './backend.js';
 import type { Feed } from './feed.js';
 import type { Timeline } from './timeline.js';
@@ -27,7 +27,7 @@ const HEALTH_MS = 1000;
  */
 export function keeperBackend(keeper: Jailkeeper): ConsoleBackend {
   const now = () => keeper.clock.now();
-  const pager = createBanPager(() => localBans(keeper), { now });
+  const pager = localBanPager(keeper, { now });
   const health = new HealthTracker(now);
   const origins = new Map<string, string>();
   const names = jailNames(keeper.options);
