@@ -93,6 +93,11 @@ export class BanIndex {
     return verdict;
   }
 
+  /** Makes room for about `more` bans besides those held (see {@link BanTable.reserve}). */
+  reserve(more: number): void {
+    this.#table.reserve(more);
+  }
+
   /** Adds or replaces the client's ban in that jail; returns its slot. */
   add(ban: Ban, appScope: boolean): number {
     const slot = this.#table.set(ban, appScope);

@@ -158,6 +158,12 @@ export interface StoreContext {
   warn(code: WarningCode, message: string, details?: object): void;
   /** The bans this instance enforces now, built as they are read: what it writes back to a shared store that lost them. */
   activeBans?(): Iterable<Ban>;
+  /**
+   * About `more` bans are about to arrive through `onBan` (a load under way): the keeper makes
+   * room for them at once, while it holds few, rather than doubling its table as they come (at
+   * half a million bans one doubling held the event loop 40-100 ms).
+   */
+  reserve?(more: number): void;
   /** A shared store became unreachable: called once at the start of every outage. */
   storeDown?(info: StoreDownInfo): void;
   /** A shared store answers again after an outage that lasted `durationMs`. */
