@@ -25,6 +25,8 @@ const LEASE_POLL_MS = 50;
 const RESTORE_CHUNK = 200;
 /** Bans handled between two turns of the event loop. */
 const SLICE = 5000;
+/** Shards read before a load tells the keeper how many bans to make room for. */
+const RESERVE_AFTER = 8;
 const SEP = '\u0000';
 /**
  * The epoch held for a shard whose restore failed before it was written: never a real epoch, so
@@ -438,7 +440,16 @@ export class BanSync {
   async #read(shards: number[], origin: 'restored' | 'remote', renewed: ReadonlySet<number>): Promise<void> {
     const local = await this.#localByShard(new Set(shards));
     const missing: Ban[] = [];
-    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local, renewed, missing));
+    let read = 0;
+    let added = 0;
+    await this.#io.read(shards, (shard) => {
+      this.#apply(shard, origin, local, renewed, missing);
+      // A load: once the first shards are in, the keeper makes room for the rest at their rate
+      // (bans it does not hold yet), rather than doubling its table as they come.
+      added += Math.max(0, shard.bans.length - (local.get(shard.n)?.length ?? 0));
+      if (++read === RESERVE_AFTER && shards.length > 2 * RESERVE_AFTER)
+        this.#ctx?.reserve?.((added / read) * (shards.length - read));
+    });
     if (missing.length === 0) return;
     // A renewed shard lacks bans this instance enforces: written back, unless another instance
     // holds the lease (its restore is under way): then the shard is read again a little later.
