@@ -105,6 +105,7 @@ export function assemble(
     warn: (code, message, details) => warner.warn(code, message, details),
     activeBans: () => book.active(),
     reserve: (more) => book.index.reserve(more),
+    banCounts: () => book.index.counts(),
     storeDown: (info) => announcer.storeDown(info),
     storeUp: (info) => announcer.storeUp(info),
     storeError: (operation, error) => announcer.storeFailed(operation, error),

@@ -164,6 +164,12 @@ export interface StoreContext {
    * half a million bans one doubling held the event loop 40-100 ms).
    */
   reserve?(more: number): void;
+  /**
+   * The bans this instance enforces, per jail, counted without building them (as of the last
+   * sweep: a ban ended since is counted until swept). What a shared store's `status()` reports,
+   * in O(jails).
+   */
+  banCounts?(): ReadonlyMap<string, number>;
   /** A shared store became unreachable: called once at the start of every outage. */
   storeDown?(info: StoreDownInfo): void;
   /** A shared store answers again after an outage that lasted `durationMs`. */
