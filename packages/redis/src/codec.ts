@@ -90,16 +90,24 @@ export function decodeBans(
 }
 
 /**
- * A shard as READ_SHARD packs it: its hash's fields and values (client, its bans) joined by NUL,
- * `count` of them. False when the pieces are not `count` (a NUL inside a field or value): the
- * bans pushed are then wrong, and the shard must be read field by field.
+ * A shard as READ_SHARD packs it, its hash's fields and values (client, its bans) joined by NUL,
+ * decoded a part at a time: from byte `at`, until `into` holds `stop` bans, the pieces seen added
+ * to `seen.pieces`. Returns where to go on from; past `blob.length` (or 0 for an empty blob): done.
+ * The shard is whole when the pieces seen are its count (see shardWhole).
  */
-export function decodeShard(blob: Buffer, count: number, pool: TextPool, into: Ban[]): boolean {
+export function decodeShard(
+  blob: Buffer,
+  pool: TextPool,
+  into: Ban[],
+  at: number,
+  stop: number,
+  seen: { pieces: number },
+): number {
   const size = blob.length;
-  if (size === 0) return count === 0;
+  if (size === 0) return 1;
   let pieces = 0;
-  let from = 0;
-  while (from <= size) {
+  let from = at;
+  while (from <= size && into.length < stop) {
     let mid = from;
     while (mid < size && blob[mid] !== NUL) mid++;
     let to = mid + 1;
@@ -111,7 +119,17 @@ export function decodeShard(blob: Buffer, count: number, pool: TextPool, into: B
     }
     from = to + 1;
   }
-  return pieces === count;
+  seen.pieces += pieces;
+  return from;
+}
+
+/**
+ * True when a shard decoded whole splits into its `count` of fields and values; false when a NUL
+ * inside one made more pieces: the bans pushed are then wrong, and the shard must be read field by
+ * field.
+ */
+export function shardWhole(blob: Buffer, count: number, seen: { pieces: number }): boolean {
+  return blob.length === 0 ? count === 0 : seen.pieces === count;
 }
 
 /** One line of a client's bans (see decodeBans); a line without its six fields is skipped. */
