@@ -18,11 +18,10 @@ import type { Link } from './link.js';
 const BATCH = 16;
 /**
  * Reads: shards per pipeline, and pipelines asked for ahead of the one being decoded. Redis reads
- * the next shards while this process decodes the last ones (a million bans: about 0.6 s of Redis
- * and 4 s here, overlapped, not added); at most READ_BATCH * WINDOW shard reads (about 0.6 ms
- * each at a million bans) wait at Redis ahead of another client's call, and as few replies wait
- * here, alive through the collector's scavenges (a window of 64 shards, 125,000 objects, was
- * copied by every scavenge of a load).
+ * the next shards while this process decodes the last ones (a million bans: about 1.2 s of Redis
+ * and 3.5 to 4.5 s here, overlapped, not added); at most READ_BATCH * WINDOW shard reads (about
+ * 1.2 ms each at a million bans) wait at Redis ahead of another client's call, and as few replies
+ * wait here, alive through the collector's scavenges.
  */
 const READ_BATCH = 4;
 const WINDOW = 2;
