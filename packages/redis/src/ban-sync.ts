@@ -133,6 +133,8 @@ export class BanSync {
   #waitingLease = false;
   #running: Promise<void> | undefined;
   #again = false;
+  /** A pass has run to its end (see pass()). */
+  #loaded = false;
 
   /** A pass started by the sync itself (a restore announced, a lease held elsewhere) failed. */
   readonly #onError: (error: unknown) => void;
@@ -321,7 +323,12 @@ export class BanSync {
       try {
         do {
           this.#again = false;
-          await this.#pass(origin);
+          // The first pass is the load, whoever asked for it: the bans Redis held before this
+          // instance started are restored, not remote. (A client that was not ready yet when the
+          // keeper started makes its 'ready' ask for a pass before init's own: the load then ran
+          // as remote, and a million bans were each remembered as a refusal, 1.3 s of CPU.)
+          await this.#pass(this.#loaded ? origin : 'restored');
+          this.#loaded = true;
         } while (this.#again);
       } finally {
         this.#running = undefined;
@@ -531,7 +538,9 @@ export class BanSync {
   async #read(shards: number[], origin: 'restored' | 'remote', renewed: ReadonlySet<number>): Promise<void> {
     const local = await this.#localByShard(new Set(shards));
     const missing: Ban[] = [];
-    await this.#io.read(shards, (shard) => this.#apply(shard, origin, local, renewed, missing));
+    await this.#io.read(shards, (shard) => {
+      this.#apply(shard, origin, local, renewed, missing);
+    });
     if (missing.length === 0) return;
     // A renewed shard lacks bans this instance enforces: written back, unless another instance
     // holds the lease (its restore is under way): then the shard is read again a little later.

@@ -20,7 +20,8 @@ interface Commands {
   jkManualBan(...args: Args): Promise<string>;
   jkUnban(...args: Args): Promise<string>;
   jkUnbanShard(...args: Args): Promise<string>;
-  jkReadShard(bans: string, version: string): Promise<[string | null, string[]]>;
+  /** READ_SHARD, its reply as bytes: [version, count, the packed hash] (see decodeShard). */
+  jkReadShardBuffer(bans: string, version: string): Promise<[Buffer | null, number, Buffer]>;
   jkRestore(...args: Args): Promise<string>;
   jkRestoreHistory(...args: Args): Promise<number>;
   jkLease(key: string, origin: string, ms: number): Promise<number>;
@@ -31,7 +32,7 @@ export type Client = (Redis | Cluster) & Commands;
 
 /** A pipeline, with the scripts the sync batches. */
 export type Pipeline = ChainableCommander & {
-  jkReadShard(bans: string, version: string): Pipeline;
+  jkReadShardBuffer(bans: string, version: string): Pipeline;
   jkRestore(...args: Args): Pipeline;
   jkRestoreHistory(...args: Args): Pipeline;
 };
@@ -41,7 +42,8 @@ export type Pipeline = ChainableCommander & {
  * runs them with EVALSHA and reloads them on NOSCRIPT, in pipelines too.
  */
 export function defineCommands(client: Redis | Cluster): Client {
-  const define = (name: keyof Commands, lua: string, numberOfKeys?: number) => {
+  // jkReadShard is called as the twin ioredis defines with it, jkReadShardBuffer (see Commands).
+  const define = (name: keyof Commands | 'jkReadShard', lua: string, numberOfKeys?: number) => {
     if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') {
       client.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
     }

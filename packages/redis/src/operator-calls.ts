@@ -200,7 +200,12 @@ export class OperatorCalls {
   }
 
   #bannedPerJail(): Promise<Map<string, number>> {
-    return countPerJail(this.#ctx()?.activeBans?.(), this.#p.sync.clock.now(), (after) =>
+    const ctx = this.#ctx();
+    // The keeper's own counts, per jail: O(jails). Walking its million bans for a count built a
+    // million objects per status() (4 to 11 s, GC pauses of 116 to 293 ms, load 7 to 13).
+    const counts = ctx?.banCounts?.();
+    if (counts !== undefined) return Promise.resolve(new Map(counts));
+    return countPerJail(ctx?.activeBans?.(), this.#p.sync.clock.now(), (after) =>
       this.bansPage({ after, limit: 5000 }),
     );
   }

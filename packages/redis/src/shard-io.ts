@@ -1,16 +1,41 @@
 import type { Ban } from '@jailkeeper/core/store';
 import type { Cluster } from 'ioredis';
-import { decodeBans, storableReason, TextPool, toRedisEnd, type Versioned, versionOf } from './codec.js';
+import {
+  decodeBans,
+  decodeShard,
+  shardWhole,
+  storableReason,
+  TextPool,
+  toRedisEnd,
+  type Versioned,
+  versionOf,
+} from './codec.js';
 import { type Client, isCluster, type Lines, type Pipeline } from './commands.js';
 import { type Keys, SHARD_SLOTS, SHARDS } from './keys.js';
 import type { Link } from './link.js';
 
-/** Shards per pipeline, and pipelines in flight: a million bans load in about a second, in slices. */
+/** Shards per pipeline (version reads, digests). */
 const BATCH = 16;
-const PARALLEL = 4;
-/** Bans handled between two turns of the event loop. */
+/**
+ * Reads: shards per pipeline, and pipelines asked for ahead of the one being decoded. Redis reads
+ * the next shards while this process decodes the last ones (a million bans: about 1.2 s of Redis
+ * and 3.5 to 4.5 s here, overlapped, not added); at most READ_BATCH * WINDOW shard reads (about
+ * 1.2 ms each at a million bans) wait at Redis ahead of another client's call, and as few replies
+ * wait here, alive through the collector's scavenges.
+ */
+const READ_BATCH = 4;
+const WINDOW = 2;
+/**
+ * A turn of the event loop after SLICE bans, or sooner once a slice has run SLICE_MS (a shard is
+ * the unit: about a thousand bans at a million). The first shards run before the decoder is
+ * compiled, ten times slower: 3 shards held the loop 100-125 ms at the start of a load.
+ */
 const SLICE = 2000;
+const SLICE_MS = 8;
+/** Bans decoded between two looks at the clock. */
+const PART = 250;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+const DONE: Promise<[Error | null, unknown][]> = Promise.resolve([]);
 
 /** A shard as read: its version (`<epoch>:<seq>`, null when the shard does not exist) and its bans. */
 export interface ShardRead {
@@ -22,7 +47,7 @@ export interface ShardRead {
 
 /**
  * Reads and writes whole shards, in batches: pipelines of BATCH shards (grouped by Cluster node),
- * PARALLEL in flight, each with the bulk deadline. Never one call per ban.
+ * each with the bulk deadline (reads: WINDOW ahead). Never one call per ban.
  */
 export class ShardIO {
   readonly #lines: Lines;
@@ -86,39 +111,85 @@ export class ShardIO {
     return { versions, time, sent };
   }
 
-  /** Reads shards, handing each to `each` as it arrives (a turn of the event loop between batches). */
+  /**
+   * Reads shards, handing each to `each` in turn (a turn of the event loop every SLICE bans or
+   * SLICE_MS), WINDOW pipelines asked for ahead of the one being decoded.
+   */
   async read(shards: readonly number[], each: (shard: ShardRead) => void): Promise<void> {
-    const groups = this.#groups(shards);
-    for (let i = 0; i < groups.length; i += PARALLEL) {
-      const batches = await Promise.all(
-        groups.slice(i, i + PARALLEL).map(async (group) => {
-          const pipeline = this.#client.pipeline() as Pipeline;
-          for (const n of group) pipeline.jkReadShard(this.#keys.bans(n), this.#keys.version(n));
-          return { group, replies: (await this.#link.call(() => pipeline.exec(), this.#bulkMs)) ?? [] };
-        }),
-      );
-      let since = 0;
-      for (const { group, replies } of batches) {
-        for (let k = 0; k < group.length; k++) {
-          const [error, value] = replies[k] ?? [new Error('no reply')];
-          if (error) throw error;
-          const [version, flat] = value as [string | null, string[]];
-          const bans: Ban[] = [];
-          for (let f = 0; f < flat.length; f += 2) {
-            const field = flat[f] as string;
-            if (field.charCodeAt(0) !== 35 /* # */)
-              decodeBans(field, flat[f + 1] as string, this.#pool, bans);
-          }
-          each({ n: group[k] as number, version, bans });
-          since += bans.length;
-          if (since >= SLICE) {
+    const groups = this.#groups(shards, READ_BATCH);
+    const asked: Promise<[Error | null, unknown][]>[] = [];
+    const ask = (group: number[]) => {
+      const pipeline = this.#client.pipeline() as Pipeline;
+      for (const n of group) pipeline.jkReadShardBuffer(this.#keys.bans(n), this.#keys.version(n));
+      const replies = this.#link.call(() => pipeline.exec(), this.#bulkMs).then((r) => r ?? []);
+      replies.catch(() => {}); // awaited in turn below; a failure after an earlier one is not unhandled
+      asked.push(replies);
+    };
+    for (let i = 0; i < Math.min(WINDOW, groups.length); i++) ask(groups[i] as number[]);
+    let since = 0;
+    let sliceStart = performance.now();
+    for (let i = 0; i < groups.length; i++) {
+      const replies = await (asked[i] as Promise<[Error | null, unknown][]>);
+      asked[i] = DONE;
+      if (i + WINDOW < groups.length) ask(groups[i + WINDOW] as number[]);
+      const group = groups[i] as number[];
+      for (let k = 0; k < group.length; k++) {
+        const [error, value] = replies[k] ?? [new Error('no reply')];
+        if (error) throw error;
+        const [version, count, blob] = value as [Buffer | null, number, Buffer];
+        const n = group[k] as number;
+        let bans: Ban[] = [];
+        let at = version;
+        // A part of the shard at a time, a turn between parts once the slice has run SLICE_MS:
+        // the first shards of a load run before the decoder is compiled, 30 to 100 ms each.
+        const seen = { pieces: 0 };
+        for (let from = 0; ; ) {
+          from = decodeShard(blob, this.#pool, bans, from, bans.length + PART, seen);
+          if (from > blob.length) break;
+          if (performance.now() - sliceStart >= SLICE_MS) {
             since = 0;
             await turn();
+            sliceStart = performance.now();
           }
         }
+        if (!shardWhole(blob, count, seen)) ({ version: at, bans } = await this.#readByField(n));
+        each({ n, version: at === null ? null : at.toString(), bans });
+        since += bans.length;
+        if (since >= SLICE || performance.now() - sliceStart >= SLICE_MS) {
+          since = 0;
+          await turn();
+          sliceStart = performance.now();
+        }
       }
-      await turn();
     }
+  }
+
+  /**
+   * One shard read field by field (its version and HGETALL in one transaction): for a shard whose
+   * packed reply did not split into its count of fields and values (a NUL in one of them).
+   */
+  async #readByField(n: number): Promise<{ version: Buffer | null; bans: Ban[] }> {
+    const replies = await this.#link.call(
+      () =>
+        this.#client
+          .multi()
+          .callBuffer('GET', this.#keys.version(n))
+          .callBuffer('HGETALL', this.#keys.bans(n))
+          .exec(),
+      this.#bulkMs,
+    );
+    const [[e1, version], [e2, flat]] = (replies ?? [[new Error('shard read aborted')], []]) as [
+      [Error | null, Buffer | null],
+      [Error | null, Buffer[]],
+    ];
+    if (e1) throw e1;
+    if (e2) throw e2;
+    const bans: Ban[] = [];
+    for (let f = 0; f < flat.length; f += 2) {
+      const field = flat[f] as Buffer;
+      if (field[0] !== 35) decodeBans(field.toString(), flat[f + 1] as Buffer, this.#pool, bans); // '#': not a client
+    }
+    return { version, bans };
   }
 
   /**
@@ -249,8 +320,8 @@ export class ShardIO {
     return holder !== null && holder !== origin;
   }
 
-  /** Shards grouped by the Cluster node that serves them (BATCH a group; any grouping on one Redis). */
-  #groups(shards: readonly number[]): number[][] {
+  /** Shards grouped by the Cluster node that serves them (`size` a group; any grouping on one Redis). */
+  #groups(shards: readonly number[], size = BATCH): number[][] {
     const byNode = new Map<string, number[]>();
     const slots = isCluster(this.#client)
       ? (this.#client as Cluster & { slots: string[][] }).slots
@@ -263,7 +334,7 @@ export class ShardIO {
     }
     const out: number[][] = [];
     for (const group of byNode.values())
-      for (let i = 0; i < group.length; i += BATCH) out.push(group.slice(i, i + BATCH));
+      for (let i = 0; i < group.length; i += size) out.push(group.slice(i, i + size));
     return out;
   }
 }

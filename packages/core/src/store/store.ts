@@ -158,6 +158,12 @@ export interface StoreContext {
   warn(code: WarningCode, message: string, details?: object): void;
   /** The bans this instance enforces now, built as they are read: what it writes back to a shared store that lost them. */
   activeBans?(): Iterable<Ban>;
+  /**
+   * The bans this instance enforces, per jail, counted without building them (as of the last
+   * sweep: a ban ended since is counted until swept). What a shared store's `status()` reports,
+   * in O(jails).
+   */
+  banCounts?(): ReadonlyMap<string, number>;
   /** A shared store became unreachable: called once at the start of every outage. */
   storeDown?(info: StoreDownInfo): void;
   /** A shared store answers again after an outage that lasted `durationMs`. */
