@@ -47,7 +47,7 @@ export async function activeIn(redis: Redis, prefix: string, jail: string): Prom
 }
 
 /** The store's shard of a client key (keys.ts: FNV-1a over 1,024 shards), as every instance computes it. */
-function shardOf(client: string): number {
+export function shardOf(client: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < client.length; i++) {
     h ^= client.charCodeAt(i);

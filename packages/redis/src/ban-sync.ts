@@ -589,7 +589,20 @@ export class BanSync {
       if (isRenewed) missing.push(ban);
       else ctx.onUnban(ban, 'remote');
     }
-    if (missing.length === lacked) this.#renew[n] = 0; // whole: from now on a missing ban was lifted
+    if (missing.length === lacked)
+      this.#renew[n] = 0; // whole: from now on a missing ban was lifted
+    else {
+      // It lacks bans of this instance: not in step until they are written back and it is read
+      // whole. Whatever stops that write (the lease held elsewhere, the write or a later batch of
+      // this read failing) leaves it to the next pass: read again, or restored if it is absent. A
+      // null epoch on an absent shard looked in step, and its bans were never written back by
+      // anyone (seen: three whole shards, 262 bans, after renewed shards were read once Redis had
+      // lost its data again).
+      this.#epochs[n] = v?.epoch ?? UNRESTORED;
+      this.#seqs[n] = -1;
+      this.#ahead.delete(n);
+      return;
+    }
     this.#epochs[n] = v?.epoch ?? null;
     this.#seqs[n] = v?.seq ?? 0;
     if (v === null) this.#ahead.delete(n);
