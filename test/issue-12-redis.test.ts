@@ -5,29 +5,18 @@
  * not hand an attacker at 4/5 a fresh budget on every instance.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type BanEvent, createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { redisTestBed } from './redis-server.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-let redis: TestRedis;
-const clients: Redis[] = [];
-const keepers: Jailkeeper[] = [];
+const bed = redisTestBed();
+const { clients, keepers } = bed;
 let run = 0;
-
-before(async () => {
-  if (NO_REDIS) return;
-  redis = await startRedis();
-});
-after(async () => {
-  await Promise.all(keepers.map((k) => k.close()));
-  for (const c of clients) c.disconnect();
-  await redis?.stop();
-});
 
 const JAILS: JailkeeperOptions['jails'] = {
   login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' },
@@ -49,7 +38,11 @@ describe('origin: local on exactly one instance', { skip: NO_REDIS }, () => {
     const prefix = `jk12-${process.pid}-${run++}:`;
     // Each instance's script replies come 20 ms after its pub/sub messages: the echo of its own
     // ban always arrives first, the order that made about a third of the bans 'remote'.
-    const proxies = [new TcpProxy(redis.port), new TcpProxy(redis.port), new TcpProxy(redis.port)];
+    const proxies = [
+      new TcpProxy(bed.redis.port),
+      new TcpProxy(bed.redis.port),
+      new TcpProxy(bed.redis.port),
+    ];
     const fleet: ReturnType<typeof instance>[] = [];
     for (const proxy of proxies) {
       proxy.firstConnectionDelayMs = 20;
@@ -93,7 +86,7 @@ describe('origin: local on exactly one instance', { skip: NO_REDIS }, () => {
 describe('degraded: the local count starts from the last count seen in Redis', { skip: NO_REDIS }, () => {
   it('an attacker at 4/5 when Redis stops answering is banned by its next failure, not given five more per instance', async () => {
     const prefix = `jk12-${process.pid}-${run++}:`;
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const port = await proxy.listen();
     try {
       const a = instance(`redis://127.0.0.1:${port}`, prefix);
@@ -133,7 +126,7 @@ describe('degraded: the local count starts from the last count seen in Redis', {
 
   it('a count older than findTime is not carried over', async () => {
     const prefix = `jk12-${process.pid}-${run++}:`;
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const port = await proxy.listen();
     try {
       const c = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });

@@ -4,7 +4,7 @@
  * write-back changed no ban's metadata (start, end, count, manual, reason).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type BanEvent, createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import type { Ban } from '@jailkeeper/core/store';
 import { quietLogger, until } from '@jailkeeper/core/testing';
@@ -12,23 +12,12 @@ import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
 import { type StoredBan, storedBans } from './redis-bans.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { redisTestBed, startRedis } from './redis-server.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-let redis: TestRedis;
-const clients: Redis[] = [];
-const keepers: Jailkeeper[] = [];
+const bed = redisTestBed();
+const { clients, keepers } = bed;
 let run = 0;
-
-before(async () => {
-  if (NO_REDIS) return;
-  redis = await startRedis();
-});
-after(async () => {
-  await Promise.all(keepers.map((k) => k.close()));
-  for (const c of clients) c.disconnect();
-  await redis?.stop();
-});
 
 const JAILS: JailkeeperOptions['jails'] = {
   login: { statuses: [401], maxRetry: 2, banTime: '20m', banTimeIncrement: true },
@@ -111,11 +100,11 @@ async function fleetBans(a: Instance, b: Instance, tag: number): Promise<Ban[]> 
 describe('faults, timed from the moment Redis answers again', { skip: NO_REDIS }, () => {
   it('partition: the cut-off instance enforces the bans it missed, and its own bans reach Redis unchanged, within 1 s', async () => {
     const prefix = `jk14f-${process.pid}-${run++}:`;
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const port = await proxy.listen();
     try {
       const a = instance(`redis://127.0.0.1:${port}`, prefix);
-      const b = instance(redis.url, prefix);
+      const b = instance(bed.redis.url, prefix);
       await Promise.all([a.keeper.ready, b.keeper.ready]);
       const before = await fleetBans(a, b, 1);
       proxy.cut();
@@ -131,7 +120,7 @@ describe('faults, timed from the moment Redis answers again', { skip: NO_REDIS }
       assert.equal(missed.length, 20);
       assert.ok(!missed.some((x) => a.keeper.check(x.client).banned), 'A missed them');
 
-      const admin = client(redis.url);
+      const admin = client(bed.redis.url);
       const answered = Date.now();
       proxy.restore();
       await until(
@@ -151,11 +140,11 @@ describe('faults, timed from the moment Redis answers again', { skip: NO_REDIS }
 
   it('late start: an instance started while Redis was unreachable enforces the fleet’s bans within 1 s of Redis answering', async () => {
     const prefix = `jk14f-${process.pid}-${run++}:`;
-    const a = instance(redis.url, prefix);
-    const b = instance(redis.url, prefix);
+    const a = instance(bed.redis.url, prefix);
+    const b = instance(bed.redis.url, prefix);
     await Promise.all([a.keeper.ready, b.keeper.ready]);
     const fleet = await fleetBans(a, b, 4);
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const port = await proxy.listen();
     proxy.cut();
     try {
@@ -165,7 +154,7 @@ describe('faults, timed from the moment Redis answers again', { skip: NO_REDIS }
       assert.ok(!fleet.some((x) => late.keeper.check(x.client).banned), 'none known yet');
       await autoBan(late, '198.18.5.1');
       const own = late.made.slice();
-      const admin = client(redis.url);
+      const admin = client(bed.redis.url);
       const answered = Date.now();
       proxy.restore();
       await until(
@@ -184,11 +173,11 @@ describe('faults, timed from the moment Redis answers again', { skip: NO_REDIS }
 
   it('FLUSHALL: every instance keeps enforcing; Redis holds every ban again, unchanged, and escalation is not inflated', async () => {
     const prefix = `jk14f-${process.pid}-${run++}:`;
-    const a = instance(redis.url, prefix);
-    const b = instance(redis.url, prefix);
+    const a = instance(bed.redis.url, prefix);
+    const b = instance(bed.redis.url, prefix);
     await Promise.all([a.keeper.ready, b.keeper.ready]);
     const fleet = await fleetBans(a, b, 6);
-    const admin = client(redis.url);
+    const admin = client(bed.redis.url);
     assert.ok(await holds(admin, prefix, fleet));
     const flushed = Date.now();
     await admin.flushall();
@@ -207,7 +196,7 @@ describe('faults, timed from the moment Redis answers again', { skip: NO_REDIS }
     const third = (await b.keeper.bans()).find((x) => x.client === '198.18.6.1');
     assert.deepEqual([third?.banCount, third && third.endMs - third.startMs], [3, 80 * 60_000]);
     // A new instance sees them all.
-    const c = instance(redis.url, prefix);
+    const c = instance(bed.redis.url, prefix);
     await c.keeper.ready;
     assert.ok(
       enforcesAll(

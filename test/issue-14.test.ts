@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { request as httpRequest, type Server } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import { quietLogger, recordingLogger, until } from '@jailkeeper/core/testing';
@@ -18,23 +18,12 @@ import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import express from 'express';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
-import { freePort, startRedis, type TestRedis } from './redis-server.js';
+import { freePort, redisTestBed } from './redis-server.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-let redis: TestRedis;
-const clients: Redis[] = [];
-const keepers: Jailkeeper[] = [];
+const bed = redisTestBed();
+const { clients, keepers } = bed;
 let run = 0;
-
-before(async () => {
-  if (NO_REDIS) return;
-  redis = await startRedis();
-});
-after(async () => {
-  await Promise.all(keepers.map((k) => k.close()));
-  for (const c of clients) c.disconnect();
-  await redis?.stop();
-});
 
 const JAILS: JailkeeperOptions['jails'] = {
   login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' },
@@ -42,7 +31,7 @@ const JAILS: JailkeeperOptions['jails'] = {
 const fail = (ip: string) => ({ client: ip, method: 'POST', route: '/login', path: '/login', status: 401 });
 
 /** A client as the README sets it up: quick to reconnect, one retry per command. */
-function client(url = redis.url): Redis {
+function client(url = bed.redis.url): Redis {
   const c = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
   clients.push(c);
   return c;
@@ -172,7 +161,7 @@ describe('before ready', { skip: NO_REDIS }, () => {
     const maker = keeper(prefix);
     await maker.keeper.ready;
     await maker.keeper.ban('127.0.0.9', { jail: 'login', duration: '1h' });
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const port = await proxy.listen();
     proxy.delayMs = 80;
     try {
@@ -198,7 +187,7 @@ describe('before ready', { skip: NO_REDIS }, () => {
 describe('outages: visible, each one', { skip: NO_REDIS }, () => {
   it('warns at the start of every outage, says what happened, logs its end with its length, counts store errors', async () => {
     const prefix = `jk14-${process.pid}-${run++}:`;
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const port = await proxy.listen();
     const logger = recordingLogger();
     const store = createRedisStore({
@@ -262,7 +251,7 @@ describe('outages: visible, each one', { skip: NO_REDIS }, () => {
     const [warning] = logger.lines.filter((l) => l.code === 'JK_WRN_STORE_DEGRADED');
     assert.match(warning?.msg ?? '', new RegExp(`connection refused, 127\\.0\\.0\\.1:${port}`));
     // Two instances starting on a Redis that answers slowly (300 ms) do not degrade at boot.
-    const proxy = new TcpProxy(redis.port);
+    const proxy = new TcpProxy(bed.redis.port);
     const slowPort = await proxy.listen();
     proxy.delayMs = 300;
     try {

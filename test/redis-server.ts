@@ -5,8 +5,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
+import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Jailkeeper } from '@jailkeeper/core';
 import { Redis } from 'ioredis';
+import { NO_REDIS } from './needs.js';
 
 export interface TestRedis {
   readonly url: string;
@@ -120,4 +123,39 @@ export async function startRedis(options: { port?: number } = {}): Promise<TestR
     pause: () => signal('SIGSTOP'),
     resume: () => signal('SIGCONT'),
   };
+}
+
+/** A test file's Redis with what its tests open on it: see {@link redisTestBed}. */
+export interface RedisTestBed {
+  /** The file's server (started before its first test; unset when NO_REDIS). */
+  readonly redis: TestRedis;
+  /** ioredis clients the tests made: disconnected after the file. */
+  readonly clients: Redis[];
+  /** Keepers the tests made: closed after the file, before the server stops. */
+  readonly keepers: Jailkeeper[];
+}
+
+/**
+ * Starts a Redis of the file's own before its tests (none when redis-server is missing: the
+ * suites skip with NO_REDIS), and after them closes the keepers and clients the tests pushed
+ * and stops the server. Call it once, at the top of the file.
+ */
+export function redisTestBed(): RedisTestBed {
+  let redis: TestRedis | undefined;
+  const bed: RedisTestBed = {
+    get redis() {
+      return redis as TestRedis;
+    },
+    clients: [],
+    keepers: [],
+  };
+  before(async () => {
+    if (!NO_REDIS) redis = await startRedis();
+  });
+  after(async () => {
+    await Promise.all(bed.keepers.map((k) => k.close()));
+    for (const c of bed.clients) c.disconnect();
+    await redis?.stop();
+  });
+  return bed;
 }

@@ -2,29 +2,18 @@
 // comes as one packed string and is decoded from its bytes. Checked against what Redis holds, read
 // behind the store's back (SCAN and HGETALL): every ban, whatever its text holds.
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
 import { type StoredBan, storedBans } from './redis-bans.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { redisTestBed } from './redis-server.js';
 
-let redis: TestRedis;
-const clients: Redis[] = [];
-const keepers: Jailkeeper[] = [];
+const bed = redisTestBed();
+const { clients, keepers } = bed;
 let run = 0;
-
-before(async () => {
-  if (NO_REDIS) return;
-  redis = await startRedis();
-});
-after(async () => {
-  await Promise.all(keepers.map((k) => k.close()));
-  for (const c of clients) c.disconnect();
-  await redis?.stop();
-});
 
 const JAILS: JailkeeperOptions['jails'] = {
   login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' },
@@ -32,7 +21,7 @@ const JAILS: JailkeeperOptions['jails'] = {
 };
 
 async function keeper(prefix: string): Promise<Jailkeeper> {
-  const c = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+  const c = new Redis(bed.redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   c.on('error', () => {});
   clients.push(c);
   const k = createJailkeeper({
@@ -72,7 +61,7 @@ describe('redis store: reading shards', { skip: NO_REDIS }, () => {
     // A NUL in a reason: the packed reply no longer splits into its count, and the shard is read
     // field by field.
     await writer.ban('198.51.100.10', { jail: 'api', reason: 'nul \u0000 inside' });
-    const admin = new Redis(redis.url);
+    const admin = new Redis(bed.redis.url);
     clients.push(admin);
     const stored = (await storedBans(admin, prefix)).map(line).sort();
     assert.equal(stored.length, 6);
@@ -92,7 +81,7 @@ describe('redis store: reading shards', { skip: NO_REDIS }, () => {
     const ips = Array.from({ length: 3000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
     for (let i = 0; i < ips.length; i += 200)
       await Promise.all(ips.slice(i, i + 200).map((ip) => writer.ban(ip, { jail: 'login' })));
-    const admin = new Redis(redis.url);
+    const admin = new Redis(bed.redis.url);
     clients.push(admin);
     const stored = (await storedBans(admin, prefix)).map(line).sort();
     assert.equal(stored.length, 3000);

@@ -1,34 +1,23 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { createJailkeeper, type Jailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
+import { describe, it } from 'node:test';
+import { createJailkeeper, type JailkeeperOptions } from '@jailkeeper/core';
 import { createManualClock } from '@jailkeeper/core/operator';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
 import { activeIn } from './redis-bans.js';
-import { freePort, startRedis, type TestRedis } from './redis-server.js';
+import { freePort, redisTestBed, startRedis } from './redis-server.js';
 
-let redis: TestRedis;
-const clients: Redis[] = [];
-const keepers: Jailkeeper[] = [];
+const bed = redisTestBed();
+const { clients, keepers } = bed;
 let run = 0;
-
-before(async () => {
-  if (NO_REDIS) return;
-  redis = await startRedis();
-});
-after(async () => {
-  await Promise.all(keepers.map((k) => k.close()));
-  for (const c of clients) c.disconnect();
-  await redis?.stop();
-});
 
 const JAILS: JailkeeperOptions['jails'] = {
   login: { statuses: [401], paths: ['/login'], maxRetry: 5, banTime: '1h' },
 };
 
-function client(url = redis.url): Redis {
+function client(url = bed.redis.url): Redis {
   const c = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   c.on('error', () => {});
   clients.push(c);
