@@ -82,8 +82,9 @@ after(async () => {
 });
 
 /** Clean logins (the right password, from 127.0.0.1) to every instance in turn until stopped: their times. */
-function cleanTraffic(ports: readonly number[]): { stop(): Promise<number[]> } {
+function cleanTraffic(ports: readonly number[]): { stop(): Promise<number[]>; startedAt: number[] } {
   const times: number[] = [];
+  const startedAt: number[] = [];
   const statuses: number[] = [];
   let running = true;
   const loops = ports.map(async (port) => {
@@ -97,10 +98,12 @@ function cleanTraffic(ports: readonly number[]): { stop(): Promise<number[]> } {
       await response.arrayBuffer();
       statuses.push(response.status);
       times.push(performance.now() - started);
+      startedAt.push(Date.now() - (performance.now() - started));
       await sleep(10);
     }
   });
   return {
+    startedAt,
     async stop() {
       running = false;
       await Promise.all(loops);
@@ -129,6 +132,7 @@ async function heal(name: string, fault: () => Promise<void>): Promise<void> {
   );
   const clean = cleanTraffic(ports);
   await sleep(200);
+  const faulted = Date.now();
   await fault();
   const answered = Date.now();
   const downsBefore = downs.map((d) => d.length);
@@ -177,9 +181,17 @@ async function heal(name: string, fault: () => Promise<void>): Promise<void> {
   );
   const slowest = Math.max(...times);
   const slow = times.filter((t) => t > 200).length;
+  // The logins sent while Redis was gone (from the fault until it answered) apart from the rest.
+  const during = times.filter(
+    (_, i) => (clean.startedAt[i] ?? 0) >= faulted && (clean.startedAt[i] ?? 0) < answered,
+  );
+  const afterwards = times.filter((_, i) => (clean.startedAt[i] ?? 0) >= answered);
+  const worst = (list: number[]) => (list.length === 0 ? '-' : `${Math.max(...list).toFixed(0)} ms`);
   console.log(
     `# ${name}, ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances: Redis whole ${whole} ms after it answered; ` +
-      `${times.length} clean logins, slowest ${slowest.toFixed(0)} ms, ${slow} over 200 ms; attackers' handler runs ` +
+      `${times.length} clean logins, slowest ${slowest.toFixed(0)} ms, ${slow} over 200 ms ` +
+      `(sent during the fault: ${during.length}, slowest ${worst(during)}; sent after Redis answered: ` +
+      `${afterwards.length}, slowest ${worst(afterwards)}, ${afterwards.filter((t) => t > 200).length} over 200 ms); attackers' handler runs ` +
       `${attackers.map((a) => fleet.probe.runsOf(a)).join(', ')}; load average ${loadavg()[0]?.toFixed(1)}`,
   );
 }
@@ -227,6 +239,7 @@ describe(`recovery at ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances`
     const clean = cleanTraffic(ports);
     await sleep(200);
     redis.pause();
+    const stopped = Date.now();
     let resumed = 0;
     try {
       await sleep(1000);
@@ -257,11 +270,18 @@ describe(`recovery at ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances`
       );
       assert.ok(fleet.probe.runsOf(attacker) <= LOGIN_JAIL.maxRetry);
       const slowest = Math.max(...times);
+      const phase = (from: number, to: number) => {
+        const list = times.filter(
+          (_, i) => (clean.startedAt[i] ?? 0) >= from && (clean.startedAt[i] ?? 0) < to,
+        );
+        return `${list.length}, slowest ${list.length === 0 ? '-' : Math.max(...list).toFixed(0)} ms, ${list.filter((x) => x > 200).length} over 200 ms`;
+      };
       console.log(
         `# SIGSTOP 5 s, ${BANS.toLocaleString('en')} bans, ${INSTANCES} instances: whole ${whole} ms after SIGCONT ` +
           `(every instance answering and enforcing the ban made meanwhile, Redis holding it); no instance down again ` +
           `in the 3 s after; ${times.length} clean logins, slowest ${slowest.toFixed(0)} ms, ` +
-          `${times.filter((x) => x > 200).length} over 200 ms; load average ${loadavg()[0]?.toFixed(1)}`,
+          `${times.filter((x) => x > 200).length} over 200 ms (sent while Redis was stopped: ${phase(stopped, resumed)}; ` +
+          `after SIGCONT: ${phase(resumed, Number.POSITIVE_INFINITY)}); load average ${loadavg()[0]?.toFixed(1)}`,
       );
     } finally {
       redis.resume();

@@ -85,6 +85,15 @@ export class Counting implements Driver<Talk> {
   #ctx: StoreContext | undefined;
   /** Reservations admitted by the local fallback (during an outage) and not yet settled. */
   readonly #localIds = new Set<string>();
+  /**
+   * Slots Redis may hold for attempts this instance answered without it: a reservation whose call
+   * was sent but failed (past its deadline it may still run, late, and take a slot), and a settle
+   * that did not reach Redis (its slot stays taken). Until `holdMs` (a minute by default) such a
+   * slot would take a share of its client's budget: after a Redis stall, an owner's next login
+   * waited for a slot no attempt held. `settled`: the attempt has ended, so the slot is released
+   * when Redis answers again (release()); until then its own settle frees it, if it reaches Redis.
+   */
+  readonly #orphans = new Map<string, { rule: FailureRule; client: string; settled: boolean }>();
   /** `jail\0client` whose last answer showed its budget (nearly) taken: its settles go at once. */
   readonly #crowded = new Set<string>();
   readonly #batch: Batcher<Talk>;
@@ -100,6 +109,35 @@ export class Counting implements Driver<Talk> {
   /** The store is closing: what lingers goes now. */
   flush(): void {
     this.#batch.flush();
+  }
+
+  /**
+   * Redis answers again (after an outage, or a missed deadline found to be a hiccup): the slots
+   * Redis may still hold for attempts that have ended are released (a settle as a success each:
+   * freeing a slot that was never taken does nothing). Called after the late replies of the
+   * outage's calls, which come before the probe's answer on the same connection.
+   */
+  release(): void {
+    if (this.#orphans.size === 0) return;
+    for (const [id, orphan] of this.#orphans) {
+      if (!orphan.settled) continue;
+      this.#orphans.delete(id);
+      // A release that fails is an orphan again (fail()), released after the next recovery.
+      this.#enqueue(orphan.rule, orphan.client, 's', id, 0).catch(() => {});
+    }
+  }
+
+  /** A slot Redis may hold for `id` (see #orphans). */
+  #orphan(step: Step, settled: boolean): void {
+    if (this.#orphans.size >= HELD_CAP * 10 && !this.#orphans.has(step.id)) {
+      // The oldest tenth: their slots expire in Redis anyway (holdMs).
+      let drop = HELD_CAP;
+      for (const old of this.#orphans.keys()) {
+        this.#orphans.delete(old);
+        if (--drop === 0) break;
+      }
+    }
+    this.#orphans.set(step.id, { rule: step.rule, client: step.client, settled });
   }
 
   attach(ctx: StoreContext): void {
@@ -138,6 +176,13 @@ export class Counting implements Driver<Talk> {
     jitterMs: number,
   ): Promise<FailureResult | null> {
     this.#unhold(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
+    const orphan = this.#orphans.get(id);
+    if (orphan !== undefined) {
+      // Settled here while Redis is away: its slot there is released once Redis answers.
+      // Otherwise this settle goes to Redis and frees it (should it fail, fail() notes it again).
+      if (this.#p.link.degraded) orphan.settled = true;
+      else this.#orphans.delete(id);
+    }
     if (this.#localIds.delete(id) && !this.#p.link.degraded) {
       // Reserved in this process during an outage, settled after it: the local slot is freed too,
       // or it would hold this client's budget in the next outage (a clean user made to wait).
@@ -314,7 +359,14 @@ export class Counting implements Driver<Talk> {
     if (error === NOT_SENT) {
       steps = talk.steps;
       talk.steps = [];
-    } else {
+    }
+    // Slots Redis may hold for these attempts: a reservation sent (it may run late), a settle that
+    // did not get through (sent or not). Released once Redis answers again (release()).
+    for (const step of steps) {
+      if (step.kind === 's' || step.kind === 'S') this.#orphan(step, true);
+      else if (step.kind === 'r' && error !== NOT_SENT) this.#orphan(step, false);
+    }
+    if (error !== NOT_SENT) {
       if (late !== undefined) this.#late(talk.client, late);
       this.#p.sync.stale(talk.shard); // it may have run: its shard is read again
       this.#p.link.fail(OPERATION[(steps[0] as Step).kind], error);

@@ -218,6 +218,7 @@ export class RedisStore implements Store {
    * what was missed or lost is caught up (a lost shard restored by one instance, see BanSync).
    */
   async #afterOutage(): Promise<void> {
+    this.#counting.release();
     try {
       await this.#p.sync.writeBack(await this.#p.fallback.pending());
       await this.#p.fallback.clear();
