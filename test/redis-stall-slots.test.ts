@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createJailkeeper } from '@jailkeeper/core';
+import type { FailureRule, StoreContext } from '@jailkeeper/core/store';
 import { quietLogger, until } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
@@ -99,5 +100,63 @@ describe('slots after a Redis stall', { skip: NO_REDIS }, () => {
       [3, 3, 3],
     );
     await until(async () => (await open()) === 0, { what: 'no slot open once they settled' });
+  });
+
+  it('a reservation refused by the local count, whose call ran late in Redis, leaves no slot there', async (t) => {
+    const { redis } = bed;
+    const prefix = `jkstall${process.pid}b:`;
+    const rule: FailureRule = {
+      jail: 'login',
+      findTimeMs: 600_000,
+      maxRetry: 3,
+      pardonMaxRetry: 3,
+      banTimeMs: 3_600_000,
+      increment: null,
+      dryRun: false,
+      historyTimeMs: 86_400_000,
+      recidive: null,
+      reason: 'test',
+    };
+    const context: StoreContext = {
+      clock: { now: () => Date.now() },
+      onBan() {},
+      onUnban() {},
+      isIgnored: () => false,
+      warn() {},
+    };
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+    const admin = new Redis(redis.url);
+    bed.clients.push(connection, admin);
+    const store = createRedisStore({ client: connection, prefix, timeout: 100 });
+    t.after(() => store.close());
+    await store.init(context);
+    const client = '198.51.100.77';
+    // Two failures seen by this instance; then Redis' count of them goes (their list deleted):
+    // Redis now admits more than the instance's local count, which starts from the count it saw.
+    await store.recordFailure(rule, client, 0);
+    await store.recordFailure(rule, client, 0);
+    for (const key of await admin.keys(`${prefix}*:f:login:${client}`)) await admin.del(key);
+    const slots = async () => {
+      let n = 0;
+      for (const key of await admin.keys(`${prefix}*:r:login:${client}`)) n += await admin.zcard(key);
+      return n;
+    };
+    redis.pause();
+    try {
+      // Two attempts at once, in one call that misses the deadline: the local count (2 seen)
+      // admits one and refuses the other. In Redis (count 0) the late call admits both.
+      const [first, second] = await Promise.all([
+        store.reserve(rule, client, 'late-a', 60_000),
+        store.reserve(rule, client, 'late-b', 60_000),
+      ]);
+      assert.equal(first.admitted, true);
+      assert.equal(second.admitted, false);
+      await store.settle(rule, client, 'late-a', false, 0); // answered locally, Redis away
+      await sleep(200);
+    } finally {
+      redis.resume();
+    }
+    await until(() => !store.degraded, { within: 10_000, what: 'the store out of the degraded state' });
+    await until(async () => (await slots()) === 0, { what: 'no slot left in Redis for the refused attempt' });
   });
 });

@@ -523,6 +523,12 @@ export class Counting implements Driver<Talk> {
         );
         const reservation = await local;
         if (reservation.admitted) this.#heldLocally(id);
+        else {
+          // Refused here: no settle will ever name this id, so the slot its call may have taken
+          // in Redis (run late, where the count was lower) is released once Redis answers.
+          const orphan = this.#orphans.get(id);
+          if (orphan !== undefined) orphan.settled = true;
+        }
         return reservation;
       }
       case 's':
