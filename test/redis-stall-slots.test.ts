@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createJailkeeper } from '@jailkeeper/core';
-import type { FailureRule, StoreContext } from '@jailkeeper/core/store';
-import { quietLogger, until } from '@jailkeeper/core/testing';
+import { contextFor, quietLogger, rule as testRule, until } from '@jailkeeper/core/testing';
 import { jailkeeper } from '@jailkeeper/express';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import express from 'express';
@@ -105,31 +104,13 @@ describe('slots after a Redis stall', { skip: NO_REDIS }, () => {
   it('a reservation refused by the local count, whose call ran late in Redis, leaves no slot there', async (t) => {
     const { redis } = bed;
     const prefix = `jkstall${process.pid}b:`;
-    const rule: FailureRule = {
-      jail: 'login',
-      findTimeMs: 600_000,
-      maxRetry: 3,
-      pardonMaxRetry: 3,
-      banTimeMs: 3_600_000,
-      increment: null,
-      dryRun: false,
-      historyTimeMs: 86_400_000,
-      recidive: null,
-      reason: 'test',
-    };
-    const context: StoreContext = {
-      clock: { now: () => Date.now() },
-      onBan() {},
-      onUnban() {},
-      isIgnored: () => false,
-      warn() {},
-    };
+    const rule = testRule(); // login, maxRetry 3
     const connection = new Redis(redis.url, { maxRetriesPerRequest: 1, retryStrategy: () => 50 });
     const admin = new Redis(redis.url);
     bed.clients.push(connection, admin);
     const store = createRedisStore({ client: connection, prefix, timeout: 100 });
     t.after(() => store.close());
-    await store.init(context);
+    await store.init(contextFor());
     const client = '198.51.100.77';
     // Two failures seen by this instance; then Redis' count of them goes (their list deleted):
     // Redis now admits more than the instance's local count, which starts from the count it saw.
