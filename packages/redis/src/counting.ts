@@ -176,7 +176,8 @@ export class Counting implements Driver<Talk> {
     jitterMs: number,
   ): Promise<FailureResult | null> {
     this.#unhold(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
-    const orphan = this.#orphans.get(id);
+    // Empty but after a missed deadline: a settle looks no further.
+    const orphan = this.#orphans.size === 0 ? undefined : this.#orphans.get(id);
     if (orphan !== undefined) {
       // Settled here while Redis is away: its slot there is released once Redis answers.
       // Otherwise this settle goes to Redis and frees it (should it fail, fail() notes it again).
