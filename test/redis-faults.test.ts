@@ -8,7 +8,7 @@ import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
 import { activeIn } from './redis-bans.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { QUICK_STORE, startRedis, type TestRedis } from './redis-server.js';
 
 /**
  * A TCP proxy in front of Redis that holds Redis' replies back by `delayMs`, in order (each
@@ -78,9 +78,7 @@ function keeperOn(url: string, prefix: string) {
   const store = createRedisStore({
     client,
     prefix,
-    timeout: 100,
-    probeInterval: 100,
-    reconcileInterval: 200,
+    ...QUICK_STORE,
   });
   const keeper = createJailkeeper({ jails, logger: quietLogger, store });
   keepers.push(keeper);

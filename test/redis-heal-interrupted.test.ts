@@ -15,7 +15,7 @@ import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
 import { holdsBanOf, seedBans, shardOf } from './redis-bans.js';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { QUICK_STORE, startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
 const connections: Redis[] = [];
@@ -85,9 +85,7 @@ async function instance(prefix: string) {
   const store = createRedisStore({
     client,
     prefix,
-    timeout: 100,
-    probeInterval: 100,
-    reconcileInterval: 200,
+    ...QUICK_STORE,
   });
   const keeper = createJailkeeper({
     jails: { login: { statuses: [401], maxRetry: 3, banTime: '1h' } },

@@ -159,3 +159,9 @@ export function redisTestBed(): RedisTestBed {
   });
   return bed;
 }
+
+/**
+ * A Redis store's options for fault tests: the hot path's 100 ms deadline, and a probe and a
+ * reconcile quick enough that a recovery shows within a test's patience.
+ */
+export const QUICK_STORE = { timeout: 100, probeInterval: 100, reconcileInterval: 200 } as const;
