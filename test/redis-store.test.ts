@@ -147,6 +147,42 @@ describe('redis store: one jail for every instance', { skip: NO_REDIS }, () => {
     }
     for (const key of keys) assert.ok(key.length < 128 && /^[\w:{}.\-/]+$/.test(key), key);
   });
+
+  it("a client with ioredis' keyPrefix: the counting script's keys carry it, like every other key", async () => {
+    // On a single Redis the counting script builds its key names; ioredis adds keyPrefix only to
+    // the keys it is given. Both must land under the same names, or counts and bans part ways.
+    const prefix = `jks${process.pid}-${run++}:`;
+    const withPrefix = () => {
+      const c = new Redis(bed.redis.url, { keyPrefix: 'tenant7:', maxRetriesPerRequest: 1 });
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    };
+    const make = async () => {
+      const k = createJailkeeper({
+        jails: JAILS,
+        logger: quietLogger,
+        store: createRedisStore({ client: withPrefix(), prefix, timeout: 500 }),
+      });
+      keepers.push(k);
+      await k.ready;
+      return k;
+    };
+    const [a, b] = [await make(), await make()];
+    for (let i = 0; i < 4; i++) await (i % 2 ? b : a).observe(fail('203.0.113.40'));
+    const probe = client();
+    const keys = await probe.keys(`*${prefix}*`);
+    assert.ok(keys.length > 0 && keys.every((k) => k.startsWith(`tenant7:${prefix}`)), keys.join(' '));
+    assert.ok(
+      keys.some((k) => k.endsWith(':f:login:203.0.113.40')),
+      `the failures under the prefix: ${keys.join(' ')}`,
+    );
+    // The fifth failure, on the other instance, bans: the count was one list under one name.
+    assert.equal((await b.observe(fail('203.0.113.40'))).jails[0]?.action, 'banned');
+    // A new instance reads the ban from the shard (declared keys, prefixed by ioredis).
+    const c = await make();
+    assert.ok(c.check('203.0.113.40').banned, 'a new instance loads the ban');
+  });
 });
 
 describe('redis store: when Redis fails', { skip: NO_REDIS }, () => {

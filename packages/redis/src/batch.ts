@@ -4,18 +4,52 @@ import type { Link } from './link.js';
 /** Steps in one call at most, over all its groups: a script's run stays short however much queues. */
 const MAX_CALL_STEPS = 1024;
 
-/** One group of a call: its seven keys (in the order of lua/failure.ts) and its arguments. */
-export interface Taken {
-  readonly keys: readonly string[];
-  /** jail, client, the packed rule, the number of steps, then three per step. */
-  readonly args: readonly (string | number)[];
-  readonly steps: number;
+/**
+ * The call being built, which the conversations fill in place (no array per group): the rules the
+ * groups use, each once (a packed rule is about 120 bytes: sent once per call, not once per
+ * group); per group a header, its client and its steps' ids; and, on a Cluster only, the keys.
+ * Every argument costs ioredis a few strings to write, so a group sends few: on a single Redis
+ * the script builds the group's key names from `prefix` (they hash to one slot by their tag, as
+ * declared ones would); on a Cluster, whose routing needs them, all seven are declared.
+ */
+export class Call {
+  /** KEYS (on a Cluster), after a first element that becomes their count. */
+  readonly keys: (string | number)[] = [0];
+  /** The key prefix the script builds the names with, ioredis' keyPrefix included; '' when declared. */
+  readonly prefix: string;
+  readonly #jails: string[] = [];
+  readonly #rules: string[] = [];
+  /** Per group: its header, its client, one id per step (see lua/failure.ts). */
+  readonly args: string[] = [];
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+  }
+
+  /** The index (from 1) of the jail's packed rule in this call, added the first time. */
+  rule(jail: string, packed: string): number {
+    const rules = this.#rules;
+    for (let i = 0; i < rules.length; i++) if (rules[i] === packed && this.#jails[i] === jail) return i + 1;
+    this.#jails.push(jail);
+    rules.push(packed);
+    return rules.length;
+  }
+
+  /** The script's arguments: the key count, the keys, origin, prefix, the rules (jail, packed), the groups. */
+  finish(origin: string): (string | number)[] {
+    const all = this.keys;
+    all[0] = all.length - 1;
+    all.push(origin, this.prefix, this.#rules.length);
+    for (let i = 0; i < this.#rules.length; i++) all.push(this.#jails[i] as string, this.#rules[i] as string);
+    for (const a of this.args) all.push(a);
+    return all;
+  }
 }
 
 /** What the batcher asks of the conversations it carries (counting.ts). */
 export interface Driver<T> {
-  /** The item's steps for the call being built, taken now (null: it has none left). */
-  take(item: T): Taken | null;
+  /** Takes the item's steps into the call being built: how many (0: it has none left). */
+  take(item: T, call: Call): number;
   /** The call answered: the item's answers, one per step taken. */
   answer(item: T, answers: unknown): void;
   /**
@@ -49,15 +83,25 @@ export class Batcher<T> {
   readonly #client: Client;
   readonly #link: Link;
   readonly #origin: string;
+  readonly #prefix: string;
   readonly #lingerMs: number;
   readonly #driver: Driver<T>;
   readonly #lanes = new Map<number, Lane<T>>();
   #closing = false;
 
-  constructor(client: Client, link: Link, origin: string, lingerMs: number, driver: Driver<T>) {
+  /** `prefix`: the key prefix the script builds key names with, or '' where every key is declared. */
+  constructor(
+    client: Client,
+    link: Link,
+    origin: string,
+    prefix: string,
+    lingerMs: number,
+    driver: Driver<T>,
+  ) {
     this.#client = client;
     this.#link = link;
     this.#origin = origin;
+    this.#prefix = prefix;
     this.#lingerMs = lingerMs;
     this.#driver = driver;
   }
@@ -126,16 +170,15 @@ export class Batcher<T> {
     }
     const waiting = lane.items;
     const items: T[] = [];
-    const groups: Taken[] = [];
+    const call = new Call(this.#prefix);
     let steps = 0;
     let i = 0;
     while (i < waiting.length && steps < MAX_CALL_STEPS) {
       const item = waiting[i++] as T;
-      const taken = driver.take(item);
-      if (taken === null) continue;
+      const taken = driver.take(item, call);
+      if (taken === 0) continue;
       items.push(item);
-      groups.push(taken);
-      steps += taken.steps;
+      steps += taken;
     }
     lane.items = i === waiting.length ? [] : waiting.slice(i);
     lane.urgent = this.#closing || lane.items.length > 0;
@@ -143,10 +186,7 @@ export class Batcher<T> {
       this.#schedule(id, lane);
       return;
     }
-    const args: (string | number)[] = [groups.length * 7];
-    for (const g of groups) for (const k of g.keys) args.push(k);
-    args.push(this.#origin);
-    for (const g of groups) for (const a of g.args) args.push(a);
+    const args = call.finish(this.#origin);
     lane.busy = true;
     const sent = this.#client.jkConverse(...args);
     this.#link

@@ -1,5 +1,5 @@
 import type { Ban, FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
-import { Batcher, type Driver, NOT_SENT, type Taken } from './batch.js';
+import { Batcher, type Call, type Driver, NOT_SENT } from './batch.js';
 import { type FailureReply, failureOf, packRule, reservationOf } from './codec.js';
 import { isCluster } from './commands.js';
 import { shardOf } from './keys.js';
@@ -21,6 +21,8 @@ const RECHECK_MS = 100;
 const BAN_HELD_MS = 60_000;
 /** Refusals remembered at most (one per attacked client and jail): the oldest tenth goes first. */
 const HELD_CAP = 10_000;
+/** Idle conversations kept (their keys built once), at most: past it, the oldest idle tenth goes. */
+const IDLE_CAP = 10_000;
 /**
  * How long a settle or a failure that nobody waits for (its client's budget not nearly taken) may
  * wait for a call to ride with: under traffic it goes in the next call of any client, so a counted
@@ -54,6 +56,9 @@ interface Talk {
   readonly shard: number;
   /** The batcher's lane: 0, or the client's shard on a Cluster. */
   readonly lane: number;
+  /** Its seven keys (Keys.conversation), built at its first call, for the recidive jail `recidive`. */
+  keys: readonly string[] | undefined;
+  recidive: string;
   steps: Step[];
   /** The steps the call out carries (empty when none is out). */
   taken: Step[];
@@ -79,7 +84,10 @@ const OPERATION = { r: 'reserve', s: 'settle', S: 'settle', f: 'recordFailure' }
 export class Counting implements Driver<Talk> {
   readonly #p: Parts;
   readonly #packed = new WeakMap<FailureRule, string>();
+  /** The conversations: busy ones, and idle ones kept so that their keys are built once (IDLE_CAP). */
   readonly #talks = new Map<string, Talk>();
+  /** How many of #talks are busy. */
+  #busyTalks = 0;
   /** `jail\0client` → a refusal Redis gave, for the same packed rule, until `untilMs` (Date.now()). */
   readonly #held = new Map<string, { packed: string; answer: Reservation; untilMs: number }>();
   #ctx: StoreContext | undefined;
@@ -103,7 +111,17 @@ export class Counting implements Driver<Talk> {
   constructor(parts: Parts) {
     this.#p = parts;
     this.#perShard = isCluster(parts.lines.hot);
-    this.#batch = new Batcher(parts.lines.hot, parts.link, parts.origin, LINGER_MS, this);
+    // On a single Redis the script builds the key names (fewer arguments to write): with the
+    // client's own keyPrefix, which ioredis adds to declared keys only.
+    const clientPrefix = (parts.lines.hot as { options?: { keyPrefix?: string } }).options?.keyPrefix ?? '';
+    this.#batch = new Batcher(
+      parts.lines.hot,
+      parts.link,
+      parts.origin,
+      this.#perShard ? '' : `${clientPrefix}${parts.keys.prefix}`,
+      LINGER_MS,
+      this,
+    );
   }
 
   /** The store is closing: what lingers goes now. */
@@ -219,7 +237,7 @@ export class Counting implements Driver<Talk> {
   /** True while a call for (jail, client) is out or queued here. */
   busy(jail: string, client: string): boolean {
     // Asked for every ban a load reads (a million): no key built while nothing is out.
-    return this.#talks.size > 0 && this.#talks.has(`${jail}${SEP}${client}`);
+    return this.#busyTalks > 0 && this.#talks.get(`${jail}${SEP}${client}`)?.busy === true;
   }
 
   // ------------------------------------------------------------- the conversation
@@ -228,6 +246,7 @@ export class Counting implements Driver<Talk> {
     const key = `${rule.jail}${SEP}${client}`;
     let talk = this.#talks.get(key);
     if (talk === undefined) {
+      if (this.#talks.size >= IDLE_CAP + this.#busyTalks) this.#evictIdle();
       const shard = shardOf(client);
       talk = {
         jail: rule.jail,
@@ -235,6 +254,8 @@ export class Counting implements Driver<Talk> {
         key,
         shard,
         lane: this.#perShard ? shard : 0,
+        keys: undefined,
+        recidive: '',
         steps: [],
         taken: NONE,
         busy: false,
@@ -252,16 +273,32 @@ export class Counting implements Driver<Talk> {
     const urgent = (kind !== 's' && kind !== 'S') || this.#crowded.has(key);
     if (!talk.busy) {
       talk.busy = true;
+      this.#busyTalks++;
       this.#batch.add(talk.lane, talk, urgent);
     } else if (urgent && !talk.out) this.#batch.hurry(talk.lane);
     return answer;
   }
 
+  /** The oldest tenth of the idle conversations goes (a spray of clients keeps IDLE_CAP of them). */
+  #evictIdle(): void {
+    let drop = IDLE_CAP / 10;
+    for (const [key, talk] of this.#talks) {
+      if (talk.busy) continue;
+      this.#talks.delete(key);
+      if (--drop === 0) break;
+    }
+  }
+
+  /** The conversation has nothing queued or out: it stays, idle, for its next steps. */
+  #idle(talk: Talk): void {
+    talk.busy = false;
+    this.#busyTalks--;
+  }
+
   /** After a call: the conversation goes back in the batcher while steps wait, or ends. */
   #next(talk: Talk): void {
     if (talk.steps.length === 0) {
-      talk.busy = false;
-      this.#talks.delete(talk.key);
+      this.#idle(talk);
       return;
     }
     let urgent = this.#crowded.has(talk.key);
@@ -269,13 +306,12 @@ export class Counting implements Driver<Talk> {
     this.#batch.add(talk.lane, talk, urgent);
   }
 
-  /** Driver: the steps for the call being built (those of one rule, MAX_STEPS at most). */
-  take(talk: Talk): Taken | null {
+  /** Driver: the steps for the call being built (those of one rule, MAX_STEPS at most), added to it. */
+  take(talk: Talk, call: Call): number {
     const waiting = talk.steps;
     if (waiting.length === 0) {
-      talk.busy = false;
-      this.#talks.delete(talk.key);
-      return null;
+      this.#idle(talk);
+      return 0;
     }
     const first = waiting[0] as Step;
     // A run of reservations longer than the highest threshold cannot all be admitted: one past
@@ -296,14 +332,24 @@ export class Counting implements Driver<Talk> {
     talk.steps = cut === waiting.length ? [] : waiting.slice(cut);
     talk.taken = steps;
     talk.out = true;
-    const { jail, client } = talk;
-    const args: (string | number)[] = [jail, client, first.packed, steps.length];
-    for (const step of steps) args.push(step.kind, step.id, step.n);
-    return {
-      keys: this.#p.keys.conversation(talk.shard, client, jail, first.rule.recidive?.jail ?? 'recidive'),
-      args,
-      steps: steps.length,
-    };
+    if (call.prefix === '') {
+      const recidive = first.rule.recidive?.jail ?? 'recidive';
+      let keys = talk.keys;
+      if (keys === undefined || talk.recidive !== recidive) {
+        keys = this.#p.keys.conversation(talk.shard, talk.client, talk.jail, recidive);
+        talk.keys = keys;
+        talk.recidive = recidive;
+      }
+      for (const k of keys) call.keys.push(k);
+    }
+    // The header: the rule's index in the call, the shard, the number of steps, each step's kind
+    // and number; the client and the ids go apart (any text).
+    let header = `${call.rule(talk.jail, first.packed)} ${talk.shard} ${steps.length}`;
+    for (const step of steps) header += ` ${step.kind}${step.n}`;
+    const args = call.args;
+    args.push(header, talk.client);
+    for (const step of steps) args.push(step.id);
+    return steps.length;
   }
 
   /** Driver: the call answered; each step gets its answer, in order. */

@@ -116,26 +116,44 @@ end
  * The conversations of this instance's (jail, client) pairs, batched: each group is the steps that
  * arrived for one pair while its previous call was out, in their order (counting.ts); the groups
  * waiting when the instance's previous call returned go in one call (on a Cluster, the groups of
- * one shard: one slot). KEYS: seven per group, in the group's order: failures, bans, version,
- * history, pardon, recidive failures, reservations (all of one client, one shard). ARGV: 1 origin
- * (the instance's id, carried by announcements), then per group: jail, client, the packed rule,
- * the number of steps, then three per step:
- *   'r', id, holdMs   reserve: admitted while failures in the window plus open reservations stay
- *                     below the threshold in force; the slot expires after holdMs
- *   's', id, 0        settle as a success: the slot is freed
- *   'S', id, jitterMs settle as a failure: the slot is freed and the failure counted (as 'f')
- *   'f', '', jitterMs recordFailure: counted, banning at the threshold
+ * one shard: one slot). KEYS: on a Cluster, seven per group, in the group's order: failures, bans,
+ * version, history, pardon, recidive failures, reservations (all of one client, one shard); on a
+ * single Redis none, the script building the same names from the prefix (batch.ts's Call). ARGV:
+ * 1 origin (the instance's id, carried by announcements), 2 the key prefix ('' when KEYS are
+ * given), 3 the number of rules, then per rule its jail and the rule packed (each rule the call's
+ * groups use, once), then per group: its header, its client, and one id per step. The header is
+ * "<rule's index, from 1> <shard> <steps>", then per step its kind and number run together:
+ *   r<holdMs>    reserve: admitted while failures in the window plus open reservations stay
+ *                below the threshold in force; the slot expires after holdMs
+ *   s0           settle as a success: the slot is freed
+ *   S<jitterMs>  settle as a failure: the slot is freed and the failure counted (as 'f')
+ *   f<jitterMs>  recordFailure (its id is ''): counted, banning at the threshold
  * Returns a JSON array, one array per group, one answer per step: a reservation, false (a success
  * settled), or a failure's result (with the shard's epoch and the seqs it took when it banned).
  */
 export const CONVERSE = `${RECORD}
 local origin = ARGV[1]
+local prefix = ARGV[2]
+local rules = tonumber(ARGV[3])
 
--- One group: the steps of one (jail, client), KEYS from K, ARGV from at.
-local function converse(K, at)
-  local jail, client = ARGV[at], ARGV[at + 1]
-  local A = unpack_rule(jail, client, '0', ARGV[at + 2])
-  local steps = tonumber(ARGV[at + 3])
+-- One group (the g-th, from 0): the steps of one (jail, client), from ARGV[at].
+local function converse(g, at)
+  local head = {}
+  for token in string.gmatch(ARGV[at], '%S+') do head[#head + 1] = token end
+  local rule = 2 + 2 * tonumber(head[1])
+  local jail, client = ARGV[rule], ARGV[at + 1]
+  local A = unpack_rule(jail, client, '0', ARGV[rule + 1])
+  local steps = tonumber(head[3])
+  local K
+  if prefix == '' then
+    K = { KEYS[7 * g + 1], KEYS[7 * g + 2], KEYS[7 * g + 3], KEYS[7 * g + 4], KEYS[7 * g + 5],
+          KEYS[7 * g + 6], KEYS[7 * g + 7] }
+  else
+    local base = prefix .. '{s' .. head[2] .. '}:'
+    K = { base .. 'f:' .. jail .. ':' .. client, base .. 'b', base .. 'v', base .. 'h:' .. client,
+          base .. 'p:' .. jail .. ':' .. client, base .. 'f:' .. A[21] .. ':' .. client,
+          base .. 'r:' .. jail .. ':' .. client }
+  end
   local find_ms, base_max = tonumber(A[3]), tonumber(A[4])
   local pardon_max = A[5] == 'inf' and math.huge or tonumber(A[5])
   local out = {}
@@ -168,8 +186,9 @@ local function converse(K, at)
     return { admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) }
   end
 
-  for i = at + 4, at + 3 + 3 * steps, 3 do
-    local kind, id, x = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  for i = 1, steps do
+    local step = head[3 + i]
+    local kind, id, x = string.sub(step, 1, 1), ARGV[at + 1 + i], tonumber(string.sub(step, 2))
     if kind == 'r' then
       out[#out + 1] = refusal or reserve(id, x)
     else
@@ -183,15 +202,15 @@ local function converse(K, at)
       end
     end
   end
-  return out, at + 4 + 3 * steps
+  return out, at + 2 + steps
 end
 
 local all = {}
-local at = 2
-for g = 0, #KEYS / 7 - 1 do
-  local K = { KEYS[7 * g + 1], KEYS[7 * g + 2], KEYS[7 * g + 3], KEYS[7 * g + 4], KEYS[7 * g + 5],
-              KEYS[7 * g + 6], KEYS[7 * g + 7] }
-  all[g + 1], at = converse(K, at)
+local at = 4 + 2 * rules
+local g = 0
+while at <= #ARGV do
+  all[g + 1], at = converse(g, at)
+  g = g + 1
 end
 return cjson.encode(all)
 `;
