@@ -141,7 +141,14 @@ export class Counting implements Driver<Talk> {
       if (!orphan.settled) continue;
       this.#orphans.delete(id);
       // A release that fails is an orphan again (fail()), released after the next recovery.
-      this.#enqueue(orphan.rule, orphan.client, 's', id, 0).catch(() => {});
+      this.#enqueue(
+        orphan.rule,
+        orphan.client,
+        `${orphan.rule.jail}${SEP}${orphan.client}`,
+        's',
+        id,
+        0,
+      ).catch(() => {});
     }
   }
 
@@ -173,17 +180,25 @@ export class Counting implements Driver<Talk> {
   }
 
   recordFailure(rule: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
-    return this.#enqueue(rule, client, 'f', '', jitterMs) as Promise<FailureResult>;
+    return this.#enqueue(
+      rule,
+      client,
+      `${rule.jail}${SEP}${client}`,
+      'f',
+      '',
+      jitterMs,
+    ) as Promise<FailureResult>;
   }
 
   reserve(rule: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
-    const held = this.#held.get(`${rule.jail}${SEP}${client}`);
+    const key = `${rule.jail}${SEP}${client}`; // built once per step, for every table it is looked up in
+    const held = this.#held.get(key);
     if (held !== undefined && !this.#p.link.degraded) {
       if (held.untilMs > Date.now() && (held.packed === '' || held.packed === this.#rule(rule)))
         return Promise.resolve(held.answer);
-      this.#held.delete(`${rule.jail}${SEP}${client}`);
+      this.#held.delete(key);
     }
-    return this.#enqueue(rule, client, 'r', id, holdMs) as Promise<Reservation>;
+    return this.#enqueue(rule, client, key, 'r', id, holdMs) as Promise<Reservation>;
   }
 
   settle(
@@ -193,7 +208,8 @@ export class Counting implements Driver<Talk> {
     failed: boolean,
     jitterMs: number,
   ): Promise<FailureResult | null> {
-    this.#unhold(`${rule.jail}${SEP}${client}`); // a slot frees (or a ban comes): ask again
+    const key = `${rule.jail}${SEP}${client}`;
+    this.#unhold(key); // a slot frees (or a ban comes): ask again
     // Empty but after a missed deadline: a settle looks no further.
     const orphan = this.#orphans.size === 0 ? undefined : this.#orphans.get(id);
     if (orphan !== undefined) {
@@ -207,7 +223,14 @@ export class Counting implements Driver<Talk> {
       // or it would hold this client's budget in the next outage (a clean user made to wait).
       void this.#p.fallback.local.settle?.(rule, client, id, false, 0).catch(() => {});
     }
-    return this.#enqueue(rule, client, failed ? 'S' : 's', id, jitterMs) as Promise<FailureResult | null>;
+    return this.#enqueue(
+      rule,
+      client,
+      key,
+      failed ? 'S' : 's',
+      id,
+      jitterMs,
+    ) as Promise<FailureResult | null>;
   }
 
   async recordPardon(jail: string, client: string, forMs: number): Promise<void> {
@@ -242,8 +265,15 @@ export class Counting implements Driver<Talk> {
 
   // ------------------------------------------------------------- the conversation
 
-  #enqueue(rule: FailureRule, client: string, kind: Step['kind'], id: string, n: number): Promise<Answer> {
-    const key = `${rule.jail}${SEP}${client}`;
+  /** `key`: `jail\0client`, the conversation's. */
+  #enqueue(
+    rule: FailureRule,
+    client: string,
+    key: string,
+    kind: Step['kind'],
+    id: string,
+    n: number,
+  ): Promise<Answer> {
     let talk = this.#talks.get(key);
     if (talk === undefined) {
       if (this.#talks.size >= IDLE_CAP + this.#busyTalks) this.#evictIdle();

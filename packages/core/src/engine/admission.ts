@@ -76,8 +76,11 @@ export class Admitter {
    * `findTime` per instance (the degraded bound), never "admitted" blindly.
    */
   readonly #local = new Map<string, { count: number; untilMs: number }>();
-  /** The slots held in this process, by client key: what `status()` shows and `unban` frees. */
-  readonly #held = new Map<string, Set<Slots>>();
+  /**
+   * The slots held in this process, by client key: what `status()` shows and `unban` frees. A
+   * client's one attempt in flight is its Slots itself; a Set only when it has several.
+   */
+  readonly #held = new Map<string, Slots | Set<Slots>>();
   readonly #owners: OwnerBook;
   readonly #check: (client: ClientIdentity, request: RequestInfo) => Verdict;
   readonly #prefix = `${randomUUID()}:`;
@@ -203,42 +206,47 @@ export class Admitter {
   async admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
     this.admitting++;
     try {
-      return await this.#admit(identity, targets, withSuspects);
+      const suspect = withSuspects ? this.#suspectJails(identity.key) : undefined;
+      const jails =
+        suspect === undefined ? targets : [...targets, ...suspect.filter((j) => !targets.includes(j))];
+      if (jails.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
+        return ADMITTED_WITHOUT_SLOTS;
+      const deadline = this.#clock.now() + this.#waitMs;
+      if (jails.length === 1) {
+        // The usual case, one jail: no list built to be copied.
+        const answer = await this.#reserveOne(jails[0] as ResolvedJail, identity.key, deadline);
+        if (!answer.admitted) return { admitted: false, verdict: answer.verdict };
+        return {
+          admitted: true,
+          slots: this.#hold(new Slots(jails, [answer.id], [identity.key], [answer.left])),
+        };
+      }
+      const ids: string[] = [];
+      const left: number[] = [];
+      for (const jail of jails) {
+        const answer = await this.#reserveOne(jail, identity.key, deadline);
+        if (answer.admitted) {
+          ids.push(answer.id);
+          left.push(answer.left);
+          continue;
+        }
+        await this.#release(jails.slice(0, ids.length), identity.key, ids);
+        return { admitted: false, verdict: answer.verdict };
+      }
+      return {
+        admitted: true,
+        slots: this.#hold(
+          new Slots(
+            jails,
+            ids,
+            ids.map(() => identity.key),
+            left,
+          ),
+        ),
+      };
     } finally {
       this.admitting--;
     }
-  }
-
-  async #admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
-    const suspect = withSuspects ? this.#suspectJails(identity.key) : undefined;
-    const jails =
-      suspect === undefined ? targets : [...targets, ...suspect.filter((j) => !targets.includes(j))];
-    if (jails.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
-      return ADMITTED_WITHOUT_SLOTS;
-    const deadline = this.#clock.now() + this.#waitMs;
-    const ids: string[] = [];
-    const left: number[] = [];
-    for (const jail of jails) {
-      const answer = await this.#reserveOne(jail, identity.key, deadline);
-      if (answer.admitted) {
-        ids.push(answer.id);
-        left.push(answer.left);
-        continue;
-      }
-      await this.#release(jails.slice(0, ids.length), identity.key, ids);
-      return { admitted: false, verdict: answer.verdict };
-    }
-    return {
-      admitted: true,
-      slots: this.#hold(
-        new Slots(
-          jails,
-          ids,
-          ids.map(() => identity.key),
-          left,
-        ),
-      ),
-    };
   }
 
   /**
@@ -272,13 +280,14 @@ export class Admitter {
 
   /** Slots now held in this process: kept by client key until they settle. */
   #hold(slots: Slots): Slots {
-    for (const key of new Set(slots.keys)) {
-      let set = this.#held.get(key);
-      if (set === undefined) {
-        set = new Set();
-        this.#held.set(key, set);
-      }
-      set.add(slots);
+    const keys = slots.keys;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i] as string;
+      if (i > 0 && keys.indexOf(key) < i) continue; // a key held twice by one request: once
+      const held = this.#held.get(key);
+      if (held === undefined) this.#held.set(key, slots);
+      else if (held instanceof Set) held.add(slots);
+      else if (held !== slots) this.#held.set(key, new Set([held, slots]));
     }
     return slots;
   }
@@ -297,18 +306,22 @@ export class Admitter {
   /** The request holding `slots` settled them (or they were freed): no longer held. */
   released(slots: Slots): void {
     for (const key of slots.keys) {
-      const set = this.#held.get(key);
-      if (set === undefined) continue;
-      set.delete(slots);
-      if (set.size === 0) this.#held.delete(key);
+      const held = this.#held.get(key);
+      if (held === undefined) continue;
+      if (held === slots) this.#held.delete(key);
+      else if (held instanceof Set) {
+        held.delete(slots);
+        if (held.size === 1) this.#held.set(key, held.values().next().value as Slots);
+        else if (held.size === 0) this.#held.delete(key);
+      }
     }
   }
 
   /** Slots held in this process, per jail (for `status()`). */
   heldByJail(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const set of this.#held.values()) {
-      for (const slots of set) {
+    for (const held of this.#held.values()) {
+      for (const slots of held instanceof Set ? held : [held]) {
         for (const jail of slots.jails) out.set(jail.name, (out.get(jail.name) ?? 0) + 1);
       }
     }
@@ -321,14 +334,14 @@ export class Admitter {
    * Resolves the number of slots freed.
    */
   async free(key: string): Promise<number> {
-    const set = this.#held.get(key);
+    const held = this.#held.get(key);
     this.#local.forEach((_, k) => {
       if (k.endsWith(`\u0000${key}`)) this.#local.delete(k);
     });
-    if (set === undefined) return 0;
+    if (held === undefined) return 0;
     this.#held.delete(key);
     let freed = 0;
-    for (const slots of set) {
+    for (const slots of held instanceof Set ? [...held] : [held]) {
       if (slots.settled) continue;
       slots.settled = true;
       this.released(slots);

@@ -198,7 +198,19 @@ export class Recorder {
           this.#loggedIn(jail, event);
       }
     }
-    if (slots !== undefined) return this.#record(event, failures ?? [], exempt ?? [], pardons ?? [], slots);
+    if (slots !== undefined) {
+      // The usual admitted attempt: one slot, and nothing else to record but its own failure.
+      const jail = slots.jails[0] as ResolvedJail;
+      if (
+        slots.jails.length === 1 &&
+        exempt === undefined &&
+        pardons === undefined &&
+        (failures === undefined || (failures.length === 1 && failures[0] === jail))
+      ) {
+        return this.#settleOne(event, slots, jail, failures !== undefined);
+      }
+      return this.#record(event, failures ?? [], exempt ?? [], pardons ?? [], slots);
+    }
     if (failures === undefined && pardons === undefined && exempt === undefined) return NONE_PROMISE;
     if (failures?.length === 1 && pardons === undefined && exempt === undefined) {
       // The common case, one failing jail, with one promise from the store and one from then().
@@ -249,6 +261,27 @@ export class Recorder {
     for (const jail of failures) outcomes.push(await this.#fail(jail, id, event, false));
     for (const jail of pardons) outcomes.push(await this.#pardon(jail, id, event.account, event.keys));
     return { ignored: null, jails: outcomes };
+  }
+
+  /** #record() for one slot and no other jail to record: the same outcome, without its lists. */
+  async #settleOne(
+    event: ResponseEvent,
+    slots: Slots,
+    jail: ResolvedJail,
+    failed: boolean,
+  ): Promise<ObserveResult> {
+    const id = typeof event.client === 'string' ? this.#identify(event.client) : event.client;
+    if (id === undefined) return INVALID_CLIENT;
+    const key = slots.keys[0] as string;
+    const held = key === id.key ? id : { ip: id.ip, key };
+    const outcome = await this.#settle(
+      jail,
+      held,
+      event,
+      slots.ids[0] as string,
+      failed || event.abandoned === true,
+    );
+    return { ignored: this.#ignore.hasClient(id.ip, id.key) ? 'ignoreIp' : null, jails: [outcome] };
   }
 
   #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent, alone: true): Promise<ObserveResult>;
