@@ -217,6 +217,9 @@ export function packRule(rule: FailureRule, channel: string): string {
   ].join('|');
 }
 
+/** No seqs taken (a script that changed no ban): shared, never written to. */
+const NO_SEQS: readonly number[] = Object.freeze([]);
+
 /** Where a script's changes sit in the shard's history: its epoch and the seqs it took. */
 export interface Versioned {
   readonly epoch: string | undefined;
@@ -227,7 +230,7 @@ export interface Versioned {
 export function versionOf(out: { epoch?: unknown; seqs?: unknown }): Versioned {
   return {
     epoch: typeof out.epoch === 'string' ? out.epoch : undefined,
-    seqs: Array.isArray(out.seqs) ? (out.seqs as number[]) : [],
+    seqs: Array.isArray(out.seqs) ? (out.seqs as number[]) : NO_SEQS,
   };
 }
 
@@ -253,8 +256,10 @@ interface RawFailure {
 /** A counted failure's answer, from one element of a conversation's reply. */
 export function failureOf(raw: unknown): FailureReply {
   const out = raw as RawFailure;
+  // Written out, not spread from versionOf(): one object per counted failure, not three.
   return {
-    ...versionOf(out),
+    epoch: typeof out.epoch === 'string' ? out.epoch : undefined,
+    seqs: Array.isArray(out.seqs) ? (out.seqs as number[]) : NO_SEQS,
     result: {
       count: out.count,
       maxRetry: threshold(out.maxRetry),

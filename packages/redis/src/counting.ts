@@ -474,7 +474,7 @@ export class Counting implements Driver<Talk> {
     if (step.kind === 's') return null;
     if (step.kind === 'r') {
       const reservation = reservationOf(raw);
-      this.#p.fallback.saw(jail, client, reservation.count, reservation.ban !== null);
+      this.#p.fallback.saw(talk.key, reservation.count, reservation.ban !== null);
       this.#crowd(
         jail,
         client,
@@ -487,7 +487,7 @@ export class Counting implements Driver<Talk> {
     const reply = failureOf(raw);
     const { result } = reply;
     this.#p.sync.note(talk.shard, reply);
-    this.#p.fallback.saw(jail, client, result.count, result.ban !== null);
+    this.#p.fallback.saw(talk.key, result.count, result.ban !== null);
     if (step.kind === 'f')
       this.#crowd(jail, client, result.ban === null && result.count + 1 >= result.maxRetry);
     if (result.ban !== null) this.banned(result.ban);

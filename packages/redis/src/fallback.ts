@@ -25,11 +25,20 @@ export class Fallback {
     this.local.init({ ...ctx, clock, onBan: () => {}, onUnban: () => {}, storeDown: undefined });
   }
 
-  /** Remembers what Redis answered for a client: its count, or forgets it once banned. */
-  saw(jail: string, client: string, count: number, banned: boolean): void {
-    const key = `${jail}${SEP}${client}`;
-    this.#seen.delete(key);
+  /**
+   * Remembers what Redis answered for a client (`key`: `jail\0client`): its count, or forgets it
+   * once banned. The latest answered goes last (the oldest are dropped first), its record reused.
+   */
+  saw(key: string, count: number, banned: boolean): void {
+    const last = this.#seen.get(key);
+    if (last !== undefined) this.#seen.delete(key);
     if (banned || count <= 0) return;
+    if (last !== undefined) {
+      last.count = count;
+      last.atMs = (this.#clock as Clock).now();
+      this.#seen.set(key, last);
+      return;
+    }
     if (this.#seen.size >= SEEN_CAP) {
       // The oldest tenth at once: one at a time, V8's Map would scan its deleted front each time.
       let drop = SEEN_CAP / 10;
