@@ -161,7 +161,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperHonoOptions = 
       await next();
     } finally {
       // A throw that is not an Error passes Hono's error handler: the server answers 500.
-      attempt.handled(c.finalized ? c.res.status : 500);
+      attempt.handled(c.finalized ? c.res.status : 500, c.finalized && c.res === RESPONSE_ALREADY_SENT);
     }
   } as JailkeeperMiddleware;
 

@@ -61,4 +61,38 @@ describe('@jailkeeper/hono', () => {
     );
     await keeper.close();
   });
+
+  it("an admitted attempt settles at the status its handler returned, without a hook on Node's response", async () => {
+    // A property put on every admitted response made @hono/node-server's responses survive the
+    // young generation (ten times the scavenges' time under failures); the handler's return is
+    // the decision on Hono, so nothing is put there.
+    const { keeper, failures } = setup();
+    const jk = jailkeeper(keeper);
+    const app = new Hono<JailkeeperEnv>();
+    app.use(jk);
+    const hooked: boolean[] = [];
+    app.post('/login', (c) => {
+      const outgoing = (c.env as unknown as { outgoing: object }).outgoing;
+      hooked.push(Object.hasOwn(outgoing, 'writeHead'));
+      return c.text('no', 401);
+    });
+    const listener = getRequestListener(app.fetch) as never;
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await inject(listener, { method: 'POST', url: '/login', remoteAddress: '198.51.100.9' });
+      statuses.push(res.statusCode);
+    }
+    await keeper.idle();
+    assert.deepEqual(statuses, [401, 401, 403], 'two 401s counted, the third refused');
+    assert.deepEqual(hooked, [false, false], 'the handler ran twice, its response never hooked');
+    assert.deepEqual(
+      failures.map((f) => [f.jail, f.status]),
+      [
+        ['login', 401],
+        ['login', 401],
+      ],
+    );
+    assert.deepEqual(keeper.attempts().held, {}, 'no slot left held');
+    await keeper.close();
+  });
 });
