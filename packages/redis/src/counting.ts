@@ -21,8 +21,6 @@ const RECHECK_MS = 100;
 const BAN_HELD_MS = 60_000;
 /** Refusals remembered at most (one per attacked client and jail): the oldest tenth goes first. */
 const HELD_CAP = 10_000;
-/** Idle conversations kept (their keys built once), at most: past it, the oldest idle tenth goes. */
-const IDLE_CAP = 10_000;
 /**
  * How long a settle or a failure that nobody waits for (its client's budget not nearly taken) may
  * wait for a call to ride with: under traffic it goes in the next call of any client, so a counted
@@ -56,9 +54,6 @@ interface Talk {
   readonly shard: number;
   /** The batcher's lane: 0, or the client's shard on a Cluster. */
   readonly lane: number;
-  /** Its seven keys (Keys.conversation), built at its first call, for the recidive jail `recidive`. */
-  keys: readonly string[] | undefined;
-  recidive: string;
   steps: Step[];
   /** The steps the call out carries (empty when none is out). */
   taken: Step[];
@@ -84,10 +79,7 @@ const OPERATION = { r: 'reserve', s: 'settle', S: 'settle', f: 'recordFailure' }
 export class Counting implements Driver<Talk> {
   readonly #p: Parts;
   readonly #packed = new WeakMap<FailureRule, string>();
-  /** The conversations: busy ones, and idle ones kept so that their keys are built once (IDLE_CAP). */
   readonly #talks = new Map<string, Talk>();
-  /** How many of #talks are busy. */
-  #busyTalks = 0;
   /** `jail\0client` → a refusal Redis gave, for the same packed rule, until `untilMs` (Date.now()). */
   readonly #held = new Map<string, { packed: string; answer: Reservation; untilMs: number }>();
   #ctx: StoreContext | undefined;
@@ -260,7 +252,7 @@ export class Counting implements Driver<Talk> {
   /** True while a call for (jail, client) is out or queued here. */
   busy(jail: string, client: string): boolean {
     // Asked for every ban a load reads (a million): no key built while nothing is out.
-    return this.#busyTalks > 0 && this.#talks.get(`${jail}${SEP}${client}`)?.busy === true;
+    return this.#talks.size > 0 && this.#talks.has(`${jail}${SEP}${client}`);
   }
 
   // ------------------------------------------------------------- the conversation
@@ -276,7 +268,6 @@ export class Counting implements Driver<Talk> {
   ): Promise<Answer> {
     let talk = this.#talks.get(key);
     if (talk === undefined) {
-      if (this.#talks.size >= IDLE_CAP + this.#busyTalks) this.#evictIdle();
       const shard = shardOf(client);
       talk = {
         jail: rule.jail,
@@ -284,8 +275,6 @@ export class Counting implements Driver<Talk> {
         key,
         shard,
         lane: this.#perShard ? shard : 0,
-        keys: undefined,
-        recidive: '',
         steps: [],
         taken: NONE,
         busy: false,
@@ -303,26 +292,15 @@ export class Counting implements Driver<Talk> {
     const urgent = (kind !== 's' && kind !== 'S') || this.#crowded.has(key);
     if (!talk.busy) {
       talk.busy = true;
-      this.#busyTalks++;
       this.#batch.add(talk.lane, talk, urgent);
     } else if (urgent && !talk.out) this.#batch.hurry(talk.lane);
     return answer;
   }
 
-  /** The oldest tenth of the idle conversations goes (a spray of clients keeps IDLE_CAP of them). */
-  #evictIdle(): void {
-    let drop = IDLE_CAP / 10;
-    for (const [key, talk] of this.#talks) {
-      if (talk.busy) continue;
-      this.#talks.delete(key);
-      if (--drop === 0) break;
-    }
-  }
-
-  /** The conversation has nothing queued or out: it stays, idle, for its next steps. */
+  /** The conversation has nothing queued or out: it ends. */
   #idle(talk: Talk): void {
     talk.busy = false;
-    this.#busyTalks--;
+    this.#talks.delete(talk.key);
   }
 
   /** After a call: the conversation goes back in the batcher while steps wait, or ends. */
@@ -364,13 +342,8 @@ export class Counting implements Driver<Talk> {
     talk.out = true;
     if (call.prefix === '') {
       const recidive = first.rule.recidive?.jail ?? 'recidive';
-      let keys = talk.keys;
-      if (keys === undefined || talk.recidive !== recidive) {
-        keys = this.#p.keys.conversation(talk.shard, talk.client, talk.jail, recidive);
-        talk.keys = keys;
-        talk.recidive = recidive;
-      }
-      for (const k of keys) call.keys.push(k);
+      for (const k of this.#p.keys.conversation(talk.shard, talk.client, talk.jail, recidive))
+        call.keys.push(k);
     }
     // The header: the rule's index in the call, the shard, the number of steps, each step's kind
     // and number; the client and the ids go apart (any text).
