@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { getRequestListener } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { createJailkeeper, type FailureEvent, type JailkeeperError } from '@jailkeeper/core';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { Hono } from 'hono';
@@ -90,6 +91,59 @@ describe('@jailkeeper/hono', () => {
       [
         ['login', 401],
         ['login', 401],
+      ],
+    );
+    assert.deepEqual(keeper.attempts().held, {}, 'no slot left held');
+    await keeper.close();
+  });
+
+  it("a handler that answers through Node's response itself (RESPONSE_ALREADY_SENT) is counted at the status it wrote, then or later", async () => {
+    const { keeper, failures } = setup();
+    const jk = jailkeeper(keeper);
+    const raw = (c: { env: unknown }) => (c.env as { outgoing: import('node:http').ServerResponse }).outgoing;
+    const answer = (outgoing: import('node:http').ServerResponse) => {
+      outgoing.writeHead(401, { 'content-type': 'text/plain' });
+      outgoing.end('no');
+    };
+    const now = new Hono<JailkeeperEnv>();
+    now.use(jk);
+    now.post('/login', (c) => {
+      answer(raw(c));
+      return RESPONSE_ALREADY_SENT;
+    });
+    // Written after the handler returned: its status is not known at the return.
+    const later = new Hono<JailkeeperEnv>();
+    later.use(jk);
+    later.post('/login', (c) => {
+      const outgoing = raw(c);
+      setTimeout(() => answer(outgoing), 20);
+      return RESPONSE_ALREADY_SENT;
+    });
+    const listeners = {
+      now: getRequestListener(now.fetch) as never,
+      later: getRequestListener(later.fetch) as never,
+    };
+    const statuses: number[] = [];
+    for (const [when, from] of [
+      ['now', '198.51.100.10'],
+      ['now', '198.51.100.10'],
+      ['now', '198.51.100.10'],
+      ['later', '198.51.100.11'],
+      ['later', '198.51.100.11'],
+      ['later', '198.51.100.11'],
+    ] as const) {
+      const res = await inject(listeners[when], { method: 'POST', url: '/login', remoteAddress: from });
+      statuses.push(res.statusCode);
+    }
+    await keeper.idle();
+    assert.deepEqual(statuses, [401, 401, 403, 401, 401, 403], 'each raw 401 counted; banned at the second');
+    assert.deepEqual(
+      failures.map((f) => [f.client, f.status]),
+      [
+        ['198.51.100.10', 401],
+        ['198.51.100.10', 401],
+        ['198.51.100.11', 401],
+        ['198.51.100.11', 401],
       ],
     );
     assert.deepEqual(keeper.attempts().held, {}, 'no slot left held');
