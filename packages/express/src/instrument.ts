@@ -144,6 +144,20 @@ export class Instrumenter {
     }
   }
 
+  /**
+   * The jails the request takes slots in here, those it holds left out: by the route's pattern,
+   * or, where the router gives no pattern text (a RegExp), by the request's path, as its response
+   * is judged. Without them, parallel guesses at a RegExp route all ran.
+   */
+  #targets(req: Req, state: RequestState, route: string | undefined, ignoreCase: boolean): Targets {
+    const kit = this.#kit;
+    const targets =
+      route === undefined
+        ? kit.pathTargets(req.method, state.path, ignoreCase, state.jails)
+        : kit.targets(req.method, route, ignoreCase, state.jails);
+    return notHeld(targets, state.slots);
+  }
+
   /** The pattern the request entered `owner` by: '' for the app's own router. */
   #prefix(state: RequestState, owner: Router): string | undefined {
     return owner === state.root ? '' : state.mounts?.get(owner);
@@ -227,11 +241,20 @@ export class Instrumenter {
       const beforeCase = state.caseInsensitive;
       state.route = undefined;
       state.caseInsensitive = ignoreCase; // a sub-app's settings inherit its parent's
-      return original.call(this, req, res, (error?: unknown) => {
-        state.route = before;
-        state.caseInsensitive = beforeCase;
-        next(error);
-      });
+      const run = () =>
+        original.call(this, req, res, (error?: unknown) => {
+          state.route = before;
+          state.caseInsensitive = beforeCase;
+          next(error);
+        });
+      // Its routes are known only if it mounts the middleware too: until then the request is
+      // judged by its path, and takes its slots by it here (its routes take none they hold).
+      // Without them, parallel guesses at a sub-app's login all ran.
+      const targets = self.#targets(req, state, undefined, ignoreCase);
+      const admitted = targets.length === 0 ? true : state.admit(targets);
+      if (admitted === true) return run();
+      admitted.then((go) => go && run());
+      return undefined;
     } as Layer['handle'];
   }
 
@@ -256,10 +279,7 @@ export class Instrumenter {
       state.method = req.method;
       if (own !== undefined) state.jails = own;
       if (kit.jailScope && state.refused()) return undefined;
-      const targets =
-        route === undefined
-          ? NONE
-          : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
+      const targets = self.#targets(req, state, route, ignoreCase);
       // Nothing to reserve here: on to the route's handlers without a closure. Jails keyed by a
       // function ask for their keys where the route is known.
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
@@ -286,10 +306,7 @@ export class Instrumenter {
       state.caseInsensitive = ignoreCase;
       state.method = req.method;
       if (kit.jailScope && state.refused()) return undefined;
-      const targets =
-        route === undefined
-          ? NONE
-          : notHeld(kit.targets(req.method, route, ignoreCase, state.jails), state.slots);
+      const targets = self.#targets(req, state, route, ignoreCase);
       const run = () => {
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
@@ -304,8 +321,6 @@ export class Instrumenter {
     } as Layer['handle'];
   }
 }
-
-const NONE: Targets = Object.freeze([]);
 
 /** The full patterns of a router's routes (and its routers' routes), for `keeper.checkRoutes()`. */
 function declaredRoutes(router: Router, prefix: string, depth = 0): string[] {

@@ -12,6 +12,7 @@ import type { Slots } from '../engine/slots.js';
 import { invalid } from '../errors.js';
 import { accountKey } from '../identity/account.js';
 import type { ClientIdentity } from '../identity/identity.js';
+import { pathOf } from '../paths/normalize-path.js';
 import { type AdapterAbilities, requireKeeper } from './admission.js';
 import { Attempt } from './attempt.js';
 import { countResponse } from './counting.js';
@@ -210,6 +211,16 @@ export class AdapterKit<T = unknown> {
   targets(method: string, route: string, caseInsensitive: boolean, jails: RouteJails): Targets {
     if (jails === NO_JAILS) return NO_TARGETS;
     return this.#admitter.targets(method, route, caseInsensitive, jails);
+  }
+
+  /**
+   * The jails whose slots a request takes where the router gives no pattern text (a RegExp route,
+   * a mounted app whose routes are not known): judged by the request's path (`url`, its query
+   * dropped), as its response will be. `jails` is the route's own config.
+   */
+  pathTargets(method: string, url: string, caseInsensitive: boolean, jails: RouteJails): Targets {
+    if (jails === NO_JAILS) return NO_TARGETS;
+    return this.#admitter.pathTargets(method, pathOf(url), caseInsensitive, jails);
   }
 
   /** One attempt's slots taken in two steps (at the route, then for its account), held as one. */

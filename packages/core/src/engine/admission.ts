@@ -352,6 +352,23 @@ export class Admitter {
   }
 
   /**
+   * The jails a request with this method takes slots in where the router gives no pattern text
+   * (a RegExp route, a sub-app whose routes are not known): those that target routes, watch this
+   * method and the request's `path`, and do not exempt it, as its response is judged. Not cached:
+   * paths are the client's to choose.
+   */
+  pathTargets(method: string, path: string, caseInsensitive: boolean, only?: ReadonlySet<string>): Targets {
+    if (!this.enabled || this.#routeJails.length === 0) return NO_TARGETS;
+    const counted = method === 'HEAD' ? 'GET' : method;
+    const where = { route: undefined, path, caseInsensitive };
+    const list = this.#routeJails.filter(
+      (j) =>
+        (only === undefined || only.has(j.name)) && jailWatches(j, counted, where) && !isExempt(j, where),
+    );
+    return list.length === 0 ? NO_TARGETS : list;
+  }
+
+  /**
    * The jails keyed by account (or account and address) that count a request with this method on
    * this route: `account()` reserves in them once the app knows the account.
    */
