@@ -80,29 +80,42 @@ function served(server: Server, checks: Map<string, number>): App {
   };
 }
 
-const startExpress: Start = async (keeper) => {
-  const checks = new Map<string, number>();
-  const jk = jailkeeper(keeper);
-  const app = express();
-  app.use(jk);
-  app.post('/login', express.json(), async (req, res) => {
-    const status = await loginHandler(checks, req.body, (name) => jk.account(req, name));
-    if (status !== undefined) res.status(status).json({ ok: status === 200 });
-  });
-  app.get('/events', (_req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    res.write(': open\n\n');
-  });
-  app.get('/private', (_req, res) => {
-    res.status(401).end();
-  });
-  app.get('/assets/:name', (_req, res) => {
-    res.type('text/css').send('/* */');
-  });
-  const server = app.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return served(server, checks);
-};
+/**
+ * Express, its routes on the app itself or (`sub`) in a sub-app mounted at '/' that mounts the
+ * middleware too, as the Express README says for sub-apps (the response then takes the sub-app's
+ * prototype, which jailkeeper's writeHead on the app's prototype is not on).
+ */
+const expressApp =
+  (sub: boolean): Start =>
+  async (keeper) => {
+    const checks = new Map<string, number>();
+    const jk = jailkeeper(keeper);
+    const root = express();
+    root.use(jk);
+    const app = sub ? express() : root;
+    if (sub) {
+      app.use(jk);
+      root.use(app);
+    }
+    app.post('/login', express.json(), async (req, res) => {
+      const status = await loginHandler(checks, req.body, (name) => jk.account(req, name));
+      if (status !== undefined) res.status(status).json({ ok: status === 200 });
+    });
+    app.get('/events', (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write(': open\n\n');
+    });
+    app.get('/private', (_req, res) => {
+      res.status(401).end();
+    });
+    app.get('/assets/:name', (_req, res) => {
+      res.type('text/css').send('/* */');
+    });
+    const server = root.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    return served(server, checks);
+  };
+const startExpress = expressApp(false);
 
 const startFastify: Start = async (keeper) => {
   const checks = new Map<string, number>();
@@ -209,6 +222,7 @@ const startNest: Start = async (keeper) => {
 
 const FRAMEWORKS: ReadonlyArray<[string, Start]> = [
   ['express 5', startExpress],
+  ['express 5, routes in a sub-app', expressApp(true)],
   ['fastify 5', startFastify],
   ['hono', startHono],
   ['nestjs 11 (express)', startNest],
