@@ -19,9 +19,26 @@ export function normalizePath(path: string): string {
   return `/${out.join('/')}`;
 }
 
-/** The path of a request URL, without its query string. */
+/**
+ * The path of a request target as routers read it: without its query string or a fragment, and
+ * of an absolute-form target (`http://host/login`, which Node accepts) only its path. A rule
+ * judged by the path (where the router gives no pattern text) would otherwise miss
+ * `http://x/rx-login` and `/rx-login#x`, which Express routes to `/rx-login`.
+ */
 export function pathOf(url: string | undefined): string {
   if (url === undefined) return '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  let end = url.indexOf('?');
+  if (end === -1) end = url.length;
+  const hash = url.indexOf('#');
+  if (hash !== -1 && hash < end) end = hash;
+  let start = 0;
+  if (url.charCodeAt(0) !== 47 /* '/' */) {
+    const scheme = url.indexOf('://');
+    if (scheme !== -1 && scheme < end) {
+      const slash = url.indexOf('/', scheme + 3);
+      start = slash === -1 || slash > end ? end : slash;
+    }
+  }
+  if (start === 0 && end === url.length) return url;
+  return start === end ? '/' : url.slice(start, end);
 }
