@@ -55,6 +55,12 @@ type Handler = ((req: Req, res: Res, next: Next) => unknown) & {
 };
 type WrappedLayer = Layer & { [kWrapped]?: true };
 
+/** An Express app handed to a router's `use` (a function with the app's methods). */
+function isApp(handle: Function): boolean {
+  const app = handle as unknown as { handle?: unknown; set?: unknown };
+  return typeof app.handle === 'function' && typeof app.set === 'function';
+}
+
 /** The router of an app, Express 4 or 5, without creating one. */
 export function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
@@ -139,6 +145,8 @@ export class Instrumenter {
         this.#wrapMount(layer, patterns, ignoreCase, router, child);
         this.#walk(child);
       } else if (layer.handle.name === 'mounted_app') this.#wrapApp(layer, patterns, ignoreCase, router);
+      else if (isApp(layer.handle))
+        this.#wrapApp(layer, patterns, ignoreCase, router, layer.handle as unknown as Req['app']);
       else if (!(patterns?.raw.length === 1 && patterns.raw[0] === '/'))
         this.#wrapUse(layer, patterns, ignoreCase, router);
     }
@@ -223,13 +231,24 @@ export class Instrumenter {
   }
 
   /**
-   * A sub-app mounted at a path: its routes are known when it mounts the middleware too (which
-   * hands its router the mount's pattern); until one of them says where the request is, the
-   * request is judged by its path, as the sub-app's router reads it.
+   * A sub-app mounted at a path (`app.use('/sub', sub)`, or an app handed to a router's `use`,
+   * then `known`). Express's layer does not name the app it mounts, so the first request that
+   * enters it shows it (`req.app` inside it); from then on its router is walked like the parent's
+   * and its routes take their slots where the router chose (their configs, case and method
+   * honoured), whether or not it mounts the middleware itself. Until then the request is judged
+   * by its path, and takes its slots by it here: parallel guesses at a sub-app's login all ran
+   * before, and slots taken here for every request held an exempt long poll's neighbours (429).
    */
-  #wrapApp(layer: Layer, patterns: Known | undefined, ignoreCase: boolean, owner: Router): void {
+  #wrapApp(
+    layer: Layer,
+    patterns: Known | undefined,
+    ignoreCase: boolean,
+    owner: Router,
+    known?: Req['app'],
+  ): void {
     const original = layer.handle;
     const self = this;
+    let sub = known;
     layer.handle = function jailkeeperApp(this: unknown, req: Req, res: Res, next: Next) {
       const state = res.locals?.[kState];
       if (state === undefined) return original.call(this, req, res, next);
@@ -241,19 +260,48 @@ export class Instrumenter {
       const beforeCase = state.caseInsensitive;
       state.route = undefined;
       state.caseInsensitive = ignoreCase; // a sub-app's settings inherit its parent's
+      state.method = req.method; // after a method override mounted before it
       const run = () =>
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
           state.caseInsensitive = beforeCase;
           next(error);
         });
-      // Its routes are known only if it mounts the middleware too: until then the request is
-      // judged by its path, and takes its slots by it here (its routes take none they hold).
-      // Without them, parallel guesses at a sub-app's login all ran.
-      const targets = self.#targets(req, state, undefined, ignoreCase);
+      if (sub !== undefined) {
+        self.app(sub);
+        const router = routerOf(sub);
+        if (router !== undefined) {
+          if (entered !== undefined) state.mounts.set(router, entered);
+          else state.mounts.delete(router);
+        }
+        return run();
+      }
+      // Not known yet: its router's case setting is not known either. Folded (Express's default,
+      // and a sub-app's whose router was made before it was mounted), so that no spelling of a
+      // rule's path passes uncounted; a case-sensitive sub-app's first requests may count more.
+      state.caseInsensitive = true;
+      const parent = req.app;
+      // Inside the sub-app (it answered, or waits for its handler) req.app is the sub-app; after
+      // it passed the request on, the parent again.
+      const learn = () => {
+        const app = req.app;
+        if (sub === undefined && app !== parent && routerOf(app) !== undefined) {
+          sub = app;
+          self.app(app);
+        }
+      };
+      const targets = self.#targets(req, state, undefined, true);
       const admitted = targets.length === 0 ? true : state.admit(targets);
-      if (admitted === true) return run();
-      admitted.then((go) => go && run());
+      if (admitted === true) {
+        const out = run();
+        learn();
+        return out;
+      }
+      admitted.then((go) => {
+        if (!go) return;
+        run();
+        learn();
+      });
       return undefined;
     } as Layer['handle'];
   }
