@@ -21,7 +21,8 @@ export function normalizePath(path: string): string {
 
 /**
  * The path of a request target as routers read it: without its query string or a fragment, and
- * of an absolute-form target (`http://host/login`, which Node accepts) only its path. A rule
+ * of an absolute-form target (`http://host/login`, which Node accepts) only its path, backslashes
+ * read as slashes (as Express's URL parser reads them where it parses the whole target). A rule
  * judged by the path (where the router gives no pattern text) would otherwise miss
  * `http://x/rx-login` and `/rx-login#x`, which Express routes to `/rx-login`.
  */
@@ -39,6 +40,7 @@ export function pathOf(url: string | undefined): string {
       start = slash === -1 || slash > end ? end : slash;
     }
   }
-  if (start === 0 && end === url.length) return url;
-  return start === end ? '/' : url.slice(start, end);
+  const path = start === 0 && end === url.length ? url : start === end ? '/' : url.slice(start, end);
+  // A backslash makes Express's URL parser read the path with it as a slash ('/rx-login\\#').
+  return path.includes('\\') ? path.replaceAll('\\', '/') : path;
 }
