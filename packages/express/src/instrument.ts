@@ -61,6 +61,29 @@ function isApp(handle: Function): boolean {
   return typeof app.handle === 'function' && typeof app.set === 'function';
 }
 
+/**
+ * The app mounted on `parent` that the request is in now: the one whose `request` (Express's
+ * `app.request`, which names its app) inherits directly from the parent's, found in the request's
+ * prototype chain (deeper apps' requests inherit from it in turn). Undefined when none is.
+ */
+function mountedApp(req: Req, parent: Req['app']): Req['app'] | undefined {
+  const above = (parent as { request?: object }).request;
+  if (above === undefined) return undefined;
+  for (
+    let proto = Object.getPrototypeOf(req) as object | null, depth = 0;
+    proto !== null && depth < 32;
+    depth++
+  ) {
+    const next = Object.getPrototypeOf(proto) as object | null;
+    if (next === above) {
+      const app = Object.getOwnPropertyDescriptor(proto, 'app')?.value as Req['app'] | undefined;
+      return app !== undefined && app !== parent && routerOf(app) !== undefined ? app : undefined;
+    }
+    proto = next;
+  }
+  return undefined;
+}
+
 /** The router of an app, Express 4 or 5, without creating one. */
 export function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
@@ -233,11 +256,14 @@ export class Instrumenter {
   /**
    * A sub-app mounted at a path (`app.use('/sub', sub)`, or an app handed to a router's `use`,
    * then `known`). Express's layer does not name the app it mounts, so the first request that
-   * enters it shows it (`req.app` inside it); from then on its router is walked like the parent's
-   * and its routes take their slots where the router chose (their configs, case and method
-   * honoured), whether or not it mounts the middleware itself. Until then the request is judged
-   * by its path, and takes its slots by it here: parallel guesses at a sub-app's login all ran
-   * before, and slots taken here for every request held an exempt long poll's neighbours (429).
+   * enters it and stays (it did not pass the request on before the layer returned) shows it: the
+   * app whose `request` is, in the request's prototype chain, the one just below the parent's
+   * (Express makes a mounted app's `request` inherit its parent's, and sets the request's
+   * prototype to the app's as it enters). From then on its router is walked like the parent's and
+   * its routes take their slots where the router chose, with their configs, case setting and
+   * method, whether or not it mounts the middleware itself. Until then (the first request through
+   * it) the request is judged by its path, and takes no slot here: slots taken at the entry held
+   * requests that only passed through it (a sub-app at '/' before an exempt long poll: 429).
    */
   #wrapApp(
     layer: Layer,
@@ -261,12 +287,6 @@ export class Instrumenter {
       state.route = undefined;
       state.caseInsensitive = ignoreCase; // a sub-app's settings inherit its parent's
       state.method = req.method; // after a method override mounted before it
-      const run = () =>
-        original.call(this, req, res, (error?: unknown) => {
-          state.route = before;
-          state.caseInsensitive = beforeCase;
-          next(error);
-        });
       if (sub !== undefined) {
         self.app(sub);
         const router = routerOf(sub);
@@ -274,35 +294,20 @@ export class Instrumenter {
           if (entered !== undefined) state.mounts.set(router, entered);
           else state.mounts.delete(router);
         }
-        return run();
       }
-      // Not known yet: its router's case setting is not known either. Folded (Express's default,
-      // and a sub-app's whose router was made before it was mounted), so that no spelling of a
-      // rule's path passes uncounted; a case-sensitive sub-app's first requests may count more.
-      state.caseInsensitive = true;
-      const parent = req.app;
-      // Inside the sub-app (it answered, or waits for its handler) req.app is the sub-app; after
-      // it passed the request on, the parent again.
-      const learn = () => {
-        const app = req.app;
-        if (sub === undefined && app !== parent && routerOf(app) !== undefined) {
-          sub = app;
-          self.app(app);
-        }
-      };
-      const targets = self.#targets(req, state, undefined, true);
-      const admitted = targets.length === 0 ? true : state.admit(targets);
-      if (admitted === true) {
-        const out = run();
-        learn();
-        return out;
-      }
-      admitted.then((go) => {
-        if (!go) return;
-        run();
-        learn();
+      const parent = sub === undefined ? req.app : undefined;
+      let left = false;
+      const out = original.call(this, req, res, (error?: unknown) => {
+        left = true;
+        state.route = before;
+        state.caseInsensitive = beforeCase;
+        next(error);
       });
-      return undefined;
+      if (parent !== undefined && !left && sub === undefined) {
+        sub = mountedApp(req, parent);
+        if (sub !== undefined) self.app(sub);
+      }
+      return out;
     } as Layer['handle'];
   }
 
