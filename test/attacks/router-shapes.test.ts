@@ -245,6 +245,61 @@ for (const [name, express] of [
       });
     }
 
+    it('one app object mounted in two places is not learned as the other mount: a covered login bans, an uncovered one never counts', async () => {
+      // Express notes only an app's last mount (its parent, mountpath, request prototype): taken
+      // as the app of its other mount, a first version judged /o/b/login as /o/login.
+      const two = createJailkeeper({
+        jails: {
+          login: {
+            statuses: [401],
+            paths: ['/a/login', '/o/b/login'],
+            methods: ['POST'],
+            maxRetry: MAX_RETRY,
+          },
+        },
+        logger: quietLogger,
+      });
+      const jk = jailkeeper(two);
+      const local = new Map<string, number>();
+      const guess = (name: string) => async (req: express5.Request, res: express5.Response) => {
+        const key = `${req.socket.remoteAddress} ${name}`;
+        local.set(key, (local.get(key) ?? 0) + 1);
+        await sleep(30);
+        res.status(401).send('no');
+      };
+      const app = express();
+      app.use(jk);
+      const shared = express();
+      shared.post('/login', guess('shared'));
+      const other = express();
+      other.post('/login', guess('other'));
+      other.use('/b', shared);
+      app.use('/a', shared);
+      app.use('/o', other);
+      const listening = app.listen(0, '127.0.0.1');
+      await once(listening, 'listening');
+      try {
+        const port = (listening.address() as AddressInfo).port;
+        for (const round of [1, 2]) {
+          const covered = freshClient();
+          await Promise.all(Array.from({ length: GUESSES }, () => send(port, '/o/b/login', covered)));
+          const uncovered = freshClient();
+          await Promise.all(Array.from({ length: GUESSES }, () => send(port, '/o/login', uncovered)));
+          await two.idle();
+          assert.ok(
+            two.check(covered).banned,
+            `round ${round}: /o/b/login is counted (${local.get(`${covered} shared`)} runs)`,
+          );
+          assert.equal(two.check(uncovered).banned, false, `round ${round}: /o/login is not a jail's`);
+          assert.equal(local.get(`${uncovered} other`), GUESSES, `round ${round}: /o/login never held`);
+        }
+      } finally {
+        listening.closeAllConnections();
+        await new Promise((resolve) => listening.close(resolve));
+        await two.close();
+      }
+    });
+
     for (const mount of ['/api', '/bare-api', '/parent-api']) {
       it(`an exempt long poll (${mount}, past two sub-apps at '/'): eight in parallel from one browser, none held or refused`, async () => {
         const port = (server.address() as AddressInfo).port;

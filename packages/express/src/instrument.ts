@@ -66,7 +66,7 @@ function isApp(handle: Function): boolean {
  * `app.request`, which names its app) inherits directly from the parent's, found in the request's
  * prototype chain (deeper apps' requests inherit from it in turn). Undefined when none is.
  */
-function mountedApp(req: Req, parent: Req['app']): Req['app'] | undefined {
+function mountedApp(req: Req, parent: Req['app'], layer: Layer): Req['app'] | undefined {
   const above = (parent as { request?: object }).request;
   if (above === undefined) return undefined;
   for (
@@ -77,11 +77,23 @@ function mountedApp(req: Req, parent: Req['app']): Req['app'] | undefined {
     const next = Object.getPrototypeOf(proto) as object | null;
     if (next === above) {
       const app = Object.getOwnPropertyDescriptor(proto, 'app')?.value as Req['app'] | undefined;
-      return app !== undefined && app !== parent && routerOf(app) !== undefined ? app : undefined;
+      if (app === undefined || app === parent || routerOf(app) === undefined) return undefined;
+      // The app this layer mounts, as Express noted its last mount: an app mounted in two places
+      // inherits from the parent that mounted it last, and may be another layer's.
+      const mounted = app as unknown as { parent?: unknown; mountpath?: unknown };
+      return mounted.parent === parent && samePath(mounted.mountpath, patternsOf(layer)) ? app : undefined;
     }
     proto = next;
   }
   return undefined;
+}
+
+/** True when an app's `mountpath` (as given to `use`) is the layer's path. */
+function samePath(mountpath: unknown, patterns: Patterns): boolean {
+  if (mountpath instanceof RegExp) return patterns === undefined;
+  const paths = Array.isArray(mountpath) ? mountpath : [mountpath];
+  if (patterns === undefined) return false;
+  return paths.length === patterns.length && paths.every((p, i) => p === patterns[i]);
 }
 
 /** The router of an app, Express 4 or 5, without creating one. */
@@ -304,7 +316,7 @@ export class Instrumenter {
         next(error);
       });
       if (parent !== undefined && !left && sub === undefined) {
-        sub = mountedApp(req, parent);
+        sub = mountedApp(req, parent, layer);
         if (sub !== undefined) self.app(sub);
       }
       return out;
