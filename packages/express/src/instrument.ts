@@ -64,9 +64,10 @@ function isApp(handle: Function): boolean {
 /**
  * The app mounted on `parent` that the request is in now: the one whose `request` (Express's
  * `app.request`, which names its app) inherits directly from the parent's, found in the request's
- * prototype chain (deeper apps' requests inherit from it in turn). Undefined when none is.
+ * prototype chain (deeper apps' requests inherit from it in turn), mounted at `path` (the layer's
+ * patterns as declared). Undefined when none is.
  */
-function mountedApp(req: Req, parent: Req['app'], layer: Layer): Req['app'] | undefined {
+function mountedApp(req: Req, parent: Req['app'], path: Patterns): Req['app'] | undefined {
   const above = (parent as { request?: object }).request;
   if (above === undefined) return undefined;
   for (
@@ -81,7 +82,7 @@ function mountedApp(req: Req, parent: Req['app'], layer: Layer): Req['app'] | un
       // The app this layer mounts, as Express noted its last mount: an app mounted in two places
       // inherits from the parent that mounted it last, and may be another layer's.
       const mounted = app as unknown as { parent?: unknown; mountpath?: unknown };
-      return mounted.parent === parent && samePath(mounted.mountpath, patternsOf(layer)) ? app : undefined;
+      return mounted.parent === parent && samePath(mounted.mountpath, path) ? app : undefined;
     }
     proto = next;
   }
@@ -316,7 +317,7 @@ export class Instrumenter {
         next(error);
       });
       if (parent !== undefined && !left && sub === undefined) {
-        sub = mountedApp(req, parent, layer);
+        sub = mountedApp(req, parent, patterns?.raw);
         if (sub !== undefined) self.app(sub);
       }
       return out;
