@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { after, before } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Jailkeeper } from '@jailkeeper/core';
@@ -165,3 +165,65 @@ export function redisTestBed(): RedisTestBed {
  * reconcile quick enough that a recovery shows within a test's patience.
  */
 export const QUICK_STORE = { timeout: 100, probeInterval: 100, reconcileInterval: 200 } as const;
+
+/** What Redis ran while a {@link monitorRedis} watched: each command's name and arguments. */
+export interface RedisMonitor {
+  /** Every command seen since MONITOR was on, as `[name, ...args]`, in Redis's order. */
+  readonly commands: string[][];
+  close(): void;
+}
+
+/** One argument of a MONITOR line, as Redis quotes it (`sdscatrepr`): `\\`, `\"`, `\n`, `\xHH`. */
+function unquote(quoted: string): string {
+  return quoted.replace(/\\(x[0-9a-f]{2}|.)/g, (_, c: string) =>
+    c.length === 3
+      ? String.fromCharCode(Number.parseInt(c.slice(1), 16))
+      : (({ n: '\n', r: '\r', t: '\t', a: '\x07', b: '\b' } as Record<string, string>)[c] ?? c),
+  );
+}
+
+/**
+ * Watches every command Redis at `url` runs, on a socket of its own speaking MONITOR's replies
+ * directly. ioredis's `monitor()` is not used: it switches its parser to monitoring only a
+ * microtask after MONITOR's +OK, so a command Redis reports in the same read as the +OK (a busy
+ * machine, a keeper's background work) reaches the parser as a reply to no command, and ioredis
+ * emits "Command queue state error" on a connection the caller never saw: the test failed, and
+ * the connection it could not close held the file open until its timeout.
+ * Resolves once MONITOR is on.
+ */
+export async function monitorRedis(url: string): Promise<RedisMonitor> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port || 6379), hostname);
+  socket.setEncoding('latin1');
+  const commands: string[][] = [];
+  let buffered = '';
+  let on = false;
+  const started = new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      for (let end = buffered.indexOf('\r\n'); end !== -1; end = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (!on) {
+          if (line !== '+OK') return reject(new Error(`MONITOR answered ${line}`));
+          on = true;
+          resolve();
+          continue;
+        }
+        // +1700000000.123456 [0 127.0.0.1:50000] "cmd" "arg" ... (arguments never hold a raw quote)
+        const args = line.slice(line.indexOf('"')).match(/"(?:[^"\\]|\\.)*"/g) ?? [];
+        commands.push(args.map((arg) => unquote(arg.slice(1, -1))));
+      }
+    });
+  });
+  socket.write('MONITOR\r\n');
+  try {
+    await started;
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
+  socket.on('error', () => {});
+  return { commands, close: () => socket.destroy() };
+}
