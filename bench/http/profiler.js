@@ -21,3 +21,25 @@ export async function stopProfile(file) {
   session = undefined;
   writeFileSync(file, JSON.stringify(profile));
 }
+
+let heapSession;
+
+/** Starts V8's sampling heap profiler, keeping objects the GC has collected (allocation, not retention). */
+export async function startHeapProfile(samplingInterval = 4096) {
+  heapSession = new Session();
+  heapSession.connect();
+  await heapSession.post('HeapProfiler.enable');
+  await heapSession.post('HeapProfiler.startSampling', {
+    samplingInterval,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+}
+
+/** Stops it and writes the profile (a .heapprofile) to `file`. */
+export async function stopHeapProfile(file) {
+  const { profile } = await heapSession.post('HeapProfiler.stopSampling');
+  heapSession.disconnect();
+  heapSession = undefined;
+  writeFileSync(file, JSON.stringify(profile));
+}

@@ -7,7 +7,7 @@
 // SIGINT also exits normally, so that `node --cpu-prof server.js ...` writes its profile.
 import { createInterface } from 'node:readline';
 import { buildApp } from './app.js';
-import { startProfile, stopProfile } from './profiler.js';
+import { startHeapProfile, startProfile, stopHeapProfile, stopProfile } from './profiler.js';
 
 const [framework, config = 'bare', scenario = 'clean'] = process.argv.slice(2);
 const app = await buildApp(framework, config, scenario);
@@ -28,6 +28,12 @@ createInterface({ input: process.stdin }).on('line', async (line) => {
   } else if (command === 'profile-stop') {
     await stopProfile(arg);
     process.stdout.write(`profiled ${JSON.stringify(arg)}\n`);
+  } else if (command === 'heap-start') {
+    await startHeapProfile(arg ? Number(arg) : undefined);
+    process.stdout.write('heaping true\n');
+  } else if (command === 'heap-stop') {
+    await stopHeapProfile(arg);
+    process.stdout.write(`heaped ${JSON.stringify(arg)}\n`);
   } else if (command === 'exit') exit();
 });
 console.log(`ready ${port}`);

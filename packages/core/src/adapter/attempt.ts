@@ -198,13 +198,15 @@ export class Attempt<T = unknown> implements RequestInfo {
     return this.#reserve(targets, withSuspects);
   }
 
-  async #reserve(targets: Targets, withSuspects: boolean): Promise<boolean> {
-    const answer = await this.kit.reserve(this.identity, targets, withSuspects);
-    if (!answer.admitted) {
-      this.#refuse(answer.verdict);
-      return false;
-    }
-    return this.#take(answer.slots);
+  /** One then() on the admission, not an async layer (a promise, a generator, an await's closures). */
+  #reserve(targets: Targets, withSuspects: boolean): Promise<boolean> {
+    return this.kit.reserve(this.identity, targets, withSuspects).then((answer) => {
+      if (!answer.admitted) {
+        this.#refuse(answer.verdict);
+        return false;
+      }
+      return this.#take(answer.slots);
+    });
   }
 
   /**

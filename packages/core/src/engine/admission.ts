@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { ClientIdentity } from '../identity/identity.js';
 import { evictOldest } from '../store/ban-history.js';
@@ -83,7 +83,11 @@ export class Admitter {
   readonly #held = new Map<string, Slots | Set<Slots>>();
   readonly #owners: OwnerBook;
   readonly #check: (client: ClientIdentity, request: RequestInfo) => Verdict;
-  readonly #prefix = `${randomUUID()}:`;
+  /**
+   * Slot ids: this process's 96 random bits, then a count. Unique across a fleet (they share a
+   * client's reservations in Redis), and short: each id is an argument of two store calls.
+   */
+  readonly #prefix = `${randomBytes(12).toString('base64url')}:`;
   #next = 0;
   /** Attempts waiting for admission now (see `keeper.attempts()`). */
   admitting = 0;
@@ -202,25 +206,75 @@ export class Admitter {
     );
   }
 
-  /** Reserves a slot in every jail the request takes slots in; see the class comment. */
-  async admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
-    this.admitting++;
+  /**
+   * Reserves a slot in every jail the request takes slots in; see the class comment. The usual
+   * case, one jail admitted at its first try, is one promise of the store's and one then(): no
+   * async layers (each cost a promise, a generator and an await's closures per attempt).
+   */
+  admit(identity: ClientIdentity, targets: Targets, withSuspects: boolean): Promise<Admission> {
+    let jails: Targets;
     try {
       const suspect = withSuspects ? this.#suspectJails(identity.key) : undefined;
-      const jails =
-        suspect === undefined ? targets : [...targets, ...suspect.filter((j) => !targets.includes(j))];
+      jails = suspect === undefined ? targets : [...targets, ...suspect.filter((j) => !targets.includes(j))];
       if (jails.length === 0 || this.#ignore.hasClient(identity.ip, identity.key))
-        return ADMITTED_WITHOUT_SLOTS;
+        return Promise.resolve(ADMITTED_WITHOUT_SLOTS);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (jails.length === 1) return this.#admitOne(jails, identity.key);
+    return this.#admitMany(identity, jails);
+  }
+
+  /** One jail: its first reservation's answer admits at once; anything else goes on in #reserveOne. */
+  #admitOne(jails: Targets, key: string): Promise<Admission> {
+    this.admitting++;
+    const jail = jails[0] as ResolvedJail;
+    const deadline = this.#clock.now() + this.#waitMs;
+    const id = `${this.#prefix}${this.#next++}`;
+    let pending: Promise<Reservation>;
+    try {
+      const reserve = this.#store.reserve as NonNullable<Store['reserve']>;
+      pending = reserve.call(this.#store, this.#rules.get(jail.name) as FailureRule, key, id, this.#holdMs);
+    } catch (error) {
+      pending = Promise.reject(error);
+    }
+    return pending.then(
+      (answer): Admission | Promise<Admission> => {
+        if (!answer.admitted) return this.#admitLater(jails, key, deadline, { id, answer });
+        this.admitting--;
+        const left = Math.max(0, answer.maxRetry - answer.count - answer.inFlight);
+        return { admitted: true, slots: this.#hold(new Slots(jails, [id], [key], [left])) };
+      },
+      (error: unknown): Admission => {
+        this.admitting--;
+        this.#announcer.storeError('reserve', error);
+        const local = this.#admitLocally(jail, key, id);
+        if (!local.admitted) return { admitted: false, verdict: null };
+        return { admitted: true, slots: this.#hold(new Slots(jails, [id], [key], [local.left])) };
+      },
+    );
+  }
+
+  /** One jail whose first reservation was not admitted: refused, or waiting for a slot. */
+  async #admitLater(
+    jails: Targets,
+    key: string,
+    deadline: number,
+    first: { id: string; answer: Reservation },
+  ): Promise<Admission> {
+    try {
+      const answer = await this.#reserveOne(jails[0] as ResolvedJail, key, deadline, first);
+      if (!answer.admitted) return { admitted: false, verdict: answer.verdict };
+      return { admitted: true, slots: this.#hold(new Slots(jails, [answer.id], [key], [answer.left])) };
+    } finally {
+      this.admitting--;
+    }
+  }
+
+  async #admitMany(identity: ClientIdentity, jails: Targets): Promise<Admission> {
+    this.admitting++;
+    try {
       const deadline = this.#clock.now() + this.#waitMs;
-      if (jails.length === 1) {
-        // The usual case, one jail: no list built to be copied.
-        const answer = await this.#reserveOne(jails[0] as ResolvedJail, identity.key, deadline);
-        if (!answer.admitted) return { admitted: false, verdict: answer.verdict };
-        return {
-          admitted: true,
-          slots: this.#hold(new Slots(jails, [answer.id], [identity.key], [answer.left])),
-        };
-      }
       const ids: string[] = [];
       const left: number[] = [];
       for (const jail of jails) {
@@ -437,18 +491,23 @@ export class Admitter {
     return { admitted: true, slots: this.enabled ? this.#hold(new Slots(targets, ids, keys, left)) : null };
   }
 
+  /** `first`: the answer of a first try made already (#admitOne), handled as this loop's first. */
   async #reserveOne(
     jail: ResolvedJail,
     key: string,
     deadline: number,
+    first?: { id: string; answer: Reservation },
   ): Promise<{ admitted: true; id: string; left: number } | { admitted: false; verdict: Banned | null }> {
     const rule = this.#rules.get(jail.name) as FailureRule;
     const reserve = this.#store.reserve as NonNullable<Store['reserve']>;
     for (let round = 0; ; round++) {
-      const id = `${this.#prefix}${this.#next++}`;
+      const id = round === 0 && first !== undefined ? first.id : `${this.#prefix}${this.#next++}`;
       let answer: Reservation;
       try {
-        answer = await reserve.call(this.#store, rule, key, id, this.#holdMs);
+        answer =
+          round === 0 && first !== undefined
+            ? first.answer
+            : await reserve.call(this.#store, rule, key, id, this.#holdMs);
       } catch (error) {
         // The store failed or missed its deadline: judged by this instance's own count, never
         // admitted blindly (an attacker's burst must not buy more than maxRetry per instance).

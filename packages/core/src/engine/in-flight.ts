@@ -79,6 +79,21 @@ export class InFlight {
   }
 
   /**
+   * A store call under way whose outcome is `outcome`, which calls `called(outcome)` once it has
+   * settled: one promise chain per call, not track()'s second then() and closure.
+   */
+  calling(outcome: Promise<unknown>): void {
+    this.begin();
+    this.#storeCalls.add(outcome);
+  }
+
+  /** The call `calling()` registered has settled. */
+  called(outcome: Promise<unknown>): void {
+    this.#storeCalls.delete(outcome);
+    this.end();
+  }
+
+  /**
    * A client's failure being recorded: `recorded` is its outcome, which calls `done(recorded)` when it
    * has settled (one promise chain per counted failure, not one per piece of bookkeeping).
    */

@@ -264,24 +264,17 @@ export class Recorder {
   }
 
   /** #record() for one slot and no other jail to record: the same outcome, without its lists. */
-  async #settleOne(
+  #settleOne(
     event: ResponseEvent,
     slots: Slots,
     jail: ResolvedJail,
     failed: boolean,
   ): Promise<ObserveResult> {
     const id = typeof event.client === 'string' ? this.#identify(event.client) : event.client;
-    if (id === undefined) return INVALID_CLIENT;
+    if (id === undefined) return Promise.resolve(INVALID_CLIENT);
     const key = slots.keys[0] as string;
     const held = key === id.key ? id : { ip: id.ip, key };
-    const outcome = await this.#settle(
-      jail,
-      held,
-      event,
-      slots.ids[0] as string,
-      failed || event.abandoned === true,
-    );
-    return { ignored: this.#ignore.hasClient(id.ip, id.key) ? 'ignoreIp' : null, jails: [outcome] };
+    return this.#settle(jail, held, event, slots.ids[0] as string, failed || event.abandoned === true, id);
   }
 
   #fail(jail: ResolvedJail, id: ClientIdentity, event: ResponseEvent, alone: true): Promise<ObserveResult>;
@@ -406,47 +399,91 @@ export class Recorder {
     return probe ? { ...outcome, probe } : outcome;
   }
 
-  /** Settles one slot: counted as a failure (banning at the threshold), or freed. */
-  async #settle(
+  #settle(
     jail: ResolvedJail,
     id: ClientIdentity,
     event: ResponseEvent,
     slotId: string,
     failed: boolean,
-  ): Promise<JailOutcome> {
+  ): Promise<JailOutcome>;
+  #settle(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    slotId: string,
+    failed: boolean,
+    whole: ClientIdentity,
+  ): Promise<ObserveResult>;
+  /**
+   * Settles one slot: counted as a failure (banning at the threshold), or freed. `whole`: the
+   * request's client when this slot is all it records (#settleOne): the whole result is resolved.
+   * One then() on the store's promise, which is what is under way (no async layers: each cost a
+   * promise, a generator and an await's closures per counted failure).
+   */
+  #settle(
+    jail: ResolvedJail,
+    id: ClientIdentity,
+    event: ResponseEvent,
+    slotId: string,
+    failed_: boolean,
+    whole?: ClientIdentity,
+  ): Promise<JailOutcome | ObserveResult> {
+    let failed = failed_;
     let rule = this.#rules.get(jail.name) as FailureRule;
     let probe = false;
     let spared: 'repeated' | 'shared' | undefined;
-    if (failed) {
-      // A failure the judge leaves out frees its slot like a success; a probe settles under its rule.
-      const judgement = this.#judged(jail, id, event);
-      if (judgement === 'repeated' || judgement === 'shared') {
-        spared = judgement;
-        failed = false;
-      } else if (judgement !== 'count') {
-        rule = this.#probeRules.get(jail.name) as FailureRule;
-        probe = judgement === 'probe';
-      }
-    }
-    const settle = this.#store.settle as NonNullable<Store['settle']>;
-    const jitterMs =
-      failed && jail.increment && jail.increment.jitterMs > 0
-        ? Math.floor(Math.random() * jail.increment.jitterMs)
-        : 0;
+    let pending: Promise<FailureResult | null>;
     try {
-      const result = await this.#flight.track(
-        settle.call(this.#store, rule, id.key, slotId, failed, jitterMs),
-      );
-      this.#onSettled(jail.name, id.key);
-      if (result === null) {
-        return { jail: jail.name, action: spared ?? 'released' };
+      if (failed) {
+        // A failure the judge leaves out frees its slot like a success; a probe settles under its rule.
+        const judgement = this.#judged(jail, id, event);
+        if (judgement === 'repeated' || judgement === 'shared') {
+          spared = judgement;
+          failed = false;
+        } else if (judgement !== 'count') {
+          rule = this.#probeRules.get(jail.name) as FailureRule;
+          probe = judgement === 'probe';
+        }
       }
-      return this.#afterFailure(jail, id, event, result, probe);
+      const settle = this.#store.settle as NonNullable<Store['settle']>;
+      const jitterMs =
+        failed && jail.increment && jail.increment.jitterMs > 0
+          ? Math.floor(Math.random() * jail.increment.jitterMs)
+          : 0;
+      pending = settle.call(this.#store, rule, id.key, slotId, failed, jitterMs);
     } catch (error) {
-      this.#onSettled(jail.name, id.key);
-      this.#announcer.storeError('settle', error);
-      return { jail: jail.name, action: 'error' };
+      pending = Promise.reject(error);
     }
+    const flight = this.#flight;
+    const wrap = (outcome: JailOutcome): JailOutcome | ObserveResult =>
+      whole === undefined
+        ? outcome
+        : { ignored: this.#ignore.hasClient(whole.ip, whole.key) ? 'ignoreIp' : null, jails: [outcome] };
+    const settled: Promise<JailOutcome | ObserveResult> = pending.then(
+      (result) => {
+        flight.called(settled);
+        this.#onSettled(jail.name, id.key);
+        let outcome: JailOutcome;
+        try {
+          outcome =
+            result === null
+              ? { jail: jail.name, action: spared ?? 'released' }
+              : this.#afterFailure(jail, id, event, result, probe);
+        } catch (error) {
+          this.#announcer.storeError('settle', error);
+          outcome = { jail: jail.name, action: 'error' };
+        }
+        return wrap(outcome);
+      },
+      (error: unknown) => {
+        flight.called(settled);
+        this.#onSettled(jail.name, id.key);
+        this.#announcer.storeError('settle', error);
+        return wrap({ jail: jail.name, action: 'error' });
+      },
+    );
+    flight.calling(settled);
+    return settled;
   }
 
   async #pardon(
