@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { FailureRule } from '@jailkeeper/core/store';
+import type { FailureResult, FailureRule, Reservation } from '@jailkeeper/core/store';
 import { quietLogger } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
@@ -124,5 +124,68 @@ describe('the Redis store: one conversation per client and jail', () => {
     assert.equal(results.filter((r) => r.ban !== null && !r.alreadyBanned).length, 1);
     assert.equal(results.filter((r) => r.alreadyBanned).length, 3);
     assert.equal(calls, 1, `${calls} script calls for 8 failures`);
+  });
+  /**
+   * Failures and reservations of one client, interleaved in one call: the script reuses what a
+   * failure counted below the threshold read (the threshold in force, the window's count, no ban)
+   * for the reservation after it. Each reservation must still see the failures before it, a
+   * pardoned client's threshold, and the ban the last failure made.
+   */
+  async function interleaved(who: string, r: FailureRule, prefix: string) {
+    assert.equal((await store.reserve(r, who, `${prefix}0`, 60_000)).admitted, true);
+    const before = await scriptCalls();
+    const settles: Promise<FailureResult | null>[] = [];
+    const reserves: Promise<Reservation>[] = [];
+    for (let i = 0; i < 5; i++) {
+      settles.push(store.settle(r, who, `${prefix}${i}`, true, 0));
+      reserves.push(store.reserve(r, who, `${prefix}${i + 1}`, 60_000));
+    }
+    const [settled, reserved] = await Promise.all([Promise.all(settles), Promise.all(reserves)]);
+    return { settled, reserved, calls: (await scriptCalls()) - before };
+  }
+
+  it('failures and reservations interleaved in one call: each reservation counts the failures before it; the one after the ban is refused with it', async () => {
+    const who = ip();
+    const { settled, reserved, calls } = await interleaved(who, rule, 'd');
+    assert.equal(calls, 1, `${calls} script calls`);
+    assert.deepEqual(
+      settled.map((s) => s?.count),
+      [1, 2, 3, 4, 5],
+    );
+    assert.deepEqual(
+      reserved.slice(0, 4).map((a) => [a.admitted, a.count, a.inFlight, a.maxRetry]),
+      [1, 2, 3, 4].map((n) => [true, n, 1, 5]),
+    );
+    assert.equal(reserved[4]?.admitted, false);
+    assert.equal(reserved[4]?.ban?.client, who, 'refused with the ban the fifth failure made');
+  });
+
+  it('the same for a pardoned client: its reservations are judged by the pardoned threshold', async () => {
+    const who = ip();
+    const pardoned: FailureRule = { ...rule, pardonMaxRetry: 8 };
+    await store.recordPardon('login', who, 60_000);
+    const { settled, reserved } = await interleaved(who, pardoned, 'e');
+    assert.deepEqual(
+      settled.map((s) => [s?.count, s?.ban ?? null]),
+      [1, 2, 3, 4, 5].map((n) => [n, null]),
+    );
+    assert.deepEqual(
+      reserved.map((a) => [a.admitted, a.count, a.maxRetry]),
+      [1, 2, 3, 4, 5].map((n) => [true, n, 8]),
+    );
+  });
+  it("several clients' groups in one call: each failure is counted and banned under its own client", async () => {
+    const who = [ip(), ip(), ip()];
+    const before = await scriptCalls();
+    const results = await Promise.all(
+      who.flatMap((client) => Array.from({ length: 5 }, () => store.recordFailure(rule, client, 0))),
+    );
+    assert.equal((await scriptCalls()) - before, 1, 'one call');
+    assert.deepEqual(
+      results.filter((r) => r.ban !== null).map((r) => r.ban?.client),
+      who,
+    );
+    for (const client of who)
+      assert.equal((await store.reserve(rule, client, `${client}-after`, 60_000)).ban?.client, client);
   });
 });
