@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FailureResult, FailureRule, Reservation } from '@jailkeeper/core/store';
-import { quietLogger } from '@jailkeeper/core/testing';
+import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { monitorRedis, startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
 let admin: Redis;
@@ -187,5 +187,30 @@ describe('the Redis store: one conversation per client and jail', () => {
     );
     for (const client of who)
       assert.equal((await store.reserve(rule, client, `${client}-after`, 60_000)).ban?.client, client);
+  });
+  it("a lingering settle waits for its client's next reservation: the two go in one group", async () => {
+    const [a, b] = [ip(), ip()];
+    assert.equal((await store.reserve(rule, a, 'f0', 60_000)).admitted, true);
+    const monitor = await monitorRedis(redis.url);
+    let answers: [FailureResult | null, Reservation];
+    try {
+      const settled = store.settle(rule, a, 'f0', true, 0); // nobody waits for it: it may linger
+      await store.reserve(rule, b, 'g0', 60_000); // someone waits for this: a call goes now
+      answers = await Promise.all([settled, store.reserve(rule, a, 'f1', 60_000)]);
+      await admin.ping();
+      await until(() => monitor.commands.some((c) => c[0]?.toLowerCase() === 'ping'));
+    } finally {
+      monitor.close();
+    }
+    assert.equal(answers[0]?.count, 1);
+    assert.deepEqual([answers[1].admitted, answers[1].count], [true, 1]);
+    // Each conversation call's groups, by their steps (the header: rule, shard, steps, kinds).
+    const groups = monitor.commands
+      .filter((c) => c[0]?.toLowerCase() === 'evalsha')
+      .map((c) =>
+        c.filter((arg) => /^\d+ \d+ \d+( [rsSf]\d+)+$/.test(arg)).map((h) => h.split(' ').slice(3).join(' ')),
+      )
+      .filter((call) => call.length > 0);
+    assert.deepEqual(groups, [['r60000'], ['S0 r60000']]);
   });
 });

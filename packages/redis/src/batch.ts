@@ -22,8 +22,15 @@ export class Call {
   /** Per group: its header, its client, one id per step (see lua/failure.ts). */
   readonly args: string[] = [];
 
-  constructor(prefix: string) {
+  /**
+   * True when the call goes for someone who waits (not at a linger's end): a conversation with
+   * only lingering settles may then wait for the next call (Driver.take returns DEFER).
+   */
+  readonly mayDefer: boolean;
+
+  constructor(prefix: string, mayDefer = false) {
     this.prefix = prefix;
+    this.mayDefer = mayDefer;
   }
 
   /** The index (from 1) of the jail's packed rule in this call, added the first time. */
@@ -48,7 +55,10 @@ export class Call {
 
 /** What the batcher asks of the conversations it carries (counting.ts). */
 export interface Driver<T> {
-  /** Takes the item's steps into the call being built: how many (0: it has none left). */
+  /**
+   * Takes the item's steps into the call being built: how many (0: it has none left; DEFER: it
+   * stays queued for a later call, which only a call that `mayDefer` allows).
+   */
   take(item: T, call: Call): number;
   /** The call answered: the item's answers, one per step taken. */
   answer(item: T, answers: unknown): void;
@@ -58,6 +68,9 @@ export interface Driver<T> {
    */
   fail(item: T, error: unknown, late?: Promise<unknown>): void;
 }
+
+/** Driver.take: the item waits for a later call (see Call.mayDefer). */
+export const DEFER = -1;
 
 /** An item was not sent: the store was degraded when its call was due. */
 export const NOT_SENT: unknown = Object.freeze({ notSent: true });
@@ -146,13 +159,14 @@ export class Batcher<T> {
       lane.scheduled = true;
       // After this turn of the event loop: the attempts parsed from the sockets read in it, and the
       // responses its timers ended, go together.
-      setImmediate(() => this.#send(id, lane));
+      setImmediate(() => this.#send(id, lane, true));
     } else if (lane.timer === undefined) {
-      lane.timer = setTimeout(() => this.#send(id, lane), this.#lingerMs);
+      lane.timer = setTimeout(() => this.#send(id, lane, false), this.#lingerMs);
     }
   }
 
-  #send(id: number, lane: Lane<T>): void {
+  /** `urgent`: sent for someone who waits (lingering items may wait on); else a linger ended. */
+  #send(id: number, lane: Lane<T>, urgent: boolean): void {
     lane.scheduled = false;
     if (lane.timer !== undefined) {
       clearTimeout(lane.timer);
@@ -170,18 +184,26 @@ export class Batcher<T> {
     }
     const waiting = lane.items;
     const items: T[] = [];
-    const call = new Call(this.#prefix);
+    const call = new Call(this.#prefix, urgent && !this.#closing);
+    let deferred: T[] | undefined;
     let steps = 0;
     let i = 0;
     while (i < waiting.length && steps < MAX_CALL_STEPS) {
       const item = waiting[i++] as T;
       const taken = driver.take(item, call);
       if (taken === 0) continue;
+      if (taken === DEFER) {
+        if (deferred === undefined) deferred = [];
+        deferred.push(item);
+        continue;
+      }
       items.push(item);
       steps += taken;
     }
-    lane.items = i === waiting.length ? [] : waiting.slice(i);
-    lane.urgent = this.#closing || lane.items.length > 0;
+    // Items left by the step cap are waited for; deferred ones linger on (a timer, or the next call).
+    const left = i === waiting.length ? [] : waiting.slice(i);
+    lane.urgent = this.#closing || left.length > 0;
+    lane.items = deferred === undefined ? left : deferred.concat(left);
     if (items.length === 0) {
       this.#schedule(id, lane);
       return;

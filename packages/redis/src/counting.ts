@@ -1,5 +1,5 @@
 import type { Ban, FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
-import { Batcher, type Call, type Driver, NOT_SENT } from './batch.js';
+import { Batcher, type Call, DEFER, type Driver, NOT_SENT } from './batch.js';
 import { type FailureReply, failureOf, packRule, reservationOf } from './codec.js';
 import { isCluster } from './commands.js';
 import { shardOf } from './keys.js';
@@ -28,6 +28,13 @@ const HELD_CAP = 10_000;
  * Redis meanwhile (the bound holds); a ban it might make goes at once (the client is "crowded").
  */
 const LINGER_MS = 20;
+/**
+ * Calls a conversation holding only lingering settles lets go by, for its client's next
+ * reservation to ride in the same group (one group of two steps, not two groups: under a steady
+ * failure-heavy load each call carried every client twice over, a settle alone and a reservation
+ * alone). A few calls: a few ms under load, where calls follow each other.
+ */
+const DEFER_CALLS = 3;
 
 /** What a step waits for: a reservation, a settlement (null: a success), a failure's result. */
 type Answer = Reservation | FailureResult | null;
@@ -61,6 +68,8 @@ interface Talk {
   busy: boolean;
   /** True while a call carrying its steps is out. */
   out: boolean;
+  /** Calls let go by while only lingering settles waited (DEFER_CALLS at most). */
+  deferred: number;
 }
 
 const NONE: Step[] = [];
@@ -279,6 +288,7 @@ export class Counting implements Driver<Talk> {
         taken: NONE,
         busy: false,
         out: false,
+        deferred: 0,
       };
       this.#talks.set(key, talk);
     }
@@ -309,9 +319,14 @@ export class Counting implements Driver<Talk> {
       this.#idle(talk);
       return;
     }
-    let urgent = this.#crowded.has(talk.key);
-    for (const step of talk.steps) if (step.kind !== 's' && step.kind !== 'S') urgent = true;
-    this.#batch.add(talk.lane, talk, urgent);
+    this.#batch.add(talk.lane, talk, this.#waitedFor(talk));
+  }
+
+  /** True when someone waits for a step of the conversation: not only settles that may linger. */
+  #waitedFor(talk: Talk): boolean {
+    if (this.#crowded.has(talk.key)) return true;
+    for (const step of talk.steps) if (step.kind !== 's' && step.kind !== 'S') return true;
+    return false;
   }
 
   /** Driver: the steps for the call being built (those of one rule, MAX_STEPS at most), added to it. */
@@ -321,6 +336,11 @@ export class Counting implements Driver<Talk> {
       this.#idle(talk);
       return 0;
     }
+    if (call.mayDefer && talk.deferred < DEFER_CALLS && !this.#waitedFor(talk)) {
+      talk.deferred++;
+      return DEFER;
+    }
+    talk.deferred = 0;
     const first = waiting[0] as Step;
     // A run of reservations longer than the highest threshold cannot all be admitted: one past
     // it is sent (it is refused), the rest wait and get its refusal (answer()) without a call.
