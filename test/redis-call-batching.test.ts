@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FailureRule, StoreContext } from '@jailkeeper/core/store';
-import { quietLogger } from '@jailkeeper/core/testing';
+import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { monitorRedis, startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
 let admin: Redis;
@@ -107,6 +107,34 @@ describe('Redis hot-path calls batched across clients', () => {
     const calls = (await scriptCalls()) - before;
     assert.equal(result?.count, 1);
     assert.equal(calls, 4, `${calls} script calls for a failure and another client's 4 reservations`);
+  });
+
+  it('a settle let by waits no longer than its linger, however often other clients call', async () => {
+    // A success's settle frees a slot an owner's login on another instance may wait for: other
+    // clients' calls every 8 ms must not keep it back past its 20 ms (three of them did).
+    const [x, y] = [ip(), ip()];
+    assert.equal((await a.reserve(rule, x, 'lim-x', 60_000)).admitted, true);
+    const monitor = await monitorRedis(redis.url);
+    try {
+      const settled = a.settle(rule, x, 'lim-x', false, 0);
+      for (let i = 0; i < 5; i++) {
+        await sleep(8);
+        await a.reserve(rule, y, `lim-y${i}`, 60_000);
+      }
+      await settled;
+      await admin.ping();
+      await until(() => monitor.commands.some((c) => c[0]?.toLowerCase() === 'ping'));
+    } finally {
+      monitor.close();
+    }
+    // The script calls, in Redis' order: the one that carried the settle, and y's.
+    const calls = monitor.commands.filter((c) => c[0]?.toLowerCase() === 'evalsha');
+    const at = (id: string) => calls.findIndex((c) => c.includes(id));
+    assert.ok(at('lim-x') !== -1, 'the settle was sent');
+    assert.ok(
+      at('lim-x') < at('lim-y2'),
+      `the settle went in call ${at('lim-x')}, after the one of y's third reservation (${at('lim-y2')})`,
+    );
   });
 
   it('a burst of 50 from one client, its refused attempts polling as admission does: at most 3 script calls', async () => {

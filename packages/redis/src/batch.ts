@@ -60,6 +60,8 @@ export interface Driver<T> {
    * stays queued for a later call, which only a call that `mayDefer` allows).
    */
   take(item: T, call: Call): number;
+  /** An item take() deferred: how long it may wait still (ms) before it must go. */
+  lingerLeft(item: T): number;
   /** The call answered: the item's answers, one per step taken. */
   answer(item: T, answers: unknown): void;
   /**
@@ -82,6 +84,8 @@ class Lane<T> {
   urgent = false;
   scheduled = false;
   timer: NodeJS.Timeout | undefined;
+  /** When the deferred items must go (performance.now()), when the last call deferred some. */
+  lingerUntil: number | undefined;
 }
 
 /**
@@ -161,7 +165,10 @@ export class Batcher<T> {
       // responses its timers ended, go together.
       setImmediate(() => this.#send(id, lane, true));
     } else if (lane.timer === undefined) {
-      lane.timer = setTimeout(() => this.#send(id, lane, false), this.#lingerMs);
+      // Deferred items wait no longer than their linger: the timer is armed for what is left of it.
+      const ms =
+        lane.lingerUntil === undefined ? this.#lingerMs : Math.max(0, lane.lingerUntil - performance.now());
+      lane.timer = setTimeout(() => this.#send(id, lane, false), ms);
     }
   }
 
@@ -185,6 +192,7 @@ export class Batcher<T> {
     const waiting = lane.items;
     const items: T[] = [];
     const call = new Call(this.#prefix, urgent && !this.#closing);
+    lane.lingerUntil = undefined;
     let deferred: T[] | undefined;
     let steps = 0;
     let i = 0;
@@ -195,6 +203,8 @@ export class Batcher<T> {
       if (taken === DEFER) {
         if (deferred === undefined) deferred = [];
         deferred.push(item);
+        const until = performance.now() + driver.lingerLeft(item);
+        if (lane.lingerUntil === undefined || until < lane.lingerUntil) lane.lingerUntil = until;
         continue;
       }
       items.push(item);

@@ -32,7 +32,8 @@ const LINGER_MS = 20;
  * Calls a conversation holding only lingering settles lets go by, for its client's next
  * reservation to ride in the same group (one group of two steps, not two groups: under a steady
  * failure-heavy load each call carried every client twice over, a settle alone and a reservation
- * alone). A few calls: a few ms under load, where calls follow each other.
+ * alone). A few calls, and never past LINGER_MS from when the settle queued: a success's settle
+ * frees a slot an owner's login on another instance may be waiting for.
  */
 const DEFER_CALLS = 3;
 
@@ -70,6 +71,8 @@ interface Talk {
   out: boolean;
   /** Calls let go by while only lingering settles waited (DEFER_CALLS at most). */
   deferred: number;
+  /** When its steps began to wait in the batcher (performance.now()): a deferral ends LINGER_MS after. */
+  since: number;
 }
 
 const NONE: Step[] = [];
@@ -289,6 +292,7 @@ export class Counting implements Driver<Talk> {
         busy: false,
         out: false,
         deferred: 0,
+        since: 0,
       };
       this.#talks.set(key, talk);
     }
@@ -302,6 +306,7 @@ export class Counting implements Driver<Talk> {
     const urgent = (kind !== 's' && kind !== 'S') || this.#crowded.has(key);
     if (!talk.busy) {
       talk.busy = true;
+      talk.since = performance.now();
       this.#batch.add(talk.lane, talk, urgent);
     } else if (urgent && !talk.out) this.#batch.hurry(talk.lane);
     return answer;
@@ -319,6 +324,7 @@ export class Counting implements Driver<Talk> {
       this.#idle(talk);
       return;
     }
+    talk.since = performance.now();
     this.#batch.add(talk.lane, talk, this.#waitedFor(talk));
   }
 
@@ -336,7 +342,7 @@ export class Counting implements Driver<Talk> {
       this.#idle(talk);
       return 0;
     }
-    if (call.mayDefer && talk.deferred < DEFER_CALLS && !this.#waitedFor(talk)) {
+    if (call.mayDefer && talk.deferred < DEFER_CALLS && !this.#waitedFor(talk) && this.lingerLeft(talk) > 0) {
       talk.deferred++;
       return DEFER;
     }
@@ -373,6 +379,11 @@ export class Counting implements Driver<Talk> {
     args.push(header, talk.client);
     for (const step of steps) args.push(step.id);
     return steps.length;
+  }
+
+  /** Driver: how long a deferred conversation's settles may linger still. */
+  lingerLeft(talk: Talk): number {
+    return LINGER_MS - (performance.now() - talk.since);
   }
 
   /** Driver: the call answered; each step gets its answer, in order. */
