@@ -35,6 +35,29 @@ export async function freePort(): Promise<number> {
 }
 
 /**
+ * A port where Redis is down for certain: held by a server of the test's own that closes every
+ * connection at once (a refused connection, to a client). A port from freePort() left unbound is
+ * not enough: another test file running beside this one may start its redis-server there, and a
+ * store meant to be cut off then counts in it (seen in CI: 'allow' banned a client while "down").
+ * `release()` frees the port, for a test that then starts Redis on it.
+ */
+export async function downPort(): Promise<{ port: number; url: string; release(): Promise<void> }> {
+  const server = createServer((socket) => socket.destroy());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    release: async () => {
+      if (!server.listening) return;
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+/**
  * Waits until the redis-server `child` answers at `url`. The port came from freePort(), which
  * another test file running beside this one may take before redis-server binds it (its app, or its
  * own redis-server): then this child exits, and whatever answers is not ours. So it is ready only

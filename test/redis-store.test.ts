@@ -7,7 +7,7 @@ import { createRedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
 import { NO_REDIS } from './needs.js';
 import { activeIn } from './redis-bans.js';
-import { freePort, monitorRedis, redisTestBed, startRedis } from './redis-server.js';
+import { downPort, monitorRedis, redisTestBed, startRedis } from './redis-server.js';
 
 const bed = redisTestBed();
 const { clients, keepers } = bed;
@@ -189,8 +189,8 @@ describe('redis store: one jail for every instance', { skip: NO_REDIS }, () => {
 
 describe('redis store: when Redis fails', { skip: NO_REDIS }, () => {
   it('down at start: the app starts, counts and bans locally, and writes back on recovery', async () => {
-    const port = await freePort();
-    const url = `redis://127.0.0.1:${port}`;
+    const down = await downPort();
+    const { port, url } = down;
     const warnings: string[] = [];
     const store = createRedisStore({
       client: client(url),
@@ -212,6 +212,7 @@ describe('redis store: when Redis fails', { skip: NO_REDIS }, () => {
     assert.ok(Date.now() - started < 1000, 'no request waits for a dead Redis');
     assert.equal(k.check('203.0.113.20').banned, true);
     // Redis comes up on that port: the store recovers and writes its ban back.
+    await down.release();
     const server = await startRedis({ port });
     try {
       await until(() => !store.degraded, { within: 5000 });
@@ -276,8 +277,8 @@ describe('redis store: when Redis fails', { skip: NO_REDIS }, () => {
 
 describe('redis store: onStoreError', { skip: NO_REDIS }, () => {
   it("'deny' refuses every client but the ignored ones while Redis is down, and stops on recovery", async () => {
-    const port = await freePort();
-    const url = `redis://127.0.0.1:${port}`;
+    const down = await downPort();
+    const { port, url } = down;
     const store = createRedisStore({
       client: client(url),
       prefix: 'jkdeny:',
@@ -291,6 +292,7 @@ describe('redis store: onStoreError', { skip: NO_REDIS }, () => {
     const verdict = k.check('198.51.100.200');
     assert.equal(verdict.banned && verdict.jail, 'store-unavailable');
     assert.equal(k.check('192.0.2.1').banned, false, 'the admin keeps access');
+    await down.release();
     const server = await startRedis({ port });
     try {
       await until(() => !store.degraded, { within: 5000 });
@@ -301,19 +303,23 @@ describe('redis store: onStoreError', { skip: NO_REDIS }, () => {
   });
 
   it("'allow' counts nothing while Redis is down, but keeps known bans", async () => {
-    const port = await freePort();
-    const store = createRedisStore({
-      client: client(`redis://127.0.0.1:${port}`),
-      prefix: 'jkallow:',
-      timeout: 100,
-      onStoreError: 'allow',
-    });
-    const k = createJailkeeper({ jails: JAILS, store, logger: quietLogger });
-    keepers.push(k);
-    await k.ready;
-    for (let i = 0; i < 10; i++) await k.observe(fail('198.51.100.201'));
-    assert.equal(k.check('198.51.100.201').banned, false);
-    assert.equal(k.check('198.51.100.202').banned, false, 'not fail-closed');
+    const down = await downPort();
+    try {
+      const store = createRedisStore({
+        client: client(down.url),
+        prefix: 'jkallow:',
+        timeout: 100,
+        onStoreError: 'allow',
+      });
+      const k = createJailkeeper({ jails: JAILS, store, logger: quietLogger });
+      keepers.push(k);
+      await k.ready;
+      for (let i = 0; i < 10; i++) await k.observe(fail('198.51.100.201'));
+      assert.equal(k.check('198.51.100.201').banned, false);
+      assert.equal(k.check('198.51.100.202').banned, false, 'not fail-closed');
+    } finally {
+      await down.release();
+    }
   });
 });
 
