@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { createJailkeeper } from '@jailkeeper/core';
 import type { Ban } from '@jailkeeper/core/store';
-import { quietLogger } from '@jailkeeper/core/testing';
+import { quietLogger, until } from '@jailkeeper/core/testing';
 import { createRedisStore, type RedisStore } from '@jailkeeper/redis';
 import { Redis } from 'ioredis';
-import { startRedis, type TestRedis } from './redis-server.js';
+import { QUICK_STORE, startRedis, type TestRedis } from './redis-server.js';
 
 let redis: TestRedis;
 let client: Redis;
@@ -139,5 +140,70 @@ describe('Redis status(): bans per jail without reading every ban at once', () =
     assert.equal(status.api?.currentlyBanned, 0);
     await second.close();
     other.disconnect();
+  });
+
+  it('while Redis is away, a walk lists the bans the keeper enforces, each once, from a cursor into its index', async (t) => {
+    if (process.env.REDIS_URL) return t.skip('a shared external Redis is never stopped by the tests');
+    const other = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    const keeper = createJailkeeper({
+      jails: {
+        login: { statuses: [401], maxRetry: 5, banTime: '1h' },
+        api: { statuses: [403], maxRetry: 5 },
+      },
+      logger: quietLogger,
+      store: createRedisStore({ client: other, prefix: `jkaway${process.pid}:`, ...QUICK_STORE }),
+    });
+    await keeper.ready;
+    const HELD = 2500;
+    for (let i = 0; i < HELD; i++) {
+      await keeper.ban(`198.20.${i >> 8}.${i & 255}`, {
+        jail: i % 5 === 0 ? 'api' : 'login',
+        duration: '1h',
+      });
+    }
+    // Two bans that end soon: enforced now, then not, and never listed once ended.
+    await keeper.ban('198.21.0.1', { jail: 'login', duration: '1ms' });
+    redis.pause();
+    try {
+      // A failure counted now misses the store's deadline: the store goes degraded.
+      await keeper.observe({
+        client: '198.22.0.1',
+        method: 'POST',
+        path: '/login',
+        route: '/login',
+        status: 401,
+      });
+      await until(() => keeper.store.degraded === true, { what: 'the store going degraded' });
+      const walk = async (limit: number, jail?: string) => {
+        const seen: string[] = [];
+        let after: string | undefined;
+        let pages = 0;
+        do {
+          const page = await keeper.bansPage({ limit, after, ...(jail === undefined ? {} : { jail }) });
+          assert.ok(page.bans.length <= limit, `a page of ${page.bans.length}, limit ${limit}`);
+          for (const ban of page.bans) seen.push(`${ban.jail}/${ban.client}`);
+          after = page.next;
+          assert.ok(++pages < 10_000, 'the walk never ends');
+        } while (after !== undefined);
+        return { seen, pages };
+      };
+      for (const limit of [1, 7, 1000, 5000]) {
+        const { seen, pages } = await walk(limit);
+        assert.equal(new Set(seen).size, seen.length, `limit ${limit}: a ban listed twice`);
+        assert.equal(
+          seen.length,
+          HELD,
+          `limit ${limit}: every ban the keeper enforces, the ended one left out`,
+        );
+        assert.ok(pages >= Math.ceil(HELD / limit), `limit ${limit}: ${pages} pages`);
+      }
+      const api = await walk(100, 'api');
+      assert.equal(api.seen.length, HELD / 5);
+      assert.ok(api.seen.every((s) => s.startsWith('api/')));
+    } finally {
+      redis.resume();
+      await keeper.close();
+      other.disconnect();
+    }
   });
 });

@@ -187,6 +187,13 @@ export class OperatorCalls {
    * from the keeper's index, paged by position.
    */
   #enforcedPage(query: BanPageQuery): BanPage {
+    const ctx = this.#ctx();
+    if (ctx?.activeBansPage !== undefined) {
+      // A cursor into the index (its slot): each page costs its own bans, not the walk before it.
+      const after = query.after === undefined ? undefined : Number(query.after);
+      const page = ctx.activeBansPage(Number.isInteger(after) ? after : undefined, query.limit, query.jail);
+      return page.next === undefined ? { bans: page.bans } : { bans: page.bans, next: String(page.next) };
+    }
     const from = query.after === undefined ? 0 : Number(query.after);
     const bans: Ban[] = [];
     let at = 0;

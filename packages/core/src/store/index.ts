@@ -4,6 +4,7 @@
 export type { Clock } from '../clock.js';
 export type { MemoryStore } from './memory-store.js';
 export type {
+  ActiveBansPage,
   Ban,
   BanPage,
   BanPageQuery,
