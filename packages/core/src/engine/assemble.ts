@@ -104,7 +104,7 @@ export function assemble(
     isIgnored: (client) => ignore.coversKey(client),
     warn: (code, message, details) => warner.warn(code, message, details),
     activeBans: () => book.active(),
-    activeBansPage: (after, limit, jail) => book.page(after, limit, jail),
+    activeBansPage: book.page.bind(book),
     banCounts: () => book.index.counts(),
     storeDown: (info) => announcer.storeDown(info),
     storeUp: (info) => announcer.storeUp(info),

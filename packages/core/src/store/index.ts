@@ -4,7 +4,6 @@
 export type { Clock } from '../clock.js';
 export type { MemoryStore } from './memory-store.js';
 export type {
-  ActiveBansPage,
   Ban,
   BanPage,
   BanPageQuery,

@@ -141,12 +141,6 @@ export interface StoreDownInfo {
   readonly error: unknown;
 }
 
-/** A page of {@link StoreContext.activeBansPage}. */
-export interface ActiveBansPage {
-  readonly bans: Ban[];
-  readonly next: number | undefined;
-}
-
 /** What the engine hands a store at start. */
 export interface StoreContext {
   readonly clock: Clock;
@@ -164,14 +158,8 @@ export interface StoreContext {
   warn(code: WarningCode, message: string, details?: object): void;
   /** The bans this instance enforces now, built as they are read: what it writes back to a shared store that lost them. */
   activeBans?(): Iterable<Ban>;
-  /**
-   * The same bans a page at a time, in the index's slot order: at most `limit` (only `jail`'s,
-   * when given), and the cursor of the next page (undefined on the last). A page may hold fewer,
-   * even none, and still have a next. A plain loop over the index: about half the CPU of
-   * `activeBans()`' iterator, and a cursor to resume from after a turn of the event loop. A ban
-   * added meanwhile in a slot behind the cursor is not in this walk.
-   */
-  activeBansPage?(after: number | undefined, limit: number, jail?: string): ActiveBansPage;
+  /** The same, at most `limit` (of `jail`) a page, and the next page's cursor (a short page may have one). */
+  activeBansPage?(after: number | undefined, limit: number, jail?: string): { bans: Ban[]; next?: number };
   /**
    * The bans this instance enforces, per jail, counted without building them (as of the last
    * sweep: a ban ended since is counted until swept). What a shared store's `status()` reports,
