@@ -687,24 +687,13 @@ export class BanSync {
     });
   }
 
-  /**
-   * The histories of bans written back without them (#writeBatches' withHistory false): one batch
-   * at a time, not WINDOW, with a pause after each. No bound waits for them (until they are back,
-   * a restored client's new ban in another jail counts from what is left of its history), and at
-   * the bans' pace they took the holder's core and half of Redis' work in the second after Redis
-   * held every ban again, just when the clean requests the outage had held back came in.
-   */
+  /** The histories of bans written back without them (#writeBatches' withHistory false). */
   async #writeHistory(byShard: ReadonlyMap<number, readonly Ban[]>): Promise<void> {
-    await this.#inWindow(
-      this.#batchesOf(byShard),
-      async (batch) => {
-        await this.#io.restoreHistory(
-          batch.map(([n, list]) => ({ n, bans: list })),
-          this.#historyMs,
-        );
-        await paced();
-      },
-      1,
+    await this.#inWindow(this.#batchesOf(byShard), (batch) =>
+      this.#io.restoreHistory(
+        batch.map(([n, list]) => ({ n, bans: list })),
+        this.#historyMs,
+      ),
     );
   }
 
@@ -735,8 +724,8 @@ export class BanSync {
     return out;
   }
 
-  /** Runs `each` over the batches, `window` at a time; the first failure stops the rest and is thrown. */
-  async #inWindow<T>(batches: T[], each: (batch: T) => Promise<void>, window = WINDOW): Promise<void> {
+  /** Runs `each` over the batches, WINDOW at a time; the first failure stops the rest and is thrown. */
+  async #inWindow<T>(batches: T[], each: (batch: T) => Promise<void>): Promise<void> {
     let next = 0;
     let failed = false;
     const worker = async () => {
@@ -750,6 +739,6 @@ export class BanSync {
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(window, batches.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(WINDOW, batches.length) }, worker));
   }
 }
