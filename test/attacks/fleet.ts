@@ -156,6 +156,8 @@ async function checkPassword(password: unknown): Promise<boolean> {
 interface Instance {
   readonly port: number;
   readonly keeper: Jailkeeper;
+  /** The instance's own Redis client, when the store is Redis (a test may watch its reconnections). */
+  readonly redis?: Redis;
 }
 
 export interface Framework {
@@ -337,8 +339,9 @@ export async function deploy(
   const closers: Array<() => Promise<void>> = [];
   for (let i = 0; i < store.instances; i++) {
     let keeper: Jailkeeper;
+    let client: Redis | undefined;
     if (redis !== undefined) {
-      const client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      client = new Redis(redis.url, { maxRetriesPerRequest: 1 });
       clients.push(client);
       keeper = createJailkeeper({
         ...options,
@@ -349,7 +352,9 @@ export async function deploy(
     await keeper.ready;
     countAdmissions(keeper, probe);
     const served = await framework.serve(keeper, probe);
-    instances.push({ port: served.port, keeper });
+    instances.push(
+      client === undefined ? { port: served.port, keeper } : { port: served.port, keeper, redis: client },
+    );
     closers.push(served.close);
   }
   return {
