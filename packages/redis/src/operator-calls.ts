@@ -184,7 +184,7 @@ export class OperatorCalls {
 
   /**
    * While Redis is away: the bans this instance enforces (the fleet's it knew, and its own since),
-   * from the keeper's index, paged by position.
+   * from the keeper's index, paged by a cursor into it (by position where it offers no pages).
    */
   #enforcedPage(query: BanPageQuery): BanPage {
     const ctx = this.#ctx();

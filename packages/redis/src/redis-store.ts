@@ -64,8 +64,8 @@ export class RedisStore implements Store {
       // connection on its own backoff; up with the bulk one still reconnecting, the catch-up's
       // first call failed and reported Redis down again just after it came back (a flap: the
       // instance's local count starts over, an attacker's budget with it; 20 handler runs for one
-      // attacker in redis-recovery.test.ts's SHUTDOWN NOSAVE at load 3, in 1 run of 4 before any
-      // change of this session). Until then the probe tries again.
+      // attacker in redis-recovery.test.ts's SHUTDOWN NOSAVE at load 3, in 1 run of 4 at 81519d5).
+      // Until then the probe tries again.
       async () => {
         const bulk = this.#bulk;
         if (bulk !== undefined && !(await link.connected(o.probeMs, bulk)))
