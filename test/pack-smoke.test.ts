@@ -151,6 +151,15 @@ describe('packed packages load from CommonJS and ESM', () => {
       const marker = join(app, 'node_modules', pkg.manifest.name, 'cjs', 'package.json');
       assert.deepEqual(JSON.parse(readFileSync(marker, 'utf8')), { type: 'commonjs' });
       assert.ok(!/\.tsbuildinfo/.test(files), 'ships no build state');
+      // Declarations no export reaches are left out (core's internal modules): every one that a
+      // shipped declaration imports ships.
+      for (const declaration of files.split('\n').filter((f) => f.endsWith('.d.ts'))) {
+        const text = readFileSync(join(app, 'node_modules', pkg.manifest.name, declaration), 'utf8');
+        for (const [, spec] of text.matchAll(/(?:from|import\()\s*['"](\.[^'"]+)\.js['"]/g)) {
+          const target = `./${join(dirname(declaration), `${spec}.d.ts`)}`;
+          assert.ok(files.includes(`${target}\n`), `${declaration} imports ${target}, which ships`);
+        }
+      }
       // A reader who has only the package: every link of its README leads somewhere, to a page on
       // the web or to a file the package ships (the ops README's console screenshots).
       const readme = readFileSync(join(app, 'node_modules', pkg.manifest.name, 'README.md'), 'utf8');
