@@ -202,8 +202,8 @@ for (const framework of frameworks) {
       );
       above = xs;
     }
-    if (kind === 'failure') {
-      const uncounted = batches.get('jailkeeper-uncounted');
+    const uncounted = kind === 'failure' ? batches.get('jailkeeper-uncounted') : undefined;
+    if (uncounted !== undefined) {
       for (const counted of ['jailkeeper', 'jailkeeper-redis']) {
         const xs = batches.get(counted);
         if (xs === undefined) continue;
