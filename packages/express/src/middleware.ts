@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { type Server, ServerResponse } from 'node:http';
 import type { Jailkeeper } from '@jailkeeper/core';
 import {
   type AdapterOptions,
@@ -96,6 +96,62 @@ function registeredTwice(): JailkeeperConfigError {
   );
 }
 
+const kHook = Symbol('jailkeeper.writeHook');
+const kLocals = Symbol('jailkeeper.locals');
+type Hooked = Response['writeHead'] & { [kHook]?: true };
+type Held = { [kLocals]?: Locals };
+
+/**
+ * True when the response's `writeHead` is jailkeeper's hook on Express's response prototype (the
+ * one every app's `response` inherits from, whatever mounts it: `app.use`, a router's `use`),
+ * which settles the request's attempt at its status: then none is put on each response (a
+ * property added to every admitted response reshaped Node's response objects, and cost a
+ * closure). Put there by the first request, with a `locals` that carries the request's state over
+ * when the app replaces `res.locals`. False when another module wrapped `writeHead` on the
+ * response before the middleware ran: that response is hooked on its own, as before, and settles
+ * at whichever hook runs first.
+ */
+function writeHooked(res: Response): boolean {
+  if ((res.writeHead as Hooked)[kHook]) return true;
+  const node: object = ServerResponse.prototype;
+  let proto = Object.getPrototypeOf(res) as { writeHead: Hooked } | null;
+  for (let depth = 0; proto !== null && depth < 32; depth++) {
+    const above = Object.getPrototypeOf(proto) as typeof proto;
+    if (above === node) break;
+    proto = above;
+  }
+  if (proto === null || proto === node || proto.writeHead[kHook]) return false;
+  const original = proto.writeHead as (...args: unknown[]) => Response;
+  const hook: Hooked = function (this: Response, ...args: unknown[]) {
+    const out = original.apply(this, args); // the status it writes is the answer's
+    (this.locals as Locals | undefined)?.[kState]?.written();
+    return out;
+  } as Hooked;
+  hook[kHook] = true;
+  proto.writeHead = hook;
+  // The request's state lives in res.locals: an app that replaces it (`res.locals = {...}`) keeps
+  // it, or its routes would take no slot and parallel guesses would all run.
+  Object.defineProperty(proto, 'locals', {
+    configurable: true,
+    get(this: Held) {
+      return this[kLocals];
+    },
+    set(this: Held, value: Locals) {
+      const state = this[kLocals]?.[kState];
+      if (state !== undefined && typeof value === 'object' && value !== null && Object.isExtensible(value))
+        value[kState] ??= state;
+      this[kLocals] = value;
+    },
+  });
+  if (Object.hasOwn(res, 'locals')) {
+    // this first response's own locals (Express made it before the accessor was there)
+    const locals = res.locals as Locals;
+    delete (res as { locals?: unknown }).locals;
+    res.locals = locals;
+  }
+  return (res.writeHead as Hooked)[kHook] === true;
+}
+
 /** The request's state, when the middleware admitted it. */
 function stateOf(req: Request): ExpressAttempt | undefined {
   return (req.res?.locals as Locals | undefined)?.[kState];
@@ -173,6 +229,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
     // for every access after it.
     (res.locals as Locals)[kState] = attempt;
+    attempt.writeHooked = writeHooked(res);
     attempt.open();
     next();
   };

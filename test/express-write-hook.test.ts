@@ -1,0 +1,225 @@
+/**
+ * Express: an attempt settles at the status its answer writes, through one `writeHead` hook on the
+ * top app's `response` (Express's prototype of every response in the app) instead of a hook put
+ * on each response. The hook is on Express's response prototype, which every app's `response`
+ * inherits from however it is mounted. Each case leaves two 401 streams open (their status written, their bodies
+ * never ended) and asks whether they still hold their slots: settled at close, a client's open
+ * streams would hold its budget until it gave up (the lock-out of an owner behind her own event
+ * streams), and their failures would count only then.
+ * The cases are the app shapes where the prototype hook could miss: another module that wraps
+ * `res.writeHead` on each response before the middleware, the middleware mounted only in a
+ * sub-app, Express 4, and two apps with a middleware each in one process. Then an app that
+ * replaces `res.locals`, where the request's state lives.
+ */
+import assert from 'node:assert/strict';
+import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
+import { quietLogger } from '@jailkeeper/core/testing';
+import { jailkeeper } from '@jailkeeper/express';
+import express from 'express';
+import express4 from 'express4';
+
+type AnyApp = ReturnType<typeof express> | ReturnType<typeof express4>;
+type Handler = (
+  req: unknown,
+  res: { writeHead(status: number, headers?: object): unknown; write(s: string): unknown },
+) => void;
+
+const keeperFor = (path: string): Jailkeeper =>
+  createJailkeeper({
+    logger: quietLogger,
+    jails: { login: { statuses: [401], paths: [path], methods: ['POST'], maxRetry: 5 } },
+  });
+
+/** A login that writes 401 and streams on, never ending its body. */
+const streamed401: Handler = (_req, res) => {
+  res.writeHead(401, { 'content-type': 'text/plain' });
+  res.write('wrong password, and more to come\n');
+};
+
+/** Opens `n` POSTs to `path`; resolves with their responses once every status has arrived. */
+async function openStreams(server: Server, path: string, n: number): Promise<IncomingMessage[]> {
+  const { port } = server.address() as AddressInfo;
+  return Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<IncomingMessage>((resolve, reject) => {
+          const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path, agent: false });
+          req.on('response', resolve);
+          req.on('error', reject);
+          req.end();
+        }),
+    ),
+  );
+}
+
+async function settledWhileOpen(app: AnyApp, keeper: Jailkeeper, path: string, warm = 0): Promise<void> {
+  const server = (app as unknown as { listen(port: number, host: string): Server }).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  let failures = 0;
+  keeper.on('failure', () => failures++);
+  try {
+    for (const r of await openStreams(server, path, warm)) r.destroy();
+    if (warm > 0) await keeper.idle();
+    failures = 0;
+    const responses = await openStreams(server, path, 2);
+    assert.deepEqual(
+      responses.map((r) => r.statusCode),
+      [401, 401],
+    );
+    const held = () => keeper.attempts().held.login ?? 0;
+    const deadline = Date.now() + 1000;
+    while ((held() > 0 || failures < 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(
+      responses.every((r) => !r.complete && !r.destroyed),
+      'the streams are still open',
+    );
+    assert.equal(held(), 0, 'two 401s written, bodies still streaming: no slot held');
+    assert.equal(failures, 2, 'and both counted');
+    for (const r of responses) r.destroy();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+    await keeper.close();
+  }
+}
+
+describe('Express: an app that replaces res.locals', () => {
+  // The request's state lives in res.locals: replaced before the route, the route took no slot
+  // and 10 parallel guesses at maxRetry 3 all ran the handler.
+  for (const when of ['on the first request', 'after the first request']) {
+    it(`10 parallel guesses at maxRetry 3 run the handler 3 times (${when})`, async () => {
+      const keeper = createJailkeeper({
+        logger: quietLogger,
+        jails: { login: { statuses: [401], paths: ['/login'], methods: ['POST'], maxRetry: 3 } },
+      });
+      const app = express();
+      // Runs first in this file: the first Express 5 request of the process installs the hooks.
+      if (when === 'on the first request')
+        assert.ok(!Object.hasOwn(Object.getPrototypeOf(app.response), 'writeHead'), 'no hook yet');
+      app.use(jailkeeper(keeper));
+      app.use((_req, res, next) => {
+        res.locals = { user: 'anonymous' };
+        next();
+      });
+      let runs = 0;
+      app.get('/', (_req, res) => {
+        res.send(String(res.locals.user));
+      });
+      app.post('/login', (_req, res) => {
+        runs++;
+        setTimeout(() => res.status(401).send('no'), 30);
+      });
+      const server = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      const { port } = server.address() as AddressInfo;
+      const send = (method: string, path: string) =>
+        new Promise<number | 'cut'>((resolve) => {
+          const req = httpRequest({ host: '127.0.0.1', port, method, path, agent: false }, (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          });
+          req.on('error', () => resolve('cut')); // the ban closes the client's connections
+          req.end();
+        });
+      try {
+        if (when === 'after the first request') assert.equal(await send('GET', '/'), 200);
+        const statuses = await Promise.all(Array.from({ length: 10 }, () => send('POST', '/login')));
+        assert.equal(runs, 3, statuses.join(' '));
+        assert.ok(keeper.check('127.0.0.1').banned);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+        await keeper.close();
+      }
+    });
+  }
+});
+
+describe('Express: an answer settles at its status through one writeHead hook', () => {
+  it('Express 5: two open 401 streams hold no slot, and no hook is put on each response', async () => {
+    const keeper = keeperFor('/login');
+    const app = express();
+    app.use(jailkeeper(keeper));
+    let ownHooks = 0;
+    app.post('/login', (req, res) => {
+      if (Object.hasOwn(res, 'writeHead')) ownHooks++;
+      streamed401(req, res);
+    });
+    await settledWhileOpen(app, keeper, '/login');
+    assert.equal(ownHooks, 0, 'no writeHead property put on an admitted response');
+    // on Express's response prototype, which every app's `response` inherits from
+    assert.ok(Object.hasOwn(Object.getPrototypeOf(app.response), 'writeHead'));
+  });
+
+  it('Express 4: the same', async () => {
+    const keeper = keeperFor('/login');
+    const app = express4();
+    app.use(jailkeeper(keeper));
+    app.post('/login', streamed401 as never);
+    await settledWhileOpen(app, keeper, '/login');
+  });
+
+  it("a module that wraps each response's writeHead before the middleware: still settled at the status", async () => {
+    const keeper = keeperFor('/login');
+    const app = express();
+    let wrapped = 0;
+    // as on-headers (compression, morgan, express-session) does, mounted before jailkeeper
+    app.use((_req, res, next) => {
+      const previous = res.writeHead;
+      res.writeHead = function (this: typeof res, ...args: unknown[]) {
+        wrapped++;
+        return (previous as (...a: unknown[]) => typeof res).apply(this, args);
+      } as typeof res.writeHead;
+      next();
+    });
+    app.use(jailkeeper(keeper));
+    app.post('/login', streamed401 as never);
+    await settledWhileOpen(app, keeper, '/login');
+    assert.equal(wrapped, 2);
+  });
+
+  it('the middleware mounted only in a sub-app: the sub-app inherits the hook', async () => {
+    // The middleware's app is the sub-app: routes are read as the sub-app declares them.
+    const keeper = keeperFor('/login');
+    const parent = express();
+    const sub = express();
+    sub.use(jailkeeper(keeper));
+    sub.post('/login', streamed401 as never);
+    parent.use('/api', sub);
+    await settledWhileOpen(parent, keeper, '/api/login');
+  });
+
+  it("an app handed to a router's use (its response does not inherit the parent's): the same", async () => {
+    const keeper = keeperFor('/r/sub/login');
+    const app = express();
+    const router = express.Router();
+    const sub = express();
+    app.use(jailkeeper(keeper));
+    sub.use(jailkeeper(keeper));
+    sub.post('/login', streamed401 as never);
+    router.use('/sub', sub);
+    app.use('/r', router);
+    // the first request through a sub-app the middleware has not learned takes no slot
+    await settledWhileOpen(app, keeper, '/r/sub/login', 1);
+  });
+
+  it('two apps with a middleware and a keeper each: one hook for both, each settles its own attempts', async () => {
+    const first = keeperFor('/login');
+    const second = keeperFor('/login');
+    const a = express();
+    const b = express();
+    a.use(jailkeeper(first));
+    b.use(jailkeeper(second));
+    a.post('/login', streamed401 as never);
+    b.post('/login', streamed401 as never);
+    const hook = () => Object.getOwnPropertyDescriptor(Object.getPrototypeOf(a.response), 'writeHead')?.value;
+    await settledWhileOpen(a, first, '/login');
+    const afterFirst = hook();
+    await settledWhileOpen(b, second, '/login');
+    assert.equal(hook(), afterFirst, 'put once');
+  });
+});
