@@ -101,8 +101,15 @@ describe('Express: an app that replaces res.locals', () => {
       if (when === 'on the first request')
         assert.ok(!Object.hasOwn(Object.getPrototypeOf(app.response), 'writeHead'), 'no hook yet');
       app.use(jailkeeper(keeper));
+      // one object for every request, as an app's defaults may be: never written to
+      const shared = { user: 'anonymous' };
+      let seen = 0;
       app.use((_req, res, next) => {
-        res.locals = { user: 'anonymous' };
+        res.locals = shared;
+        next();
+      });
+      app.use((_req, res, next) => {
+        if (res.locals === shared) seen++;
         next();
       });
       let runs = 0;
@@ -130,6 +137,8 @@ describe('Express: an app that replaces res.locals', () => {
         const statuses = await Promise.all(Array.from({ length: 10 }, () => send('POST', '/login')));
         assert.equal(runs, 3, statuses.join(' '));
         assert.ok(keeper.check('127.0.0.1').banned);
+        assert.ok(seen >= 3, 'the app reads back the object it assigned');
+        assert.deepEqual(Object.getOwnPropertySymbols(shared), [], "the app's object is not written to");
       } finally {
         server.closeAllConnections();
         await new Promise((resolve) => server.close(resolve));

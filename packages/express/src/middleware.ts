@@ -14,7 +14,17 @@ import {
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
-import { ExpressAttempt, Instrumenter, kRouteJails, kState, routerOf } from './instrument.js';
+import {
+  attemptOf,
+  ExpressAttempt,
+  Instrumenter,
+  kAppLocals,
+  kLocals,
+  kRouteJails,
+  kState,
+  type Locals,
+  routerOf,
+} from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
 export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {
@@ -76,7 +86,6 @@ export interface JailkeeperGuardOptions extends Omit<GuardOptions, 'block' | 'tr
   app?: Application;
 }
 
-type Locals = Record<symbol, ExpressAttempt | undefined>;
 const NONE: Targets = Object.freeze([]);
 
 const writer: RefusalWriter<Response> = {
@@ -97,7 +106,6 @@ function registeredTwice(): JailkeeperConfigError {
 }
 
 const kHook = Symbol('jailkeeper.writeHook');
-const kLocals = Symbol('jailkeeper.locals');
 type Hooked = Response['writeHead'] & { [kHook]?: true };
 type Held = { [kLocals]?: Locals };
 
@@ -124,23 +132,25 @@ function writeHooked(res: Response): boolean {
   const original = proto.writeHead as (...args: unknown[]) => Response;
   const hook: Hooked = function (this: Response, ...args: unknown[]) {
     const out = original.apply(this, args); // the status it writes is the answer's
-    (this.locals as Locals | undefined)?.[kState]?.written();
+    attemptOf(this)?.written();
     return out;
   } as Hooked;
   hook[kHook] = true;
   proto.writeHead = hook;
-  // The request's state lives in res.locals: an app that replaces it (`res.locals = {...}`) keeps
-  // it, or its routes would take no slot and parallel guesses would all run.
+  // The request's state lives in the res.locals Express made for it. An app that replaces
+  // res.locals (`res.locals = {...}`) gets its object back from res.locals, and Express's stays
+  // where the state is found: without it, the routes took no slot and parallel guesses all ran.
+  // The app's object is never written to (it may be shared by every request).
   Object.defineProperty(proto, 'locals', {
     configurable: true,
     get(this: Held) {
-      return this[kLocals];
+      const own = this[kLocals];
+      return own !== undefined && kAppLocals in own ? own[kAppLocals] : own;
     },
     set(this: Held, value: Locals) {
-      const state = this[kLocals]?.[kState];
-      if (state !== undefined && typeof value === 'object' && value !== null && Object.isExtensible(value))
-        value[kState] ??= state;
-      this[kLocals] = value;
+      const own = this[kLocals];
+      if (own === undefined || own[kState] === undefined) this[kLocals] = value;
+      else own[kAppLocals] = value;
     },
   });
   if (Object.hasOwn(res, 'locals')) {
@@ -154,7 +164,7 @@ function writeHooked(res: Response): boolean {
 
 /** The request's state, when the middleware admitted it. */
 function stateOf(req: Request): ExpressAttempt | undefined {
-  return (req.res?.locals as Locals | undefined)?.[kState];
+  return req.res === undefined ? undefined : attemptOf(req.res);
 }
 
 /**
@@ -235,7 +245,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const admitted = (res.locals as Locals)[kState];
+    const admitted = attemptOf(res);
     if (admitted !== undefined) {
       if (routerOf(req.app as never) === admitted.root) {
         // Twice on one app: each copy would take its own slot for every attempt.
@@ -262,7 +272,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   middleware.route = (config: RouteConfig): RequestHandler => {
     const jails = kit.compileRoute(config);
     const handler = function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
-      const state = (res.locals as Locals)[kState];
+      const state = attemptOf(res);
       if (state !== undefined) state.jails = jails;
       next();
     };
