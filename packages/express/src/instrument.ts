@@ -33,19 +33,6 @@ export class ExpressAttempt extends Attempt<ExpressResponse> {
 }
 
 export const kState = Symbol('jailkeeper.state');
-/** On a response, where Express's `res.locals` accessor keeps the object (see middleware.ts). */
-export const kLocals = Symbol('jailkeeper.locals');
-/** On that object, once the app replaced `res.locals`: what the app assigned. */
-export const kAppLocals = Symbol('jailkeeper.appLocals');
-export type Locals = Record<symbol, unknown> & { [kState]?: ExpressAttempt };
-
-/**
- * The request's attempt, from the `res.locals` Express made for the request: found even after the
- * app replaced `res.locals` (the accessor keeps Express's object, and hands out the app's).
- */
-export function attemptOf(res: object): ExpressAttempt | undefined {
-  return (res as { [kLocals]?: Locals })[kLocals]?.[kState] ?? (res as { locals?: Locals }).locals?.[kState];
-}
 /** On a `jk.route()` middleware: its compiled config, read when the route it stands in is wrapped. */
 export const kRouteJails = Symbol('jailkeeper.routeJails');
 const kWrapped = Symbol('jailkeeper.wrapped');
@@ -265,7 +252,7 @@ export class Instrumenter {
     const walked = this.#walked;
     const self = this;
     layer.handle = function jailkeeperMount(this: unknown, req: Req, res: Res, next: Next) {
-      const state = attemptOf(res);
+      const state = res.locals?.[kState];
       if (state !== undefined) {
         const entered = self.#full(req, state, layer, patterns, ignoreCase, owner);
         if (entered !== undefined) {
@@ -302,7 +289,7 @@ export class Instrumenter {
     const self = this;
     let sub = known;
     layer.handle = function jailkeeperApp(this: unknown, req: Req, res: Res, next: Next) {
-      const state = attemptOf(res);
+      const state = res.locals?.[kState];
       if (state === undefined) return original.call(this, req, res, next);
       const entered = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.mounts ??= new Map();
@@ -350,7 +337,7 @@ export class Instrumenter {
         : stack.map((l) => hooks.configOf?.(l.handle)).find((j) => j !== undefined));
     const self = this;
     layer.handle = function jailkeeperRoute(this: unknown, req: Req, res: Res, next: Next) {
-      const state = attemptOf(res);
+      const state = res.locals?.[kState];
       if (state === undefined) return original.call(this, req, res, next);
       const route = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.route = route;
@@ -375,7 +362,7 @@ export class Instrumenter {
     const self = this;
     const config = (original as Handler)[kRouteJails];
     layer.handle = function jailkeeperUse(this: unknown, req: Req, res: Res, next: Next) {
-      const state = attemptOf(res);
+      const state = res.locals?.[kState];
       // jk.route() mounted with app.use: a config for what follows, not a handler.
       if (state === undefined || config !== undefined) return original.call(this, req, res, next);
       const before = state.route;

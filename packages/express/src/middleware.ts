@@ -1,4 +1,4 @@
-import { type Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { Jailkeeper } from '@jailkeeper/core';
 import {
   type AdapterOptions,
@@ -14,17 +14,7 @@ import {
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
-import {
-  attemptOf,
-  ExpressAttempt,
-  Instrumenter,
-  kAppLocals,
-  kLocals,
-  kRouteJails,
-  kState,
-  type Locals,
-  routerOf,
-} from './instrument.js';
+import { ExpressAttempt, Instrumenter, kRouteJails, kState, routerOf } from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
 export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {
@@ -86,6 +76,7 @@ export interface JailkeeperGuardOptions extends Omit<GuardOptions, 'block' | 'tr
   app?: Application;
 }
 
+type Locals = Record<symbol, ExpressAttempt | undefined>;
 const NONE: Targets = Object.freeze([]);
 
 const writer: RefusalWriter<Response> = {
@@ -105,66 +96,9 @@ function registeredTwice(): JailkeeperConfigError {
   );
 }
 
-const kHook = Symbol('jailkeeper.writeHook');
-type Hooked = Response['writeHead'] & { [kHook]?: true };
-type Held = { [kLocals]?: Locals };
-
-/**
- * True when the response's `writeHead` is jailkeeper's hook on Express's response prototype (the
- * one every app's `response` inherits from, whatever mounts it: `app.use`, a router's `use`),
- * which settles the request's attempt at its status: then none is put on each response (a
- * property added to every admitted response reshaped Node's response objects, and cost a
- * closure). Put there by the first request, with a `locals` that carries the request's state over
- * when the app replaces `res.locals`. False when another module wrapped `writeHead` on the
- * response before the middleware ran: that response is hooked on its own, as before, and settles
- * at whichever hook runs first.
- */
-function writeHooked(res: Response): boolean {
-  if ((res.writeHead as Hooked)[kHook]) return true;
-  const node: object = ServerResponse.prototype;
-  let proto = Object.getPrototypeOf(res) as { writeHead: Hooked } | null;
-  for (let depth = 0; proto !== null && depth < 32; depth++) {
-    const above = Object.getPrototypeOf(proto) as typeof proto;
-    if (above === node) break;
-    proto = above;
-  }
-  if (proto === null || proto === node || proto.writeHead[kHook]) return false;
-  const original = proto.writeHead as (...args: unknown[]) => Response;
-  const hook: Hooked = function (this: Response, ...args: unknown[]) {
-    const out = original.apply(this, args); // the status it writes is the answer's
-    attemptOf(this)?.written();
-    return out;
-  } as Hooked;
-  hook[kHook] = true;
-  proto.writeHead = hook;
-  // The request's state lives in the res.locals Express made for it. An app that replaces
-  // res.locals (`res.locals = {...}`) gets its object back from res.locals, and Express's stays
-  // where the state is found: without it, the routes took no slot and parallel guesses all ran.
-  // The app's object is never written to (it may be shared by every request).
-  Object.defineProperty(proto, 'locals', {
-    configurable: true,
-    get(this: Held) {
-      const own = this[kLocals];
-      return own !== undefined && kAppLocals in own ? own[kAppLocals] : own;
-    },
-    set(this: Held, value: Locals) {
-      const own = this[kLocals];
-      if (own === undefined || own[kState] === undefined) this[kLocals] = value;
-      else own[kAppLocals] = value;
-    },
-  });
-  if (Object.hasOwn(res, 'locals')) {
-    // this first response's own locals (Express made it before the accessor was there)
-    const locals = res.locals as Locals;
-    delete (res as { locals?: unknown }).locals;
-    res.locals = locals;
-  }
-  return (res.writeHead as Hooked)[kHook] === true;
-}
-
 /** The request's state, when the middleware admitted it. */
 function stateOf(req: Request): ExpressAttempt | undefined {
-  return req.res === undefined ? undefined : attemptOf(req.res);
+  return (req.res?.locals as Locals | undefined)?.[kState];
 }
 
 /**
@@ -239,13 +173,12 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
     // for every access after it.
     (res.locals as Locals)[kState] = attempt;
-    attempt.writeHooked = writeHooked(res);
     attempt.open();
     next();
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const admitted = attemptOf(res);
+    const admitted = (res.locals as Locals)[kState];
     if (admitted !== undefined) {
       if (routerOf(req.app as never) === admitted.root) {
         // Twice on one app: each copy would take its own slot for every attempt.
@@ -272,7 +205,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   middleware.route = (config: RouteConfig): RequestHandler => {
     const jails = kit.compileRoute(config);
     const handler = function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
-      const state = attemptOf(res);
+      const state = (res.locals as Locals)[kState];
       if (state !== undefined) state.jails = jails;
       next();
     };

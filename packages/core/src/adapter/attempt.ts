@@ -108,11 +108,6 @@ export class Attempt<T = unknown> implements RequestInfo {
    * is put on the response's `writeHead`; a close before `handled()` waits for it.
    */
   countsAfterHandler = false;
-  /**
-   * Set by an adapter that hooks `writeHead` once for every response (Express, on its app's
-   * `response`) and calls `written()` from there: no hook is put on each response.
-   */
-  writeHooked = false;
   readonly #res: ServerResponse;
   #state = OPEN;
   #opened = false;
@@ -419,11 +414,6 @@ export class Attempt<T = unknown> implements RequestInfo {
     });
   }
 
-  /** The response's status and headers were just written: from the adapter's `writeHead` hook (`writeHooked`). */
-  written(): void {
-    if (this.#opened && this.slots !== null) this.#decide();
-  }
-
   /** Slots just reserved: held until the answer is decided, or settled at once if it was. */
   #take(slots: Slots | null): boolean {
     if (slots === null) return this.#state !== CLOSED;
@@ -456,7 +446,7 @@ export class Attempt<T = unknown> implements RequestInfo {
       this.#decide();
       return;
     }
-    if (this.writeHooked || this.#writeHead !== undefined) return;
+    if (this.#writeHead !== undefined) return;
     const original = res.writeHead as (...args: unknown[]) => ServerResponse;
     this.#writeHead = res.writeHead;
     // The original first: the status it writes is the answer's. Only attempts that hold slots.
