@@ -7,10 +7,7 @@
 // Run: node bench/http/ab-callgrind.js <before checkout> <after checkout> <framework> <config> <kind>
 //   [--reps 5] [--requests 6000] [--warmup 10000]
 // (each checkout built, with its own node_modules: `git worktree add ../before HEAD~1`, then
-// install and `npx tsc -b` there)
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// install and `npx tsc -b` there; a checkout before startCounted was in harness.js needs it added)
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -26,37 +23,20 @@ const [before, after, framework, config, kind] = positionals;
 if (!kind) throw new Error('usage: ab-callgrind.js <before> <after> <framework> <config> <kind>');
 const N = Number(values.requests);
 
-async function count(name, root, core) {
-  const { ensureRedis, startInprocess } = await import(join(resolve(root), 'bench', 'http', 'harness.js'));
-  if (config.endsWith('-redis')) await ensureRedis();
-  const dir = mkdtempSync(join(tmpdir(), `jk-ab-${name}-`));
-  const out = join(dir, 'cg.out');
-  const unit = await startInprocess(framework, config, kind, {
-    wrapper: ['valgrind', '-q', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`],
-    nodeArgs: ['--single-threaded'],
-    core,
-  });
+async function count(root, core) {
+  const harness = await import(join(resolve(root), 'bench', 'http', 'harness.js'));
+  if (config.endsWith('-redis')) await harness.ensureRedis();
+  const unit = await harness.startCounted(framework, config, kind, { core });
   for (let done = 0; done < Number(values.warmup); done += N) await unit.run(N);
   const counts = [];
-  for (let rep = 0; rep < Number(values.reps); rep++) {
-    const pid = String(unit.pid);
-    execFileSync('callgrind_control', ['--zero', pid], { stdio: 'ignore' });
-    execFileSync('callgrind_control', ['--instr=on', pid], { stdio: 'ignore' });
-    await unit.run(N);
-    execFileSync('callgrind_control', ['--instr=off', pid], { stdio: 'ignore' });
-    execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
-    const newest = readdirSync(dir)
-      .filter((f) => f.startsWith('cg.out.'))
-      .sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()))[0];
-    const totals = /^totals: (\d+)/m.exec(readFileSync(join(dir, newest), 'utf8'));
-    counts.push(Math.round(Number(totals?.[1] ?? Number.NaN) / N));
-  }
+  for (let rep = 0; rep < Number(values.reps); rep++)
+    counts.push(Math.round(await harness.instructionsOf(unit, N)));
   unit.child.kill();
   return counts;
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const [a, b] = await Promise.all([count('before', before, 0), count('after', after, 1)]);
+const [a, b] = await Promise.all([count(before, 0), count(after, 1)]);
 const show = (xs) => `${median(xs)} (${Math.min(...xs)}–${Math.max(...xs)})`;
 console.log(
   `${framework} ${config} ${kind}, instructions a request: before ${show(a)}; after ${show(b)}; after ÷ before ${(median(b) / median(a)).toFixed(3)}`,

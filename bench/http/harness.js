@@ -1,10 +1,10 @@
 // What the HTTP runs share: servers pinned to core 0 in processes of their own, the runner (the
 // load generator) on core 1, a Redis of our own when REDIS_URL is not set, the servers' CPU time
 // from /proc, and interleaved rounds in a seeded shuffled order.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { seededRandom, shuffled } from './stats.js';
@@ -168,6 +168,44 @@ export async function startInprocess(
     core,
   );
   return { ...unit, framework, config, kind, run: (n) => unit.ask(`run ${n}`, 'done') };
+}
+
+/**
+ * `startInprocess` under valgrind's callgrind, counting off until `instructionsOf` switches it on.
+ * One thread (--single-threaded: no concurrent JIT or GC threads), so the count is of one
+ * thread's work in a fixed order; it does not depend on the core (core 1 by default leaves core 0
+ * to a CPU-time run at the same time).
+ */
+export async function startCounted(framework, config, kind, { nodeArgs = [], core = 1 } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'jk-callgrind-'));
+  const unit = await startInprocess(framework, config, kind, {
+    wrapper: [
+      'valgrind',
+      '-q',
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      `--callgrind-out-file=${join(dir, 'cg.out')}`,
+    ],
+    nodeArgs: ['--single-threaded', ...nodeArgs],
+    core,
+  });
+  return { ...unit, dir };
+}
+
+/** Instructions a request over `n` requests of a `startCounted` unit, counted for them only. */
+export async function instructionsOf(unit, n) {
+  const pid = String(unit.pid);
+  execFileSync('callgrind_control', ['--zero', pid], { stdio: 'ignore' });
+  execFileSync('callgrind_control', ['--instr=on', pid], { stdio: 'ignore' });
+  await unit.run(n);
+  execFileSync('callgrind_control', ['--instr=off', pid], { stdio: 'ignore' });
+  execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
+  // each dump is a new file, cg.out.1, cg.out.2, ...: the newest holds these requests' totals
+  const newest = readdirSync(unit.dir)
+    .filter((f) => f.startsWith('cg.out.'))
+    .sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()))[0];
+  const totals = /^totals: (\d+)/m.exec(readFileSync(join(unit.dir, newest), 'utf8'));
+  return Number(totals?.[1] ?? Number.NaN) / n;
 }
 
 /**

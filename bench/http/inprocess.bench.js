@@ -23,12 +23,8 @@
 // - banned: a banned client's GET / (jailkeeper: 403; bare and noop serve it: 200);
 // - failure: POST /login answered 401, limits never reached (jailkeeper counts it;
 //   jailkeeper-uncounted answers the same 401 with no jail watching the route).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureRedis, interleave, machine, startInprocess } from './harness.js';
+import { ensureRedis, instructionsOf, interleave, machine, startCounted, startInprocess } from './harness.js';
 import { formatCI, median, medianCI } from './stats.js';
 
 const { values } = parseArgs({
@@ -124,33 +120,12 @@ async function cpuBatches(framework, kind) {
 
 /** Instructions per request of every configuration, rep by rep, under callgrind. */
 async function instructionBatches(framework, kind) {
-  const dir = mkdtempSync(join(tmpdir(), 'jk-callgrind-'));
   const rounds = new Map();
   for (const config of CONFIGS[kind]) {
-    const out = join(dir, `${config}.out`);
-    const unit = await startInprocess(framework, config, kind, {
-      wrapper: ['valgrind', '-q', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`],
-      // no concurrent JIT or GC threads: the count is of one thread's work, in a fixed order
-      nodeArgs: ['--single-threaded', ...NODE_ARGS],
-      // counts do not depend on the core: core 1 leaves core 0 to a CPU-time run at the same time
-      core: 1,
-    });
+    const unit = await startCounted(framework, config, kind, { nodeArgs: NODE_ARGS });
     await warm(unit);
     const reps = [];
-    for (let rep = 0; rep < REPS; rep++) {
-      const pid = String(unit.pid);
-      execFileSync('callgrind_control', ['--zero', pid], { stdio: 'ignore' });
-      execFileSync('callgrind_control', ['--instr=on', pid], { stdio: 'ignore' });
-      await unit.run(N);
-      execFileSync('callgrind_control', ['--instr=off', pid], { stdio: 'ignore' });
-      execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
-      // each dump is a new file, out.1, out.2, ...: the newest holds this rep's totals
-      const newest = readdirSync(dir)
-        .filter((f) => f.startsWith(`${config}.out.`))
-        .sort((a, b) => Number(b.split('.').pop()) - Number(a.split('.').pop()))[0];
-      const totals = /^totals: (\d+)/m.exec(readFileSync(join(dir, newest), 'utf8'));
-      reps.push(Number(totals?.[1] ?? Number.NaN) / N);
-    }
+    for (let rep = 0; rep < REPS; rep++) reps.push(await instructionsOf(unit, N));
     unit.child.kill();
     rounds.set(config, reps);
     process.stderr.write(
