@@ -8,12 +8,15 @@
  * hold its budget until it gave up (the lock-out of an owner behind her own event streams), and
  * their failures would count only then.
  *
- * Then a known bypass, as a todo: an app that replaces `res.locals` after the middleware hides the
- * request's state from its routes, which then take no slot (docs/security.md).
+ * Then an app that replaces `res.locals` (after the middleware, or before it with one object
+ * shared by every request): the request's state kept there is gone or another request's, and the
+ * routes find it from the response itself. Before that, its routes took no slot (10 parallel
+ * guesses at maxRetry 3 ran 10 times), `jk.exempt()` counted the exempt route's 403s, and a
+ * shared object gave the second client a 500.
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { createJailkeeper, type Jailkeeper } from '@jailkeeper/core';
 import { quietLogger } from '@jailkeeper/core/testing';
@@ -88,13 +91,10 @@ async function settledWhileOpen(app: AnyApp, keeper: Jailkeeper, path: string, w
 }
 
 describe('Express: an app that replaces res.locals', () => {
-  // The request's state lives in res.locals: replaced before the route, the route takes no slot
-  // and 10 parallel guesses at maxRetry 3 all run the handler (10 runs, measured 2026-12-07). A
-  // fix through an accessor on Express's response prototype was reverted (docs/security.md).
+  // The request's state lives in res.locals: replaced before the route, the route took no slot
+  // and 10 parallel guesses at maxRetry 3 all ran the handler (10 runs, measured 2026-12-07).
   for (const when of ['on the first request', 'after the first request']) {
-    it(`10 parallel guesses at maxRetry 3 run the handler 3 times (${when})`, {
-      todo: 'known bypass: res.locals replaced after the middleware (docs/security.md)',
-    }, async () => {
+    it(`10 parallel guesses at maxRetry 3 run the handler 3 times (${when})`, async () => {
       const keeper = createJailkeeper({
         logger: quietLogger,
         jails: { login: { statuses: [401], paths: ['/login'], methods: ['POST'], maxRetry: 3 } },
@@ -146,6 +146,193 @@ describe('Express: an app that replaces res.locals', () => {
       }
     });
   }
+});
+
+/** An app whose middleware after jailkeeper's replaces `res.locals` (or before it, `before`). */
+function replacingApp(keeper: Jailkeeper, before = false) {
+  const app = express();
+  const shared = { user: 'anonymous' };
+  const replace = (_req: unknown, res: { locals: object }, next: () => void) => {
+    res.locals = shared;
+    next();
+  };
+  if (before) app.use(replace as never);
+  const jk = jailkeeper(keeper);
+  app.use(jk);
+  if (!before) app.use(replace as never);
+  return { app, jk, shared };
+}
+
+async function listening(app: ReturnType<typeof express>): Promise<{ server: Server; port: number }> {
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+/** One request from `from`; its status, or 'cut' when the connection was closed (a ban). */
+function send(port: number, method: string, path: string, from = '127.0.0.1'): Promise<number | 'cut'> {
+  return new Promise((resolve) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method, path, agent: false, localAddress: from },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', () => resolve('cut'));
+    req.end();
+  });
+}
+
+async function closeAll(server: Server, keeper: Jailkeeper): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await keeper.close();
+}
+
+const loginJail = (maxRetry: number, path = '/login') => ({
+  statuses: [401],
+  paths: [path],
+  methods: ['POST'],
+  maxRetry,
+});
+
+describe('Express: res.locals replaced, the other ways in', () => {
+  it('one object assigned before the middleware, shared by every request: two clients held at 3 each, no 500', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const { app } = replacingApp(keeper, true);
+    const runs = new Map<string, number>();
+    app.post('/login', (req, res) => {
+      const ip = req.socket.remoteAddress ?? '';
+      runs.set(ip, (runs.get(ip) ?? 0) + 1);
+      setTimeout(() => res.status(401).send('no'), 30);
+    });
+    const { server, port } = await listening(app);
+    try {
+      const statuses = await Promise.all(
+        ['127.0.0.2', '127.0.0.3'].flatMap((from) =>
+          Array.from({ length: 10 }, () => send(port, 'POST', '/login', from)),
+        ),
+      );
+      assert.ok(!statuses.includes(500), statuses.join(' '));
+      assert.deepEqual(Object.fromEntries(runs), { '127.0.0.2': 3, '127.0.0.3': 3 });
+      assert.ok(keeper.check('127.0.0.2').banned && keeper.check('127.0.0.3').banned);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('10 guesses pipelined in one write: the handler runs 3 times', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const { app } = replacingApp(keeper);
+    let runs = 0;
+    app.post('/login', (_req, res) => {
+      runs++;
+      setTimeout(() => res.status(401).send('no'), 10);
+    });
+    const { server, port } = await listening(app);
+    try {
+      let payload = '';
+      for (let i = 0; i < 10; i++) payload += 'POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n';
+      await new Promise<void>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port }, () => socket.write(payload));
+        socket.resume();
+        socket.on('close', () => resolve());
+        socket.on('error', () => resolve());
+        socket.setTimeout(5000, () => socket.destroy());
+      });
+      await keeper.idle();
+      assert.equal(runs, 3);
+      assert.ok(keeper.check('127.0.0.1').banned);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('jk.exempt() after the replacement: 10 403s on /ws ban nobody; the same 403s elsewhere do', async () => {
+    const keeper = createJailkeeper({
+      logger: quietLogger,
+      jails: { forbidden: { statuses: [403], maxRetry: 5 } },
+    });
+    const { app, jk } = replacingApp(keeper);
+    app.get('/ws', jk.exempt(), (_req, res) => {
+      res.status(403).send('upgrade required');
+    });
+    app.get('/admin', (_req, res) => {
+      res.status(403).send('no');
+    });
+    const { server, port } = await listening(app);
+    try {
+      for (let i = 0; i < 10; i++) assert.equal(await send(port, 'GET', '/ws', '127.0.0.4'), 403);
+      await keeper.idle();
+      assert.equal(keeper.check('127.0.0.4').banned, false, 'the exempt route counted nothing');
+      for (let i = 0; i < 5; i++) await send(port, 'GET', '/admin', '127.0.0.5');
+      await keeper.idle();
+      assert.ok(keeper.check('127.0.0.5').banned, 'the same 403s on a route that counts ban');
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('jk.fail(), jk.client() and jk.account() after the replacement', async () => {
+    const keeper = createJailkeeper({
+      logger: quietLogger,
+      jails: {
+        graphql: { paths: ['/graphql'], maxRetry: 3 },
+        user: { key: 'account', statuses: [401], paths: ['/login'], maxRetry: 2 },
+      },
+    });
+    const { app, jk } = replacingApp(keeper);
+    const seen: unknown[] = [];
+    app.post('/graphql', (req, res) => {
+      seen.push(jk.client(req)?.ip);
+      assert.equal(jk.fail(req), true);
+      res.json({ errors: [{ message: 'no' }] });
+    });
+    app.post('/login', async (req, res) => {
+      if (!(await jk.account(req, 'alice'))) return;
+      res.status(401).send('no');
+    });
+    const { server, port } = await listening(app);
+    try {
+      for (let i = 0; i < 3; i++) await send(port, 'POST', '/graphql', '127.0.0.6');
+      await keeper.idle();
+      assert.deepEqual(seen, ['127.0.0.6', '127.0.0.6', '127.0.0.6']);
+      assert.ok(keeper.check('127.0.0.6').banned, 'three failures the app marked: banned');
+      assert.deepEqual(
+        [await send(port, 'POST', '/login', '127.0.0.7'), await send(port, 'POST', '/login', '127.0.0.8')],
+        [401, 401],
+      );
+      await keeper.idle();
+      assert.notEqual(await send(port, 'POST', '/login', '127.0.0.9'), 401, 'the account is banned');
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('the middleware mounted again in a sub-app after the replacement: one attempt per request', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(5, '/api/login') } });
+    const { app, jk } = replacingApp(keeper);
+    const sub = express();
+    sub.use(jk);
+    sub.post('/login', (_req, res) => {
+      res.status(401).send('no');
+    });
+    app.use('/api', sub);
+    let failures = 0;
+    keeper.on('failure', () => failures++);
+    const { server, port } = await listening(app);
+    try {
+      const statuses = [];
+      for (let i = 0; i < 4; i++) statuses.push(await send(port, 'POST', '/api/login', '127.0.0.10'));
+      await keeper.idle();
+      assert.deepEqual(statuses, [401, 401, 401, 401]);
+      assert.equal(failures, 4, 'each failed login counted once');
+      assert.equal(keeper.check('127.0.0.10').banned, false, '4 of maxRetry 5: not banned');
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
 });
 
 describe('Express: an answer settles at its status', () => {

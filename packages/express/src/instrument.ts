@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import {
   type AdapterKit,
   Attempt,
@@ -33,6 +34,20 @@ export class ExpressAttempt extends Attempt<ExpressResponse> {
 }
 
 export const kState = Symbol('jailkeeper.state');
+
+/**
+ * The request's state, when the middleware admitted it: where the middleware put it in
+ * `res.locals` when it is this response's; else, when an app replaced `res.locals` after the
+ * middleware (or shares one object between requests), found from the response itself (its
+ * attempt's close listener), which is slower. Without that, a route behind such an app took no
+ * slot, and 10 parallel guesses at maxRetry 3 all ran.
+ */
+export function stateOf(res: Res): RequestState | undefined {
+  const state = res.locals?.[kState];
+  if (state !== undefined && (state.target as unknown) === res) return state;
+  const found = Attempt.of(res as unknown as ServerResponse);
+  return found instanceof ExpressAttempt ? found : undefined;
+}
 /** On a `jk.route()` middleware: its compiled config, read when the route it stands in is wrapped. */
 export const kRouteJails = Symbol('jailkeeper.routeJails');
 const kWrapped = Symbol('jailkeeper.wrapped');
@@ -252,7 +267,7 @@ export class Instrumenter {
     const walked = this.#walked;
     const self = this;
     layer.handle = function jailkeeperMount(this: unknown, req: Req, res: Res, next: Next) {
-      const state = res.locals?.[kState];
+      const state = stateOf(res);
       if (state !== undefined) {
         const entered = self.#full(req, state, layer, patterns, ignoreCase, owner);
         if (entered !== undefined) {
@@ -289,7 +304,7 @@ export class Instrumenter {
     const self = this;
     let sub = known;
     layer.handle = function jailkeeperApp(this: unknown, req: Req, res: Res, next: Next) {
-      const state = res.locals?.[kState];
+      const state = stateOf(res);
       if (state === undefined) return original.call(this, req, res, next);
       const entered = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.mounts ??= new Map();
@@ -337,7 +352,7 @@ export class Instrumenter {
         : stack.map((l) => hooks.configOf?.(l.handle)).find((j) => j !== undefined));
     const self = this;
     layer.handle = function jailkeeperRoute(this: unknown, req: Req, res: Res, next: Next) {
-      const state = res.locals?.[kState];
+      const state = stateOf(res);
       if (state === undefined) return original.call(this, req, res, next);
       const route = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.route = route;
@@ -362,7 +377,7 @@ export class Instrumenter {
     const self = this;
     const config = (original as Handler)[kRouteJails];
     layer.handle = function jailkeeperUse(this: unknown, req: Req, res: Res, next: Next) {
-      const state = res.locals?.[kState];
+      const state = stateOf(res);
       // jk.route() mounted with app.use: a config for what follows, not a handler.
       if (state === undefined || config !== undefined) return original.call(this, req, res, next);
       const before = state.route;

@@ -14,7 +14,7 @@ import {
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
-import { ExpressAttempt, Instrumenter, kRouteJails, kState, routerOf } from './instrument.js';
+import { ExpressAttempt, Instrumenter, kRouteJails, kState, routerOf, stateOf } from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
 export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {
@@ -97,8 +97,8 @@ function registeredTwice(): JailkeeperConfigError {
 }
 
 /** The request's state, when the middleware admitted it. */
-function stateOf(req: Request): ExpressAttempt | undefined {
-  return (req.res?.locals as Locals | undefined)?.[kState];
+function stateOfRequest(req: Request): ExpressAttempt | undefined {
+  return req.res === undefined ? undefined : stateOf(req.res as never);
 }
 
 /**
@@ -178,7 +178,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const admitted = (res.locals as Locals)[kState];
+    const admitted = stateOf(res as never);
     if (admitted !== undefined) {
       if (routerOf(req.app as never) === admitted.root) {
         // Twice on one app: each copy would take its own slot for every attempt.
@@ -205,18 +205,18 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   middleware.route = (config: RouteConfig): RequestHandler => {
     const jails = kit.compileRoute(config);
     const handler = function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
-      const state = (res.locals as Locals)[kState];
+      const state = stateOf(res as never);
       if (state !== undefined) state.jails = jails;
       next();
     };
     return Object.assign(handler, { [kRouteJails]: jails });
   };
   middleware.exempt = () => middleware.route(false);
-  middleware.client = (req: Request) => stateOf(req)?.identity;
-  middleware.account = async (req: Request, name: unknown) => stateOf(req)?.nameAccount(name) ?? true;
+  middleware.client = (req: Request) => stateOfRequest(req)?.identity;
+  middleware.account = async (req: Request, name: unknown) => stateOfRequest(req)?.nameAccount(name) ?? true;
   middleware.fail = (req: Request, failOptions: { jails?: string[] } = {}) => {
     const jails = failOptions.jails === undefined ? undefined : kit.failJails(failOptions.jails);
-    return stateOf(req)?.fail(jails) ?? false;
+    return stateOfRequest(req)?.fail(jails) ?? false;
   };
   middleware.guard = (server: Server, guardOptions: JailkeeperGuardOptions = {}) =>
     kit.guard(server, {

@@ -11,7 +11,7 @@ import { pathOf } from '../paths/normalize-path.js';
 import { keyFacts, keyOf } from './keys.js';
 import type { AdapterKit } from './kit.js';
 import { appendField, bannedItem, policyItem, remainingItem } from './rate-limit-headers.js';
-import { onResponseClose } from './response-close.js';
+import { closeOwner, onResponseClose } from './response-close.js';
 import { NO_JAILS, type RouteJails } from './route-config.js';
 
 /**
@@ -136,6 +136,16 @@ export class Attempt<T = unknown> implements RequestInfo {
     this.path = url;
     this.userAgent = userAgent;
     this.caseInsensitive = caseInsensitive;
+  }
+
+  /**
+   * The attempt opened on this response, found from the response alone (its close listener), or
+   * undefined. For adapters whose own place for the request's state an app can replace (Express's
+   * `res.locals`): slower than that place, so only where it lacks the state.
+   */
+  static of(res: ServerResponse): Attempt | undefined {
+    const owner = closeOwner(res);
+    return owner instanceof Attempt ? owner : undefined;
   }
 
   /**
@@ -377,7 +387,8 @@ export class Attempt<T = unknown> implements RequestInfo {
     // A closure per admitted request: neither a property on the response (it would reshape Node's
     // and Express's response objects, slowing every access after) nor a WeakMap (its entries cost
     // the collector more than the closure does), measured with bench/http/process-cpu.bench.js.
-    onResponseClose(res, () => this.#close());
+    // Tagged with the attempt: `Attempt.of(res)` finds it from the response alone.
+    onResponseClose(res, () => this.#close(), this);
     // Where the handler's return decides (countsAfterHandler), the response is not hooked: a
     // property set on every admitted response made Hono's survive the young generation (a fifth
     // of what a failure-heavy load allocated, ten times the scavenges' time), measured with

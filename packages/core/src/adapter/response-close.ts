@@ -3,6 +3,9 @@ import type { Duplex } from 'node:stream';
 
 /** Per connection: the close callbacks of its responses queued behind a pipelined one. */
 const queued = new WeakMap<Duplex, Set<() => void>>();
+/** On a close listener registered with an owner: the owner, found again by `closeOwner()`. */
+const kOwner = Symbol('jailkeeper.closeOwner');
+type Owned = ((this: ServerResponse) => void) & { [kOwner]?: object };
 
 function closeQueued(this: Duplex): void {
   const callbacks = queued.get(this);
@@ -20,26 +23,35 @@ function closeQueued(this: Duplex): void {
  * - the response had closed already (its client left while the attempt waited for a slot): the
  *   listener runs on the next tick.
  * A response that owns its live connection (every other request) costs one listener, as before.
+ *
+ * With `owner`, the listener stays on the response, tagged, after it ran: `closeOwner(res)` finds
+ * the owner from the response alone, for the whole life of the response.
  */
-export function onResponseClose<T extends ServerResponse>(res: T, listener: (this: T) => void): void {
+export function onResponseClose<T extends ServerResponse>(
+  res: T,
+  listener: (this: T) => void,
+  owner?: object,
+): void {
   const socket = res.req.socket;
   if (res.socket !== null && !res.destroyed && !socket.destroyed) {
+    if (owner !== undefined) (listener as Owned)[kOwner] = owner;
     res.on('close', listener);
     return;
   }
   let done = false;
-  const once = (): void => {
+  const once: Owned = (): void => {
     if (done) return;
     done = true;
-    res.removeListener('close', once);
     queued.get(socket)?.delete(once);
     listener.call(res);
   };
+  if (owner !== undefined) once[kOwner] = owner;
+  // Left on the response once it ran (guarded by done): it is how closeOwner() finds the owner.
+  res.on('close', once);
   if (res.destroyed || socket.destroyed) {
     process.nextTick(once);
     return;
   }
-  res.on('close', once);
   let callbacks = queued.get(socket);
   if (callbacks === undefined) {
     callbacks = new Set();
@@ -47,4 +59,17 @@ export function onResponseClose<T extends ServerResponse>(res: T, listener: (thi
     socket.once('close', closeQueued);
   }
   callbacks.add(once);
+}
+
+/**
+ * The owner given to `onResponseClose()` for this response, or undefined. Costs one count of the
+ * response's close listeners when it has none (a response no attempt opened).
+ */
+export function closeOwner(res: ServerResponse): object | undefined {
+  if (res.listenerCount('close') === 0) return undefined;
+  for (const listener of res.rawListeners('close') as Owned[]) {
+    const owner = listener[kOwner];
+    if (owner !== undefined) return owner;
+  }
+  return undefined;
 }
