@@ -147,6 +147,99 @@ describe('a rule that names no route while routes below it exist', () => {
     await keeper.close();
   });
 
+  it("Express, the middleware only in a sub-app: a rule naming the full path ('/api/login') is reported with the rule to write", async () => {
+    // The middleware reads the routes of the app it runs in, without that app's mount: a jail on
+    // '/api/login' never counted there, silently (found 2026-12-07: 6 failed logins, no ban).
+    const keeper = createJailkeeper({
+      logger: quiet,
+      jails: { login: { statuses: [401], paths: ['/v1/api/login'], methods: ['POST'], maxRetry: 3 } },
+    });
+    const warnings = warningsOf(keeper);
+    const top = express();
+    const v1 = express();
+    const sub = express();
+    sub.use(jailkeeper(keeper));
+    sub.post('/login', (_req, res) => {
+      res.status(401).end();
+    });
+    sub.get('/ws/:room', (_req, res) => {
+      res.end('room');
+    });
+    v1.use('/api', sub);
+    top.use('/v1', v1);
+    top.get('/health', (_req, res) => {
+      res.end('ok');
+    });
+    assert.equal((await request(top).post('/v1/api/login')).status, 401);
+    const found = warnings.filter((w) => w.code === 'JK_WRN_PATTERN_MISSES_ROUTES');
+    assert.deepEqual(
+      found.map((w) => [/names '([^']+)'/.exec(w.message)?.[1], /Write '([^']+)'/.exec(w.message)?.[1]]),
+      [['/v1/api/login', '/login']],
+    );
+    assert.match(found[0]?.message ?? '', /mounted at '\/v1\/api'/);
+    await keeper.close();
+  });
+
+  it('the check with a mount: full paths under it, globs too, by the case the router reads; nothing outside it', () => {
+    const keeper = createJailkeeper({
+      logger: quiet,
+      jails: {
+        forbidden: {
+          statuses: [403],
+          exempt: ['/API/ws/**', '/api/login', '/api/nothing', '/health', '/login'],
+        },
+      },
+    });
+    const found = keeper.checkRoutes(['/login', '/ws/:room'], true, '/api');
+    assert.deepEqual(
+      found.map((u) => [u.pattern, u.cover, u.mount]),
+      [['/API/ws/**', '/ws/**', '/api']],
+      "'/api/login' is reported only where '/login' is not covered, '/api/nothing' names no route",
+    );
+    assert.deepEqual(
+      keeper.checkRoutes(['/login', '/ws/:room'], false, '/api').map((u) => u.pattern),
+      [],
+      'case-sensitive: /API is not /api',
+    );
+    void keeper.close();
+  });
+
+  it('Express, the middleware only in a sub-app: rules written as its routes, or outside its mount, are not reported', async () => {
+    const keeper = createJailkeeper({
+      logger: quiet,
+      jails: { login: { statuses: [401], paths: ['/login', '/other/login'], methods: ['POST'] } },
+    });
+    const warnings = warningsOf(keeper);
+    const parent = express();
+    const sub = express();
+    sub.use(jailkeeper(keeper));
+    sub.post('/login', (_req, res) => {
+      res.status(401).end();
+    });
+    parent.use('/api', sub);
+    await request(parent).post('/api/login');
+    // mounted at a pattern: what it matched is not one path, so nothing is said
+    const tenants = express();
+    const keeper2 = createJailkeeper({
+      logger: quiet,
+      jails: { login: { statuses: [401], paths: ['/t/acme/login'], methods: ['POST'] } },
+    });
+    const warnings2 = warningsOf(keeper2);
+    const sub2 = express();
+    sub2.use(jailkeeper(keeper2));
+    sub2.post('/login', (_req, res) => {
+      res.status(401).end();
+    });
+    tenants.use('/t/:tenant', sub2);
+    await request(tenants).post('/t/acme/login');
+    assert.deepEqual(
+      [...warnings, ...warnings2].filter((w) => w.code === 'JK_WRN_PATTERN_MISSES_ROUTES'),
+      [],
+    );
+    await keeper.close();
+    await keeper2.close();
+  });
+
   it('the check itself: prefixes, not substrings, and exact routes count as covered', () => {
     const keeper = createJailkeeper({
       logger: quiet,

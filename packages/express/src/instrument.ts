@@ -112,6 +112,24 @@ function samePath(mountpath: unknown, patterns: Patterns): boolean {
   return paths.length === patterns.length && paths.every((p, i) => p === patterns[i]);
 }
 
+/**
+ * The path an app is mounted at in the apps above it (`parent.use('/api', app)`: `'/api'`), as
+ * Express noted its mounts (`mountpath`, `parent`); '' at the top, or where a mount is not one
+ * literal path (a pattern, an array, a RegExp: what it matched is not one path).
+ */
+function mountOf(app: Req['app']): string {
+  let path = '';
+  for (let at = app as { parent?: unknown; mountpath?: unknown }, depth = 0; depth < 32; depth++) {
+    if (at.parent === undefined || at.parent === null) return path;
+    const mount = at.mountpath;
+    if (typeof mount !== 'string' || /[:*?+()[\]{}]/.test(mount)) return '';
+    const own = canonicalRoute(mount);
+    if (own !== '/') path = own + path;
+    at = at.parent as typeof at;
+  }
+  return '';
+}
+
 /** The router of an app, Express 4 or 5, without creating one. */
 export function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
@@ -150,12 +168,19 @@ export class Instrumenter {
     this.#hooks = hooks;
   }
 
-  /** Walks the app's router when it has layers this instrumenter has not seen. */
-  app(app: Req['app']): void {
+  /**
+   * Walks the app's router when it has layers this instrumenter has not seen. `root`: the app is
+   * the one whose middleware admits requests (its routes are read without its mount).
+   */
+  app(app: Req['app'], root = false): void {
     const router = routerOf(app);
     if (router !== undefined && this.#walked.get(router) !== router.stack.length) {
       if (!this.#walked.has(router))
-        this.#kit.keeper.checkRoutes(declaredRoutes(router, ''), this.ignoresCase(app));
+        this.#kit.keeper.checkRoutes(
+          declaredRoutes(router, ''),
+          this.ignoresCase(app),
+          root ? mountOf(app) : '',
+        );
       this.#walk(router);
     }
   }

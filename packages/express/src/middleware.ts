@@ -163,7 +163,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     if (attempt.refused()) return;
     attempt.caseInsensitive = false;
     attempt.root = root;
-    instrumenter.app(req.app as never);
+    instrumenter.app(req.app as never, true);
     // A client with failures in an app-wide jail takes a slot there for every request.
     const admitted = attempt.admit(NONE, true);
     if (admitted === true) run(res, attempt, next);

@@ -165,10 +165,13 @@ export class Jailkeeper extends EventEmitter<KeeperEvents> {
    * Checks the jails' `exempt` and `paths` rules against the app's declared routes (adapters call
    * it at startup): a rule that matches no route while longer routes start with it (`'/ws'` beside
    * `'/ws/:room'`) is reported once (JK_WRN_PATTERN_MISSES_ROUTES) with the rule that would cover
-   * them. Returns what it found.
+   * them. With `mount` (the path the app is mounted at, when the middleware runs only in a
+   * mounted app, whose routes it reads without it), a rule that names a route with the mount
+   * (`'/api/login'` for the app's `'/login'`) is reported the same way, with the rule to write.
+   * Returns what it found.
    */
-  checkRoutes(routes: readonly string[], ignoreCase = false): UncoveredPattern[] {
-    const found = uncoveredPatterns(this.options.jails, routes, ignoreCase);
+  checkRoutes(routes: readonly string[], ignoreCase = false, mount = ''): UncoveredPattern[] {
+    const found = uncoveredPatterns(this.options.jails, routes, ignoreCase, mount);
     for (const u of found) {
       const key = `${u.jail}\u0000${u.option}\u0000${u.pattern}`;
       if (this.#reportedPatterns.has(key)) continue;

@@ -9,8 +9,14 @@ export interface UncoveredPattern {
   readonly pattern: string;
   /** Declared routes that start with the pattern (at most 3). */
   readonly routes: readonly string[];
-  /** The rule to add beside it so that it covers them: `'/ws/**'`. */
+  /** The rule to add beside it so that it covers them: `'/ws/**'`; with `mount`, the rule to write instead. */
   readonly cover: string;
+  /**
+   * The path the app is mounted at in another app (`parent.use('/api', app)`), when the middleware
+   * runs only in the mounted app: its routes are read without it, and the rule names the full
+   * path (`'/api/login'` for the app's `'/login'`).
+   */
+  readonly mount?: string;
 }
 
 /**
@@ -23,6 +29,7 @@ export function uncoveredPatterns(
   jails: readonly ResolvedJail[],
   routes: readonly string[],
   ignoreCase: boolean,
+  mount = '',
 ): UncoveredPattern[] {
   // Canonical form → the route as declared (what the warning shows).
   const declared = new Map<string, string>();
@@ -32,10 +39,16 @@ export function uncoveredPatterns(
   for (const jail of jails) {
     for (const option of ['exempt', 'paths'] as const) {
       for (const pattern of jail[option].source) {
-        if (!pattern.startsWith('/') || pattern.includes('*')) continue; // RegExps and globs say what they mean
+        if (!pattern.startsWith('/')) continue; // RegExps say what they mean
         const rule = compilePaths('', [pattern]);
         const all = jail[option];
         if ([...declared.keys()].some((route) => rule.matchesRoute(route, ignoreCase))) continue;
+        const inMount = mount === '' ? undefined : mountedRule(pattern, mount, declared, all, ignoreCase);
+        if (inMount !== undefined) {
+          out.push({ jail: jail.name, option, pattern, routes: inMount.routes, cover: inMount.rule, mount });
+          continue;
+        }
+        if (pattern.includes('*')) continue; // globs say what they mean
         const base = canonicalRoute(pattern);
         const prefix = base === '/' ? '/' : `${base}/`;
         const fold = (s: string) => (ignoreCase ? s.toLowerCase() : s);
@@ -51,8 +64,32 @@ export function uncoveredPatterns(
   return out;
 }
 
+/**
+ * A rule under the app's mount (`'/api/login'` in an app mounted at `'/api'`) that, without the
+ * mount, matches some of the app's routes no rule of its list covers (`'/login'` beside it does):
+ * the rule as the app's routes read, and those routes.
+ */
+function mountedRule(
+  pattern: string,
+  mount: string,
+  declared: ReadonlyMap<string, string>,
+  all: ReturnType<typeof compilePaths>,
+  ignoreCase: boolean,
+): { rule: string; routes: string[] } | undefined {
+  const fold = (s: string) => (ignoreCase ? s.toLowerCase() : s);
+  if (!fold(pattern).startsWith(`${fold(mount)}/`)) return undefined;
+  const rule = pattern.slice(mount.length);
+  const inner = compilePaths('', [rule]);
+  const routes = [...declared]
+    .filter(([route]) => inner.matchesRoute(route, ignoreCase) && !all.matchesRoute(route, ignoreCase))
+    .map(([, written]) => written);
+  return routes.length === 0 ? undefined : { rule, routes: routes.slice(0, 3) };
+}
+
 /** The warning for one uncovered rule, as the keeper gives it at startup and check-config lists it. */
 export function uncoveredMessage(u: UncoveredPattern): string {
   const routes = u.routes.map((r) => `'${r}'`).join(', ');
+  if (u.mount !== undefined)
+    return `jails.${u.jail}.${u.option} names '${u.pattern}', which matches no route of the app: the middleware runs only in an app mounted at '${u.mount}', and reads that app's routes as it declares them (${routes}), without '${u.mount}'. Write '${u.cover}', or mount the middleware on the root app.`;
   return `jails.${u.jail}.${u.option} names '${u.pattern}', which matches no route of the app, while ${routes} start${u.routes.length === 1 ? 's' : ''} with it: rules match the route the router chose, exactly. Add '${u.cover}' to cover the routes below it.`;
 }
