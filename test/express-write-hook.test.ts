@@ -310,6 +310,151 @@ describe('Express: res.locals replaced, the other ways in', () => {
     }
   });
 
+  it("a module that wraps the response's listeners as they are added (OpenTelemetry's context binding), and the replacement: 3 runs", async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const app = express();
+    // what OpenTelemetry's context manager does to each response (context.bind(ctx, res))
+    app.use((_req, res, next) => {
+      for (const method of ['on', 'addListener', 'once', 'prependListener'] as const) {
+        const original = res[method] as (event: string, fn: Function) => typeof res;
+        (res as unknown as Record<string, unknown>)[method] = function (
+          this: typeof res,
+          event: string,
+          fn: Function,
+        ) {
+          return original.call(this, event, function contextWrapper(this: unknown, ...args: unknown[]) {
+            return fn.apply(this, args);
+          });
+        };
+      }
+      next();
+    });
+    const jk = jailkeeper(keeper);
+    app.use(jk);
+    app.use((_req, res, next) => {
+      res.locals = { user: 'anonymous' };
+      next();
+    });
+    let runs = 0;
+    app.post('/login', (_req, res) => {
+      runs++;
+      setTimeout(() => res.status(401).send('no'), 30);
+    });
+    app.get('/ws', jk.exempt(), (_req, res) => {
+      res.status(401).send('no');
+    });
+    const { server, port } = await listening(app);
+    try {
+      await Promise.all(Array.from({ length: 10 }, () => send(port, 'POST', '/login')));
+      assert.equal(runs, 3);
+      assert.ok(keeper.check('127.0.0.1').banned);
+      for (let i = 0; i < 5; i++) await send(port, 'GET', '/ws', '127.0.0.11');
+      await keeper.idle();
+      assert.equal(keeper.check('127.0.0.11').banned, false, 'the exempt route counted nothing');
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('res.locals that cannot take the state (frozen, null, a Proxy answering null) before or after the middleware: no 500, no crash, held', async () => {
+    const shapes: Array<[string, () => unknown, boolean]> = [
+      ['frozen, before', () => Object.freeze({ title: 'page' }), true],
+      ['null, before', () => null, true],
+      [
+        'a Proxy answering null, after',
+        () => new Proxy({}, { get: (t, k) => (k in t ? Reflect.get(t, k) : null) }),
+        false,
+      ],
+      [
+        'a Proxy that throws for names it lacks, after',
+        () =>
+          new Proxy({} as Record<PropertyKey, unknown>, {
+            get: (t, k) => {
+              if (typeof k === 'symbol' || k in t) return t[k];
+              throw new Error(`no ${String(k)}`);
+            },
+          }),
+        false,
+      ],
+    ];
+    for (const [name, locals, before] of shapes) {
+      const keeper = createJailkeeper({
+        logger: quietLogger,
+        // an app-wide jail: a client with a failure there is admitted asynchronously, where a
+        // throw of the middleware was an unhandled rejection that ended the process
+        jails: { login: loginJail(3), notfound: { statuses: [404], maxRetry: 20 } },
+      });
+      const app = express();
+      const replace = (_req: unknown, res: { locals: unknown }, next: () => void) => {
+        res.locals = locals();
+        next();
+      };
+      if (before) app.use(replace as never);
+      app.use(jailkeeper(keeper));
+      if (!before) app.use(replace as never);
+      let runs = 0;
+      app.get('/page', (_req, res) => {
+        res.send('page');
+      });
+      app.post('/login', (_req, res) => {
+        runs++;
+        setTimeout(() => res.status(401).send('no'), 30);
+      });
+      const { server, port } = await listening(app);
+      try {
+        assert.equal(await send(port, 'GET', '/page', '127.0.0.12'), 200, name);
+        assert.equal(await send(port, 'GET', '/nope', '127.0.0.13'), 404, name);
+        await keeper.idle();
+        assert.equal(
+          await send(port, 'GET', '/page', '127.0.0.13'),
+          200,
+          `${name}: after a failure app-wide`,
+        );
+        const statuses = await Promise.all(
+          Array.from({ length: 10 }, () => send(port, 'POST', '/login', '127.0.0.14')),
+        );
+        assert.ok(!statuses.includes(500), `${name}: ${statuses.join(' ')}`);
+        assert.equal(runs, 3, name);
+      } finally {
+        await closeAll(server, keeper);
+      }
+    }
+  });
+
+  it('a request dispatched again through the app (an SPA fallback, app.handle), with and without the replacement: 200, and still held', async () => {
+    for (const replaced of [false, true]) {
+      const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3, '/api/login') } });
+      const app = express();
+      app.use(jailkeeper(keeper));
+      if (replaced)
+        app.use((_req, res, next) => {
+          res.locals = { user: 'anonymous' };
+          next();
+        });
+      let runs = 0;
+      app.post('/api/login', (_req, res) => {
+        runs++;
+        setTimeout(() => res.status(401).send('no'), 30);
+      });
+      app.get('/index.html', (_req, res) => {
+        res.send('spa');
+      });
+      app.use((req, res, next) => {
+        if (req.method !== 'GET' || req.url === '/index.html') return next();
+        req.url = '/index.html';
+        (app as unknown as { handle: Function }).handle(req, res, next);
+      });
+      const { server, port } = await listening(app);
+      try {
+        assert.equal(await send(port, 'GET', '/some/page'), 200, `replaced: ${replaced}`);
+        await Promise.all(Array.from({ length: 10 }, () => send(port, 'POST', '/api/login')));
+        assert.equal(runs, 3, `replaced: ${replaced}`);
+      } finally {
+        await closeAll(server, keeper);
+      }
+    }
+  });
+
   it('the middleware mounted again in a sub-app after the replacement: one attempt per request', async () => {
     const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(5, '/api/login') } });
     const { app, jk } = replacingApp(keeper);
@@ -333,6 +478,62 @@ describe('Express: res.locals replaced, the other ways in', () => {
       await closeAll(server, keeper);
     }
   });
+});
+
+describe('Express: a throw after an asynchronous admission', () => {
+  // A login whose body is still arriving is admitted when it has arrived (a slow body holds no
+  // slot), so its handler runs in a promise's continuation: a handler mounted with app.use that
+  // threw there was an unhandled rejection, and the process ended (found 2026-12-07).
+  for (const shape of ['app.use(path, fn)', 'app.post(path, fn)']) {
+    it(`${shape} that throws after a slow body: the app's error handler answers, the process lives`, async () => {
+      const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+      const app = express();
+      app.use(jailkeeper(keeper));
+      const thrower = () => {
+        throw new Error('a bug in the app');
+      };
+      if (shape === 'app.use(path, fn)') app.use('/login', thrower);
+      else app.post('/login', thrower);
+      app.use(
+        (
+          _error: unknown,
+          _req: unknown,
+          res: { status(n: number): { send(s: string): void } },
+          _next: unknown,
+        ) => {
+          res.status(500).send('handled');
+        },
+      );
+      const { server, port } = await listening(app);
+      try {
+        const answer = await new Promise<string>((resolve) => {
+          const req = httpRequest(
+            {
+              host: '127.0.0.1',
+              port,
+              method: 'POST',
+              path: '/login',
+              agent: false,
+              headers: { 'content-type': 'text/plain', 'content-length': 5 },
+            },
+            (res) => {
+              let body = '';
+              res.on('data', (chunk) => {
+                body += chunk;
+              });
+              res.on('end', () => resolve(`${res.statusCode} ${body}`));
+            },
+          );
+          req.on('error', (error) => resolve(`error ${error.message}`));
+          req.write('ab');
+          setTimeout(() => req.end('cde'), 30);
+        });
+        assert.equal(answer, '500 handled');
+      } finally {
+        await closeAll(server, keeper);
+      }
+    });
+  }
 });
 
 describe('Express: an answer settles at its status', () => {

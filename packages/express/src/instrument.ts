@@ -34,6 +34,8 @@ export class ExpressAttempt extends Attempt<ExpressResponse> {
 }
 
 export const kState = Symbol('jailkeeper.state');
+/** On the jailkeeper middleware itself: its layers are not wrapped, and are counted (see `mountsOf`). */
+export const kMiddleware = Symbol('jailkeeper.middleware');
 
 /**
  * The request's state, when the middleware admitted it: where the middleware put it in
@@ -43,8 +45,13 @@ export const kState = Symbol('jailkeeper.state');
  * slot, and 10 parallel guesses at maxRetry 3 all ran.
  */
 export function stateOf(res: Res): RequestState | undefined {
-  const state = res.locals?.[kState];
-  if (state !== undefined && (state.target as unknown) === res) return state;
+  let state: unknown;
+  try {
+    state = res.locals?.[kState];
+  } catch {
+    // a Proxy that throws for names it lacks: the state is found from the response below
+  }
+  if (state instanceof ExpressAttempt && (state.target as unknown) === res) return state;
   const found = Attempt.of(res as unknown as ServerResponse);
   return found instanceof ExpressAttempt ? found : undefined;
 }
@@ -66,6 +73,7 @@ type RequestState = ExpressAttempt;
 type Next = (error?: unknown) => void;
 type Handler = ((req: Req, res: Res, next: Next) => unknown) & {
   [kRouteJails]?: RouteJails;
+  [kMiddleware]?: true;
   stack?: Layer[];
 };
 type WrappedLayer = Layer & { [kWrapped]?: true };
@@ -214,6 +222,7 @@ export class Instrumenter {
         continue;
       }
       if (layer.handle.length > 3) continue; // error handlers keep their arity, and carry no route
+      if ((layer.handle as Handler)[kMiddleware] === true) continue; // counted by mountsOf, not wrapped
       layer[kWrapped] = true;
       const patterns = known(patternsOf(layer));
       if (layer.route !== undefined) this.#wrapRoute(layer, patterns, ignoreCase, router);
@@ -390,7 +399,8 @@ export class Instrumenter {
       // function ask for their keys where the route is known.
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
       if (admitted === true) return original.call(this, req, res, next);
-      admitted.then((go) => go && original.call(this, req, res, next));
+      // A throw after an asynchronous admission goes where Express sends a handler's throw.
+      admitted.then((go) => go && original.call(this, req, res, next)).catch(next);
       return undefined;
     } as Layer['handle'];
   }
@@ -422,10 +432,30 @@ export class Instrumenter {
       };
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
       if (admitted === true) run();
-      else admitted.then((go) => go && run());
+      // A throw after an asynchronous admission goes where Express sends a handler's throw: without
+      // it, a handler mounted with app.use that threw after a slow body ended the process.
+      else admitted.then((go) => go && run()).catch(next);
       return undefined;
     } as Layer['handle'];
   }
+}
+
+/**
+ * How many jailkeeper middlewares are mounted in a router's tree (its routers', not its
+ * sub-apps'): more than one, each would take its own slots for every attempt. Walked only when
+ * the middleware meets a request it admitted already, in its own app: mounted twice, or the
+ * request dispatched again through the app (`app.handle(req, res, next)`, an SPA fallback).
+ */
+export function mountsOf(router: Router, depth = 0): number {
+  if (depth > 16) return 0;
+  let n = 0;
+  for (const layer of router.stack) {
+    const handle = layer.handle as Handler;
+    if (handle[kMiddleware] === true) n++;
+    else if (handle.stack !== undefined && layer.route === undefined)
+      n += mountsOf(handle as unknown as Router, depth + 1);
+  }
+  return n;
 }
 
 /** The full patterns of a router's routes (and its routers' routes), for `keeper.checkRoutes()`. */

@@ -14,7 +14,16 @@ import {
 } from '@jailkeeper/core/adapter';
 import type { Application, NextFunction, Request, RequestHandler, Response } from 'express';
 import { AppTrusts, appTrust, serverApp } from './app-trust.js';
-import { ExpressAttempt, Instrumenter, kRouteJails, kState, routerOf, stateOf } from './instrument.js';
+import {
+  ExpressAttempt,
+  Instrumenter,
+  kMiddleware,
+  kRouteJails,
+  kState,
+  mountsOf,
+  routerOf,
+  stateOf,
+} from './instrument.js';
 
 /** Options of {@link jailkeeper}: see the options table in the README. */
 export interface JailkeeperExpressOptions extends AdapterOptions<Request, Response> {
@@ -167,12 +176,20 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     // A client with failures in an app-wide jail takes a slot there for every request.
     const admitted = attempt.admit(NONE, true);
     if (admitted === true) run(res, attempt, next);
-    else admitted.then((go) => go && run(res, attempt, next));
+    else admitted.then((go) => go && run(res, attempt, next)).catch(next);
   };
   const run = (res: Response, attempt: ExpressAttempt, next: NextFunction): void => {
     // Kept in res.locals: a property added to req or res themselves would reshape Node's objects
-    // for every access after it.
-    (res.locals as Locals)[kState] = attempt;
+    // for every access after it. An app's locals that cannot take it (null, frozen, set before
+    // the middleware) leaves it to the response's close listener (stateOf).
+    const locals = res.locals as Locals | null | undefined;
+    if (typeof locals === 'object' && locals !== null) {
+      try {
+        locals[kState] = attempt;
+      } catch {
+        // frozen, sealed, or a Proxy that refuses it: found from the response instead
+      }
+    }
     attempt.open();
     next();
   };
@@ -182,7 +199,10 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     if (admitted !== undefined) {
       if (routerOf(req.app as never) === admitted.root) {
         // Twice on one app: each copy would take its own slot for every attempt.
-        next(registeredTwice());
+        if (admitted.root !== undefined && mountsOf(admitted.root) > 1) next(registeredTwice());
+        // Once, the request dispatched again through the app (app.handle(req, res, next)):
+        // the attempt it has goes on.
+        else next();
         return;
       }
       // Mounted again in a sub-app: the request is admitted already; learn the sub-app's routes.
@@ -199,8 +219,9 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     // The store still loading, or a failure of this client still being recorded (Redis).
     const ready = kit.ready(identity);
     if (ready === undefined) decide(req, res, next, identity);
-    else ready.then(() => decide(req, res, next, identity));
+    else ready.then(() => decide(req, res, next, identity)).catch(next);
   } as JailkeeperMiddleware;
+  (middleware as { [kMiddleware]?: true })[kMiddleware] = true;
 
   middleware.route = (config: RouteConfig): RequestHandler => {
     const jails = kit.compileRoute(config);

@@ -5,6 +5,11 @@ import type { Duplex } from 'node:stream';
 const queued = new WeakMap<Duplex, Set<() => void>>();
 /** On a close listener registered with an owner: the owner, found again by `closeOwner()`. */
 const kOwner = Symbol('jailkeeper.closeOwner');
+/**
+ * The owners of responses whose listeners another module wraps as they are added (OpenTelemetry's
+ * context binding does): the tag on the listener is not on what the response keeps.
+ */
+const wrappedOwners = new WeakMap<ServerResponse, object>();
 type Owned = ((this: ServerResponse) => void) & { [kOwner]?: object };
 
 function closeQueued(this: Duplex): void {
@@ -34,8 +39,13 @@ export function onResponseClose<T extends ServerResponse>(
 ): void {
   const socket = res.req.socket;
   if (res.socket !== null && !res.destroyed && !socket.destroyed) {
-    if (owner !== undefined) (listener as Owned)[kOwner] = owner;
+    if (owner === undefined) {
+      res.on('close', listener);
+      return;
+    }
+    (listener as Owned)[kOwner] = owner;
     res.on('close', listener);
+    if (res.listenerCount('close', listener) === 0) wrappedOwners.set(res, owner);
     return;
   }
   let done = false;
@@ -48,6 +58,7 @@ export function onResponseClose<T extends ServerResponse>(
   if (owner !== undefined) once[kOwner] = owner;
   // Left on the response once it ran (guarded by done): it is how closeOwner() finds the owner.
   res.on('close', once);
+  if (owner !== undefined && res.listenerCount('close', once) === 0) wrappedOwners.set(res, owner);
   if (res.destroyed || socket.destroyed) {
     process.nextTick(once);
     return;
@@ -63,7 +74,8 @@ export function onResponseClose<T extends ServerResponse>(
 
 /**
  * The owner given to `onResponseClose()` for this response, or undefined. Costs one count of the
- * response's close listeners when it has none (a response no attempt opened).
+ * response's close listeners when it has none (a response no attempt opened). Not found when the
+ * app removed the response's close listeners (`res.removeAllListeners('close')`).
  */
 export function closeOwner(res: ServerResponse): object | undefined {
   if (res.listenerCount('close') === 0) return undefined;
@@ -71,5 +83,5 @@ export function closeOwner(res: ServerResponse): object | undefined {
     const owner = listener[kOwner];
     if (owner !== undefined) return owner;
   }
-  return undefined;
+  return wrappedOwners.get(res);
 }
