@@ -536,6 +536,137 @@ describe('Express: a throw after an asynchronous admission', () => {
   }
 });
 
+describe('Express: a request dispatched again through the app, and second mounts', () => {
+  it('an exempt route that dispatches to the login: its failures count, 3 runs', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const jk = jailkeeper(keeper);
+    const app = express();
+    app.use(jk);
+    let runs = 0;
+    app.post('/login', (_req, res) => {
+      runs++;
+      setTimeout(() => res.status(401).send('no'), 30);
+    });
+    app.post('/ws', jk.exempt(), (req, res, next) => {
+      req.url = '/login';
+      (app as unknown as { handle: Function }).handle(req, res, next);
+    });
+    const { server, port } = await listening(app);
+    try {
+      await Promise.all(Array.from({ length: 10 }, () => send(port, 'POST', '/ws')));
+      await keeper.idle();
+      assert.equal(runs, 3);
+      assert.ok(keeper.check('127.0.0.1').banned);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  for (const shape of [
+    'on the route (app.post(path, jk2, h))',
+    'inside a function (app.use((q, s, n) => jk2(q, s, n)))',
+  ]) {
+    it(`a second jailkeeper ${shape}: refused with JK_ERR_REGISTERED_TWICE, the handler never run`, async () => {
+      const k1 = createJailkeeper({
+        logger: quietLogger,
+        jails: { other: { statuses: [404], paths: ['/nothing'] } },
+      });
+      const k2 = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+      const app = express();
+      app.use(jailkeeper(k1));
+      const jk2 = jailkeeper(k2);
+      let runs = 0;
+      const login = (_req: unknown, res: { status(n: number): { send(s: string): void } }) => {
+        runs++;
+        res.status(401).send('no');
+      };
+      if (shape.startsWith('on the route')) app.post('/login', jk2, login as never);
+      else {
+        app.use((req, res, next) => jk2(req, res, next));
+        app.post('/login', login as never);
+      }
+      const codes: unknown[] = [];
+      app.use(
+        (
+          error: { code?: string },
+          _req: unknown,
+          res: { status(n: number): { send(s: string): void } },
+          _next: unknown,
+        ) => {
+          codes.push(error.code);
+          res.status(500).send('error');
+        },
+      );
+      const { server, port } = await listening(app);
+      try {
+        assert.equal(await send(port, 'POST', '/login'), 500);
+        assert.equal(runs, 0);
+        assert.deepEqual(codes, ['JK_ERR_REGISTERED_TWICE']);
+      } finally {
+        await closeAll(server, k1);
+        await k2.close();
+      }
+    });
+  }
+
+  it('the same middleware on the app and again on a route: refused', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const jk = jailkeeper(keeper);
+    const app = express();
+    app.use(jk);
+    let runs = 0;
+    app.post('/login', jk, (_req, res) => {
+      runs++;
+      res.status(401).send('no');
+    });
+    app.use(
+      (
+        _error: unknown,
+        _req: unknown,
+        res: { status(n: number): { send(s: string): void } },
+        _next: unknown,
+      ) => {
+        res.status(500).send('error');
+      },
+    );
+    const { server, port } = await listening(app);
+    try {
+      assert.equal(await send(port, 'POST', '/login'), 500);
+      assert.equal(runs, 0);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('Express 5: an async handler mounted with app.use that rejects reaches the error handler, once', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const app = express();
+    app.use(jailkeeper(keeper));
+    app.use('/login', async () => {
+      throw new Error('a bug in the app');
+    });
+    let handled = 0;
+    app.use(
+      (
+        _error: unknown,
+        _req: unknown,
+        res: { status(n: number): { send(s: string): void } },
+        _next: unknown,
+      ) => {
+        handled++;
+        res.status(500).send('handled');
+      },
+    );
+    const { server, port } = await listening(app);
+    try {
+      assert.equal(await send(port, 'POST', '/login'), 500);
+      assert.equal(handled, 1);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+});
+
 describe('Express: an answer settles at its status', () => {
   it('Express 5: two open 401 streams hold no slot', async () => {
     const keeper = keeperFor('/login');

@@ -423,26 +423,27 @@ export class Instrumenter {
       state.method = req.method;
       if (kit.jailScope && state.refused()) return undefined;
       const targets = self.#targets(req, state, route, ignoreCase);
-      const run = () => {
+      // What the handler returns goes back to Express: Express 5 sends an async handler's rejection
+      // to next(error), as it does without jailkeeper.
+      const run = (): unknown =>
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
           state.caseInsensitive = beforeCase;
           next(error);
         });
-      };
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
-      if (admitted === true) run();
+      if (admitted === true) return run();
       // A throw after an asynchronous admission goes where Express sends a handler's throw: without
       // it, a handler mounted with app.use that threw after a slow body ended the process.
-      else admitted.then((go) => go && run()).catch(next);
+      admitted.then((go) => (go ? run() : undefined)).catch(next);
       return undefined;
     } as Layer['handle'];
   }
 }
 
 /**
- * How many jailkeeper middlewares are mounted in a router's tree (its routers', not its
- * sub-apps'): more than one, each would take its own slots for every attempt. Walked only when
+ * How many jailkeeper middlewares are mounted in a router's tree (its routers' and its routes',
+ * not its sub-apps'): more than one, each would take its own slots for every attempt. Walked only when
  * the middleware meets a request it admitted already, in its own app: mounted twice, or the
  * request dispatched again through the app (`app.handle(req, res, next)`, an SPA fallback).
  */
@@ -452,8 +453,9 @@ export function mountsOf(router: Router, depth = 0): number {
   for (const layer of router.stack) {
     const handle = layer.handle as Handler;
     if (handle[kMiddleware] === true) n++;
-    else if (handle.stack !== undefined && layer.route === undefined)
-      n += mountsOf(handle as unknown as Router, depth + 1);
+    else if (layer.route !== undefined) {
+      for (const inner of layer.route.stack) if ((inner.handle as Handler)[kMiddleware] === true) n++;
+    } else if (handle.stack !== undefined) n += mountsOf(handle as unknown as Router, depth + 1);
   }
   return n;
 }

@@ -198,11 +198,17 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     const admitted = stateOf(res as never);
     if (admitted !== undefined) {
       if (routerOf(req.app as never) === admitted.root) {
-        // Twice on one app: each copy would take its own slot for every attempt.
-        if (admitted.root !== undefined && mountsOf(admitted.root) > 1) next(registeredTwice());
-        // Once, the request dispatched again through the app (app.handle(req, res, next)):
-        // the attempt it has goes on.
-        else next();
+        // Twice on one app (another middleware, or this one mounted twice): each copy would take
+        // its own slot for every attempt.
+        if (admitted.kit !== kit || (admitted.root !== undefined && mountsOf(admitted.root) > 1)) {
+          next(registeredTwice());
+          return;
+        }
+        // Once, the request dispatched again through the app (app.handle(req, res, next), an SPA
+        // fallback): the attempt it has goes on, and the routes it enters now say its jails (an
+        // exempt route that dispatched it to the login made the login's failures count nowhere).
+        admitted.jails = undefined;
+        next();
         return;
       }
       // Mounted again in a sub-app: the request is admitted already; learn the sub-app's routes.
