@@ -562,6 +562,66 @@ describe('Express: a request dispatched again through the app, and second mounts
     }
   });
 
+  it('an exempt route that dispatches again and answers itself when nothing matched: its 404s count nowhere', async () => {
+    const keeper = createJailkeeper({
+      logger: quietLogger,
+      jails: { login: loginJail(3), scan: { statuses: [404], maxRetry: 3 } },
+    });
+    const jk = jailkeeper(keeper);
+    const app = express();
+    app.use(jk);
+    app.get('/files/*splat', jk.exempt(), (req, res) => {
+      req.url = `/static${req.url}`;
+      (app as unknown as { handle: Function }).handle(req, res, () => res.status(404).send('no such file'));
+    });
+    app.get('/static/known', (_req, res) => {
+      res.send('ok');
+    });
+    const { server, port } = await listening(app);
+    try {
+      const statuses = [];
+      for (let i = 0; i < 6; i++) statuses.push(await send(port, 'GET', '/files/missing', '127.0.0.15'));
+      await keeper.idle();
+      assert.deepEqual(statuses, [404, 404, 404, 404, 404, 404]);
+      assert.equal(keeper.check('127.0.0.15').banned, false);
+      // the same 404s outside the exempt route ban
+      for (let i = 0; i < 3; i++) await send(port, 'GET', '/nothing', '127.0.0.16');
+      await keeper.idle();
+      assert.ok(keeper.check('127.0.0.16').banned);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
+  it('an exempt route that passes the request on (next()) to the login: the login counts, 3 runs', async () => {
+    const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
+    const jk = jailkeeper(keeper);
+    const app = express();
+    app.use(jk);
+    app.post('/signin', jk.exempt(), (req, _res, next) => {
+      req.url = '/login';
+      next();
+    });
+    app.post('/:page', jk.exempt(), (_req, _res, next) => {
+      next();
+    });
+    let runs = 0;
+    app.post('/login', (_req, res) => {
+      runs++;
+      setTimeout(() => res.status(401).send('no'), 30);
+    });
+    const { server, port } = await listening(app);
+    try {
+      await Promise.all(Array.from({ length: 10 }, () => send(port, 'POST', '/signin', '127.0.0.17')));
+      await Promise.all(Array.from({ length: 10 }, () => send(port, 'POST', '/login', '127.0.0.18')));
+      await keeper.idle();
+      assert.equal(runs, 6, 'three for each client');
+      assert.ok(keeper.check('127.0.0.17').banned && keeper.check('127.0.0.18').banned);
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
   for (const shape of [
     'on the route (app.post(path, jk2, h))',
     'inside a function (app.use((q, s, n) => jk2(q, s, n)))',

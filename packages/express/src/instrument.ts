@@ -31,6 +31,13 @@ export class ExpressAttempt extends Attempt<ExpressResponse> {
    * the sub-app being entered, until its own middleware claims it for the sub-app's router.
    */
   mounts: Map<Router | symbol, string> | null = null;
+  /**
+   * Dispatched again through its app (`app.handle(req, res, next)`): the next route it enters
+   * without a config of its own counts in every jail again, whatever config the route that
+   * dispatched it had (an exempt route dispatching to the login); one it only passes through
+   * gives that config back.
+   */
+  redispatched = false;
 }
 
 export const kState = Symbol('jailkeeper.state');
@@ -392,15 +399,29 @@ export class Instrumenter {
       state.route = route;
       state.caseInsensitive = ignoreCase;
       state.method = req.method;
-      if (own !== undefined) state.jails = own;
+      let onward = next;
+      if (own !== undefined || state.redispatched) {
+        // A route with a config of its own (or the first after a dispatch again): its config holds
+        // while it runs, and is given back when it passes the request on (an exempt alias that
+        // rewrote the URL to the login and called next() made the login count nowhere).
+        const jails = state.jails;
+        const redispatched = state.redispatched;
+        state.jails = own;
+        state.redispatched = false;
+        onward = (error?: unknown) => {
+          state.jails = jails;
+          state.redispatched = redispatched;
+          next(error);
+        };
+      }
       if (kit.jailScope && state.refused()) return undefined;
       const targets = self.#targets(req, state, route, ignoreCase);
       // Nothing to reserve here: on to the route's handlers without a closure. Jails keyed by a
       // function ask for their keys where the route is known.
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
-      if (admitted === true) return original.call(this, req, res, next);
+      if (admitted === true) return original.call(this, req, res, onward);
       // A throw after an asynchronous admission goes where Express sends a handler's throw.
-      admitted.then((go) => go && original.call(this, req, res, next)).catch(next);
+      admitted.then((go) => go && original.call(this, req, res, onward)).catch(next);
       return undefined;
     } as Layer['handle'];
   }
@@ -417,10 +438,17 @@ export class Instrumenter {
       if (state === undefined || config !== undefined) return original.call(this, req, res, next);
       const before = state.route;
       const beforeCase = state.caseInsensitive;
+      const beforeJails = state.jails;
+      const redispatched = state.redispatched;
       const route = self.#full(req, state, layer, patterns, ignoreCase, owner);
       state.route = route;
       state.caseInsensitive = ignoreCase;
       state.method = req.method;
+      if (redispatched) {
+        // the first handler after a dispatch again: as a route without a config (see redispatched)
+        state.jails = undefined;
+        state.redispatched = false;
+      }
       if (kit.jailScope && state.refused()) return undefined;
       const targets = self.#targets(req, state, route, ignoreCase);
       // What the handler returns goes back to Express: Express 5 sends an async handler's rejection
@@ -429,6 +457,8 @@ export class Instrumenter {
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
           state.caseInsensitive = beforeCase;
+          state.jails = beforeJails;
+          state.redispatched = redispatched;
           next(error);
         });
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);

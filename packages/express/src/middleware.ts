@@ -206,8 +206,9 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
         }
         // Once, the request dispatched again through the app (app.handle(req, res, next), an SPA
         // fallback): the attempt it has goes on, and the routes it enters now say its jails (an
-        // exempt route that dispatched it to the login made the login's failures count nowhere).
-        admitted.jails = undefined;
+        // exempt route that dispatched it to the login made the login's failures count nowhere),
+        // while a dispatch that finds no route leaves the exempt route's answer exempt.
+        admitted.redispatched = true;
         next();
         return;
       }
@@ -233,7 +234,10 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     const jails = kit.compileRoute(config);
     const handler = function jailkeeperRoute(_req: Request, res: Response, next: NextFunction): void {
       const state = stateOf(res as never);
-      if (state !== undefined) state.jails = jails;
+      if (state !== undefined) {
+        state.jails = jails;
+        state.redispatched = false;
+      }
       next();
     };
     return Object.assign(handler, { [kRouteJails]: jails });
