@@ -12,7 +12,13 @@
  * shared by every request): the request's state kept there is gone or another request's, and the
  * routes find it from the response itself. Before that, its routes took no slot (10 parallel
  * guesses at maxRetry 3 ran 10 times), `jk.exempt()` counted the exempt route's 403s, and a
- * shared object gave the second client a 500.
+ * shared object gave the second client a 500. With it: a module that wraps the response's
+ * listeners (OpenTelemetry), `res.locals` that cannot take the state (frozen, null, Proxies).
+ *
+ * Then throws after an asynchronous admission (they ended the process), and requests the app
+ * dispatches again through itself (an SPA fallback, an exempt route dispatching to the login),
+ * exempt routes that pass the request on, and second mounts, which are still refused.
+ * (docs/security.md, "An app that replaces `res.locals`".)
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest, type IncomingMessage, type Server } from 'node:http';
