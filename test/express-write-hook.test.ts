@@ -599,6 +599,46 @@ describe('Express: a request dispatched again through the app, and second mounts
     }
   });
 
+  it('an exempt route whose error handler answers for it (next(error), an async throw): still exempt', async () => {
+    const keeper = createJailkeeper({
+      logger: quietLogger,
+      jails: { forbidden: { statuses: [403], maxRetry: 3 } },
+    });
+    const jk = jailkeeper(keeper);
+    const app = express();
+    app.use(jk);
+    const forbidden = () => Object.assign(new Error('upgrade required'), { status: 403 });
+    app.get('/ws', jk.exempt(), (_req, _res, next) => next(forbidden()));
+    app.get('/ws2', jk.exempt(), async () => {
+      throw forbidden();
+    });
+    app.get('/admin', (_req, _res, next) => next(forbidden()));
+    app.use(
+      (
+        error: { status?: number },
+        _req: unknown,
+        res: { status(n: number): { send(s: string): void } },
+        _next: unknown,
+      ) => {
+        res.status(error.status ?? 500).send('no');
+      },
+    );
+    const { server, port } = await listening(app);
+    try {
+      for (let i = 0; i < 5; i++) {
+        assert.equal(await send(port, 'GET', '/ws', '127.0.0.19'), 403);
+        assert.equal(await send(port, 'GET', '/ws2', '127.0.0.19'), 403);
+      }
+      await keeper.idle();
+      assert.equal(keeper.check('127.0.0.19').banned, false, 'ten 403s of exempt routes: no ban');
+      for (let i = 0; i < 3; i++) await send(port, 'GET', '/admin', '127.0.0.20');
+      await keeper.idle();
+      assert.ok(keeper.check('127.0.0.20').banned, 'the same 403s from a route that counts ban');
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
   it('an exempt route that passes the request on (next()) to the login: the login counts, 3 runs', async () => {
     const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(3) } });
     const jk = jailkeeper(keeper);

@@ -145,6 +145,11 @@ function mountOf(app: Req['app']): string {
   return '';
 }
 
+/** A handler's `next(value)` that passes the request on to the next handler, not to an error handler. */
+function passesOn(error: unknown): boolean {
+  return !error || error === 'route' || error === 'router';
+}
+
 /** The router of an app, Express 4 or 5, without creating one. */
 export function routerOf(app: Req['app']): Router | undefined {
   return app._router ?? (Object.getOwnPropertyDescriptor(app, 'router') ? app.router : undefined);
@@ -403,14 +408,17 @@ export class Instrumenter {
       if (own !== undefined || state.redispatched) {
         // A route with a config of its own (or the first after a dispatch again): its config holds
         // while it runs, and is given back when it passes the request on (an exempt alias that
-        // rewrote the URL to the login and called next() made the login count nowhere).
+        // rewrote the URL to the login and called next() made the login count nowhere). Not on
+        // next(error): the error handler answers for the route (an exempt /ws's 403 stays exempt).
         const jails = state.jails;
         const redispatched = state.redispatched;
         state.jails = own;
         state.redispatched = false;
         onward = (error?: unknown) => {
-          state.jails = jails;
-          state.redispatched = redispatched;
+          if (passesOn(error)) {
+            state.jails = jails;
+            state.redispatched = redispatched;
+          }
           next(error);
         };
       }
@@ -457,8 +465,10 @@ export class Instrumenter {
         original.call(this, req, res, (error?: unknown) => {
           state.route = before;
           state.caseInsensitive = beforeCase;
-          state.jails = beforeJails;
-          state.redispatched = redispatched;
+          if (passesOn(error)) {
+            state.jails = beforeJails;
+            state.redispatched = redispatched;
+          }
           next(error);
         });
       const admitted = targets.length === 0 && kit.keyJails.length === 0 ? true : state.admit(targets);
