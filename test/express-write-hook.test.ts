@@ -190,6 +190,19 @@ function send(port: number, method: string, path: string, from = '127.0.0.1'): P
   });
 }
 
+/** An app's error handler: answers the error's status (500 without one) with `body`, after `seen`. */
+function answersErrors(body: string, seen?: (error: { status?: number; code?: string }) => void) {
+  return (
+    error: { status?: number; code?: string },
+    _req: unknown,
+    res: { status(n: number): { send(s: string): void } },
+    _next: unknown,
+  ) => {
+    seen?.(error);
+    res.status(error.status ?? 500).send(body);
+  };
+}
+
 async function closeAll(server: Server, keeper: Jailkeeper): Promise<void> {
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
@@ -500,16 +513,7 @@ describe('Express: a throw after an asynchronous admission', () => {
       };
       if (shape === 'app.use(path, fn)') app.use('/login', thrower);
       else app.post('/login', thrower);
-      app.use(
-        (
-          _error: unknown,
-          _req: unknown,
-          res: { status(n: number): { send(s: string): void } },
-          _next: unknown,
-        ) => {
-          res.status(500).send('handled');
-        },
-      );
+      app.use(answersErrors('handled'));
       const { server, port } = await listening(app);
       try {
         const answer = await new Promise<string>((resolve) => {
@@ -613,16 +617,7 @@ describe('Express: a request dispatched again through the app, and second mounts
       throw forbidden();
     });
     app.get('/admin', (_req, _res, next) => next(forbidden()));
-    app.use(
-      (
-        error: { status?: number },
-        _req: unknown,
-        res: { status(n: number): { send(s: string): void } },
-        _next: unknown,
-      ) => {
-        res.status(error.status ?? 500).send('no');
-      },
-    );
+    app.use(answersErrors('no'));
     const { server, port } = await listening(app);
     try {
       for (let i = 0; i < 5; i++) {
@@ -692,17 +687,7 @@ describe('Express: a request dispatched again through the app, and second mounts
         app.post('/login', login as never);
       }
       const codes: unknown[] = [];
-      app.use(
-        (
-          error: { code?: string },
-          _req: unknown,
-          res: { status(n: number): { send(s: string): void } },
-          _next: unknown,
-        ) => {
-          codes.push(error.code);
-          res.status(500).send('error');
-        },
-      );
+      app.use(answersErrors('error', (error) => codes.push(error.code)));
       const { server, port } = await listening(app);
       try {
         assert.equal(await send(port, 'POST', '/login'), 500);
@@ -725,16 +710,7 @@ describe('Express: a request dispatched again through the app, and second mounts
       runs++;
       res.status(401).send('no');
     });
-    app.use(
-      (
-        _error: unknown,
-        _req: unknown,
-        res: { status(n: number): { send(s: string): void } },
-        _next: unknown,
-      ) => {
-        res.status(500).send('error');
-      },
-    );
+    app.use(answersErrors('error'));
     const { server, port } = await listening(app);
     try {
       assert.equal(await send(port, 'POST', '/login'), 500);
@@ -753,15 +729,9 @@ describe('Express: a request dispatched again through the app, and second mounts
     });
     let handled = 0;
     app.use(
-      (
-        _error: unknown,
-        _req: unknown,
-        res: { status(n: number): { send(s: string): void } },
-        _next: unknown,
-      ) => {
+      answersErrors('handled', () => {
         handled++;
-        res.status(500).send('handled');
-      },
+      }),
     );
     const { server, port } = await listening(app);
     try {
