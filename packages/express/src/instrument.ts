@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import {
   type AdapterKit,
   Attempt,
@@ -49,9 +50,11 @@ export const kMiddleware = Symbol('jailkeeper.middleware');
  * `res.locals` when it is this response's; else, when an app replaced `res.locals` after the
  * middleware (or shares one object between requests), found from the response itself (its
  * attempt's close listener), which is slower. Without that, a route behind such an app took no
- * slot, and 10 parallel guesses at maxRetry 3 all ran.
+ * slot, and 10 parallel guesses at maxRetry 3 all ran. With `socket` (the request's), the
+ * response is asked only when an attempt is open on that socket: a new request's costs no read of
+ * its response beyond `res.locals`.
  */
-export function stateOf(res: Res): RequestState | undefined {
+export function stateOf(res: Res, socket?: Duplex): RequestState | undefined {
   let state: unknown;
   try {
     state = res.locals?.[kState];
@@ -59,6 +62,8 @@ export function stateOf(res: Res): RequestState | undefined {
     // a Proxy that throws for names it lacks: the state is found from the response below
   }
   if (state instanceof ExpressAttempt && (state.target as unknown) === res) return state;
+  // `socket` (the request's, at the middleware): no attempt open on it, none to find.
+  if (socket !== undefined && !Attempt.openOn(socket)) return undefined;
   const found = Attempt.of(res as unknown as ServerResponse);
   return found instanceof ExpressAttempt ? found : undefined;
 }

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Jailkeeper } from '@jailkeeper/core';
 import {
   type AdapterOptions,
@@ -155,8 +156,17 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
           },
   });
 
-  const decide = (req: Request, res: Response, next: NextFunction, identity: ClientIdentity): void => {
-    const root = routerOf(req.app as never);
+  const decide = (
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    identity: ClientIdentity,
+    socket: Socket,
+  ): void => {
+    // Each read of req's or res's own properties costs V8 a lookup on Express (their prototype is
+    // set again on every request): each is read once here.
+    const app = req.app;
+    const root = routerOf(app as never);
     // Before routing: app-scope bans; jail-scope bans on the path as the app's router reads it
     // (no other spelling: it may be another route's), then at the route Express chose.
     const attempt = new ExpressAttempt(
@@ -168,11 +178,13 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       req.originalUrl,
       req.headers['user-agent'],
       kit.jailScope && root?.caseSensitive !== true,
+      req,
+      socket,
     );
     if (attempt.refused()) return;
     attempt.caseInsensitive = false;
     attempt.root = root;
-    instrumenter.app(req.app as never, true);
+    instrumenter.app(app as never, true);
     // A client with failures in an app-wide jail takes a slot there for every request.
     const admitted = attempt.admit(NONE, true);
     if (admitted === true) run(res, attempt, next);
@@ -195,7 +207,8 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
   };
 
   const middleware = function jailkeeperMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const admitted = stateOf(res as never);
+    const socket = req.socket;
+    const admitted = stateOf(res as never, socket);
     if (admitted !== undefined) {
       if (routerOf(req.app as never) === admitted.root) {
         // Twice on one app (another middleware, or this one mounted twice): each copy would take
@@ -218,15 +231,15 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       return;
     }
     const trust = trusts === undefined ? undefined : trusts.of(req.app);
-    const identity = keeper.resolve(req.socket.remoteAddress, req.headers, req, trust);
+    const identity = keeper.resolve(socket.remoteAddress, req.headers, req, trust);
     if (identity === undefined || skip?.(req) === true) {
       next();
       return;
     }
     // The store still loading, or a failure of this client still being recorded (Redis).
     const ready = kit.ready(identity);
-    if (ready === undefined) decide(req, res, next, identity);
-    else ready.then(() => decide(req, res, next, identity)).catch(next);
+    if (ready === undefined) decide(req, res, next, identity, socket);
+    else ready.then(() => decide(req, res, next, identity, socket)).catch(next);
   } as JailkeeperMiddleware;
   (middleware as { [kMiddleware]?: true })[kMiddleware] = true;
 

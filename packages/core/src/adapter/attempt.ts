@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Targets } from '../engine/admission.js';
 import type { Banned } from '../engine/ban-index.js';
 import type { RequestInfo } from '../engine/events.js';
@@ -17,19 +18,33 @@ import { NO_JAILS, type RouteJails } from './route-config.js';
 /**
  * True while a request's body is still arriving: it declared one, and the parser has not seen its
  * end, and the unread part has not filled the request's buffer (beyond that, nothing more is
- * read until someone reads it, so waiting longer would wait for ever).
+ * read until someone reads it, so waiting longer would wait for ever). `socket`: the request's.
+ *
+ * Few reads of the request itself: on Express, whose requests change prototype on every request,
+ * each costs V8 a lookup of its own (about 2,000 instructions under callgrind), so the stream's
+ * state is read once and its fields there (what `readableLength`, `readableHighWaterMark` and
+ * `readableEnded` read).
  */
-function bodyPending(req: IncomingMessage): boolean {
+function bodyPending(req: IncomingMessage, socket: Duplex): boolean {
   if (req.complete) return false;
   // A request injected in process (Fastify's inject, light-my-request) has no network socket: its
   // body is in memory, handed over when read, so it arrives the moment anyone reads it.
-  if (!(req.socket instanceof Socket)) return false;
+  if (!(socket instanceof Socket)) return false;
   const headers = req.headers;
   if (headers['transfer-encoding'] === undefined) {
     const length = headers['content-length'];
     if (length === undefined || length === '0') return false;
   }
-  return req.readableLength < req.readableHighWaterMark && !req.readableEnded;
+  const state = (req as unknown as { _readableState?: ReadableState })._readableState;
+  if (state === undefined) return req.readableLength < req.readableHighWaterMark && !req.readableEnded;
+  return state.length < state.highWaterMark && !state.endEmitted;
+}
+
+/** The fields of a Readable's state that its `readableLength`, `readableHighWaterMark` and `readableEnded` read. */
+interface ReadableState {
+  readonly length: number;
+  readonly highWaterMark: number;
+  readonly endEmitted: boolean;
 }
 
 /**
@@ -51,6 +66,9 @@ function showRemaining(res: ServerResponse, slots: Slots): void {
   appendField(res, 'ratelimit-policy', policy);
   appendField(res, 'ratelimit', remaining);
 }
+
+/** On a socket: how many attempts are open on its responses (see `Attempt.openOn`). */
+const kOpenAttempts = Symbol('jailkeeper.openAttempts');
 
 /** Admitted, its answer not decided yet. */
 const OPEN = 0;
@@ -109,6 +127,9 @@ export class Attempt<T = unknown> implements RequestInfo {
    */
   countsAfterHandler = false;
   readonly #res: ServerResponse;
+  /** The response's request and its socket, read once (see `bodyPending`). */
+  readonly #req: IncomingMessage;
+  readonly #socket: Duplex;
   #state = OPEN;
   #opened = false;
   /** The close came while the handler ran (`countsAfterHandler`): counted by `handled()`. */
@@ -127,11 +148,15 @@ export class Attempt<T = unknown> implements RequestInfo {
     url: string,
     userAgent: string | undefined,
     caseInsensitive: boolean,
+    req: IncomingMessage = res.req,
+    socket: Duplex = req.socket,
   ) {
     this.kit = kit;
     this.identity = identity;
     this.target = target;
     this.#res = res;
+    this.#req = req;
+    this.#socket = socket;
     this.method = method;
     this.path = url;
     this.userAgent = userAgent;
@@ -146,6 +171,16 @@ export class Attempt<T = unknown> implements RequestInfo {
   static of(res: ServerResponse): Attempt | undefined {
     const owner = closeOwner(res);
     return owner instanceof Attempt ? owner : undefined;
+  }
+
+  /**
+   * False when no attempt is open on this socket's responses (none opened, or all closed): then
+   * `Attempt.of()` would find none for a response on it, and need not look. Costs no read of a
+   * response (see `bodyPending`).
+   */
+  static openOn(socket: Duplex): boolean {
+    const open = (socket as Duplex & { [kOpenAttempts]?: number })[kOpenAttempts];
+    return open !== undefined && open > 0;
   }
 
   /**
@@ -177,7 +212,7 @@ export class Attempt<T = unknown> implements RequestInfo {
 
   /** The request's headers, for a jail's key function. */
   get headers(): KeyFacts['headers'] {
-    return this.#res.req.headers;
+    return this.#req.headers;
   }
 
   /**
@@ -202,7 +237,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     }
     // A request whose body is still arriving takes no slot until it has arrived: slow bodies
     // from a shared address must not hold the budget of the address's other clients.
-    if (bodyPending(this.#res.req)) {
+    if (bodyPending(this.#req, this.#socket)) {
       return this.#bodyArrived().then((arrived) => arrived && this.#reserve(targets, withSuspects));
     }
     return this.#reserve(targets, withSuspects);
@@ -292,7 +327,7 @@ export class Attempt<T = unknown> implements RequestInfo {
       kit.unavailable(this.target);
       return false;
     }
-    if (bodyPending(this.#res.req) && !(await this.#bodyArrived())) return false;
+    if (bodyPending(this.#req, this.#socket) && !(await this.#bodyArrived())) return false;
     const answer = await kit.admitKeys(this.identity, jails, keys);
     if (!answer.admitted) {
       this.#refuse(answer.verdict);
@@ -307,12 +342,12 @@ export class Attempt<T = unknown> implements RequestInfo {
    * `attempts.wait` (then it is answered 408 and its connection closed).
    */
   #bodyArrived(): Promise<boolean> {
-    const req = this.#res.req;
+    const req = this.#req;
     const deadline = performance.now() + this.kit.keeper.options.attempts.waitMs;
     return new Promise((resolve) => {
       let delayMs = 0;
       const look = (): void => {
-        if (!bodyPending(req)) resolve(true);
+        if (!bodyPending(req, this.#socket)) resolve(true);
         else if (req.socket.destroyed) resolve(false);
         else if (performance.now() >= deadline) {
           this.kit.timedOut(this.target);
@@ -341,7 +376,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     const account = kit.accountKey(name);
     if (account === undefined) return true;
     this.account = account;
-    if (bodyPending(this.#res.req) && !(await this.#bodyArrived())) return false;
+    if (bodyPending(this.#req, this.#socket) && !(await this.#bodyArrived())) return false;
     const answer = await kit.admitAccount(this, account, pathOf(this.path));
     if (!answer.admitted) {
       this.#refuse(answer.verdict);
@@ -383,12 +418,14 @@ export class Attempt<T = unknown> implements RequestInfo {
     const kit = this.kit;
     this.#opened = true;
     kit.opened();
-    kit.keeper.trackConnection(res.req.socket, this.identity);
+    kit.keeper.trackConnection(this.#socket, this.identity);
+    const socket = this.#socket as Duplex & { [kOpenAttempts]?: number };
+    socket[kOpenAttempts] = (socket[kOpenAttempts] ?? 0) + 1;
     // A closure per admitted request: neither a property on the response (it would reshape Node's
     // and Express's response objects, slowing every access after) nor a WeakMap (its entries cost
     // the collector more than the closure does), measured with bench/http/process-cpu.bench.js.
     // Tagged with the attempt: `Attempt.of(res)` finds it from the response alone.
-    onResponseClose(res, () => this.#close(), this);
+    onResponseClose(res, () => this.#close(), this, this.#socket);
     // Where the handler's return decides (countsAfterHandler), the response is not hooked: a
     // property set on every admitted response made Hono's survive the young generation (a fifth
     // of what a failure-heavy load allocated, ten times the scavenges' time), measured with
@@ -430,7 +467,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     if (slots === null) return this.#state !== CLOSED;
     const res = this.#res;
     if (this.kit.headers && !res.headersSent) showRemaining(res, slots);
-    if (this.#state === CLOSED || (!this.#opened && (res.destroyed || res.req.socket.destroyed))) {
+    if (this.#state === CLOSED || (!this.#opened && (res.destroyed || this.#socket.destroyed))) {
       // The client left while the attempt waited for its slot: abandoned, counted now.
       this.#settleNow(slots, res.statusCode, true);
       return false;
@@ -480,6 +517,7 @@ export class Attempt<T = unknown> implements RequestInfo {
     if (this.#state === CLOSED) return;
     const was = this.#state;
     this.#state = CLOSED;
+    (this.#socket as Duplex & { [kOpenAttempts]: number })[kOpenAttempts]--;
     const res = this.#res;
     if (was === DECIDED) {
       this.kit.closed();
