@@ -162,6 +162,7 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
     next: NextFunction,
     identity: ClientIdentity,
     socket: Socket,
+    headers: Request['headers'],
   ): void => {
     // Each read of req's or res's own properties costs V8 a lookup on Express (their prototype is
     // set again on every request): each is read once here.
@@ -176,10 +177,11 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       res,
       req.method,
       req.originalUrl,
-      req.headers['user-agent'],
+      headers['user-agent'],
       kit.jailScope && root?.caseSensitive !== true,
       req,
       socket,
+      headers,
     );
     if (attempt.refused()) return;
     attempt.caseInsensitive = false;
@@ -231,15 +233,16 @@ export function jailkeeper(keeper: Jailkeeper, options: JailkeeperExpressOptions
       return;
     }
     const trust = trusts === undefined ? undefined : trusts.of(req.app);
-    const identity = keeper.resolve(socket.remoteAddress, req.headers, req, trust);
+    const headers = req.headers;
+    const identity = keeper.resolve(socket.remoteAddress, headers, req, trust);
     if (identity === undefined || skip?.(req) === true) {
       next();
       return;
     }
     // The store still loading, or a failure of this client still being recorded (Redis).
     const ready = kit.ready(identity);
-    if (ready === undefined) decide(req, res, next, identity, socket);
-    else ready.then(() => decide(req, res, next, identity, socket)).catch(next);
+    if (ready === undefined) decide(req, res, next, identity, socket, headers);
+    else ready.then(() => decide(req, res, next, identity, socket, headers)).catch(next);
   } as JailkeeperMiddleware;
   (middleware as { [kMiddleware]?: true })[kMiddleware] = true;
 
