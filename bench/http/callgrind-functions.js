@@ -13,7 +13,7 @@
 //   [--requests 6000] [--warmup 10000] [--top 30] [--match packages/]
 // (`--match`: only the load-stub callers whose name contains it; default all.)
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureRedis, instructionsOf, startCounted } from './harness.js';
@@ -34,7 +34,14 @@ const TOP = Number(values.top);
 
 if (config.endsWith('-redis')) await ensureRedis();
 const unit = await startCounted(framework, config, kind, {
-  nodeArgs: ['--perf-basic-prof', '--no-compact-code-space', '--interpreted-frames-native-stack'],
+  nodeArgs: [
+    '--perf-basic-prof',
+    '--no-compact-code-space',
+    '--interpreted-frames-native-stack',
+    // --perf-basic-prof also writes V8's log: not into the working directory
+    '--no-logfile-per-isolate',
+    '--logfile=/dev/null',
+  ],
 });
 for (let done = 0; done < Number(values.warmup); done += 2000) await unit.run(2000);
 const perRequest = await instructionsOf(unit, N);
@@ -67,6 +74,7 @@ function nameAt(address) {
   if (best >= 0 && address < code[best][0] + code[best][1]) return code[best][2].replace(/^JS:[*~^+]?/, '');
   return `0x${address.toString(16)}`;
 }
+rmSync(`/tmp/perf-${unit.pid}.map`, { force: true });
 const named = (text) => {
   const address = /0x([0-9a-f]+)/.exec(text);
   return address ? nameAt(Number.parseInt(address[1], 16)) : text.replace(/ \[.*$/, '');
@@ -141,3 +149,4 @@ for (const [name, [n, calls]] of [...readers]
 }
 console.log('\n| instructions/request, self | native function |\n| ---: | --- |');
 for (const [n, name] of native.sort((a, b) => b[0] - a[0]).slice(0, TOP)) console.log(row(n / N, name));
+rmSync(unit.dir, { recursive: true, force: true });
