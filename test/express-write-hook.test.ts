@@ -474,6 +474,46 @@ describe('Express: res.locals replaced, the other ways in', () => {
     }
   });
 
+  it('a request dispatched again after its client left, with the replacement: its failure counted once, not twice', async () => {
+    // An app-wide jail: a client with failures in it takes a slot there for every request.
+    const keeper = createJailkeeper({
+      logger: quietLogger,
+      jails: { notfound: { statuses: [404], maxRetry: 10 } },
+    });
+    const app = express();
+    app.use(jailkeeper(keeper));
+    app.use((_req, res, next) => {
+      res.locals = { user: 'anonymous' };
+      next();
+    });
+    app.use((_req, _res, next) => setTimeout(next, 150)); // a slow middleware: the client leaves meanwhile
+    app.get('/index.html', (_req, res) => {
+      res.send('spa');
+    });
+    app.use((req, res, next) => {
+      if (req.method !== 'GET' || req.url === '/index.html') return next();
+      req.url = '/index.html';
+      (app as unknown as { handle: Function }).handle(req, res, next);
+    });
+    const { server, port } = await listening(app);
+    let failures = 0;
+    try {
+      assert.equal(await send(port, 'POST', '/nope'), 404);
+      await keeper.idle();
+      keeper.on('failure', () => failures++);
+      const left = httpRequest({ host: '127.0.0.1', port, method: 'GET', path: '/some/page', agent: false });
+      left.on('error', () => {});
+      left.end();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left.destroy();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await keeper.idle();
+      assert.equal(failures, 1, 'the abandoned request is one failure');
+    } finally {
+      await closeAll(server, keeper);
+    }
+  });
+
   it('the middleware mounted again in a sub-app after the replacement: one attempt per request', async () => {
     const keeper = createJailkeeper({ logger: quietLogger, jails: { login: loginJail(5, '/api/login') } });
     const { app, jk } = replacingApp(keeper);

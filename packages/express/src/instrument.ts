@@ -62,8 +62,10 @@ export function stateOf(res: Res, socket?: Duplex): RequestState | undefined {
     // a Proxy that throws for names it lacks: the state is found from the response below
   }
   if (state instanceof ExpressAttempt && (state.target as unknown) === res) return state;
-  // `socket` (the request's, at the middleware): no attempt open on it, none to find.
-  if (socket !== undefined && !Attempt.openOn(socket)) return undefined;
+  // `socket` (the request's, at the middleware): no attempt open on it, none to find; unless its
+  // client left (the attempt closed) while the app went on dispatching the request (a second
+  // mount, or app.handle, after a slow middleware): that attempt is this request's still.
+  if (socket !== undefined && !socket.destroyed && !Attempt.openOn(socket)) return undefined;
   const found = Attempt.of(res as unknown as ServerResponse);
   return found instanceof ExpressAttempt ? found : undefined;
 }
