@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Client } from './commands.js';
 import type { Link } from './link.js';
 

@@ -253,8 +253,27 @@ interface RawFailure {
   seqs?: number[];
 }
 
-/** A counted failure's answer, from one element of a conversation's reply. */
+/**
+ * A counted failure's answer, from one element of a conversation's reply: `[count, maxRetry,
+ * pardoned 1/0]` for a failure that banned no one (no version to note), else the script's object.
+ */
 export function failureOf(raw: unknown): FailureReply {
+  if (Array.isArray(raw)) {
+    return {
+      epoch: undefined,
+      seqs: NO_SEQS,
+      result: {
+        count: raw[0] as number,
+        maxRetry: threshold(raw[1] as number),
+        pardoned: raw[2] === 1,
+        ban: null,
+        alreadyBanned: false,
+        wouldBan: null,
+        recidive: null,
+        recidiveDryRun: false,
+      },
+    };
+  }
   const out = raw as RawFailure;
   // Written out, not spread from versionOf(): one object per counted failure, not three.
   return {
@@ -273,8 +292,20 @@ export function failureOf(raw: unknown): FailureReply {
   };
 }
 
-/** A reservation's answer, from one element of a conversation's reply. */
+/**
+ * A reservation's answer, from one element of a conversation's reply: `[admitted 1/0, count,
+ * inFlight, maxRetry]` without a ban, else the script's object (with the ban).
+ */
 export function reservationOf(raw: unknown): Reservation {
+  if (Array.isArray(raw)) {
+    return {
+      admitted: raw[0] === 1,
+      ban: null,
+      count: raw[1] as number,
+      inFlight: raw[2] as number,
+      maxRetry: threshold(raw[3] as number),
+    };
+  }
   const out = raw as { admitted: boolean; ban?: Ban; count: number; inFlight: number; maxRetry: number };
   return {
     admitted: out.admitted === true,

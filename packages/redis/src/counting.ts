@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Ban, FailureResult, FailureRule, Reservation, StoreContext } from '@jailkeeper/core/store';
 import { Batcher, type Call, DEFER, type Driver, NOT_SENT } from './batch.js';
 import { type FailureReply, failureOf, packRule, reservationOf } from './codec.js';
@@ -559,7 +560,8 @@ export class Counting implements Driver<Talk> {
       (replies) => {
         if (!Array.isArray(replies)) return;
         for (const raw of replies) {
-          if (raw === null || typeof raw !== 'object' || 'admitted' in raw) continue;
+          // A compact answer (an array of numbers) carries no ban: nothing to report.
+          if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || 'admitted' in raw) continue;
           let reply: FailureReply;
           try {
             reply = failureOf(raw);

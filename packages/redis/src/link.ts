@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { StoreContext } from '@jailkeeper/core/store';
 import type { Cluster, Redis } from 'ioredis';
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Ban } from '@jailkeeper/core/store';
 import type { Cluster } from 'ioredis';
 import {

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import {
   deserialize,
   type SectionLoss,

@@ -43,7 +43,7 @@ local function record(K, A, origin)
   local count = redis.call('LLEN', K[1])
   redis.call('PEXPIRE', K[1], find_ms)
   if count < max_retry then
-    return { count = count, maxRetry = fin(max_retry), pardoned = pardoned, now = now }
+    return { count = count, maxRetry = fin(max_retry), pardoned = pardoned }
   end
 
   -- 4. The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
@@ -130,6 +130,10 @@ end
  *   f<jitterMs>  recordFailure (its id is ''): counted, banning at the threshold
  * Returns a JSON array, one array per group, one answer per step: a reservation, false (a success
  * settled), or a failure's result (with the shard's epoch and the seqs it took when it banned).
+ * The usual answers are arrays of numbers (codec.ts reads them; a JSON object costs Node a map, its
+ * keys and a lookup per field, several times what the numbers do): a reservation without a ban
+ * [admitted 1/0, count, inFlight, maxRetry], a failure that banned no one [count, maxRetry,
+ * pardoned 1/0]. Answers that carry a ban stay objects.
  */
 export const CONVERSE = `${RECORD}
 local origin = ARGV[1]
@@ -201,13 +205,13 @@ local function converse(g, at)
     end
     -- 4. The budget is taken by failures and attempts in flight: refused (the caller may wait).
     if count + open >= max_retry then
-      refusal = { admitted = false, count = count, inFlight = open, maxRetry = fin(max_retry) }
+      refusal = { 0, count, open, fin(max_retry) }
       return refusal
     end
     -- 5. Admitted: the slot is held until settled, or until it expires (a crashed instance's attempt).
     redis.call('ZADD', K[7], now + hold, id)
     if redis.call('PTTL', K[7]) < hold then redis.call('PEXPIRE', K[7], hold) end
-    return { admitted = true, count = count, inFlight = open + 1, maxRetry = fin(max_retry) }
+    return { 1, count, open + 1, fin(max_retry) }
   end
 
   for i = 1, steps do
@@ -224,8 +228,12 @@ local function converse(g, at)
       else
         A[11] = x
         local result = record(K, A, origin)
-        out[#out + 1] = result
-        if result.ban == nil and result.alreadyBanned == nil and result.wouldBan == nil then known = result end
+        if result.ban == nil and result.alreadyBanned == nil and result.wouldBan == nil then
+          known = result
+          out[#out + 1] = { result.count, result.maxRetry, result.pardoned and 1 or 0 }
+        else
+          out[#out + 1] = result
+        end
       end
     end
   end
