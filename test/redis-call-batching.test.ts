@@ -129,7 +129,9 @@ describe('Redis hot-path calls batched across clients', () => {
     }
     // The script calls, in Redis' order: the one that carried the settle, and y's.
     const calls = monitor.commands.filter((c) => c[0]?.toLowerCase() === 'evalsha');
-    const at = (id: string) => calls.findIndex((c) => c.includes(id));
+    // A step's id is in the call's plan, after its kind and number (`S0=lim-x`).
+    const at = (id: string) =>
+      calls.findIndex((c) => c.some((arg) => arg.split(/\s/).some((token) => token.endsWith(`=${id}`))));
     assert.ok(at('lim-x') !== -1, 'the settle was sent');
     assert.ok(
       at('lim-x') < at('lim-y2'),

@@ -204,13 +204,52 @@ describe('the Redis store: one conversation per client and jail', () => {
     }
     assert.equal(answers[0]?.count, 1);
     assert.deepEqual([answers[1].admitted, answers[1].count], [true, 1]);
-    // Each conversation call's groups, by their steps (the header: rule, shard, steps, kinds).
+    // Each conversation call's groups, by their steps: the plan has a line per group (its rule,
+    // its shard, then a kind, a number and an id per step), the ids left out here.
     const groups = monitor.commands
       .filter((c) => c[0]?.toLowerCase() === 'evalsha')
       .map((c) =>
-        c.filter((arg) => /^\d+ \d+ \d+( [rsSf]\d+)+$/.test(arg)).map((h) => h.split(' ').slice(3).join(' ')),
+        c
+          .filter((arg) => /^(\d+ \d+( [rsSf]\d+=\S*)+\n)+$/.test(arg))
+          .flatMap((plan) => plan.trimEnd().split('\n'))
+          .map((line) =>
+            line
+              .split(' ')
+              .slice(2)
+              .map((step) => step.slice(0, step.indexOf('=')))
+              .join(' '),
+          ),
       )
       .filter((call) => call.length > 0);
     assert.deepEqual(groups, [['r60000'], ['S0 r60000']]);
+  });
+
+  it('slot ids and clients of any text: each id frees its own slot, no two ids are taken for one', async () => {
+    // The plan the script reads splits at spaces and lines; an id with those (or beginning with
+    // `~`, the escape's mark) is sent escaped, and its escaped form is never another id's.
+    const ids = ['a b', 'a%20b', '~a%20b', 'line\nbreak', '~', '', 'tab\there'];
+    for (const who of [ip(), "account:o'brien ~ 100%\nsecond line", 'ünïcode 名前']) {
+      const big: FailureRule = { ...rule, maxRetry: 20, pardonMaxRetry: 20 };
+      const taken = await Promise.all(ids.map((id) => store.reserve(big, who, id, 60_000)));
+      // Answered by Redis, not by the local fallback of a store that went degraded.
+      assert.equal(store.degraded, false, `${who}: the script took the ids`);
+      assert.ok(taken.every((r) => r.admitted));
+      assert.equal(taken.at(-1)?.inFlight, ids.length, `${who}: every id holds a slot of its own`);
+      // Freed one by one: each settle frees exactly its own slot.
+      for (let i = 0; i < ids.length; i++) {
+        await store.settle(big, who, ids[i] as string, false, 0);
+        const after = await store.reserve(big, who, `probe${i}`, 60_000);
+        assert.equal(
+          after.inFlight,
+          ids.length - i,
+          `${who}: settling ${JSON.stringify(ids[i])} freed one slot`,
+        );
+        await store.settle(big, who, `probe${i}`, false, 0);
+        assert.equal(store.degraded, false);
+      }
+      // A failure counted under a client with spaces and lines is that client's.
+      const failed = (await store.recordFailure(big, who, 0)) as FailureResult;
+      assert.equal(failed.count, 1);
+    }
   });
 });

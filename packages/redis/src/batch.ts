@@ -8,10 +8,12 @@ const MAX_CALL_STEPS = 1024;
 /**
  * The call being built, which the conversations fill in place (no array per group): the rules the
  * groups use, each once (a packed rule is about 120 bytes: sent once per call, not once per
- * group); per group a header, its client and its steps' ids; and, on a Cluster only, the keys.
- * Every argument costs ioredis a few strings to write, so a group sends few: on a single Redis
- * the script builds the group's key names from `prefix` (they hash to one slot by their tag, as
- * declared ones would); on a Cluster, whose routing needs them, all seven are declared.
+ * group); the plan, one line per group (its rule, its shard, its steps with their ids), sent as
+ * one argument; per group its client; and, on a Cluster only, the keys. Every argument costs
+ * ioredis a few strings to write (and a read of the global Buffer, a getter), so a group sends
+ * one: on a single Redis the script builds the group's key names from `prefix` (they hash to one
+ * slot by their tag, as declared ones would); on a Cluster, whose routing needs them, all seven
+ * are declared.
  */
 export class Call {
   /** KEYS (on a Cluster), after a first element that becomes their count. */
@@ -20,8 +22,10 @@ export class Call {
   readonly prefix: string;
   readonly #jails: string[] = [];
   readonly #rules: string[] = [];
-  /** Per group: its header, its client, one id per step (see lua/failure.ts). */
-  readonly args: string[] = [];
+  /** One line per group: its rule's index, its shard, its steps (see lua/failure.ts). */
+  plan = '';
+  /** Per group, in the plan's order: its client (any text, so an argument of its own). */
+  readonly clients: string[] = [];
 
   /**
    * True when the call goes for someone who waits (not at a linger's end): a conversation with
@@ -43,13 +47,14 @@ export class Call {
     return rules.length;
   }
 
-  /** The script's arguments: the key count, the keys, origin, prefix, the rules (jail, packed), the groups. */
+  /** The script's arguments: the key count, the keys, origin, prefix, the rules (jail, packed), the plan, the clients. */
   finish(origin: string): (string | number)[] {
     const all = this.keys;
     all[0] = all.length - 1;
     all.push(origin, this.prefix, this.#rules.length);
     for (let i = 0; i < this.#rules.length; i++) all.push(this.#jails[i] as string, this.#rules[i] as string);
-    for (const a of this.args) all.push(a);
+    all.push(this.plan);
+    for (const client of this.clients) all.push(client);
     return all;
   }
 }

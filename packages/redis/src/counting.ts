@@ -78,6 +78,20 @@ interface Talk {
 
 const NONE: Step[] = [];
 
+/**
+ * A slot id as a token of the plan (lua/failure.ts): as it is, unless it holds a character the
+ * script would split at (a space, a control character) or begins with `~`; then `~` and the id
+ * with those characters, and `%`, written `%XX`. Two ids never give one token: an escaped one
+ * begins with `~`, a plain one never does. The keeper's own ids are plain; the store's callers
+ * may pass any text.
+ */
+function planId(id: string): string {
+  let plain = id.charCodeAt(0) !== 0x7e;
+  for (let i = 0; plain && i < id.length; i++) if (id.charCodeAt(i) <= 0x20) plain = false;
+  if (plain) return id;
+  return `~${id.replace(/[\x00-\x20%~]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`)}`;
+}
+
 const OPERATION = { r: 'reserve', s: 'settle', S: 'settle', f: 'recordFailure' } as const;
 
 /**
@@ -372,13 +386,12 @@ export class Counting implements Driver<Talk> {
       for (const k of this.#p.keys.conversation(talk.shard, talk.client, talk.jail, recidive))
         call.keys.push(k);
     }
-    // The header: the rule's index in the call, the shard, the number of steps, each step's kind
-    // and number; the client and the ids go apart (any text).
-    let header = `${call.rule(talk.jail, first.packed)} ${talk.shard} ${steps.length}`;
-    for (const step of steps) header += ` ${step.kind}${step.n}`;
-    const args = call.args;
-    args.push(header, talk.client);
-    for (const step of steps) args.push(step.id);
+    // The group's line of the plan: the rule's index in the call, the shard, then per step its
+    // kind, its number and its id (`r60000=<id>`); the client goes apart (any text).
+    let line = `${call.rule(talk.jail, first.packed)} ${talk.shard}`;
+    for (const step of steps) line += ` ${step.kind}${step.n}=${planId(step.id)}`;
+    call.plan += `${line}\n`;
+    call.clients.push(talk.client);
     return steps.length;
   }
 

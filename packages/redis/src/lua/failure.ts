@@ -121,13 +121,14 @@ end
  * single Redis none, the script building the same names from the prefix (batch.ts's Call). ARGV:
  * 1 origin (the instance's id, carried by announcements), 2 the key prefix ('' when KEYS are
  * given), 3 the number of rules, then per rule its jail and the rule packed (each rule the call's
- * groups use, once), then per group: its header, its client, and one id per step. The header is
- * "<rule's index, from 1> <shard> <steps>", then per step its kind and number run together:
- *   r<holdMs>    reserve: admitted while failures in the window plus open reservations stay
- *                below the threshold in force; the slot expires after holdMs
- *   s0           settle as a success: the slot is freed
- *   S<jitterMs>  settle as a failure: the slot is freed and the failure counted (as 'f')
- *   f<jitterMs>  recordFailure (its id is ''): counted, banning at the threshold
+ * groups use, once), then the plan, then per group its client. The plan has a line per group:
+ * "<rule's index, from 1> <shard>", then per step a token, its kind, its number and its slot id
+ * (planId() in counting.ts: no spaces) run together:
+ *   r<holdMs>=<id>    reserve: admitted while failures in the window plus open reservations stay
+ *                     below the threshold in force; the slot expires after holdMs
+ *   s0=<id>           settle as a success: the slot is freed
+ *   S<jitterMs>=<id>  settle as a failure: the slot is freed and the failure counted (as 'f')
+ *   f<jitterMs>=      recordFailure (no id): counted, banning at the threshold
  * Returns a JSON array, one array per group, one answer per step: a reservation, false (a success
  * settled), or a failure's result (with the shard's epoch and the seqs it took when it banned).
  * The usual answers are arrays of numbers (codec.ts reads them; a JSON object costs Node a map, its
@@ -145,12 +146,12 @@ local rules = tonumber(ARGV[3])
 -- largest part of a settle's cost in the script (about 5 of 15 us).
 local unpacked = {}
 
--- One group (the g-th, from 0): the steps of one (jail, client), from ARGV[at].
-local function converse(g, at)
+-- One group (the g-th, from 0): the steps of one (jail, client), its line of the plan.
+local function converse(g, line, client)
   local head = {}
-  for token in string.gmatch(ARGV[at], '%S+') do head[#head + 1] = token end
+  for token in string.gmatch(line, '%S+') do head[#head + 1] = token end
   local rule = 2 + 2 * tonumber(head[1])
-  local jail, client = ARGV[rule], ARGV[at + 1]
+  local jail = ARGV[rule]
   local A = unpacked[rule]
   if A == nil then
     A = unpack_rule(jail, client, '0', ARGV[rule + 1])
@@ -158,7 +159,7 @@ local function converse(g, at)
   end
   A[2] = client
   A[11] = '0'
-  local steps = tonumber(head[3])
+  local steps = #head - 2
   local K
   if prefix == '' then
     K = { KEYS[7 * g + 1], KEYS[7 * g + 2], KEYS[7 * g + 3], KEYS[7 * g + 4], KEYS[7 * g + 5],
@@ -215,8 +216,9 @@ local function converse(g, at)
   end
 
   for i = 1, steps do
-    local step = head[3 + i]
-    local kind, id, x = string.sub(step, 1, 1), ARGV[at + 1 + i], tonumber(string.sub(step, 2))
+    local step = head[2 + i]
+    local eq = string.find(step, '=', 3, true)
+    local kind, id, x = string.sub(step, 1, 1), string.sub(step, eq + 1), tonumber(string.sub(step, 2, eq - 1))
     if kind == 'r' then
       out[#out + 1] = refusal or reserve(id, x)
     else
@@ -237,14 +239,14 @@ local function converse(g, at)
       end
     end
   end
-  return out, at + 2 + steps
+  return out
 end
 
 local all = {}
-local at = 4 + 2 * rules
+local clients = 5 + 2 * rules
 local g = 0
-while at <= #ARGV do
-  all[g + 1], at = converse(g, at)
+for line in string.gmatch(ARGV[4 + 2 * rules], '[^\\n]+') do
+  all[g + 1] = converse(g, line, ARGV[clients + g])
   g = g + 1
 end
 return cjson.encode(all)
