@@ -211,7 +211,7 @@ export class Counting implements Driver<Talk> {
 
   reserve(rule: FailureRule, client: string, id: string, holdMs: number): Promise<Reservation> {
     const key = `${rule.jail}${SEP}${client}`; // built once per step, for every table it is looked up in
-    const held = this.#held.get(key);
+    const held = this.#held.size === 0 ? undefined : this.#held.get(key);
     if (held !== undefined && !this.#p.link.degraded) {
       if (held.untilMs > Date.now() && (held.packed === '' || held.packed === this.#rule(rule)))
         return Promise.resolve(held.answer);
@@ -237,7 +237,7 @@ export class Counting implements Driver<Talk> {
       if (this.#p.link.degraded) orphan.settled = true;
       else this.#orphans.delete(id);
     }
-    if (this.#localIds.delete(id) && !this.#p.link.degraded) {
+    if (this.#localIds.size > 0 && this.#localIds.delete(id) && !this.#p.link.degraded) {
       // Reserved in this process during an outage, settled after it: the local slot is freed too,
       // or it would hold this client's budget in the next outage (a clean user made to wait).
       void this.#p.fallback.local.settle?.(rule, client, id, false, 0).catch(() => {});
@@ -318,7 +318,7 @@ export class Counting implements Driver<Talk> {
     );
     // A settle nobody waits for may linger for company; a reservation or a failure is waited for
     // (a failure holds its client's next request, kit.ready()), as is a settle that may ban.
-    const urgent = (kind !== 's' && kind !== 'S') || this.#crowded.has(key);
+    const urgent = (kind !== 's' && kind !== 'S') || (this.#crowded.size > 0 && this.#crowded.has(key));
     if (!talk.busy) {
       talk.busy = true;
       talk.since = performance.now();
@@ -345,7 +345,7 @@ export class Counting implements Driver<Talk> {
 
   /** True when someone waits for a step of the conversation: not only settles that may linger. */
   #waitedFor(talk: Talk): boolean {
-    if (this.#crowded.has(talk.key)) return true;
+    if (this.#crowded.size > 0 && this.#crowded.has(talk.key)) return true;
     for (const step of talk.steps) if (step.kind !== 's' && step.kind !== 'S') return true;
     return false;
   }
@@ -469,11 +469,13 @@ export class Counting implements Driver<Talk> {
     void this.#answerLocally(steps).then(() => this.#next(talk));
   }
 
-  /** Whether the client's budget was last seen (nearly) taken: its settles and failures go at once. */
-  #crowd(jail: string, client: string, crowded: boolean): void {
-    const key = `${jail}${SEP}${client}`;
+  /**
+   * Whether the client's budget was last seen (nearly) taken: its settles and failures go at once.
+   * `key`: the conversation's (`jail\0client`), hashed already.
+   */
+  #crowd(key: string, crowded: boolean): void {
     if (!crowded) {
-      this.#crowded.delete(key);
+      if (this.#crowded.size > 0) this.#crowded.delete(key);
       return;
     }
     if (this.#crowded.size >= HELD_CAP && !this.#crowded.has(key)) {
@@ -488,14 +490,12 @@ export class Counting implements Driver<Talk> {
 
   /** One step's answer from its element of the reply: versions noted, counts remembered. */
   #answer(talk: Talk, step: Step, raw: unknown): Answer {
-    const { jail, client } = talk;
     if (step.kind === 's') return null;
     if (step.kind === 'r') {
       const reservation = reservationOf(raw);
       this.#p.fallback.saw(talk.key, reservation.count, reservation.ban !== null);
       this.#crowd(
-        jail,
-        client,
+        talk.key,
         reservation.ban === null &&
           (!reservation.admitted || reservation.count + reservation.inFlight >= reservation.maxRetry),
       );
@@ -506,10 +506,9 @@ export class Counting implements Driver<Talk> {
     const { result } = reply;
     this.#p.sync.note(talk.shard, reply);
     this.#p.fallback.saw(talk.key, result.count, result.ban !== null);
-    if (step.kind === 'f')
-      this.#crowd(jail, client, result.ban === null && result.count + 1 >= result.maxRetry);
+    if (step.kind === 'f') this.#crowd(talk.key, result.ban === null && result.count + 1 >= result.maxRetry);
     if (result.ban !== null) this.banned(result.ban);
-    const totals = totalsOf(this.#p, jail);
+    const totals = totalsOf(this.#p, talk.jail);
     totals.failed++;
     if (result.ban && !result.alreadyBanned) totals.banned++;
     return result;
@@ -547,6 +546,7 @@ export class Counting implements Driver<Talk> {
 
   /** Drops the client's remembered refusal, unless it is a ban (a settle or a pardon lifts none). */
   #unhold(key: string): void {
+    if (this.#held.size === 0) return;
     const held = this.#held.get(key);
     if (held !== undefined && held.answer.ban === null) this.#held.delete(key);
   }
