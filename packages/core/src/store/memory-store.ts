@@ -50,7 +50,6 @@ interface Totals {
 
 const SEP = '\u0000';
 const keyOf = (jail: string, client: string) => `${jail}${SEP}${client}`;
-const NO_BAN = Object.freeze({ wouldBan: null, recidive: null, recidiveDryRun: false });
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The memory store: see {@link createMemoryStore}. */
@@ -180,25 +179,51 @@ class InMemoryStore implements Store {
     failed: boolean,
     jitterMs: number,
   ): Promise<FailureResult | null> {
-    this.#reservations.remove(keyOf(input.jail, client), id);
-    return failed ? this.recordFailure(input, client, jitterMs) : null;
+    const key = keyOf(input.jail, client);
+    this.#reservations.remove(key, id);
+    // Counted here, with the key built once: no second async layer, no second key to hash.
+    return failed ? this.#record(input, client, key, jitterMs) : null;
   }
 
   async recordFailure(input: FailureRule, client: string, jitterMs: number): Promise<FailureResult> {
+    return this.#record(input, client, keyOf(input.jail, client), jitterMs);
+  }
+
+  /** A failure counted (`key`: keyOf(jail, client)). Results written out, one shape each: no spreads. */
+  #record(input: FailureRule, client: string, key: string, jitterMs: number): FailureResult {
     const now = this.#now;
-    const key = keyOf(input.jail, client);
     this.#windows.set(input.jail, input.findTimeMs);
     this.#b.historyTimeMs = input.historyTimeMs;
     const held = this.#b.live(input.jail, client, now);
     if (held !== -1) {
       const ban = this.#b.table.ban(held);
-      return { count: 0, maxRetry: input.maxRetry, pardoned: false, ban, alreadyBanned: true, ...NO_BAN };
+      return {
+        count: 0,
+        maxRetry: input.maxRetry,
+        pardoned: false,
+        ban,
+        alreadyBanned: true,
+        wouldBan: null,
+        recidive: null,
+        recidiveDryRun: false,
+      };
     }
     const pardoned = this.#pardons.has(key, now);
     const maxRetry = pardoned ? input.pardonMaxRetry : input.maxRetry;
     const count = this.#counters.add(key, now, input.findTimeMs, maxRetry);
     this.#totalsOf(input.jail).failed++;
-    if (count < maxRetry) return { count, maxRetry, pardoned, ban: null, alreadyBanned: false, ...NO_BAN };
+    if (count < maxRetry) {
+      return {
+        count,
+        maxRetry,
+        pardoned,
+        ban: null,
+        alreadyBanned: false,
+        wouldBan: null,
+        recidive: null,
+        recidiveDryRun: false,
+      };
+    }
 
     // The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
     this.#counters.delete(key);
@@ -215,7 +240,16 @@ class InMemoryStore implements Store {
       manual: false,
     };
     if (input.dryRun) {
-      return { count, maxRetry, pardoned, ban: null, alreadyBanned: false, ...NO_BAN, wouldBan: ban };
+      return {
+        count,
+        maxRetry,
+        pardoned,
+        ban: null,
+        alreadyBanned: false,
+        wouldBan: ban,
+        recidive: null,
+        recidiveDryRun: false,
+      };
     }
     this.#b.create(ban, now);
     this.#totalsOf(ban.jail).banned++;
