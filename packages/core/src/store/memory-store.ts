@@ -53,6 +53,23 @@ const keyOf = (jail: string, client: string) => `${jail}${SEP}${client}`;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The memory store: see {@link createMemoryStore}. */
+/**
+ * A failure's result that made no ban (`wouldBan`: the one a dry run would have made), written out
+ * in the one shape every result has: a spread of a shared object cost more.
+ */
+function noBan(count: number, maxRetry: number, pardoned: boolean, wouldBan: Ban | null): FailureResult {
+  return {
+    count,
+    maxRetry,
+    pardoned,
+    ban: null,
+    alreadyBanned: false,
+    wouldBan,
+    recidive: null,
+    recidiveDryRun: false,
+  };
+}
+
 class InMemoryStore implements Store {
   readonly name = 'memory';
   readonly #persistFile: string | undefined;
@@ -189,7 +206,7 @@ class InMemoryStore implements Store {
     return this.#record(input, client, keyOf(input.jail, client), jitterMs);
   }
 
-  /** A failure counted (`key`: keyOf(jail, client)). Results written out, one shape each: no spreads. */
+  /** A failure counted (`key`: keyOf(jail, client)). */
   #record(input: FailureRule, client: string, key: string, jitterMs: number): FailureResult {
     const now = this.#now;
     this.#windows.set(input.jail, input.findTimeMs);
@@ -212,18 +229,7 @@ class InMemoryStore implements Store {
     const maxRetry = pardoned ? input.pardonMaxRetry : input.maxRetry;
     const count = this.#counters.add(key, now, input.findTimeMs, maxRetry);
     this.#totalsOf(input.jail).failed++;
-    if (count < maxRetry) {
-      return {
-        count,
-        maxRetry,
-        pardoned,
-        ban: null,
-        alreadyBanned: false,
-        wouldBan: null,
-        recidive: null,
-        recidiveDryRun: false,
-      };
-    }
+    if (count < maxRetry) return noBan(count, maxRetry, pardoned, null);
 
     // The threshold is reached: the window starts again, as fail2ban resets failures on a ban.
     this.#counters.delete(key);
@@ -239,18 +245,7 @@ class InMemoryStore implements Store {
       reason: input.reason,
       manual: false,
     };
-    if (input.dryRun) {
-      return {
-        count,
-        maxRetry,
-        pardoned,
-        ban: null,
-        alreadyBanned: false,
-        wouldBan: ban,
-        recidive: null,
-        recidiveDryRun: false,
-      };
-    }
+    if (input.dryRun) return noBan(count, maxRetry, pardoned, ban);
     this.#b.create(ban, now);
     this.#totalsOf(ban.jail).banned++;
     const recidive = input.recidive ? this.#feedRecidive(input, client, now) : null;
