@@ -52,7 +52,6 @@ const SEP = '\u0000';
 const keyOf = (jail: string, client: string) => `${jail}${SEP}${client}`;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** The memory store: see {@link createMemoryStore}. */
 /**
  * A failure's result that made no ban (`wouldBan`: the one a dry run would have made), written out
  * in the one shape every result has: a spread of a shared object cost more.
@@ -70,6 +69,7 @@ function noBan(count: number, maxRetry: number, pardoned: boolean, wouldBan: Ban
   };
 }
 
+/** The memory store: see {@link createMemoryStore}. */
 class InMemoryStore implements Store {
   readonly name = 'memory';
   readonly #persistFile: string | undefined;
